@@ -1,0 +1,38 @@
+// Builder: optimizes a NetworkDefinition and turns it into an Engine for one backend.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "chexrt/engine.h"
+#include "chexrt/network.h"
+
+namespace chexrt {
+
+enum class Device {
+  kAuto,       ///< CUDA when a GPU is present, else the CPU backend, else the reference one.
+  kReference,  ///< Naive C++ kernels: the oracle every other backend is tested against.
+  kCpu,        ///< oneDNN.
+  kCuda,       ///< cuDNN, cuBLASLt and chexrt's own kernels.
+};
+
+enum class Precision { kFp32, kFp16 };
+
+Result<Device> parse_device(const std::string& name);
+const char* device_name(Device device);
+Result<Precision> parse_precision(const std::string& name);
+const char* precision_name(Precision precision);
+
+struct BuildOptions {
+  Device device = Device::kAuto;
+  Precision precision = Precision::kFp32;
+  int64_t max_batch = 1;  ///< The engine accepts batches from 1 to this.
+  int threads = 0;        ///< CPU threads; 0 = all cores.
+  bool optimize = true;   ///< Run the graph passes (off: the imported graph as it is).
+  bool verbose = false;   ///< Log each pass's changes and the conversion report to stderr.
+};
+
+/// Optimizes the network (graph passes) and builds an engine. The network is consumed.
+Result<std::unique_ptr<Engine>> build_engine(NetworkDefinition network, const BuildOptions& options);
+
+}  // namespace chexrt

@@ -1,0 +1,35 @@
+// The backend interface. A backend turns an optimized graph into an Engine; it answers
+// supports(node, precision) so that unsupported nodes are found before building, and they fall
+// back to the reference backend. Nothing outside src/backends/<name> knows a backend's details.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "chexrt/builder.h"
+#include "chexrt/engine.h"
+#include "ir/graph.h"
+
+namespace chexrt::backends {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  /// "reference", "cpu-onednn", "cuda".
+  virtual const char* name() const = 0;
+  /// Whether this build and machine can run the backend (a GPU is present, ...).
+  virtual bool available(std::string* why) const = 0;
+  /// Whether the backend runs this node at this precision.
+  virtual bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const = 0;
+  /// Builds an engine from a graph on which the passes have already run.
+  virtual Result<std::unique_ptr<Engine>> build(const ir::Graph& graph, const BuildOptions& options) = 0;
+};
+
+std::unique_ptr<Backend> make_reference_backend();
+/// Defined in src/backends/cpu; a build without oneDNN links a stub whose available() is false.
+std::unique_ptr<Backend> make_cpu_backend();
+/// Defined in src/backends/cuda; a build without CUDA links a stub whose available() is false.
+std::unique_ptr<Backend> make_cuda_backend();
+
+}  // namespace chexrt::backends

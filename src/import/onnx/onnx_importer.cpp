@@ -1,0 +1,1 @@
+#include "chexrt/onnx_parser.h"
