@@ -16,7 +16,11 @@ enum class Device {
   kCuda,       ///< cuDNN, cuBLASLt and chexrt's own kernels.
 };
 
-enum class Precision { kFp32, kFp16 };
+enum class Precision {
+  kFp32,
+  kFp16,
+  kBf16,  ///< bfloat16 activations and weights, float32 accumulation (CPU backend, AVX-512 BF16).
+};
 
 Result<Device> parse_device(const std::string& name);
 const char* device_name(Device device);
@@ -34,5 +38,15 @@ struct BuildOptions {
 
 /// Optimizes the network (graph passes) and builds an engine. The network is consumed.
 Result<std::unique_ptr<Engine>> build_engine(NetworkDefinition network, const BuildOptions& options);
+
+/// Like build_engine, and also writes the engine file (optimized graph, weights, the kernel
+/// chosen for each node, and a fingerprint of this machine) atomically to `path`.
+Result<std::unique_ptr<Engine>> build_engine_file(NetworkDefinition network, const BuildOptions& options,
+                                                  const std::string& path);
+
+/// Loads an engine file without the importer or tactic timing. Refused, with the differing
+/// field named, when it was built for another GPU, CUDA, cuDNN or chexrt version; refused when
+/// truncated or corrupted.
+Result<std::unique_ptr<Engine>> load_engine(const std::string& path);
 
 }  // namespace chexrt

@@ -16,6 +16,31 @@ struct TensorInfo {
   Dims dims;  ///< At the engine's max batch; dim 0 is the batch.
 };
 
+struct BenchmarkOptions {
+  int64_t batch = 1;
+  int warmup = 10;
+  int iterations = 100;
+  bool use_cuda_graphs = true;  ///< CUDA engines: replay one captured graph per inference.
+  int streams = 1;              ///< CUDA engines: concurrent execution contexts.
+  bool per_layer = false;       ///< Also time each layer (slower; no graphs).
+};
+
+struct LayerTime {
+  std::string name;
+  std::string kernel;
+  double ms = 0;
+};
+
+struct BenchmarkResult {
+  std::vector<double> latency_ms;  ///< Per iteration, input copy + compute + output copy.
+  std::vector<double> compute_ms;  ///< Per iteration, compute alone (equal to latency on CPUs).
+  double h2d_ms = 0;               ///< Median host-to-device copy time (0 on CPUs).
+  double d2h_ms = 0;               ///< Median device-to-host copy time (0 on CPUs).
+  double throughput = 0;           ///< Images per second over all streams.
+  std::vector<LayerTime> layers;   ///< With per_layer.
+  std::string notes;               ///< Backend remarks (graphs on/off, clocks, ...).
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -33,6 +58,14 @@ class Engine {
 
   /// One line per layer: name, kernel (tactic) and precision, for `chexrt inspect`.
   virtual std::string describe_layers() const = 0;
+
+  /// The kernel (tactic) chosen for each node of the optimized graph, in node order; stored in
+  /// engine files so that loading skips tactic timing. Empty where the backend has no choices.
+  virtual std::vector<std::string> node_tactics() const { return {}; }
+
+  /// Times inference on random inputs. The default times infer() with the host clock; GPU
+  /// engines override it to split copies from compute with device events.
+  virtual Result<BenchmarkResult> benchmark(const BenchmarkOptions& options);
 };
 
 }  // namespace chexrt

@@ -3,7 +3,9 @@
 // back to the reference backend. Nothing outside src/backends/<name> knows a backend's details.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "chexrt/builder.h"
@@ -24,6 +26,15 @@ class Backend {
   virtual bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const = 0;
   /// Builds an engine from a graph on which the passes have already run.
   virtual Result<std::unique_ptr<Engine>> build(const ir::Graph& graph, const BuildOptions& options) = 0;
+  /// Builds with the per-node tactics stored in an engine file instead of timing them.
+  virtual Result<std::unique_ptr<Engine>> build_with_tactics(const ir::Graph& graph, const BuildOptions& options,
+                                                             const std::vector<std::string>& tactics) {
+    return build(graph, options);
+  }
+  /// What an engine built here depends on, for the engine file's fingerprint. Keys:
+  /// "device_name" ("NVIDIA H100 80GB HBM3"), "compute_capability" ("9.0"),
+  /// "cuda_runtime_version" ("13000"), "cudnn_version" ("91900"). Empty on CPUs.
+  virtual std::map<std::string, std::string> fingerprint() const { return {}; }
 };
 
 std::unique_ptr<Backend> make_reference_backend();

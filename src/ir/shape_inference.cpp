@@ -179,6 +179,9 @@ Status infer_global_pool(Ctx& c) {
 
 Status infer_concat(Ctx& c) {
   if (c.node.inputs.empty()) return node_error(c.node, "needs at least one input");
+  for (int in : c.node.inputs) {
+    if (in == kNoValue) return node_error(c.node, "has an absent input");
+  }
   const Dims& first = c.in(0).dims;
   CHEXRT_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(c.node, c.node.attrs.get_int("axis", 1),
                                                        static_cast<int64_t>(first.size()), "axis"));

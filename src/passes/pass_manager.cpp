@@ -1,1 +1,60 @@
 #include "passes/pass_manager.h"
+
+#include <algorithm>
+#include <iostream>
+
+#include "ir/verifier.h"
+
+namespace chexrt::passes {
+
+namespace {
+
+struct Pass {
+  const char* name;
+  Result<int> (*run)(ir::Graph&, std::vector<std::string>*);
+};
+
+// Order matters: constants fold and dead nodes go first so that later patterns see the real
+// data flow; batch norms fold into convs before the Relu after them is fused (a conv with a
+// fused ReLU can no longer absorb a batch norm); the conv/pool swap needs convs without a fused
+// activation, which in DenseNet's transitions they are.
+constexpr Pass kPipeline[] = {
+    {"fold_constants", fold_constants},
+    {"eliminate_dead_nodes", eliminate_dead_nodes},
+    {"fold_batchnorm", fold_batchnorm},
+    {"fuse_activation", fuse_activation},
+    {"pool_before_conv", pool_before_conv},
+    {"fuse_classifier_head", fuse_classifier_head},
+};
+
+}  // namespace
+
+std::vector<std::string> pipeline_pass_names() {
+  std::vector<std::string> names;
+  for (const Pass& p : kPipeline) names.push_back(p.name);
+  return names;
+}
+
+Result<std::vector<std::string>> optimize(ir::Graph& graph, const PassOptions& options) {
+  const std::vector<std::string> known = pipeline_pass_names();
+  for (const std::string& d : options.disabled) {
+    if (std::find(known.begin(), known.end(), d) == known.end()) {
+      std::string list;
+      for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+      return invalid_argument("unknown pass '" + d + "' (passes: " + list + ")");
+    }
+  }
+  CHEXRT_RETURN_IF_ERROR(ir::verify(graph).with_context("before optimization"));
+  std::vector<std::string> log;
+  for (const Pass& p : kPipeline) {
+    if (std::find(options.disabled.begin(), options.disabled.end(), p.name) != options.disabled.end()) continue;
+    const size_t first_line = log.size();
+    CHEXRT_RETURN_IF_ERROR(p.run(graph, &log).status());
+    if (options.verbose) {
+      for (size_t i = first_line; i < log.size(); ++i) std::cerr << log[i] << "\n";
+    }
+  }
+  return log;
+}
+
+}  // namespace chexrt::passes

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds chexrt's GPU programs on this machine (no GPU needed) and gathers what the GPU machine
+# needs into .gpu/ (git-ignored), for scripts/gpu_check.sh to run there:
+#   .gpu/bin/{gpu_tests,gpu_bench,chexrt}   executables (CUDA 13, sm_90)
+#   .gpu/lib/                               shared libraries the GPU machine lacks (libjpeg.so.62)
+#   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
+#   .gpu/pytorch_peers.py                   the PyTorch peer script (../shared does not travel)
+# Then, with the device tool: run(command="scripts/gpu_check.sh", carry=[".gpu"]).
+#
+#   scripts/gpu_bundle.sh [BUILD_DIR]     (default build-gpu)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-gpu}
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF -DCHEXRT_WITH_DCMTK=OFF \
+    -DCHEXRT_WITH_CUDA=ON
+fi
+targets="gpu_tests gpu_bench"
+if ninja -C "$build" -t targets all 2>/dev/null | grep -q '^chexrt_cli:'; then targets="$targets chexrt_cli"; fi
+cmake --build "$build" -j "$(nproc)" --target $targets
+
+rm -rf .gpu/bin .gpu/lib
+mkdir -p .gpu/bin .gpu/lib
+find "$build" -type f \( -name gpu_tests -o -name gpu_bench -o -name chexrt \) -perm -u+x -exec cp {} .gpu/bin/ \;
+# Libraries of this machine that the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9) does not have.
+for exe in .gpu/bin/*; do
+  ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl' | sort -u |
+    while read -r lib; do cp -L "$lib" .gpu/lib/; done
+done
+
+model=models/generated/densenet121_chexnet_seeded.onnx
+if [ ! -f "$model" ]; then /usr/bin/python3 scripts/make_reference_model.py; fi
+cp "$model" .gpu/
+cp ../shared/tools/pytorch_peers.py .gpu/
+du -sh .gpu
+size=$(du -sm .gpu | cut -f1)
+if [ "$size" -gt 60 ]; then
+  echo "gpu_bundle: .gpu is ${size} MB; the device tool carries at most 64 MiB with the tree" >&2
+  exit 1
+fi

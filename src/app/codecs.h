@@ -1,0 +1,20 @@
+// The decoders behind decode_image(), one per container format. Each returns errors without
+// the file name; decode_image() adds it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "app/image_io.h"
+
+namespace chexrt::app::detail {
+
+Result<Image> decode_png(const uint8_t* data, size_t size);
+Result<Image> decode_jpeg(const uint8_t* data, size_t size);
+/// Unsupported when chexrt was built without DCMTK.
+Result<Image> decode_dicom(const uint8_t* data, size_t size);
+
+/// "image is 9000 x 9000 pixels, more than the ... limit" when width * height is too large.
+Status check_image_size(int64_t width, int64_t height);
+
+}  // namespace chexrt::app::detail

@@ -1,0 +1,112 @@
+#include "app/heatmap.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "app/atomic_file.h"
+
+namespace chexrt::app {
+namespace {
+
+// MATLAB's "jet": dark blue -> blue -> cyan -> yellow -> red -> dark red as t goes 0 -> 1,
+// each channel a clamped tent: channel peak at t = 3/4 (red), 1/2 (green), 1/4 (blue).
+std::array<float, 3> jet(float t) {
+  auto tent = [t](float peak) { return std::clamp(1.5f - std::abs(4.0f * (t - peak)), 0.0f, 1.0f); };
+  return {tent(0.75f), tent(0.5f), tent(0.25f)};
+}
+
+// Bilinear sample of `map` at continuous coordinates (u, v) in map pixels, with pixel centres
+// at integer + 0.5 and edge values held beyond the outermost centres.
+float sample_bilinear(const ActivationMap& map, float u, float v) {
+  const float fx = std::clamp(u - 0.5f, 0.0f, static_cast<float>(map.width - 1));
+  const float fy = std::clamp(v - 0.5f, 0.0f, static_cast<float>(map.height - 1));
+  const int x0 = static_cast<int>(fx);
+  const int y0 = static_cast<int>(fy);
+  const int x1 = std::min(x0 + 1, map.width - 1);
+  const int y1 = std::min(y0 + 1, map.height - 1);
+  const float ax = fx - x0;
+  const float ay = fy - y0;
+  auto at = [&map](int x, int y) { return map.values[static_cast<size_t>(y) * map.width + x]; };
+  const float top = at(x0, y0) + ax * (at(x1, y0) - at(x0, y0));
+  const float bottom = at(x0, y1) + ax * (at(x1, y1) - at(x0, y1));
+  return top + ay * (bottom - top);
+}
+
+}  // namespace
+
+Result<ActivationMap> class_activation_map(const HostTensor& features, const HostTensor& weights, int class_index) {
+  Dims f = features.dims();
+  if (f.size() == 4 && f[0] == 1) f.erase(f.begin());
+  if (features.dtype() != DataType::kFloat32 || f.size() != 3) {
+    return invalid_argument("CAM: features must be float32 [C, h, w] or [1, C, h, w], not " +
+                            std::string(dtype_name(features.dtype())) + " " + dims_to_string(features.dims()));
+  }
+  const int64_t channels = f[0];
+  if (weights.dtype() != DataType::kFloat32 || weights.rank() != 2 || weights.dims()[1] != channels) {
+    return invalid_argument("CAM: weights must be float32 [classes, " + std::to_string(channels) + "], not " +
+                            std::string(dtype_name(weights.dtype())) + " " + dims_to_string(weights.dims()));
+  }
+  if (class_index < 0 || class_index >= weights.dims()[0]) {
+    return invalid_argument("CAM: class " + std::to_string(class_index) + " outside [0, " +
+                            std::to_string(weights.dims()[0]) + ")");
+  }
+  ActivationMap map;
+  map.height = static_cast<int>(f[1]);
+  map.width = static_cast<int>(f[2]);
+  const size_t plane = static_cast<size_t>(map.height) * map.width;
+  map.values.assign(plane, 0.0f);
+  const float* w = weights.data<float>() + class_index * channels;
+  const float* feature = features.data<float>();
+  for (int64_t c = 0; c < channels; ++c) {
+    for (size_t i = 0; i < plane; ++i) map.values[i] += w[c] * feature[c * plane + i];
+  }
+  return map;
+}
+
+Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const Region& region,
+                              const HeatmapOptions& options) {
+  if (xray.width <= 0 || xray.height <= 0 || (xray.channels != 1 && xray.channels != 3)) {
+    return invalid_argument("heat map: malformed X-ray image");
+  }
+  if (map.width <= 0 || map.height <= 0 || map.values.size() != static_cast<size_t>(map.width) * map.height) {
+    return invalid_argument("heat map: malformed activation map");
+  }
+  if (!(region.x1 > region.x0) || !(region.y1 > region.y0)) return invalid_argument("heat map: empty region");
+
+  const auto [lo, hi] = std::minmax_element(map.values.begin(), map.values.end());
+  const float range = *hi - *lo;
+  Image8 out{xray.width, xray.height, 3, {}};
+  out.pixels.resize(static_cast<size_t>(xray.width) * xray.height * 3);
+  for (int y = 0; y < xray.height; ++y) {
+    for (int x = 0; x < xray.width; ++x) {
+      // Luma (ITU-R 601, as PIL's convert('L')) of an RGB X-ray; the sample itself if grey.
+      const float grey = xray.channels == 1
+                             ? xray.at(x, y, 0)
+                             : 0.299f * xray.at(x, y, 0) + 0.587f * xray.at(x, y, 1) + 0.114f * xray.at(x, y, 2);
+      std::array<float, 3> rgb = {grey, grey, grey};
+      const double px = x + 0.5;
+      const double py = y + 0.5;
+      if (range > 0.0f && px >= region.x0 && px < region.x1 && py >= region.y0 && py < region.y1) {
+        const float u = static_cast<float>((px - region.x0) / (region.x1 - region.x0) * map.width);
+        const float v = static_cast<float>((py - region.y0) / (region.y1 - region.y0) * map.height);
+        const float t = (sample_bilinear(map, u, v) - *lo) / range;
+        const float alpha = options.max_alpha * t;
+        const std::array<float, 3> colour = jet(t);
+        for (int c = 0; c < 3; ++c) rgb[c] = (1.0f - alpha) * grey + alpha * colour[c];
+      }
+      uint8_t* p = &out.pixels[(static_cast<size_t>(y) * xray.width + x) * 3];
+      for (int c = 0; c < 3; ++c) p[c] = static_cast<uint8_t>(std::clamp(std::lround(rgb[c] * 255.0f), 0L, 255L));
+    }
+  }
+  return out;
+}
+
+Status write_heatmap_png(const std::string& path, const Image& xray, const ActivationMap& map, const Region& region,
+                         const HeatmapOptions& options) {
+  CHEXRT_ASSIGN_OR_RETURN(Image8 rgb, render_heatmap(xray, map, region, options));
+  Result<std::vector<uint8_t>> png = encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3);
+  if (!png.ok()) return png.status().with_context(path);
+  return write_file_atomically(path, *png);
+}
+
+}  // namespace chexrt::app

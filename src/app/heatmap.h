@@ -1,0 +1,45 @@
+// Class activation maps (Zhou et al., "Learning Deep Features for Discriminative
+// Localization", CVPR 2016), as CheXNet draws them: for a network that ends in global average
+// pooling and a linear classifier, the evidence for class k at each position of the last
+// feature map F [C, h, w] is
+//     CAM_k(y, x) = sum_c W[k, c] * F[c, y, x]
+// (the classifier bias and the 1/(h*w) of the pooling only shift and scale it, and the map is
+// min-max normalized for display anyway).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "app/image_io.h"
+#include "app/preprocess.h"
+#include "chexrt/tensor.h"
+
+namespace chexrt::app {
+
+struct ActivationMap {
+  int width = 0;
+  int height = 0;
+  std::vector<float> values;  ///< row-major, height * width
+};
+
+/// `features`: float32 [C, h, w] or [1, C, h, w] (the feature map after the final ReLU);
+/// `weights`: float32 [num_classes, C] (the classifier's weight matrix).
+Result<ActivationMap> class_activation_map(const HostTensor& features, const HostTensor& weights, int class_index);
+
+struct HeatmapOptions {
+  /// Opacity of the colour where the map is at its maximum; it falls linearly to 0 where the
+  /// map is at its minimum, so regions without evidence keep the radiograph unobscured.
+  float max_alpha = 0.6f;
+};
+
+/// RGB image of the X-ray's size: the X-ray in grey with the min-max normalized map,
+/// bilinearly upsampled onto `region` (see crop_region()) and coloured blue -> red ("jet"),
+/// blended over it. Pixels outside `region` are the plain X-ray.
+Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const Region& region,
+                              const HeatmapOptions& options);
+
+/// render_heatmap() written as a PNG, atomically.
+Status write_heatmap_png(const std::string& path, const Image& xray, const ActivationMap& map, const Region& region,
+                         const HeatmapOptions& options);
+
+}  // namespace chexrt::app

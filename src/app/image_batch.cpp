@@ -1,0 +1,116 @@
+#include "app/image_batch.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace chexrt::app {
+namespace fs = std::filesystem;
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+bool has_dicom_preamble(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[132];
+  if (!in.read(head, sizeof(head))) return false;
+  return std::memcmp(head + 128, "DICM", 4) == 0;
+}
+
+bool is_image_file(const fs::directory_entry& entry) {
+  std::error_code ec;
+  if (!entry.is_regular_file(ec)) return false;
+  const std::string ext = lower(entry.path().extension().string());
+  if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".dcm" || ext == ".dicom") return true;
+  return ext.empty() && has_dicom_preamble(entry.path());
+}
+
+}  // namespace
+
+int64_t ImageBatch::num_ok() const {
+  return std::count_if(items.begin(), items.end(), [](const BatchItem& item) { return item.status.ok(); });
+}
+
+Result<std::vector<std::string>> expand_image_paths(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const std::string& arg : paths) {
+    std::error_code ec;
+    const fs::file_status status = fs::status(arg, ec);
+    if (ec || !fs::exists(status)) return not_found(arg + ": no such file or directory");
+    if (!fs::is_directory(status)) {
+      files.push_back(arg);
+      continue;
+    }
+    std::vector<std::string> found;
+    // Directory symlinks are not followed, so a link cycle cannot loop.
+    fs::recursive_directory_iterator it(arg, fs::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (is_image_file(*it)) found.push_back(it->path().string());
+    }
+    if (ec) return io_error(arg + ": cannot list the directory: " + ec.message());
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+Result<ImageBatch> load_image_batch(const std::vector<std::string>& paths, const LoadOptions& options) {
+  CHEXRT_RETURN_IF_ERROR(validate(options.preprocess));
+  if (options.num_threads < 1) return invalid_argument("load_image_batch: num_threads must be at least 1");
+  const int samples = samples_per_image(options.preprocess);
+  const int crop = options.preprocess.crop_size;
+
+  // Each file is preprocessed into its own tensor first, because which rows of the batch it
+  // gets depends on how many files before it fail.
+  ImageBatch batch;
+  batch.samples_per_image = samples;
+  batch.items.resize(paths.size());
+  std::vector<HostTensor> tensors(paths.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < paths.size(); i = next.fetch_add(1)) {
+      BatchItem& item = batch.items[i];
+      item.path = paths[i];
+      Result<Image> image = read_image(paths[i]);
+      if (!image.ok()) {
+        item.status = image.status();
+        continue;
+      }
+      Result<HostTensor> tensor = preprocess(*image, options.preprocess);
+      if (!tensor.ok()) {
+        item.status = tensor.status().with_context(paths[i]);
+        continue;
+      }
+      tensors[i] = std::move(tensor).value();
+      if (options.keep_images) item.image = std::move(image).value();
+    }
+  };
+  const int num_threads = static_cast<int>(std::min<size_t>(options.num_threads, paths.size()));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < num_threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& thread : pool) thread.join();
+
+  const int64_t num_ok = batch.num_ok();
+  if (num_ok == 0) return batch;
+  batch.input = HostTensor(DataType::kFloat32, {num_ok * samples, 3, crop, crop});
+  const size_t sample_floats = static_cast<size_t>(3) * crop * crop;
+  int64_t row = 0;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (!batch.items[i].status.ok()) continue;
+    batch.items[i].first_sample = row;
+    std::memcpy(batch.input.data<float>() + row * sample_floats, tensors[i].data<float>(), tensors[i].nbytes());
+    row += samples;
+  }
+  return batch;
+}
+
+}  // namespace chexrt::app

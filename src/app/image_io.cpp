@@ -1,0 +1,119 @@
+#include "app/image_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "app/codecs.h"
+
+namespace chexrt::app {
+namespace {
+
+constexpr uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+// An uncompressed 8192 x 8192 x 16-bit DICOM is 128 MiB; nothing legitimate comes near this.
+constexpr int64_t kMaxFileBytes = int64_t{512} << 20;
+
+// A DICOM data set written without the 128-byte preamble and "DICM" starts directly with
+// its first element. Elements are sorted by tag and every image carries the Image Pixel
+// module (group 0x0028), so the first group is even and at most 0x0028 (usually 0x0002 for
+// the meta header or 0x0008). Only such bytes are handed to the DICOM parser.
+bool looks_like_bare_dicom(const uint8_t* data, size_t size) {
+  if (size < 8) return false;
+  const int group = data[0] | (data[1] << 8);
+  return group % 2 == 0 && group >= 0x0002 && group <= 0x0028;
+}
+
+Result<std::vector<uint8_t>> read_whole_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ENOENT) return not_found(path + ": no such file");
+    return io_error(path + ": cannot open: " + std::strerror(error));
+  }
+  struct FdGuard {
+    int fd;
+    ~FdGuard() { ::close(fd); }
+  } guard{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return io_error(path + ": cannot stat: " + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) return io_error(path + ": is a directory");
+  if (!S_ISREG(info.st_mode)) return io_error(path + ": not a regular file");
+  if (info.st_size > kMaxFileBytes) {
+    return unsupported(path + ": file of " + std::to_string(info.st_size) + " bytes is larger than the " +
+                       std::to_string(kMaxFileBytes >> 20) + " MiB an image may have");
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(info.st_size));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return io_error(path + ": read failed: " + std::strerror(errno));
+    }
+    if (got == 0) break;  // the file shrank while being read
+    done += static_cast<size_t>(got);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+}  // namespace
+
+const char* image_format_name(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kUnknown: return "unknown";
+    case ImageFormat::kPng: return "PNG";
+    case ImageFormat::kJpeg: return "JPEG";
+    case ImageFormat::kDicom: return "DICOM";
+  }
+  return "unknown";
+}
+
+ImageFormat detect_image_format(const uint8_t* data, size_t size) {
+  if (size >= sizeof(kPngSignature) && std::memcmp(data, kPngSignature, sizeof(kPngSignature)) == 0) {
+    return ImageFormat::kPng;
+  }
+  // SOI marker followed by the start of another marker.
+  if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return ImageFormat::kJpeg;
+  if (size >= 132 && std::memcmp(data + 128, "DICM", 4) == 0) return ImageFormat::kDicom;
+  if (dicom_supported() && looks_like_bare_dicom(data, size)) return ImageFormat::kDicom;
+  return ImageFormat::kUnknown;
+}
+
+namespace detail {
+
+Status check_image_size(int64_t width, int64_t height) {
+  if (width <= 0 || height <= 0) {
+    return parse_error("image has no pixels (" + std::to_string(width) + " x " + std::to_string(height) + ")");
+  }
+  if (width * height > kMaxImagePixels) {
+    return unsupported("image of " + std::to_string(width) + " x " + std::to_string(height) +
+                       " pixels is larger than the limit of " + std::to_string(kMaxImagePixels) + " pixels");
+  }
+  return Status::ok_status();
+}
+
+}  // namespace detail
+
+Result<Image> decode_image(const uint8_t* data, size_t size, const std::string& name) {
+  if (size == 0) return parse_error(name + ": empty file");
+  Result<Image> image = parse_error("not an image: no PNG, JPEG or DICOM signature");
+  switch (detect_image_format(data, size)) {
+    case ImageFormat::kPng: image = detail::decode_png(data, size); break;
+    case ImageFormat::kJpeg: image = detail::decode_jpeg(data, size); break;
+    case ImageFormat::kDicom: image = detail::decode_dicom(data, size); break;
+    case ImageFormat::kUnknown: break;
+  }
+  if (!image.ok()) return image.status().with_context(name);
+  return image;
+}
+
+Result<Image> read_image(const std::string& path) {
+  CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_whole_file(path));
+  return decode_image(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace chexrt::app

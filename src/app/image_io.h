@@ -1,0 +1,60 @@
+// Decoding chest X-ray files (PNG, JPEG, DICOM) into one in-memory form, and PNG encoding.
+//
+// The decoded form is floating point: every source (8-bit, 16-bit, DICOM with any stored bit
+// depth) is mapped linearly onto [0, 1], so code downstream never branches on bit depth.
+// An 8-bit sample v becomes v / 255 and a 16-bit sample v / 65535; DICOM pixels become the
+// VOI-windowed display value (0 = black). Preprocessing rounds back to 8-bit grey levels
+// (round(x * 255)), which recovers 8-bit sources exactly and is what the PIL pipelines that
+// CheXNet models were trained with see.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "chexrt/status.h"
+
+namespace chexrt::app {
+
+enum class ImageFormat { kUnknown, kPng, kJpeg, kDicom };
+
+const char* image_format_name(ImageFormat format);
+
+/// A decoded image: row-major, channels interleaved (HWC), samples in [0, 1].
+struct Image {
+  int width = 0;
+  int height = 0;
+  int channels = 0;         ///< 1 (grey) or 3 (RGB); alpha is dropped at decode time
+  int source_bit_depth = 0; ///< bits per sample in the file (1..16), for reporting only
+  ImageFormat format = ImageFormat::kUnknown;
+  std::vector<float> pixels;  ///< width * height * channels samples
+
+  float at(int x, int y, int c) const {
+    return pixels[(static_cast<size_t>(y) * width + x) * channels + c];
+  }
+};
+
+/// Images larger than this are refused before any pixel buffer is allocated, so that a
+/// crafted header cannot make the decoder allocate gigabytes (a 16-bit 8192 x 8192 image
+/// is already far beyond any chest radiograph).
+inline constexpr int64_t kMaxImagePixels = int64_t{8192} * 8192;
+
+/// The format named by the first bytes: the PNG signature, the JPEG SOI marker, "DICM" at
+/// offset 128, or (when DICOM support is built) a DICOM data set without preamble.
+/// Never looks at a file name.
+ImageFormat detect_image_format(const uint8_t* data, size_t size);
+
+/// True when chexrt was built with DCMTK; otherwise DICOM input is refused as Unsupported.
+bool dicom_supported();
+
+/// Decodes an in-memory file. `name` (a path or an upload's name) prefixes every error.
+Result<Image> decode_image(const uint8_t* data, size_t size, const std::string& name);
+
+/// Reads and decodes a file.
+Result<Image> read_image(const std::string& path);
+
+/// Encodes 8-bit grey (channels 1) or RGB (channels 3) pixels, row-major, as a PNG file.
+Result<std::vector<uint8_t>> encode_png(const uint8_t* pixels, int width, int height, int channels);
+
+}  // namespace chexrt::app

@@ -1,0 +1,584 @@
+#include "backends/cuda/cuda_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "backends/cuda/timing_cache.h"
+
+namespace chexrt::cuda {
+
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+const char* env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v ? v : fallback;
+}
+
+int64_t per_image_elements(const TensorInfo& info) { return num_elements(info.dims) / std::max<int64_t>(1, info.dims[0]); }
+
+std::vector<TensorInfo> describe(const ir::Graph& g, const std::vector<int>& values) {
+  std::vector<TensorInfo> out;
+  for (int v : values) out.push_back({g.value(v).name, DataType::kFloat32, g.value(v).dims});
+  return out;
+}
+
+// Events for timing one region of a stream.
+class EventPair {
+ public:
+  EventPair() {
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+  }
+  ~EventPair() {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+  cudaEvent_t start = nullptr, stop = nullptr;
+};
+
+float elapsed_ms(cudaEvent_t a, cudaEvent_t b) {
+  float ms = 0;
+  cudaEventElapsedTime(&ms, a, b);
+  return ms;
+}
+
+}  // namespace
+
+CudaBuildSettings settings_from_environment() {
+  CudaBuildSettings s;
+  s.tactic_filter = env_or("CHEXRT_CUDA_TACTIC", "");
+  s.timing_cache = env_or("CHEXRT_TIMING_CACHE", "");
+  return s;
+}
+
+// --- execution context ---------------------------------------------------------------------
+
+class ExecutionContext {
+ public:
+  static Result<std::unique_ptr<ExecutionContext>> create(const CudaEngine& e, size_t scratch, size_t workspace) {
+    std::unique_ptr<ExecutionContext> c(new ExecutionContext);
+    CHEXRT_CUDA_TRY(cudaStreamCreateWithFlags(&c->stream_, cudaStreamNonBlocking), "creating a stream");
+    CHEXRT_CUDNN_TRY(cudnnCreate(&c->cudnn_), "creating a cuDNN handle");
+    CHEXRT_CUBLAS_TRY(cublasLtCreate(&c->cublaslt_), "creating a cuBLASLt handle");
+    CHEXRT_RETURN_IF_ERROR(c->arena_.allocate(static_cast<size_t>(e.plan_.arena_bytes), "activation arena"));
+    CHEXRT_RETURN_IF_ERROR(c->scratch_.allocate(scratch, "scratch"));
+    CHEXRT_RETURN_IF_ERROR(c->workspace_.allocate(workspace, "library workspace"));
+    for (const TensorInfo& info : e.inputs_) {
+      const size_t bytes = num_elements(info.dims) * sizeof(float);
+      c->in_dev_.emplace_back();
+      c->in_host_.emplace_back();
+      CHEXRT_RETURN_IF_ERROR(c->in_dev_.back().allocate(bytes, "input staging '" + info.name + "'"));
+      CHEXRT_RETURN_IF_ERROR(c->in_host_.back().allocate(bytes, "input staging '" + info.name + "'"));
+    }
+    for (const TensorInfo& info : e.outputs_) {
+      const size_t bytes = num_elements(info.dims) * sizeof(float);
+      c->out_dev_.emplace_back();
+      c->out_host_.emplace_back();
+      CHEXRT_RETURN_IF_ERROR(c->out_dev_.back().allocate(bytes, "output staging '" + info.name + "'"));
+      CHEXRT_RETURN_IF_ERROR(c->out_host_.back().allocate(bytes, "output staging '" + info.name + "'"));
+    }
+    return c;
+  }
+
+  ~ExecutionContext() {
+    if (stream_) cudaStreamSynchronize(stream_);
+    for (auto& [batch, exec] : graphs_) cudaGraphExecDestroy(exec);
+    if (cublaslt_) cublasLtDestroy(cublaslt_);
+    if (cudnn_) cudnnDestroy(cudnn_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  cudaStream_t stream() const { return stream_; }
+  float* host_input(size_t i) const { return static_cast<float*>(in_host_[i].get()); }
+
+  RunContext run_context(const CudaEngine& e, int64_t batch) const {
+    RunContext r;
+    r.stream = stream_;
+    r.cudnn = cudnn_;
+    r.cublaslt = cublaslt_;
+    r.arena = arena_.as<char>();
+    r.scratch = scratch_.get();
+    r.scratch_bytes = scratch_.bytes();
+    r.workspace = workspace_.get();
+    r.workspace_bytes = workspace_.bytes();
+    for (const auto& b : in_dev_) r.inputs.push_back(b.as<float>());
+    for (const auto& b : out_dev_) r.outputs.push_back(b.as<float>());
+    r.plan = &e.plan_;
+    r.batch = batch;
+    return r;
+  }
+
+  /// Enqueues every step; with `events` (one more than steps), records one before each step and
+  /// one after the last, for the per-layer profile.
+  Status enqueue_steps(const CudaEngine& e, int64_t batch, const std::vector<cudaEvent_t>* events = nullptr) const {
+    const RunContext r = run_context(e, batch);
+    for (size_t s = 0; s < e.steps_.size(); ++s) {
+      if (events) cudaEventRecord((*events)[s], stream_);
+      CHEXRT_RETURN_IF_ERROR(e.steps_[s]->enqueue(r));
+    }
+    if (events) cudaEventRecord(events->back(), stream_);
+    return Status::ok_status();
+  }
+
+  /// The forward pass: a replay of this batch's CUDA graph (captured on first use), or the
+  /// steps one by one.
+  Status enqueue_compute(const CudaEngine& e, int64_t batch, bool use_graph) {
+    if (!use_graph) return enqueue_steps(e, batch);
+    auto it = graphs_.find(batch);
+    if (it == graphs_.end()) {
+      cudaGraph_t graph = nullptr;
+      CHEXRT_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "beginning graph capture");
+      const Status s = enqueue_steps(e, batch);
+      const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+      if (!s.ok()) {
+        if (graph) cudaGraphDestroy(graph);
+        return s.with_context("while capturing a CUDA graph");
+      }
+      CHEXRT_CUDA_TRY(end, "ending graph capture");
+      cudaGraphExec_t exec = nullptr;
+      const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+      cudaGraphDestroy(graph);
+      CHEXRT_CUDA_TRY(inst, "instantiating the CUDA graph for batch " + std::to_string(batch));
+      it = graphs_.emplace(batch, exec).first;
+    }
+    CHEXRT_CUDA_TRY(cudaGraphLaunch(it->second, stream_), "launching the CUDA graph");
+    return Status::ok_status();
+  }
+
+  Status enqueue_h2d(const CudaEngine& e, int64_t batch) {
+    for (size_t i = 0; i < e.inputs_.size(); ++i) {
+      const size_t bytes = batch * per_image_elements(e.inputs_[i]) * sizeof(float);
+      CHEXRT_CUDA_TRY(cudaMemcpyAsync(in_dev_[i].get(), in_host_[i].get(), bytes, cudaMemcpyHostToDevice, stream_),
+                      "copying input '" + e.inputs_[i].name + "'");
+    }
+    return Status::ok_status();
+  }
+
+  Status enqueue_d2h(const CudaEngine& e, int64_t batch) {
+    for (size_t i = 0; i < e.outputs_.size(); ++i) {
+      const size_t bytes = batch * per_image_elements(e.outputs_[i]) * sizeof(float);
+      CHEXRT_CUDA_TRY(cudaMemcpyAsync(out_host_[i].get(), out_dev_[i].get(), bytes, cudaMemcpyDeviceToHost, stream_),
+                      "copying output '" + e.outputs_[i].name + "'");
+    }
+    return Status::ok_status();
+  }
+
+  Status synchronize(const std::string& what) const { return check_cuda(cudaStreamSynchronize(stream_), what); }
+
+  Status infer(const CudaEngine& e, const std::vector<HostTensor>& inputs, int64_t batch, bool use_graph,
+               std::vector<HostTensor>* outputs) {
+    for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(in_host_[i].get(), inputs[i].raw(), inputs[i].nbytes());
+    CHEXRT_RETURN_IF_ERROR(enqueue_h2d(e, batch));
+    CHEXRT_RETURN_IF_ERROR(enqueue_compute(e, batch, use_graph));
+    CHEXRT_RETURN_IF_ERROR(enqueue_d2h(e, batch));
+    CHEXRT_RETURN_IF_ERROR(synchronize("running the engine"));
+    outputs->clear();
+    for (size_t i = 0; i < e.outputs_.size(); ++i) {
+      Dims dims = e.outputs_[i].dims;
+      dims[0] = batch;
+      HostTensor t(DataType::kFloat32, dims);
+      std::memcpy(t.raw(), out_host_[i].get(), t.nbytes());
+      outputs->push_back(t);
+    }
+    return Status::ok_status();
+  }
+
+ private:
+  ExecutionContext() = default;
+
+  cudaStream_t stream_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  cublasLtHandle_t cublaslt_ = nullptr;
+  DeviceBuffer arena_, scratch_, workspace_;
+  std::vector<DeviceBuffer> in_dev_, out_dev_;
+  std::vector<PinnedBuffer> in_host_, out_host_;
+  std::map<int64_t, cudaGraphExec_t> graphs_;
+};
+
+// --- build ---------------------------------------------------------------------------------
+
+Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, const BuildOptions& options,
+                                                      const CudaBuildSettings& settings) {
+  int device = 0;
+  CHEXRT_CUDA_TRY(cudaGetDevice(&device), "selecting the GPU");
+  cudaDeviceProp prop{};
+  CHEXRT_CUDA_TRY(cudaGetDeviceProperties(&prop, device), "reading the GPU's properties");
+
+  std::unique_ptr<CudaEngine> e(new CudaEngine);
+  e->graph_ = graph;
+  CHEXRT_ASSIGN_OR_RETURN(e->plan_, make_plan(e->graph_, options.max_batch, options.precision));
+  e->inputs_ = describe(e->graph_, e->graph_.inputs());
+  e->outputs_ = describe(e->graph_, e->graph_.outputs());
+  e->device_name_ = prop.name;
+  e->graphs_default_ = std::string(env_or("CHEXRT_CUDA_GRAPHS", "1")) != "0";
+  e->max_contexts_ = std::max(1, std::atoi(env_or("CHEXRT_CUDA_MAX_CONTEXTS", "4")));
+  CHEXRT_CUDNN_TRY(cudnnCreate(&e->cudnn_), "creating a cuDNN handle");
+  CHEXRT_CUBLAS_TRY(cublasLtCreate(&e->cublaslt_), "creating a cuBLASLt handle");
+
+  const StepFactoryEnv env{e->graph_, e->plan_, e->cudnn_, e->cublaslt_, prop};
+  const size_t num_steps = e->plan_.steps.size();
+  std::vector<std::vector<std::unique_ptr<Step>>> candidates(num_steps);
+  size_t scratch = 0, workspace = 0;
+  bool timing = false;
+  for (size_t s = 0; s < num_steps; ++s) {
+    const StepDesc& desc = e->plan_.steps[s];
+    auto made = make_step_candidates(env, static_cast<int>(s));
+    if (!made.ok()) return made.status();
+    auto& list = candidates[s] = std::move(*made);
+    const std::string wanted =
+        desc.node >= 0 && desc.node < static_cast<int>(settings.tactics.size()) ? settings.tactics[desc.node] : "";
+    const auto keep_if = [&](auto pred) {
+      std::vector<std::unique_ptr<Step>> kept;
+      for (auto& c : list) {
+        if (pred(*c)) kept.push_back(std::move(c));
+      }
+      return kept;
+    };
+    if (!wanted.empty()) {
+      auto kept = keep_if([&](const Step& c) { return c.name() == wanted; });
+      if (kept.empty()) {
+        return runtime_error(ir::describe(e->graph_.node(desc.node)) + ": tactic '" + wanted +
+                             "' is not available with this GPU and these libraries");
+      }
+      list = std::move(kept);
+    } else if (!settings.tactic_filter.empty() && desc.kind == StepKind::kConv) {
+      auto kept = keep_if([&](const Step& c) { return c.name().find(settings.tactic_filter) != std::string::npos; });
+      if (!kept.empty()) list = std::move(kept);
+    }
+    for (const auto& c : list) {
+      scratch = std::max(scratch, c->scratch_bytes());
+      workspace = std::max(workspace, c->workspace_bytes());
+    }
+    timing = timing || list.size() > 1;
+  }
+  e->prepared_.assign(options.max_batch + 1, false);
+  e->prepared_[options.max_batch] = true;  // candidates are made for the max batch
+
+  if (timing) {
+    TimingCache cache;
+    if (!settings.timing_cache.empty()) CHEXRT_RETURN_IF_ERROR(cache.load(settings.timing_cache));
+    CHEXRT_ASSIGN_OR_RETURN(auto ctx, ExecutionContext::create(*e, scratch, workspace));
+    // Realistic data flows through the network while it is timed: random inputs, and every
+    // step's output comes from its chosen tactic.
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    for (size_t i = 0; i < e->inputs_.size(); ++i) {
+      const int64_t n = num_elements(e->inputs_[i].dims);
+      for (int64_t k = 0; k < n; ++k) ctx->host_input(i)[k] = normal(rng);
+    }
+    CHEXRT_RETURN_IF_ERROR(ctx->enqueue_h2d(*e, options.max_batch));
+    const RunContext rc = ctx->run_context(*e, options.max_batch);
+    EventPair ev;
+    constexpr int kReps = 5;
+    for (size_t s = 0; s < num_steps; ++s) {
+      auto& list = candidates[s];
+      if (list.size() > 1) {
+        size_t best = 0;
+        double best_ms = std::numeric_limits<double>::infinity();
+        for (size_t i = 0; i < list.size(); ++i) {
+          const std::string key = e->device_name_ + "|" + list[i]->name() + "|" + list[i]->signature();
+          double ms = 0;
+          if (auto cached = cache.find(key)) {
+            ms = *cached;
+          } else {
+            CHEXRT_RETURN_IF_ERROR(list[i]->enqueue(rc));  // warm-up
+            cudaEventRecord(ev.start, ctx->stream());
+            for (int r = 0; r < kReps; ++r) CHEXRT_RETURN_IF_ERROR(list[i]->enqueue(rc));
+            cudaEventRecord(ev.stop, ctx->stream());
+            CHEXRT_RETURN_IF_ERROR(ctx->synchronize("timing tactic " + list[i]->name()));
+            ms = elapsed_ms(ev.start, ev.stop) / kReps;
+            cache.insert(key, ms);
+          }
+          if (options.verbose) std::fprintf(stderr, "cuda: tactic %-70s %9.4f ms\n", list[i]->name().c_str(), ms);
+          if (ms < best_ms) {
+            best_ms = ms;
+            best = i;
+          }
+        }
+        std::unique_ptr<Step> chosen = std::move(list[best]);
+        list.clear();
+        list.push_back(std::move(chosen));
+        if (options.verbose) std::fprintf(stderr, "cuda: chose %s (%.4f ms)\n", list[0]->name().c_str(), best_ms);
+      }
+      CHEXRT_RETURN_IF_ERROR(list[0]->enqueue(rc));
+      CHEXRT_RETURN_IF_ERROR(ctx->synchronize("running " + list[0]->name()));
+    }
+    if (!settings.timing_cache.empty()) CHEXRT_RETURN_IF_ERROR(cache.save(settings.timing_cache));
+  }
+  for (auto& list : candidates) {
+    e->scratch_bytes_ = std::max(e->scratch_bytes_, list[0]->scratch_bytes());
+    e->workspace_bytes_ = std::max(e->workspace_bytes_, list[0]->workspace_bytes());
+    e->steps_.push_back(std::move(list[0]));
+  }
+  return e;
+}
+
+Result<std::vector<std::vector<std::string>>> CudaEngine::candidate_tactics(const ir::Graph& graph,
+                                                                             const BuildOptions& options) {
+  int device = 0;
+  CHEXRT_CUDA_TRY(cudaGetDevice(&device), "selecting the GPU");
+  cudaDeviceProp prop{};
+  CHEXRT_CUDA_TRY(cudaGetDeviceProperties(&prop, device), "reading the GPU's properties");
+  std::unique_ptr<CudaEngine> e(new CudaEngine);  // owns the handles and the plan while listing
+  e->graph_ = graph;
+  CHEXRT_ASSIGN_OR_RETURN(e->plan_, make_plan(e->graph_, options.max_batch, options.precision));
+  CHEXRT_CUDNN_TRY(cudnnCreate(&e->cudnn_), "creating a cuDNN handle");
+  CHEXRT_CUBLAS_TRY(cublasLtCreate(&e->cublaslt_), "creating a cuBLASLt handle");
+  const StepFactoryEnv env{e->graph_, e->plan_, e->cudnn_, e->cublaslt_, prop};
+  std::vector<std::vector<std::string>> names(graph.num_nodes());
+  for (size_t s = 0; s < e->plan_.steps.size(); ++s) {
+    const int node = e->plan_.steps[s].node;
+    if (node < 0) continue;
+    CHEXRT_ASSIGN_OR_RETURN(auto list, make_step_candidates(env, static_cast<int>(s)));
+    for (const auto& c : list) names[node].push_back(c->name());
+  }
+  return names;
+}
+
+CudaEngine::~CudaEngine() {
+  idle_.clear();
+  steps_.clear();
+  if (cublaslt_) cublasLtDestroy(cublaslt_);
+  if (cudnn_) cudnnDestroy(cudnn_);
+}
+
+// --- run -----------------------------------------------------------------------------------
+
+Status CudaEngine::prepare_batch(int64_t batch) {
+  std::lock_guard<std::mutex> lock(prepare_mu_);
+  if (prepared_[batch]) return Status::ok_status();
+  for (auto& step : steps_) CHEXRT_RETURN_IF_ERROR(step->prepare(batch));
+  prepared_[batch] = true;
+  return Status::ok_status();
+}
+
+Result<std::unique_ptr<ExecutionContext>> CudaEngine::acquire(bool allow_extra) {
+  {
+    std::unique_lock<std::mutex> lock(pool_mu_);
+    pool_cv_.wait(lock, [&] { return !idle_.empty() || live_contexts_ < max_contexts_ || allow_extra; });
+    if (!idle_.empty()) {
+      auto ctx = std::move(idle_.back());
+      idle_.pop_back();
+      return ctx;
+    }
+    ++live_contexts_;
+  }
+  auto made = ExecutionContext::create(*this, scratch_bytes_, workspace_bytes_);
+  if (!made.ok()) {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    --live_contexts_;
+    pool_cv_.notify_one();
+  }
+  return made;
+}
+
+void CudaEngine::release(std::unique_ptr<ExecutionContext> ctx) {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  idle_.push_back(std::move(ctx));
+  pool_cv_.notify_one();
+}
+
+Result<int64_t> CudaEngine::check_inputs(const std::vector<HostTensor>& inputs) const {
+  if (inputs.size() != inputs_.size()) {
+    return invalid_argument("the engine takes " + std::to_string(inputs_.size()) + " input(s), got " +
+                            std::to_string(inputs.size()));
+  }
+  int64_t batch = -1;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Dims& want = inputs_[i].dims;
+    const Dims& got = inputs[i].dims();
+    bool fits = inputs[i].dtype() == DataType::kFloat32 && got.size() == want.size() && !got.empty();
+    for (size_t d = 1; fits && d < got.size(); ++d) fits = got[d] == want[d];
+    if (!fits) {
+      return invalid_argument("input '" + inputs_[i].name + "' is " + dtype_name(inputs[i].dtype()) + " " +
+                              dims_to_string(got) + ", expected float32 " + dims_to_string(want) +
+                              " with any batch up to " + std::to_string(max_batch()));
+    }
+    if (batch >= 0 && got[0] != batch) return invalid_argument("inputs disagree on the batch size");
+    batch = got[0];
+  }
+  if (batch < 1 || batch > max_batch()) {
+    return invalid_argument("batch " + std::to_string(batch) + " is outside the engine's range 1.." +
+                            std::to_string(max_batch()));
+  }
+  return batch;
+}
+
+Status CudaEngine::infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) {
+  return infer_with(inputs, graphs_default_, outputs);
+}
+
+Status CudaEngine::infer_with(const std::vector<HostTensor>& inputs, bool use_cuda_graph,
+                              std::vector<HostTensor>* outputs) {
+  CHEXRT_ASSIGN_OR_RETURN(int64_t batch, check_inputs(inputs));
+  CHEXRT_RETURN_IF_ERROR(prepare_batch(batch));
+  CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false));
+  const Status s = ctx->infer(*this, inputs, batch, use_cuda_graph, outputs);
+  release(std::move(ctx));
+  return s;
+}
+
+// --- inspection ----------------------------------------------------------------------------
+
+std::vector<std::string> CudaEngine::node_tactics() const {
+  std::vector<std::string> tactics(graph_.num_nodes());
+  for (int n = 0; n < graph_.num_nodes(); ++n) {
+    if (plan_.node_step[n] >= 0) tactics[n] = steps_[plan_.node_step[n]]->name();
+  }
+  return tactics;
+}
+
+std::string CudaEngine::describe_layers() const {
+  std::ostringstream out;
+  const char* precision = plan_.precision == Precision::kFp16 ? "fp16" : "fp32";
+  char line[512];
+  for (const StepDesc& s : plan_.steps) {
+    if (s.kind != StepKind::kInput) continue;
+    std::snprintf(line, sizeof(line), "%-32s %-16s %s  %s\n", graph_.value(graph_.inputs()[s.io_index]).name.c_str(),
+                  "(input)", steps_[&s - plan_.steps.data()]->name().c_str(), precision);
+    out << line;
+  }
+  for (int n = 0; n < graph_.num_nodes(); ++n) {
+    const ir::Node& node = graph_.node(n);
+    const std::string kernel =
+        plan_.node_step[n] >= 0 ? steps_[plan_.node_step[n]]->name() : "(" + plan_.node_note[n] + ")";
+    std::snprintf(line, sizeof(line), "%-32s %-16s %s  %s\n", node.name.c_str(), ir::op_name(node.op), kernel.c_str(),
+                  precision);
+    out << line;
+  }
+  std::snprintf(line, sizeof(line), "arena %.1f MB at batch %lld, scratch %.1f MB, workspace %.1f MB, on %s\n",
+                plan_.arena_bytes / 1e6, static_cast<long long>(plan_.max_batch), scratch_bytes_ / 1e6,
+                workspace_bytes_ / 1e6, device_name_.c_str());
+  out << line;
+  return out.str();
+}
+
+// --- benchmark -----------------------------------------------------------------------------
+
+Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
+  const int64_t batch = options.batch;
+  if (batch < 1 || batch > max_batch()) {
+    return invalid_argument("batch " + std::to_string(batch) + " is outside the engine's range 1.." +
+                            std::to_string(max_batch()));
+  }
+  CHEXRT_RETURN_IF_ERROR(prepare_batch(batch));
+  const int streams = std::max(1, options.streams);
+  const int iterations = std::max(1, options.iterations);
+  std::vector<std::unique_ptr<ExecutionContext>> contexts;
+  for (int i = 0; i < streams; ++i) {
+    CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(true));
+    std::mt19937 rng(11 + i);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    for (size_t k = 0; k < inputs_.size(); ++k) {
+      const int64_t n = batch * per_image_elements(inputs_[k]);
+      for (int64_t j = 0; j < n; ++j) ctx->host_input(k)[j] = normal(rng);
+    }
+    contexts.push_back(std::move(ctx));
+  }
+  struct Samples {
+    std::vector<double> latency, compute, h2d, d2h;
+    Status status;
+  };
+  std::vector<Samples> samples(streams);
+  // One inference per iteration: events split it into input copy, compute and output copy.
+  const auto run = [&](int c) {
+    ExecutionContext& ctx = *contexts[c];
+    Samples& out = samples[c];
+    cudaEvent_t ev[4];
+    for (auto& x : ev) cudaEventCreate(&x);
+    for (int it = 0; it < options.warmup + iterations && out.status.ok(); ++it) {
+      cudaEventRecord(ev[0], ctx.stream());
+      out.status = ctx.enqueue_h2d(*this, batch);
+      cudaEventRecord(ev[1], ctx.stream());
+      if (out.status.ok()) out.status = ctx.enqueue_compute(*this, batch, options.use_cuda_graphs);
+      cudaEventRecord(ev[2], ctx.stream());
+      if (out.status.ok()) out.status = ctx.enqueue_d2h(*this, batch);
+      cudaEventRecord(ev[3], ctx.stream());
+      if (out.status.ok()) out.status = ctx.synchronize("benchmark iteration");
+      if (!out.status.ok() || it < options.warmup) continue;
+      out.h2d.push_back(elapsed_ms(ev[0], ev[1]));
+      out.compute.push_back(elapsed_ms(ev[1], ev[2]));
+      out.d2h.push_back(elapsed_ms(ev[2], ev[3]));
+      out.latency.push_back(elapsed_ms(ev[0], ev[3]));
+    }
+    for (auto& x : ev) cudaEventDestroy(x);
+  };
+  const auto wall_start = std::chrono::steady_clock::now();
+  if (streams == 1) {
+    run(0);
+  } else {
+    std::vector<std::thread> threads;
+    for (int c = 0; c < streams; ++c) threads.emplace_back(run, c);
+    for (auto& t : threads) t.join();
+  }
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+
+  BenchmarkResult result;
+  Status status;
+  std::vector<double> h2d, d2h;
+  for (const Samples& s : samples) {
+    if (!s.status.ok() && status.ok()) status = s.status;
+    result.latency_ms.insert(result.latency_ms.end(), s.latency.begin(), s.latency.end());
+    result.compute_ms.insert(result.compute_ms.end(), s.compute.begin(), s.compute.end());
+    h2d.insert(h2d.end(), s.h2d.begin(), s.h2d.end());
+    d2h.insert(d2h.end(), s.d2h.begin(), s.d2h.end());
+  }
+  result.h2d_ms = median(h2d);
+  result.d2h_ms = median(d2h);
+  if (streams == 1) {
+    const double m = median(result.latency_ms);
+    result.throughput = m > 0 ? batch * 1000.0 / m : 0;
+  } else {
+    // Warm-up included in the wall time: the concurrent rate is a lower bound.
+    result.throughput = wall_s > 0 ? static_cast<double>(streams) * (options.warmup + iterations) * batch / wall_s : 0;
+  }
+
+  if (status.ok() && options.per_layer) {
+    // Events between steps in a run without a graph; the median over repetitions per step.
+    ExecutionContext& ctx = *contexts[0];
+    std::vector<cudaEvent_t> events(steps_.size() + 1);
+    for (auto& ev : events) cudaEventCreate(&ev);
+    std::vector<std::vector<double>> per_step(steps_.size());
+    const int reps = std::min(iterations, 20);
+    for (int r = 0; r < reps + 1 && status.ok(); ++r) {
+      status = ctx.enqueue_steps(*this, batch, &events);
+      if (status.ok()) status = ctx.synchronize("per-layer profile");
+      if (r == 0) continue;  // warm-up (and graph-less first launch)
+      for (size_t s = 0; s < steps_.size(); ++s) per_step[s].push_back(elapsed_ms(events[s], events[s + 1]));
+    }
+    for (auto& ev : events) cudaEventDestroy(ev);
+    for (size_t s = 0; s < steps_.size() && status.ok(); ++s) {
+      const StepDesc& d = plan_.steps[s];
+      std::string name;
+      if (d.kind == StepKind::kInput) name = "input " + inputs_[d.io_index].name;
+      else if (d.kind == StepKind::kOutput) name = "output " + outputs_[d.io_index].name;
+      else name = graph_.node(d.node).name;
+      result.layers.push_back({name, steps_[s]->name(), median(per_step[s])});
+    }
+  }
+  for (auto& ctx : contexts) release(std::move(ctx));
+  CHEXRT_RETURN_IF_ERROR(status);
+  std::ostringstream notes;
+  notes << "cuda on " << device_name_ << ", " << (plan_.precision == Precision::kFp16 ? "fp16" : "fp32")
+        << ", CUDA graphs " << (options.use_cuda_graphs ? "on" : "off") << ", " << streams << " context(s), arena "
+        << plan_.arena_bytes / (1 << 20) << " MiB";
+  result.notes = notes.str();
+  return result;
+}
+
+}  // namespace chexrt::cuda

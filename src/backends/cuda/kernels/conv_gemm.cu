@@ -1,0 +1,322 @@
+// Implicit-GEMM convolution on tensor cores (mma.sync m16n8k16, fp16 in, fp32 accumulate).
+//
+// A CTA computes a BM x BN tile of Y. K is consumed 32 at a time through a 4-stage cp.async
+// pipeline: A rows are output pixels (gathered from X; zero-filled where the window leaves the
+// image, past the last pixel or past r*s*C), B rows are output channels (the packed weights).
+// Shared-memory rows are 40 halves (80 bytes) apart, which keeps the 8 row addresses of each
+// ldmatrix phase on distinct bank groups. The epilogue adds the bias, applies ReLU, stages the
+// tile in shared memory and writes it with 16-byte stores into the (strided) output view.
+#include "backends/cuda/kernels/conv_gemm.cuh"
+
+#include <mutex>
+
+#include "backends/cuda/kernels/device_util.cuh"
+
+namespace chexrt::cuda {
+
+namespace {
+
+using namespace device;
+
+constexpr int kBK = 32;
+constexpr int kLds = kBK + 8;
+constexpr int kStages = 4;
+
+template <int BM, int BN, int WARPS_M, int WARPS_N>
+struct Tile {
+  static constexpr int kThreads = WARPS_M * WARPS_N * 32;
+  static constexpr int kWM = BM / WARPS_M;
+  static constexpr int kWN = BN / WARPS_N;
+  static constexpr int kMI = kWM / 16;
+  static constexpr int kNI = kWN / 8;
+  static constexpr int kAChunks = BM * (kBK / 8) / kThreads;  // 16-byte A chunks per thread per stage
+  static constexpr int kLdc = BN + 8;
+  static constexpr size_t kPipeBytes = size_t(kStages) * (BM + BN) * kLds * 2 + size_t(kStages) * 2 * kBK * 2;
+  static constexpr size_t kEpilogueBytes = size_t(BM) * kLdc * 2;
+  static constexpr size_t kSmemBytes = kPipeBytes > kEpilogueBytes ? kPipeBytes : kEpilogueBytes;
+  static_assert(kWM % 16 == 0 && kWN % 16 == 0, "warp tile must be a multiple of 16x16");
+  static_assert(BM * (kBK / 8) % kThreads == 0 && kAChunks >= 1, "A chunks must divide among threads");
+};
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V>
+__global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(const ConvGemmArgs a) {
+  using T = Tile<BM, BN, WARPS_M, WARPS_N>;
+  constexpr bool kPointwise = V != ConvGemmVariant::kGeneral;
+  constexpr bool kPrologue = V == ConvGemmVariant::kPointwisePrologue;
+
+  extern __shared__ __align__(16) unsigned char smem[];
+  __half* sa = reinterpret_cast<__half*>(smem);  // [kStages][BM][kLds]
+  __half* sb = sa + kStages * BM * kLds;         // [kStages][BN][kLds]
+  __half* sp = sb + kStages * BN * kLds;         // [kStages][scale | shift][kBK]
+
+  const int tid = threadIdx.x;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int warp_m = warp % WARPS_M;
+  const int warp_n = warp / WARPS_M;
+  const int out_hw = a.out_h * a.out_w;
+  const int pixels = a.batch * out_hw;
+  const int m0 = blockIdx.x * BM;
+  const int n0 = blockIdx.y * BN;
+  const int k_tiles = a.k_pad / kBK;
+  const int c_chunks = a.in_c / 8;
+  const int taps = a.kernel_h * a.kernel_w;
+
+  // The rows of A this thread copies are the same at every stage: resolve their pixels once.
+  const int a_col = tid & 3;
+  const __half* a_base[T::kAChunks];
+  int a_h0[T::kAChunks], a_w0[T::kAChunks];
+  bool a_valid[T::kAChunks];
+#pragma unroll
+  for (int i = 0; i < T::kAChunks; ++i) {
+    const int row = (tid >> 2) + i * (T::kThreads / 4);
+    const int p = m0 + row;
+    a_valid[i] = p < pixels;
+    const int pp = a_valid[i] ? p : 0;
+    if (kPointwise) {
+      a_base[i] = a.x + static_cast<long long>(pp) * a.x_ld;
+      a_h0[i] = a_w0[i] = 0;
+    } else {
+      const int n = pp / out_hw;
+      const int rem = pp - n * out_hw;
+      const int oh = rem / a.out_w;
+      const int ow = rem - oh * a.out_w;
+      a_h0[i] = oh * a.stride_h - a.pad_h;
+      a_w0[i] = ow * a.stride_w - a.pad_w;
+      a_base[i] = a.x + static_cast<long long>(n) * a.in_h * a.in_w * a.x_ld;
+    }
+  }
+
+  auto load_stage = [&](int slot, int kt) {
+    __half* sa_s = sa + slot * BM * kLds;
+    const int chunk = kt * (kBK / 8) + a_col;  // 8-channel chunk index along k
+    if (kPointwise) {
+      const int c0 = chunk * 8;
+      const bool in_k = c0 < a.in_c;
+#pragma unroll
+      for (int i = 0; i < T::kAChunks; ++i) {
+        const int row = (tid >> 2) + i * (T::kThreads / 4);
+        const bool ok = a_valid[i] && in_k;
+        cp_async_16(sa_s + row * kLds + a_col * 8, ok ? a_base[i] + c0 : a.x, ok ? 16 : 0);
+      }
+    } else {
+      const int tap = chunk / c_chunks;
+      const int c0 = (chunk - tap * c_chunks) * 8;
+      const int r = tap / a.kernel_w;
+      const int s = tap - r * a.kernel_w;
+      const bool in_k = tap < taps;
+#pragma unroll
+      for (int i = 0; i < T::kAChunks; ++i) {
+        const int row = (tid >> 2) + i * (T::kThreads / 4);
+        const int h = a_h0[i] + r * a.dil_h;
+        const int w = a_w0[i] + s * a.dil_w;
+        const bool ok = a_valid[i] && in_k && static_cast<unsigned>(h) < static_cast<unsigned>(a.in_h) &&
+                        static_cast<unsigned>(w) < static_cast<unsigned>(a.in_w);
+        const __half* src = ok ? a_base[i] + (static_cast<long long>(h) * a.in_w + w) * a.x_ld + c0 : a.x;
+        cp_async_16(sa_s + row * kLds + a_col * 8, src, ok ? 16 : 0);
+      }
+    }
+    __half* sb_s = sb + slot * BN * kLds;
+#pragma unroll
+    for (int id = tid; id < BN * (kBK / 8); id += T::kThreads) {
+      const int row = id >> 2;
+      const int cc = id & 3;
+      cp_async_16(sb_s + row * kLds + cc * 8, a.weight + static_cast<long long>(n0 + row) * a.k_pad + kt * kBK + cc * 8,
+                  16);
+    }
+    if (kPrologue && tid < 8) {
+      const __half* src = (tid < 4 ? a.pro_scale : a.pro_shift) + kt * kBK + (tid & 3) * 8;
+      cp_async_16(sp + slot * 2 * kBK + tid * 8, src, 16);
+    }
+  };
+
+  float acc[T::kMI][T::kNI][4];
+#pragma unroll
+  for (int mi = 0; mi < T::kMI; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < T::kNI; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < k_tiles) load_stage(s, s);
+    cp_async_commit();
+  }
+
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    // Stage kt has landed; every warp is done with the slot that the prefetch below refills.
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    const int prefetch = kt + kStages - 1;
+    if (prefetch < k_tiles) load_stage(prefetch % kStages, prefetch);
+    cp_async_commit();
+
+    const int slot = kt % kStages;
+    const __half* as = sa + slot * BM * kLds + warp_m * T::kWM * kLds;
+    const __half* bs = sb + slot * BN * kLds + warp_n * T::kWN * kLds;
+#pragma unroll
+    for (int ks = 0; ks < kBK / 16; ++ks) {
+      uint32_t af[T::kMI][4];
+#pragma unroll
+      for (int mi = 0; mi < T::kMI; ++mi) {
+        ldmatrix_x4(af[mi], as + (mi * 16 + (lane & 15)) * kLds + ks * 16 + (lane >> 4) * 8);
+      }
+      if (kPrologue) {
+        // Fragment registers 0 and 1 hold k = 2t, 2t+1 of the 16-wide slice; 2 and 3 hold k + 8.
+        const __half* ps = sp + slot * 2 * kBK + ks * 16 + 2 * (lane & 3);
+        const __half2 s_lo = *reinterpret_cast<const __half2*>(ps);
+        const __half2 s_hi = *reinterpret_cast<const __half2*>(ps + 8);
+        const __half2 t_lo = *reinterpret_cast<const __half2*>(ps + kBK);
+        const __half2 t_hi = *reinterpret_cast<const __half2*>(ps + kBK + 8);
+        const __half2 zero = __float2half2_rn(0.f);
+#pragma unroll
+        for (int mi = 0; mi < T::kMI; ++mi) {
+          af[mi][0] = as_u32(__hmax2(__hfma2(as_half2(af[mi][0]), s_lo, t_lo), zero));
+          af[mi][1] = as_u32(__hmax2(__hfma2(as_half2(af[mi][1]), s_lo, t_lo), zero));
+          af[mi][2] = as_u32(__hmax2(__hfma2(as_half2(af[mi][2]), s_hi, t_hi), zero));
+          af[mi][3] = as_u32(__hmax2(__hfma2(as_half2(af[mi][3]), s_hi, t_hi), zero));
+        }
+      }
+      uint32_t bf[T::kNI][2];
+#pragma unroll
+      for (int nj = 0; nj < T::kNI / 2; ++nj) {
+        uint32_t r[4];
+        ldmatrix_x4(r, bs + (nj * 16 + (lane & 7) + ((lane >> 4) << 3)) * kLds + ks * 16 + ((lane >> 3) & 1) * 8);
+        bf[2 * nj][0] = r[0];
+        bf[2 * nj][1] = r[1];
+        bf[2 * nj + 1][0] = r[2];
+        bf[2 * nj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < T::kMI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < T::kNI; ++ni) mma_16816(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+    }
+  }
+
+  cp_async_wait<0>();
+  __syncthreads();
+
+  // Accumulator (row g, cols 2t, 2t+1) and (row g + 8, same cols) of each 16x8 tile.
+  __half* sc = reinterpret_cast<__half*>(smem);
+  const int g = lane >> 2;
+  const int t = lane & 3;
+#pragma unroll
+  for (int ni = 0; ni < T::kNI; ++ni) {
+    const int col = warp_n * T::kWN + ni * 8 + 2 * t;
+    const float b0 = a.bias ? a.bias[n0 + col] : 0.f;
+    const float b1 = a.bias ? a.bias[n0 + col + 1] : 0.f;
+#pragma unroll
+    for (int mi = 0; mi < T::kMI; ++mi) {
+      const int row = warp_m * T::kWM + mi * 16 + g;
+      float v0 = acc[mi][ni][0] + b0, v1 = acc[mi][ni][1] + b1;
+      float v2 = acc[mi][ni][2] + b0, v3 = acc[mi][ni][3] + b1;
+      if (a.relu) {
+        v0 = fmaxf(v0, 0.f);
+        v1 = fmaxf(v1, 0.f);
+        v2 = fmaxf(v2, 0.f);
+        v3 = fmaxf(v3, 0.f);
+      }
+      *reinterpret_cast<__half2*>(sc + row * T::kLdc + col) = __floats2half2_rn(v0, v1);
+      *reinterpret_cast<__half2*>(sc + (row + 8) * T::kLdc + col) = __floats2half2_rn(v2, v3);
+    }
+  }
+  __syncthreads();
+  constexpr int kRowChunks = BN / 8;
+#pragma unroll 4
+  for (int id = tid; id < BM * kRowChunks; id += T::kThreads) {
+    const int row = id / kRowChunks;
+    const int cc = id - row * kRowChunks;
+    const int p = m0 + row;
+    if (p < pixels) {
+      *reinterpret_cast<uint4*>(a.y + static_cast<long long>(p) * a.y_ld + n0 + cc * 8) =
+          *reinterpret_cast<const uint4*>(sc + row * T::kLdc + cc * 8);
+    }
+  }
+}
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V>
+cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
+  using T = Tile<BM, BN, WARPS_M, WARPS_N>;
+  auto kernel = conv_gemm_f16_kernel<BM, BN, WARPS_M, WARPS_N, V>;
+  // Shared memory beyond 48 KB must be opted into, once per kernel.
+  static std::once_flag once;
+  static cudaError_t attr_status = cudaSuccess;
+  std::call_once(once, [&] {
+    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(T::kSmemBytes));
+  });
+  if (attr_status != cudaSuccess) return attr_status;
+  const int pixels = a.batch * a.out_h * a.out_w;
+  const dim3 grid((pixels + BM - 1) / BM, a.out_c / BN);
+  kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(a);
+  return cudaGetLastError();
+}
+
+using Launcher = cudaError_t (*)(const ConvGemmArgs&, cudaStream_t);
+
+struct TileEntry {
+  ConvGemmTile tile;
+  Launcher launch;
+};
+
+template <ConvGemmVariant V>
+std::vector<TileEntry> pointwise_table() {
+  return {{{128, 128, 2, 2}, launch<128, 128, 2, 2, V>},
+          {{128, 128, 4, 2}, launch<128, 128, 4, 2, V>},
+          {{64, 128, 2, 2}, launch<64, 128, 2, 2, V>},
+          {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>},
+          {{32, 64, 1, 2}, launch<32, 64, 1, 2, V>}};
+}
+
+std::vector<TileEntry> general_table() {
+  constexpr ConvGemmVariant V = ConvGemmVariant::kGeneral;
+  return {{{256, 32, 8, 1}, launch<256, 32, 8, 1, V>}, {{128, 32, 4, 1}, launch<128, 32, 4, 1, V>},
+          {{64, 32, 2, 1}, launch<64, 32, 2, 1, V>},   {{32, 32, 1, 1}, launch<32, 32, 1, 1, V>},
+          {{128, 64, 4, 2}, launch<128, 64, 4, 2, V>}, {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>}};
+}
+
+const std::vector<TileEntry>& table(ConvGemmVariant variant) {
+  static const std::vector<TileEntry> pointwise = pointwise_table<ConvGemmVariant::kPointwise>();
+  static const std::vector<TileEntry> prologue = pointwise_table<ConvGemmVariant::kPointwisePrologue>();
+  static const std::vector<TileEntry> general = general_table();
+  switch (variant) {
+    case ConvGemmVariant::kPointwise: return pointwise;
+    case ConvGemmVariant::kPointwisePrologue: return prologue;
+    case ConvGemmVariant::kGeneral: break;
+  }
+  return general;
+}
+
+}  // namespace
+
+const std::vector<ConvGemmTile>& conv_gemm_tiles(ConvGemmVariant variant) {
+  static const auto make = [](ConvGemmVariant v) {
+    std::vector<ConvGemmTile> tiles;
+    for (const TileEntry& e : table(v)) tiles.push_back(e.tile);
+    return tiles;
+  };
+  static const std::vector<ConvGemmTile> pointwise = make(ConvGemmVariant::kPointwise);
+  static const std::vector<ConvGemmTile> prologue = make(ConvGemmVariant::kPointwisePrologue);
+  static const std::vector<ConvGemmTile> general = make(ConvGemmVariant::kGeneral);
+  switch (variant) {
+    case ConvGemmVariant::kPointwise: return pointwise;
+    case ConvGemmVariant::kPointwisePrologue: return prologue;
+    case ConvGemmVariant::kGeneral: break;
+  }
+  return general;
+}
+
+cudaError_t launch_conv_gemm_f16(const ConvGemmArgs& args, ConvGemmVariant variant, const ConvGemmTile& tile,
+                                 cudaStream_t stream) {
+  for (const TileEntry& e : table(variant)) {
+    if (e.tile.bm == tile.bm && e.tile.bn == tile.bn && e.tile.warps_m == tile.warps_m &&
+        e.tile.warps_n == tile.warps_n) {
+      return e.launch(args, stream);
+    }
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace chexrt::cuda

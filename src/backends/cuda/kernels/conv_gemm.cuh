@@ -1,0 +1,61 @@
+// Tensor-core convolution as an implicit GEMM, fp16 NHWC, fp32 accumulation:
+//
+//   Y[p, o] = act( bias[o] + sum_k A[p, k] * W[o, k] ),   p = (n, oh, ow), k = (r, s, c)
+//   A[p, (r, s, c)] = X[n, oh*stride - pad + r*dil, ow*stride - pad + s*dil, c]  (0 outside)
+//
+// For a 1x1 convolution with stride 1 and no padding A is X itself, viewed as a [pixels, C]
+// matrix, and an optional prologue applies DenseNet's pre-activation batch norm + ReLU to A
+// as it is read from shared memory: A'[p, c] = max(A[p, c] * scale[c] + shift[c], 0). The
+// normalized tensor is then never written to memory.
+//
+// X and Y are channel-strided views (pixel stride x_ld / y_ld elements), so a layer can read a
+// prefix of a dense block's buffer and write its slice of one. Requirements: C, x_ld, y_ld and
+// both base addresses are multiples of 8 elements (16 bytes); out_channels is a multiple of the
+// tile's BN; weights are packed [out_channels][k_pad] in (r, s, c) order with k_pad a multiple of
+// 32 and zeros past r*s*C.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+namespace chexrt::cuda {
+
+struct ConvGemmArgs {
+  const __half* x = nullptr;
+  long long x_ld = 0;
+  int batch = 0, in_h = 0, in_w = 0, in_c = 0;
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+  int out_h = 0, out_w = 0, out_c = 0;
+  const __half* weight = nullptr;  ///< [out_c][k_pad].
+  int k_pad = 0;
+  const __half* pro_scale = nullptr;  ///< [k_pad], zero-padded; prologue variants only.
+  const __half* pro_shift = nullptr;
+  const float* bias = nullptr;  ///< [out_c] or null.
+  bool relu = false;
+  __half* y = nullptr;
+  long long y_ld = 0;
+};
+
+/// A CTA tile: BM output pixels x BN output channels, split over warps_m x warps_n warps.
+struct ConvGemmTile {
+  int bm, bn, warps_m, warps_n;
+  std::string name() const { return std::to_string(bm) + "x" + std::to_string(bn); }
+};
+
+enum class ConvGemmVariant {
+  kPointwise,          ///< 1x1, stride 1, no padding.
+  kPointwisePrologue,  ///< The same with the scale/shift/ReLU prologue on A.
+  kGeneral,            ///< Any kernel size, stride, padding and dilation.
+};
+
+/// The tiles compiled for a variant.
+const std::vector<ConvGemmTile>& conv_gemm_tiles(ConvGemmVariant variant);
+
+/// Enqueues the convolution; the tile must be one of conv_gemm_tiles(variant).
+cudaError_t launch_conv_gemm_f16(const ConvGemmArgs& args, ConvGemmVariant variant, const ConvGemmTile& tile,
+                                 cudaStream_t stream);
+
+}  // namespace chexrt::cuda

@@ -1,0 +1,143 @@
+#include "backends/cuda/kernels/pointwise.cuh"
+
+#include <cuda_fp16.h>
+
+#include "backends/cuda/kernels/device_util.cuh"
+
+namespace chexrt::cuda {
+
+namespace {
+
+using namespace device;
+
+__device__ __forceinline__ float activate(float v, Act act) {
+  if (act == Act::kRelu) return fmaxf(v, 0.f);
+  if (act == Act::kSigmoid) return 1.f / (1.f + __expf(-v));
+  return v;
+}
+
+// One thread per 8 channels of one pixel: 16-byte (fp16) or 2x16-byte (fp32) accesses.
+template <class T>
+__global__ void channel_map_vec8(const T* __restrict__ x, long long x_ld, T* __restrict__ y, long long y_ld,
+                                 long long pixels, int channels, const float* __restrict__ scale,
+                                 const float* __restrict__ shift, Act act) {
+  const int groups = channels / 8;
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= pixels * groups) return;
+  const long long p = i / groups;
+  const int c0 = static_cast<int>(i - p * groups) * 8;
+  Vec8<T> v;
+  v.load(x + p * x_ld + c0);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    float f = v.get(j);
+    if (scale) f *= scale[c0 + j];
+    if (shift) f += shift[c0 + j];
+    v.set(j, activate(f, act));
+  }
+  v.store(y + p * y_ld + c0);
+}
+
+template <class T>
+__global__ void channel_map_scalar(const T* __restrict__ x, long long x_ld, T* __restrict__ y, long long y_ld,
+                                   long long pixels, int channels, const float* __restrict__ scale,
+                                   const float* __restrict__ shift, Act act) {
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= pixels * channels) return;
+  const long long p = i / channels;
+  const int c = static_cast<int>(i - p * channels);
+  float f = to_float(x[p * x_ld + c]);
+  if (scale) f *= scale[c];
+  if (shift) f += shift[c];
+  y[p * y_ld + c] = from_float<T>(activate(f, act));
+}
+
+template <class T>
+__global__ void nchw_f32_to_nhwc(const float* __restrict__ x, int n, int c, int h, int w, T* __restrict__ y,
+                                 long long y_ld, int c_pad) {
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const long long hw = static_cast<long long>(h) * w;
+  if (i >= n * hw) return;
+  const long long img = i / hw;
+  const long long pix = i - img * hw;
+  const float* src = x + img * c * hw + pix;
+  T* dst = y + i * y_ld;
+  for (int ch = 0; ch < c_pad; ++ch) dst[ch] = from_float<T>(ch < c ? src[ch * hw] : 0.f);
+}
+
+template <class T>
+__global__ void nhwc_to_nchw_f32(const T* __restrict__ x, long long x_ld, int n, int c, int h, int w,
+                                 float* __restrict__ y) {
+  // One thread per output element, in NCHW order: the writes coalesce, the reads hit cache.
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const long long hw = static_cast<long long>(h) * w;
+  if (i >= n * c * hw) return;
+  const long long img = i / (c * hw);
+  const long long rem = i - img * c * hw;
+  const long long ch = rem / hw;
+  const long long pix = rem - ch * hw;
+  y[i] = to_float(x[(img * hw + pix) * x_ld + ch]);
+}
+
+unsigned blocks_for(long long work, int threads) { return static_cast<unsigned>((work + threads - 1) / threads); }
+
+bool aligned16(const void* p) { return (reinterpret_cast<unsigned long long>(p) & 15) == 0; }
+
+template <class T>
+cudaError_t channel_map(const void* x, long long x_ld, void* y, long long y_ld, long long pixels, int channels,
+                        const float* scale, const float* shift, Act act, cudaStream_t stream) {
+  if (pixels <= 0 || channels <= 0) return cudaSuccess;
+  constexpr int kThreads = 256;
+  constexpr int kVecElems = 16 / sizeof(T);  // elements per 16 bytes: loads stay aligned
+  const bool vec = channels % 8 == 0 && x_ld % kVecElems == 0 && y_ld % kVecElems == 0 && aligned16(x) &&
+                   aligned16(y);
+  if (vec) {
+    const long long work = pixels * (channels / 8);
+    channel_map_vec8<T><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, pixels, channels, scale, shift, act);
+  } else {
+    channel_map_scalar<T><<<blocks_for(pixels * channels, kThreads), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, pixels, channels, scale, shift, act);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_channel_map(const void* x, long long x_ld, void* y, long long y_ld, long long pixels, int channels,
+                               const float* scale, const float* shift, Act act, bool fp16, cudaStream_t stream) {
+  return fp16 ? channel_map<__half>(x, x_ld, y, y_ld, pixels, channels, scale, shift, act, stream)
+              : channel_map<float>(x, x_ld, y, y_ld, pixels, channels, scale, shift, act, stream);
+}
+
+cudaError_t launch_nchw_f32_to_nhwc(const float* x, int n, int c, int h, int w, void* y, long long y_ld, int c_pad,
+                                    bool fp16, cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  const long long work = static_cast<long long>(n) * h * w;
+  if (work == 0) return cudaSuccess;
+  if (fp16) {
+    nchw_f32_to_nhwc<__half><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(x, n, c, h, w,
+                                                                                   static_cast<__half*>(y), y_ld, c_pad);
+  } else {
+    nchw_f32_to_nhwc<float><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(x, n, c, h, w, static_cast<float*>(y),
+                                                                                 y_ld, c_pad);
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_nhwc_to_nchw_f32(const void* x, long long x_ld, int n, int c, int h, int w, float* y, bool fp16,
+                                    cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  const long long work = static_cast<long long>(n) * c * h * w;
+  if (work == 0) return cudaSuccess;
+  if (fp16) {
+    nhwc_to_nchw_f32<__half><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(static_cast<const __half*>(x), x_ld,
+                                                                                   n, c, h, w, y);
+  } else {
+    nhwc_to_nchw_f32<float><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(static_cast<const float*>(x), x_ld, n,
+                                                                                 c, h, w, y);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace chexrt::cuda

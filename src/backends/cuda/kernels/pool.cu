@@ -1,0 +1,111 @@
+#include "backends/cuda/kernels/pool.cuh"
+
+#include <cuda_fp16.h>
+
+#include "backends/cuda/kernels/device_util.cuh"
+
+namespace chexrt::cuda {
+
+namespace {
+
+using namespace device;
+
+__device__ __forceinline__ float prologue(float v, int c, const PoolArgs& a) {
+  if (a.pro_scale) v = v * a.pro_scale[c] + a.pro_shift[c];
+  if (a.pro_act == Act::kRelu) v = fmaxf(v, 0.f);
+  return v;
+}
+
+// One thread per (output pixel, group of kVec channels).
+template <class T, int kVec>
+__global__ void pool2d_kernel(const PoolArgs a) {
+  const int groups = a.channels / kVec;
+  const long long out_pixels = static_cast<long long>(a.batch) * a.out_h * a.out_w;
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= out_pixels * groups) return;
+  const long long p = i / groups;
+  const int c0 = static_cast<int>(i - p * groups) * kVec;
+  const int n = static_cast<int>(p / (a.out_h * a.out_w));
+  const int rem = static_cast<int>(p - static_cast<long long>(n) * a.out_h * a.out_w);
+  const int oh = rem / a.out_w;
+  const int ow = rem - oh * a.out_w;
+  const int h0 = oh * a.stride_h - a.pad_h;
+  const int w0 = ow * a.stride_w - a.pad_w;
+  const T* x = static_cast<const T*>(a.x);
+
+  float acc[kVec];
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) acc[j] = a.max ? -INFINITY : 0.f;
+  int count = 0;
+  for (int r = 0; r < a.kernel_h; ++r) {
+    const int h = h0 + r;
+    if (h < 0 || h >= a.in_h) continue;
+    for (int s = 0; s < a.kernel_w; ++s) {
+      const int w = w0 + s;
+      if (w < 0 || w >= a.in_w) continue;
+      const T* src = x + ((static_cast<long long>(n) * a.in_h + h) * a.in_w + w) * a.x_ld + c0;
+      float v[kVec];
+      if (kVec == 8) {
+        Vec8<T> vec;
+        vec.load(src);
+#pragma unroll
+        for (int j = 0; j < kVec; ++j) v[j] = vec.get(j);
+      } else {
+#pragma unroll
+        for (int j = 0; j < kVec; ++j) v[j] = to_float(src[j]);
+      }
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        const float f = prologue(v[j], c0 + j, a);
+        acc[j] = a.max ? fmaxf(acc[j], f) : acc[j] + f;
+      }
+      ++count;
+    }
+  }
+  if (!a.max) {
+    // Window clipped to the padded input (ceil_mode windows may run past the padding too).
+    const int h_end = min(h0 + a.kernel_h, a.in_h + a.pad_h_end);
+    const int w_end = min(w0 + a.kernel_w, a.in_w + a.pad_w_end);
+    const int padded = (h_end - h0) * (w_end - w0);
+    const float inv = 1.f / static_cast<float>(a.count_include_pad ? padded : max(count, 1));
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) acc[j] *= inv;
+  }
+  T* dst = static_cast<T*>(a.y) + p * a.y_ld + c0;
+  if (kVec == 8) {
+    Vec8<T> vec;
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) vec.set(j, acc[j]);
+    vec.store(dst);
+  } else {
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) dst[j] = from_float<T>(acc[j]);
+  }
+}
+
+template <class T>
+cudaError_t pool2d(const PoolArgs& a, cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  constexpr int kVecElems = 16 / sizeof(T);
+  const auto addr = [](const void* p) { return reinterpret_cast<unsigned long long>(p); };
+  const bool vec = a.channels % 8 == 0 && a.x_ld % kVecElems == 0 && a.y_ld % kVecElems == 0 &&
+                   addr(a.x) % 16 == 0 && addr(a.y) % 16 == 0;
+  const long long out_pixels = static_cast<long long>(a.batch) * a.out_h * a.out_w;
+  if (out_pixels == 0) return cudaSuccess;
+  if (vec) {
+    const long long work = out_pixels * (a.channels / 8);
+    pool2d_kernel<T, 8><<<static_cast<unsigned>((work + kThreads - 1) / kThreads), kThreads, 0, stream>>>(a);
+  } else {
+    const long long work = out_pixels * a.channels;
+    pool2d_kernel<T, 1><<<static_cast<unsigned>((work + kThreads - 1) / kThreads), kThreads, 0, stream>>>(a);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_pool2d(const PoolArgs& args, bool fp16, cudaStream_t stream) {
+  return fp16 ? pool2d<__half>(args, stream) : pool2d<float>(args, stream);
+}
+
+}  // namespace chexrt::cuda

@@ -1,0 +1,887 @@
+#include "backends/cuda/steps.h"
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+
+#include "backends/cuda/kernels/conv_gemm.cuh"
+#include "backends/cuda/kernels/head.cuh"
+#include "backends/cuda/kernels/pointwise.cuh"
+#include "backends/cuda/kernels/pool.cuh"
+
+namespace chexrt::cuda {
+
+void* RunContext::ptr(int value) const {
+  const ValueLayout& l = plan->values[value];
+  return arena + plan->buffers[l.buffer].offset + l.channel_offset * plan->elem_size;
+}
+
+namespace {
+
+using ir::OpType;
+
+constexpr size_t kAlign = 256;
+size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+bool is_fp16(const ExecutionPlan& p) { return p.precision == Precision::kFp16; }
+std::string prec(const ExecutionPlan& p) { return is_fp16(p) ? "f16" : "f32"; }
+
+std::vector<float> constant_floats(const ir::Graph& g, int value) {
+  const std::vector<double> d = g.value(value).constant.to_doubles();
+  return std::vector<float>(d.begin(), d.end());
+}
+
+Act act_from(const std::string& name) {
+  if (name == "relu") return Act::kRelu;
+  if (name == "sigmoid") return Act::kSigmoid;
+  return Act::kNone;
+}
+
+std::string layout_signature(const ValueLayout& l) {
+  return std::to_string(l.h) + "x" + std::to_string(l.w) + "x" + std::to_string(l.c) + "/" + std::to_string(l.ld) +
+         "+" + std::to_string(l.channel_offset % 8 == 0 ? 0 : l.channel_offset);
+}
+
+// Device copies of per-channel float parameters (uploaded once, shared by every context).
+struct DeviceAffine {
+  DeviceBuffer scale, shift;
+  bool relu = false;
+  bool present() const { return scale.get() != nullptr; }
+  Status upload(const AffineParams& p, const std::string& what) {
+    relu = p.relu;
+    CHEXRT_RETURN_IF_ERROR(scale.upload(p.scale.data(), p.scale.size() * sizeof(float), what + " scale"));
+    return shift.upload(p.shift.data(), p.shift.size() * sizeof(float), what + " shift");
+  }
+};
+
+std::string prologue_suffix(const DeviceAffine& a) { return a.present() ? (a.relu ? "_affinerelu" : "_affine") : ""; }
+
+// --- edges ---------------------------------------------------------------------------------
+
+class InputStep : public Step {
+ public:
+  InputStep(const ExecutionPlan& plan, int value, int io) : plan_(plan), value_(value), io_(io) {}
+  std::string name() const override { return "input_nchw_f32_to_nhwc_" + prec(plan_) + "__direct"; }
+  std::string signature() const override { return "input " + layout_signature(plan_.values[value_]); }
+  Status enqueue(const RunContext& ctx) const override {
+    const ValueLayout& l = plan_.values[value_];
+    return check_cuda(launch_nchw_f32_to_nhwc(ctx.inputs[io_], static_cast<int>(ctx.batch), static_cast<int>(l.c),
+                                              static_cast<int>(l.h), static_cast<int>(l.w), ctx.ptr(value_), l.ld,
+                                              static_cast<int>(l.c_stored), is_fp16(plan_), ctx.stream),
+                      name());
+  }
+
+ private:
+  const ExecutionPlan& plan_;
+  int value_, io_;
+};
+
+class OutputStep : public Step {
+ public:
+  OutputStep(const ExecutionPlan& plan, int value, int io) : plan_(plan), value_(value), io_(io) {}
+  std::string name() const override { return "output_nhwc_" + prec(plan_) + "_to_nchw_f32__direct"; }
+  std::string signature() const override { return "output " + layout_signature(plan_.values[value_]); }
+  Status enqueue(const RunContext& ctx) const override {
+    const ValueLayout& l = plan_.values[value_];
+    return check_cuda(launch_nhwc_to_nchw_f32(ctx.ptr(value_), l.ld, static_cast<int>(ctx.batch), static_cast<int>(l.c),
+                                              static_cast<int>(l.h), static_cast<int>(l.w), ctx.outputs[io_],
+                                              is_fp16(plan_), ctx.stream),
+                      name());
+  }
+
+ private:
+  const ExecutionPlan& plan_;
+  int value_, io_;
+};
+
+// --- per-channel maps and copies -----------------------------------------------------------
+
+class ChannelMapStep : public Step {
+ public:
+  ChannelMapStep(const ExecutionPlan& plan, const ir::Graph& g, const ir::Node& node) : plan_(plan), node_(node) {}
+  Status init(const ir::Graph& g) {
+    x_ = node_.inputs[0];
+    y_ = node_.outputs[0];
+    if (node_.op == OpType::kChannelAffine || node_.op == OpType::kBatchNormalization) {
+      CHEXRT_ASSIGN_OR_RETURN(AffineParams p, affine_params(g, node_));
+      CHEXRT_RETURN_IF_ERROR(affine_.upload(p, node_.name));
+      act_ = p.relu ? Act::kRelu : Act::kNone;
+      op_ = "channel_affine";
+    } else if (node_.op == OpType::kRelu) {
+      act_ = Act::kRelu;
+      op_ = "relu";
+    } else {
+      act_ = Act::kSigmoid;
+      op_ = "sigmoid";
+    }
+    return Status::ok_status();
+  }
+  std::string name() const override {
+    return op_ + "_" + prec(plan_) + "_nhwc" + (op_ == "channel_affine" && act_ == Act::kRelu ? "_relu" : "") +
+           "__direct";
+  }
+  std::string signature() const override {
+    return "map " + layout_signature(plan_.values[x_]) + " -> " + layout_signature(plan_.values[y_]);
+  }
+  Status enqueue(const RunContext& ctx) const override {
+    const ValueLayout& lx = plan_.values[x_];
+    const ValueLayout& ly = plan_.values[y_];
+    return check_cuda(launch_channel_map(ctx.ptr(x_), lx.ld, ctx.ptr(y_), ly.ld, ctx.batch * lx.h * lx.w,
+                                         static_cast<int>(lx.c), affine_.scale.as<float>(), affine_.shift.as<float>(),
+                                         act_, is_fp16(plan_), ctx.stream),
+                      node_.name);
+  }
+
+ private:
+  const ExecutionPlan& plan_;
+  const ir::Node& node_;
+  int x_ = -1, y_ = -1;
+  DeviceAffine affine_;
+  Act act_ = Act::kNone;
+  std::string op_;
+};
+
+class ConcatCopyStep : public Step {
+ public:
+  ConcatCopyStep(const ExecutionPlan& plan, const ir::Node& node) : plan_(plan), node_(node) {}
+  std::string name() const override { return "concat_" + prec(plan_) + "_nhwc__copy"; }
+  std::string signature() const override { return "concat " + layout_signature(plan_.values[node_.outputs[0]]); }
+  Status enqueue(const RunContext& ctx) const override {
+    const int y = node_.outputs[0];
+    const ValueLayout& ly = plan_.values[y];
+    char* dst = static_cast<char*>(ctx.ptr(y));
+    int64_t offset = 0;
+    for (int x : node_.inputs) {
+      const ValueLayout& lx = plan_.values[x];
+      CHEXRT_RETURN_IF_ERROR(check_cuda(
+          launch_channel_map(ctx.ptr(x), lx.ld, dst + offset * plan_.elem_size, ly.ld, ctx.batch * lx.h * lx.w,
+                             static_cast<int>(lx.c), nullptr, nullptr, Act::kNone, is_fp16(plan_), ctx.stream),
+          node_.name));
+      offset += lx.c;
+    }
+    return Status::ok_status();
+  }
+
+ private:
+  const ExecutionPlan& plan_;
+  const ir::Node& node_;
+};
+
+// --- pooling and the head ------------------------------------------------------------------
+
+class PoolStep : public Step {
+ public:
+  PoolStep(const ExecutionPlan& plan, const ir::Node& node, int x) : plan_(plan), node_(node), x_(x) {}
+  Status init(const ir::Graph& g, const ir::Node* prologue) {
+    if (prologue) {
+      CHEXRT_ASSIGN_OR_RETURN(AffineParams p, affine_params(g, *prologue));
+      CHEXRT_RETURN_IF_ERROR(affine_.upload(p, prologue->name));
+    }
+    const auto k = node_.attrs.get_ints("kernel_shape");
+    const auto s = node_.attrs.get_ints("strides", {1, 1});
+    const auto p = node_.attrs.get_ints("pads", {0, 0, 0, 0});
+    args_.kernel_h = static_cast<int>(k[0]);
+    args_.kernel_w = static_cast<int>(k[1]);
+    args_.stride_h = static_cast<int>(s[0]);
+    args_.stride_w = static_cast<int>(s[1]);
+    args_.pad_h = static_cast<int>(p[0]);
+    args_.pad_w = static_cast<int>(p[1]);
+    args_.pad_h_end = static_cast<int>(p[2]);
+    args_.pad_w_end = static_cast<int>(p[3]);
+    args_.max = node_.op == OpType::kMaxPool;
+    args_.count_include_pad = node_.attrs.get_int("count_include_pad", 0) != 0;
+    return Status::ok_status();
+  }
+  std::string name() const override {
+    std::string op = args_.max ? "maxpool" : "avgpool";
+    op += std::to_string(args_.kernel_h) + "x" + std::to_string(args_.kernel_w);
+    if (args_.stride_h != 1 || args_.stride_w != 1) op += "s" + std::to_string(args_.stride_h);
+    return op + "_" + prec(plan_) + "_nhwc" + prologue_suffix(affine_) + "__direct";
+  }
+  std::string signature() const override {
+    return "pool " + layout_signature(plan_.values[x_]) + " -> " + layout_signature(plan_.values[node_.outputs[0]]);
+  }
+  Status enqueue(const RunContext& ctx) const override {
+    const ValueLayout& lx = plan_.values[x_];
+    const ValueLayout& ly = plan_.values[node_.outputs[0]];
+    PoolArgs a = args_;
+    a.x = ctx.ptr(x_);
+    a.x_ld = lx.ld;
+    a.batch = static_cast<int>(ctx.batch);
+    a.in_h = static_cast<int>(lx.h);
+    a.in_w = static_cast<int>(lx.w);
+    a.channels = static_cast<int>(lx.c);
+    a.out_h = static_cast<int>(ly.h);
+    a.out_w = static_cast<int>(ly.w);
+    a.pro_scale = affine_.scale.as<float>();
+    a.pro_shift = affine_.shift.as<float>();
+    a.pro_act = affine_.relu ? Act::kRelu : Act::kNone;
+    a.y = ctx.ptr(node_.outputs[0]);
+    a.y_ld = ly.ld;
+    return check_cuda(launch_pool2d(a, is_fp16(plan_), ctx.stream), node_.name);
+  }
+
+ private:
+  const ExecutionPlan& plan_;
+  const ir::Node& node_;
+  int x_;
+  DeviceAffine affine_;
+  PoolArgs args_;
+};
+
+class HeadStep : public Step {
+ public:
+  HeadStep(const ExecutionPlan& plan, const ir::Node& node, int x) : plan_(plan), node_(node), x_(x) {}
+  Status init(const ir::Graph& g, const ir::Node* prologue) {
+    if (prologue) {
+      CHEXRT_ASSIGN_OR_RETURN(AffineParams p, affine_params(g, *prologue));
+      CHEXRT_RETURN_IF_ERROR(affine_.upload(p, prologue->name));
+    }
+    const int64_t channels = g.value(node_.inputs[0]).dims[1];
+    std::vector<float> weight, bias;
+    if (node_.op == OpType::kClassifierHead) {
+      weight = constant_floats(g, node_.inputs[1]);
+      bias = constant_floats(g, node_.inputs[2]);
+      classes_ = static_cast<int>(g.value(node_.inputs[1]).dims[0]);
+      act_ = act_from(node_.attrs.get_string("activation", ""));
+      op_ = "classifier_head";
+    } else if (node_.op == OpType::kGemm) {
+      const Dims& b = g.value(node_.inputs[1]).dims;
+      const std::vector<float> bw = constant_floats(g, node_.inputs[1]);
+      const bool trans_b = node_.attrs.get_int("transB", 0) != 0;
+      classes_ = static_cast<int>(trans_b ? b[0] : b[1]);
+      weight.resize(static_cast<size_t>(classes_ * channels));
+      // Stored as [classes][channels]: B^T when B is [channels][classes].
+      for (int64_t k = 0; k < classes_; ++k) {
+        for (int64_t c = 0; c < channels; ++c) weight[k * channels + c] = trans_b ? bw[k * channels + c] : bw[c * classes_ + k];
+      }
+      if (node_.inputs.size() > 2 && node_.inputs[2] != ir::kNoValue) bias = constant_floats(g, node_.inputs[2]);
+      op_ = "fc";
+    } else {
+      op_ = "global_avgpool";
+    }
+    if (!weight.empty()) CHEXRT_RETURN_IF_ERROR(weight_.upload(weight.data(), weight.size() * sizeof(float), node_.name));
+    if (!bias.empty()) CHEXRT_RETURN_IF_ERROR(bias_.upload(bias.data(), bias.size() * sizeof(float), node_.name));
+    return Status::ok_status();
+  }
+  std::string name() const override {
+    std::string n = op_ + "_" + prec(plan_) + prologue_suffix(affine_);
+    if (act_ == Act::kSigmoid) n += "_sigmoid";
+    if (act_ == Act::kRelu) n += "_relu";
+    return n + "__fused";
+  }
+  std::string signature() const override {
+    return "head " + layout_signature(plan_.values[x_]) + " k" + std::to_string(classes_);
+  }
+  Status enqueue(const RunContext& ctx) const override {
+    const ValueLayout& lx = plan_.values[x_];
+    HeadArgs a;
+    a.x = ctx.ptr(x_);
+    a.x_ld = lx.ld;
+    a.x_fp16 = is_fp16(plan_);
+    a.batch = static_cast<int>(ctx.batch);
+    a.hw = static_cast<int>(lx.h * lx.w);
+    a.channels = static_cast<int>(lx.c);
+    a.pro_scale = affine_.scale.as<float>();
+    a.pro_shift = affine_.shift.as<float>();
+    a.pro_act = affine_.relu ? Act::kRelu : Act::kNone;
+    a.weight = weight_.as<float>();
+    a.bias = bias_.as<float>();
+    a.classes = classes_;
+    a.act = act_;
+    a.y = ctx.ptr(node_.outputs[0]);
+    a.y_fp16 = is_fp16(plan_);
+    return check_cuda(launch_classifier_head(a, ctx.stream), node_.name);
+  }
+
+ private:
+  const ExecutionPlan& plan_;
+  const ir::Node& node_;
+  int x_;
+  DeviceAffine affine_;
+  DeviceBuffer weight_, bias_;
+  int classes_ = 0;
+  Act act_ = Act::kNone;
+  std::string op_;
+};
+
+// --- convolutions --------------------------------------------------------------------------
+
+// What every convolution implementation needs to know, resolved from the graph and the plan.
+struct ConvProblem {
+  const ir::Node* node = nullptr;
+  int x = -1, y = -1;  // x: the tensor read (the prologue's input when there is one)
+  int in_h = 0, in_w = 0, in_c = 0, c_logical = 0;
+  int kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, ph_end = 0, pw_end = 0, dh = 1, dw = 1;
+  int out_h = 0, out_w = 0, out_c = 0;
+  bool relu = false;
+  std::vector<float> weight;  // [out_c][c_logical][kh][kw] as in the graph
+  std::vector<float> bias;    // empty when none
+  bool has_prologue = false;
+  AffineParams prologue;
+  std::string node_name;
+
+  bool pointwise() const {
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && ph_end == 0 && pw_end == 0;
+  }
+  std::string op_name() const {
+    std::string n = "conv" + std::to_string(kh) + "x" + std::to_string(kw);
+    if (sh != 1 || sw != 1) n += "s" + std::to_string(sh);
+    return n;
+  }
+  std::string fusion_suffix() const {
+    std::string s;
+    if (has_prologue) s += prologue.relu ? "_affinerelu" : "_affine";
+    if (!bias.empty()) s += "_bias";
+    if (relu) s += "_relu";
+    return s;
+  }
+  // Weights as [out_c][k_pad] in (r, s, c) order over `channels` stored input channels.
+  std::vector<float> packed_weight(int channels, int k_pad) const {
+    std::vector<float> w(static_cast<size_t>(out_c) * k_pad, 0.f);
+    for (int o = 0; o < out_c; ++o)
+      for (int c = 0; c < c_logical; ++c)
+        for (int r = 0; r < kh; ++r)
+          for (int s = 0; s < kw; ++s) {
+            w[static_cast<size_t>(o) * k_pad + (r * kw + s) * channels + c] =
+                weight[((static_cast<size_t>(o) * c_logical + c) * kh + r) * kw + s];
+          }
+    return w;
+  }
+};
+
+Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, const StepDesc& desc) {
+  ConvProblem p;
+  const ir::Node& node = g.node(desc.node);
+  p.node = &node;
+  p.node_name = node.name;
+  p.x = desc.reads[0];
+  p.y = node.outputs[0];
+  const ValueLayout& lx = plan.values[p.x];
+  const ValueLayout& ly = plan.values[p.y];
+  p.in_h = static_cast<int>(lx.h);
+  p.in_w = static_cast<int>(lx.w);
+  p.c_logical = static_cast<int>(lx.c);
+  p.in_c = static_cast<int>(lx.c_stored);
+  const auto k = node.attrs.get_ints("kernel_shape");
+  const auto s = node.attrs.get_ints("strides", {1, 1});
+  const auto pads = node.attrs.get_ints("pads", {0, 0, 0, 0});
+  const auto d = node.attrs.get_ints("dilations", {1, 1});
+  p.kh = static_cast<int>(k[0]);
+  p.kw = static_cast<int>(k[1]);
+  p.sh = static_cast<int>(s[0]);
+  p.sw = static_cast<int>(s[1]);
+  p.ph = static_cast<int>(pads[0]);
+  p.pw = static_cast<int>(pads[1]);
+  p.ph_end = static_cast<int>(pads[2]);
+  p.pw_end = static_cast<int>(pads[3]);
+  p.dh = static_cast<int>(d[0]);
+  p.dw = static_cast<int>(d[1]);
+  p.out_h = static_cast<int>(ly.h);
+  p.out_w = static_cast<int>(ly.w);
+  p.out_c = static_cast<int>(ly.c);
+  p.relu = node.attrs.get_string("activation", "") == "relu";
+  p.weight = constant_floats(g, node.inputs[1]);
+  if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue) p.bias = constant_floats(g, node.inputs[2]);
+  if (desc.prologue >= 0) {
+    p.has_prologue = true;
+    CHEXRT_ASSIGN_OR_RETURN(p.prologue, affine_params(g, g.node(desc.prologue)));
+  }
+  return p;
+}
+
+std::string conv_signature(const ConvProblem& p, const ExecutionPlan& plan) {
+  return "conv b" + std::to_string(plan.max_batch) + " " + layout_signature(plan.values[p.x]) + " k" +
+         std::to_string(p.kh) + "x" + std::to_string(p.kw) + "s" + std::to_string(p.sh) + "p" + std::to_string(p.ph) +
+         "d" + std::to_string(p.dh) + " -> " + layout_signature(plan.values[p.y]);
+}
+
+// Shared by the library paths: a prologue (or a strided input) becomes a packed copy in
+// scratch; an epilogue (bias, ReLU) or a strided output becomes a channel map from scratch.
+class LibraryConvBase : public Step {
+ protected:
+  LibraryConvBase(const ExecutionPlan& plan, ConvProblem p) : plan_(plan), p_(std::move(p)) {}
+  Status upload_common() {
+    if (p_.has_prologue) CHEXRT_RETURN_IF_ERROR(prologue_.upload(p_.prologue, p_.node_name));
+    if (!p_.bias.empty()) {
+      CHEXRT_RETURN_IF_ERROR(bias_.upload(p_.bias.data(), p_.bias.size() * sizeof(float), p_.node_name + " bias"));
+    }
+    const ValueLayout& lx = plan_.values[p_.x];
+    pack_input_ = p_.has_prologue || lx.ld != lx.c_stored;
+    return Status::ok_status();
+  }
+  int64_t in_pixels(int64_t batch) const { return batch * p_.in_h * p_.in_w; }
+  int64_t out_pixels(int64_t batch) const { return batch * p_.out_h * p_.out_w; }
+  size_t packed_input_bytes() const {
+    return pack_input_ ? align_up(in_pixels(plan_.max_batch) * p_.in_c * plan_.elem_size) : 0;
+  }
+  // The input as the library reads it: the view itself, or a packed (and normalized) copy.
+  Result<const void*> library_input(const RunContext& ctx) const {
+    const ValueLayout& lx = plan_.values[p_.x];
+    if (!pack_input_) return static_cast<const void*>(ctx.ptr(p_.x));
+    CHEXRT_CUDA_TRY(launch_channel_map(ctx.ptr(p_.x), lx.ld, ctx.scratch, p_.in_c, in_pixels(ctx.batch), p_.in_c,
+                                       prologue_.scale.as<float>(), prologue_.shift.as<float>(),
+                                       prologue_.relu ? Act::kRelu : Act::kNone, is_fp16(plan_), ctx.stream),
+                    p_.node_name + " prologue");
+    return static_cast<const void*>(ctx.scratch);
+  }
+
+  const ExecutionPlan& plan_;
+  ConvProblem p_;
+  DeviceAffine prologue_;
+  DeviceBuffer bias_;
+  bool pack_input_ = false;
+};
+
+// chexrt's tensor-core implicit GEMM (kernels/conv_gemm.cu), fp16 only.
+class MmaConvStep : public Step {
+ public:
+  MmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmTile tile)
+      : plan_(plan), p_(p), variant_(variant), tile_(tile) {}
+  static bool applicable(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
+                         const ConvGemmTile& tile) {
+    const ValueLayout& lx = plan.values[p.x];
+    const ValueLayout& ly = plan.values[p.y];
+    return is_fp16(plan) && p.in_c % 8 == 0 && lx.ld % 8 == 0 && lx.channel_offset % 8 == 0 && ly.ld % 8 == 0 &&
+           ly.channel_offset % 8 == 0 && p.out_c % tile.bn == 0 &&
+           (variant == ConvGemmVariant::kGeneral) != p.pointwise() &&
+           (variant == ConvGemmVariant::kPointwisePrologue) == p.has_prologue &&
+           (!p.has_prologue || p.prologue.relu);  // the prologue kernel always applies ReLU
+  }
+  Status init() {
+    const int k = p_.pointwise() ? p_.in_c : p_.kh * p_.kw * p_.in_c;
+    k_pad_ = (k + 31) / 32 * 32;
+    const std::vector<uint16_t> w = to_half(p_.packed_weight(p_.in_c, k_pad_));
+    CHEXRT_RETURN_IF_ERROR(weight_.upload(w.data(), w.size() * 2, p_.node_name + " weights"));
+    if (!p_.bias.empty()) {
+      CHEXRT_RETURN_IF_ERROR(bias_.upload(p_.bias.data(), p_.bias.size() * sizeof(float), p_.node_name + " bias"));
+    }
+    if (p_.has_prologue) {
+      std::vector<float> scale(k_pad_, 0.f), shift(k_pad_, 0.f);
+      std::copy(p_.prologue.scale.begin(), p_.prologue.scale.end(), scale.begin());
+      std::copy(p_.prologue.shift.begin(), p_.prologue.shift.end(), shift.begin());
+      const std::vector<uint16_t> hs = to_half(scale), ht = to_half(shift);
+      CHEXRT_RETURN_IF_ERROR(scale_.upload(hs.data(), hs.size() * 2, p_.node_name + " prologue"));
+      CHEXRT_RETURN_IF_ERROR(shift_.upload(ht.data(), ht.size() * 2, p_.node_name + " prologue"));
+    }
+    return Status::ok_status();
+  }
+  std::string name() const override {
+    return p_.op_name() + "_f16_nhwc" + p_.fusion_suffix() + "__mma_" + tile_.name() + "_" +
+           std::to_string(tile_.warps_m * tile_.warps_n) + "w";
+  }
+  std::string signature() const override { return conv_signature(p_, plan_); }
+  Status enqueue(const RunContext& ctx) const override {
+    const ValueLayout& lx = plan_.values[p_.x];
+    const ValueLayout& ly = plan_.values[p_.y];
+    ConvGemmArgs a;
+    a.x = static_cast<const __half*>(ctx.ptr(p_.x));
+    a.x_ld = lx.ld;
+    a.batch = static_cast<int>(ctx.batch);
+    a.in_h = p_.in_h;
+    a.in_w = p_.in_w;
+    a.in_c = p_.in_c;
+    a.kernel_h = p_.kh;
+    a.kernel_w = p_.kw;
+    a.stride_h = p_.sh;
+    a.stride_w = p_.sw;
+    a.pad_h = p_.ph;
+    a.pad_w = p_.pw;
+    a.dil_h = p_.dh;
+    a.dil_w = p_.dw;
+    a.out_h = p_.out_h;
+    a.out_w = p_.out_w;
+    a.out_c = p_.out_c;
+    a.weight = weight_.as<__half>();
+    a.k_pad = k_pad_;
+    a.pro_scale = scale_.as<__half>();
+    a.pro_shift = shift_.as<__half>();
+    a.bias = bias_.as<float>();
+    a.relu = p_.relu;
+    a.y = static_cast<__half*>(ctx.ptr(p_.y));
+    a.y_ld = ly.ld;
+    return check_cuda(launch_conv_gemm_f16(a, variant_, tile_, ctx.stream), p_.node_name);
+  }
+
+ private:
+  const ExecutionPlan& plan_;
+  ConvProblem p_;
+  ConvGemmVariant variant_;
+  ConvGemmTile tile_;
+  int k_pad_ = 0;
+  DeviceBuffer weight_, bias_, scale_, shift_;
+};
+
+// FFT and Winograd transform the data and lose digits (1e-5 to 1e-4 relative in fp32, more over
+// a deep network): an fp32 engine, which must match the reference to 1e-4, keeps to the GEMM and
+// direct algorithms.
+bool exact_enough_for_fp32(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
+}
+
+const char* cudnn_algo_name(cudnnConvolutionFwdAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "implicit_gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "implicit_precomp_gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: return "gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return "direct";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return "fft";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "fft_tiling";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "winograd";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "winograd_nonfused";
+    default: return "unknown";
+  }
+}
+
+// cuDNN's legacy convolution API (present in 9.x), NHWC, fp16 tensor ops with fp32 accumulation
+// or fp32 with FMA math only (no TF32: cudnnSetConvolutionMathType(CUDNN_FMA_MATH)).
+class CudnnConvStep : public LibraryConvBase {
+ public:
+  static constexpr size_t kMaxWorkspace = size_t(256) << 20;
+
+  CudnnConvStep(const ExecutionPlan& plan, ConvProblem p, cudnnConvolutionFwdAlgo_t algo)
+      : LibraryConvBase(plan, std::move(p)), algo_(algo), per_batch_(plan.max_batch + 1) {}
+  ~CudnnConvStep() override {
+    for (auto& b : per_batch_) {
+      if (!b) continue;
+      cudnnDestroyTensorDescriptor(b->x);
+      cudnnDestroyTensorDescriptor(b->y);
+    }
+    if (w_desc_) cudnnDestroyFilterDescriptor(w_desc_);
+    if (conv_desc_) cudnnDestroyConvolutionDescriptor(conv_desc_);
+  }
+  static bool applicable(const ConvProblem& p) { return p.ph == p.ph_end && p.pw == p.pw_end; }
+
+  // The algorithms cuDNN's heuristics offer for this problem at the max batch.
+  static Result<std::vector<cudnnConvolutionFwdAlgo_t>> algorithms(const ExecutionPlan& plan, const ConvProblem& p,
+                                                                   cudnnHandle_t handle) {
+    CudnnConvStep probe(plan, p, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+    CHEXRT_RETURN_IF_ERROR(probe.create_descriptors());
+    CHEXRT_ASSIGN_OR_RETURN(Batch * b, probe.batch_descriptors(plan.max_batch));
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int returned = 0;
+    CHEXRT_CUDNN_TRY(cudnnGetConvolutionForwardAlgorithm_v7(handle, b->x, probe.w_desc_, probe.conv_desc_, b->y,
+                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
+                     p.node_name + ": cuDNN heuristics");
+    std::vector<cudnnConvolutionFwdAlgo_t> algos;
+    const cudnnMathType_t math = is_fp16(plan) ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    for (int i = 0; i < returned; ++i) {
+      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
+      if (!is_fp16(plan) && (perf[i].mathType != math || !exact_enough_for_fp32(perf[i].algo))) continue;
+      if (std::find(algos.begin(), algos.end(), perf[i].algo) == algos.end()) algos.push_back(perf[i].algo);
+    }
+    return algos;
+  }
+
+  Status init(cudnnHandle_t handle) {
+    handle_ = handle;
+    CHEXRT_RETURN_IF_ERROR(upload_common());
+    CHEXRT_RETURN_IF_ERROR(create_descriptors());
+    const std::vector<float> w = p_.packed_weight(p_.in_c, p_.kh * p_.kw * p_.in_c);
+    if (is_fp16(plan_)) {
+      const std::vector<uint16_t> h = to_half(w);
+      CHEXRT_RETURN_IF_ERROR(weight_.upload(h.data(), h.size() * 2, p_.node_name + " weights"));
+    } else {
+      CHEXRT_RETURN_IF_ERROR(weight_.upload(w.data(), w.size() * 4, p_.node_name + " weights"));
+    }
+    const ValueLayout& ly = plan_.values[p_.y];
+    out_temp_ = ly.ld != ly.c;
+    epilogue_ = out_temp_ || !p_.bias.empty() || p_.relu;
+    return prepare(plan_.max_batch);
+  }
+  std::string name() const override {
+    return p_.op_name() + "_" + prec(plan_) + "_nhwc" + p_.fusion_suffix() + "__cudnn_" + cudnn_algo_name(algo_);
+  }
+  std::string signature() const override { return conv_signature(p_, plan_); }
+  size_t scratch_bytes() const override {
+    return packed_input_bytes() + (out_temp_ ? align_up(out_pixels(plan_.max_batch) * p_.out_c * plan_.elem_size) : 0);
+  }
+  size_t workspace_bytes() const override { return per_batch_[plan_.max_batch]->workspace; }
+
+  Status prepare(int64_t batch) override {
+    if (per_batch_[batch]) return Status::ok_status();
+    CHEXRT_ASSIGN_OR_RETURN(Batch * b, batch_descriptors(batch));
+    size_t bytes = 0;
+    cudnnStatus_t s = cudnnGetConvolutionForwardWorkspaceSize(handle_, b->x, w_desc_, conv_desc_, b->y, algo_, &bytes);
+    const size_t limit = batch == plan_.max_batch ? kMaxWorkspace : per_batch_[plan_.max_batch]->workspace;
+    b->algo = algo_;
+    if (s != CUDNN_STATUS_SUCCESS || bytes > limit) {
+      // This algorithm does not take this batch within the workspace: ask the heuristics.
+      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+      int returned = 0;
+      s = cudnnGetConvolutionForwardAlgorithm_v7(handle_, b->x, w_desc_, conv_desc_, b->y,
+                                                 CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf);
+      bool found = false;
+      for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < returned && !found; ++i) {
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > limit) continue;
+        if (!is_fp16(plan_) && (perf[i].mathType != CUDNN_FMA_MATH || !exact_enough_for_fp32(perf[i].algo))) continue;
+        b->algo = perf[i].algo;
+        bytes = perf[i].memory;
+        found = true;
+      }
+      if (!found) {
+        return unsupported(p_.node_name + ": cuDNN has no algorithm for batch " + std::to_string(batch));
+      }
+    }
+    b->workspace = bytes;
+    return Status::ok_status();
+  }
+
+  Status enqueue(const RunContext& ctx) const override {
+    const Batch& b = *per_batch_[ctx.batch];
+    CHEXRT_ASSIGN_OR_RETURN(const void* x, library_input(ctx));
+    const ValueLayout& ly = plan_.values[p_.y];
+    void* conv_out = out_temp_ ? static_cast<char*>(ctx.scratch) + packed_input_bytes() : ctx.ptr(p_.y);
+    const float alpha = 1.f, beta = 0.f;
+    CHEXRT_CUDNN_TRY(cudnnSetStream(ctx.cudnn, ctx.stream), p_.node_name);
+    CHEXRT_CUDNN_TRY(cudnnConvolutionForward(ctx.cudnn, &alpha, b.x, x, w_desc_, weight_.get(), conv_desc_, b.algo,
+                                             ctx.workspace, ctx.workspace_bytes, &beta, b.y, conv_out),
+                     p_.node_name + ": cudnnConvolutionForward");
+    if (!epilogue_) return Status::ok_status();
+    return check_cuda(launch_channel_map(conv_out, p_.out_c, ctx.ptr(p_.y), ly.ld, out_pixels(ctx.batch), p_.out_c,
+                                         nullptr, bias_.as<float>(), p_.relu ? Act::kRelu : Act::kNone,
+                                         is_fp16(plan_), ctx.stream),
+                      p_.node_name + " epilogue");
+  }
+
+ private:
+  struct Batch {
+    cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+    cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    size_t workspace = 0;
+  };
+
+  cudnnDataType_t dtype() const { return is_fp16(plan_) ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT; }
+
+  Status create_descriptors() {
+    CHEXRT_CUDNN_TRY(cudnnCreateFilterDescriptor(&w_desc_), p_.node_name);
+    CHEXRT_CUDNN_TRY(cudnnSetFilter4dDescriptor(w_desc_, dtype(), CUDNN_TENSOR_NHWC, p_.out_c, p_.in_c, p_.kh, p_.kw),
+                     p_.node_name + ": filter descriptor");
+    CHEXRT_CUDNN_TRY(cudnnCreateConvolutionDescriptor(&conv_desc_), p_.node_name);
+    CHEXRT_CUDNN_TRY(cudnnSetConvolution2dDescriptor(conv_desc_, p_.ph, p_.pw, p_.sh, p_.sw, p_.dh, p_.dw,
+                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                     p_.node_name + ": convolution descriptor");
+    CHEXRT_CUDNN_TRY(cudnnSetConvolutionMathType(conv_desc_, is_fp16(plan_) ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH),
+                     p_.node_name + ": math type");
+    return Status::ok_status();
+  }
+
+  Result<Batch*> batch_descriptors(int64_t batch) {
+    auto b = std::make_unique<Batch>();
+    CHEXRT_CUDNN_TRY(cudnnCreateTensorDescriptor(&b->x), p_.node_name);
+    CHEXRT_CUDNN_TRY(cudnnCreateTensorDescriptor(&b->y), p_.node_name);
+    per_batch_[batch] = std::move(b);
+    Batch* raw = per_batch_[batch].get();
+    const int n = static_cast<int>(batch);
+    CHEXRT_CUDNN_TRY(cudnnSetTensor4dDescriptor(raw->x, CUDNN_TENSOR_NHWC, dtype(), n, p_.in_c, p_.in_h, p_.in_w),
+                     p_.node_name + ": input descriptor");
+    CHEXRT_CUDNN_TRY(cudnnSetTensor4dDescriptor(raw->y, CUDNN_TENSOR_NHWC, dtype(), n, p_.out_c, p_.out_h, p_.out_w),
+                     p_.node_name + ": output descriptor");
+    return raw;
+  }
+
+  cudnnHandle_t handle_ = nullptr;  // host-side queries only; owned by the engine
+  cudnnConvolutionFwdAlgo_t algo_;
+  cudnnFilterDescriptor_t w_desc_ = nullptr;
+  cudnnConvolutionDescriptor_t conv_desc_ = nullptr;
+  DeviceBuffer weight_;
+  bool out_temp_ = false, epilogue_ = false;
+  std::vector<std::unique_ptr<Batch>> per_batch_;
+};
+
+// A 1x1 convolution is the GEMM Y[P, O] = X[P, C] W[O, C]^T; cuBLASLt's column-major view of it
+// is Y^T (O x P, ld y_ld) = op(W as C x O)^T (O x C) * X^T (C x P, ld x_ld), with the bias and
+// ReLU in its epilogue. FP32 uses CUBLAS_COMPUTE_32F (no TF32), FP16 accumulates in fp32.
+class CublasLtConvStep : public LibraryConvBase {
+ public:
+  static constexpr size_t kMaxWorkspace = size_t(32) << 20;
+
+  CublasLtConvStep(const ExecutionPlan& plan, ConvProblem p)
+      : LibraryConvBase(plan, std::move(p)), per_batch_(plan.max_batch + 1) {}
+  ~CublasLtConvStep() override {
+    for (auto& b : per_batch_) {
+      if (!b) continue;
+      cublasLtMatrixLayoutDestroy(b->x);
+      cublasLtMatrixLayoutDestroy(b->y);
+    }
+    if (w_layout_) cublasLtMatrixLayoutDestroy(w_layout_);
+    if (matmul_) cublasLtMatmulDescDestroy(matmul_);
+  }
+  static bool applicable(const ExecutionPlan& plan, const ConvProblem& p) {
+    const ValueLayout& lx = plan.values[p.x];
+    const ValueLayout& ly = plan.values[p.y];
+    // 16-byte aligned columns keep cuBLASLt on its fast kernels.
+    const int64_t v = 16 / plan.elem_size;
+    return p.pointwise() && p.dh == 1 && p.dw == 1 && lx.ld % v == 0 && lx.channel_offset % v == 0 &&
+           ly.ld % v == 0 && ly.channel_offset % v == 0 && p.in_c % v == 0;
+  }
+  Status init(cublasLtHandle_t handle) {
+    handle_ = handle;
+    CHEXRT_RETURN_IF_ERROR(upload_common());
+    const std::vector<float> w = p_.packed_weight(p_.in_c, p_.in_c);
+    if (is_fp16(plan_)) {
+      const std::vector<uint16_t> h = to_half(w);
+      CHEXRT_RETURN_IF_ERROR(weight_.upload(h.data(), h.size() * 2, p_.node_name + " weights"));
+      if (!p_.bias.empty()) {
+        const std::vector<uint16_t> hb = to_half(p_.bias);
+        CHEXRT_RETURN_IF_ERROR(bias_d_.upload(hb.data(), hb.size() * 2, p_.node_name + " bias"));
+      }
+    } else {
+      CHEXRT_RETURN_IF_ERROR(weight_.upload(w.data(), w.size() * 4, p_.node_name + " weights"));
+      if (!p_.bias.empty()) {
+        CHEXRT_RETURN_IF_ERROR(bias_d_.upload(p_.bias.data(), p_.bias.size() * 4, p_.node_name + " bias"));
+      }
+    }
+    const cudaDataType_t t = is_fp16(plan_) ? CUDA_R_16F : CUDA_R_32F;
+    CHEXRT_CUBLAS_TRY(cublasLtMatmulDescCreate(&matmul_, CUBLAS_COMPUTE_32F, CUDA_R_32F), p_.node_name);
+    const cublasOperation_t trans = CUBLAS_OP_T, no_trans = CUBLAS_OP_N;
+    CHEXRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof(trans)),
+                      p_.node_name);
+    CHEXRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_TRANSB, &no_trans, sizeof(no_trans)),
+                      p_.node_name);
+    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+    if (!p_.bias.empty()) epilogue = p_.relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    else if (p_.relu) epilogue = CUBLASLT_EPILOGUE_RELU;
+    CHEXRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+                      p_.node_name);
+    if (!p_.bias.empty()) {
+      CHEXRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &t, sizeof(t)),
+                        p_.node_name);
+      const void* bias = bias_d_.get();
+      CHEXRT_CUBLAS_TRY(
+          cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+          p_.node_name);
+    }
+    CHEXRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&w_layout_, t, p_.in_c, p_.out_c, p_.in_c), p_.node_name);
+    return prepare(plan_.max_batch);
+  }
+  std::string name() const override {
+    return p_.op_name() + "_" + prec(plan_) + "_nhwc" + p_.fusion_suffix() + "__cublaslt";
+  }
+  std::string signature() const override { return conv_signature(p_, plan_); }
+  size_t scratch_bytes() const override { return packed_input_bytes(); }
+  size_t workspace_bytes() const override { return kMaxWorkspace; }
+
+  Status prepare(int64_t batch) override {
+    if (per_batch_[batch]) return Status::ok_status();
+    auto b = std::make_unique<Batch>();
+    const cudaDataType_t t = is_fp16(plan_) ? CUDA_R_16F : CUDA_R_32F;
+    const uint64_t pixels = static_cast<uint64_t>(out_pixels(batch));
+    const int64_t x_ld = pack_input_ ? p_.in_c : plan_.values[p_.x].ld;
+    CHEXRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&b->x, t, p_.in_c, pixels, x_ld), p_.node_name);
+    CHEXRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&b->y, t, p_.out_c, pixels, plan_.values[p_.y].ld), p_.node_name);
+    cublasLtMatmulPreference_t pref = nullptr;
+    CHEXRT_CUBLAS_TRY(cublasLtMatmulPreferenceCreate(&pref), p_.node_name);
+    const size_t ws = kMaxWorkspace;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(handle_, matmul_, w_layout_, b->x, b->y, b->y, pref, 1,
+                                                            &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
+      cublasLtMatrixLayoutDestroy(b->x);
+      cublasLtMatrixLayoutDestroy(b->y);
+      return unsupported(p_.node_name + ": cuBLASLt has no algorithm for batch " + std::to_string(batch));
+    }
+    b->algo = result.algo;
+    per_batch_[batch] = std::move(b);
+    return Status::ok_status();
+  }
+
+  Status enqueue(const RunContext& ctx) const override {
+    const Batch& b = *per_batch_[ctx.batch];
+    CHEXRT_ASSIGN_OR_RETURN(const void* x, library_input(ctx));
+    const float alpha = 1.f, beta = 0.f;
+    void* y = ctx.ptr(p_.y);
+    CHEXRT_CUBLAS_TRY(cublasLtMatmul(ctx.cublaslt, matmul_, &alpha, weight_.get(), w_layout_, x, b.x, &beta, y, b.y, y,
+                                     b.y, &b.algo, ctx.workspace, ctx.workspace_bytes, ctx.stream),
+                      p_.node_name + ": cublasLtMatmul");
+    return Status::ok_status();
+  }
+
+ private:
+  struct Batch {
+    cublasLtMatrixLayout_t x = nullptr, y = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  cublasLtHandle_t handle_ = nullptr;
+  cublasLtMatmulDesc_t matmul_ = nullptr;
+  cublasLtMatrixLayout_t w_layout_ = nullptr;
+  DeviceBuffer weight_, bias_d_;
+  std::vector<std::unique_ptr<Batch>> per_batch_;
+};
+
+Result<std::vector<std::unique_ptr<Step>>> conv_candidates(const StepFactoryEnv& env, const StepDesc& desc) {
+  CHEXRT_ASSIGN_OR_RETURN(ConvProblem p, conv_problem(env.graph, env.plan, desc));
+  std::vector<std::unique_ptr<Step>> out;
+  std::string last_error;
+  for (ConvGemmVariant v :
+       {ConvGemmVariant::kPointwise, ConvGemmVariant::kPointwisePrologue, ConvGemmVariant::kGeneral}) {
+    for (const ConvGemmTile& tile : conv_gemm_tiles(v)) {
+      if (!MmaConvStep::applicable(env.plan, p, v, tile)) continue;
+      auto step = std::make_unique<MmaConvStep>(env.plan, p, v, tile);
+      CHEXRT_RETURN_IF_ERROR(step->init());
+      out.push_back(std::move(step));
+    }
+  }
+  // Library candidates that fail to set up (an unsupported shape) are skipped, not fatal.
+  if (CudnnConvStep::applicable(p)) {
+    auto algos = CudnnConvStep::algorithms(env.plan, p, env.cudnn);
+    if (algos.ok()) {
+      for (cudnnConvolutionFwdAlgo_t algo : *algos) {
+        auto step = std::make_unique<CudnnConvStep>(env.plan, p, algo);
+        const Status s = step->init(env.cudnn);
+        if (s.ok()) out.push_back(std::move(step));
+        else last_error = s.message();
+      }
+    } else {
+      last_error = algos.status().message();
+    }
+  }
+  if (CublasLtConvStep::applicable(env.plan, p)) {
+    auto step = std::make_unique<CublasLtConvStep>(env.plan, p);
+    const Status s = step->init(env.cublaslt);
+    if (s.ok()) out.push_back(std::move(step));
+    else last_error = s.message();
+  }
+  if (out.empty()) return unsupported(p.node_name + ": no CUDA convolution kernel takes this shape (" + last_error + ")");
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactoryEnv& env, int index) {
+  const StepDesc& desc = env.plan.steps[index];
+  std::vector<std::unique_ptr<Step>> out;
+  const ir::Node* node = desc.node >= 0 ? &env.graph.node(desc.node) : nullptr;
+  const ir::Node* prologue = desc.prologue >= 0 ? &env.graph.node(desc.prologue) : nullptr;
+  switch (desc.kind) {
+    case StepKind::kInput: out.push_back(std::make_unique<InputStep>(env.plan, desc.writes[0], desc.io_index)); break;
+    case StepKind::kOutput: out.push_back(std::make_unique<OutputStep>(env.plan, desc.reads[0], desc.io_index)); break;
+    case StepKind::kChannelMap: {
+      auto step = std::make_unique<ChannelMapStep>(env.plan, env.graph, *node);
+      CHEXRT_RETURN_IF_ERROR(step->init(env.graph));
+      out.push_back(std::move(step));
+      break;
+    }
+    case StepKind::kConcatCopy: out.push_back(std::make_unique<ConcatCopyStep>(env.plan, *node)); break;
+    case StepKind::kPool: {
+      auto step = std::make_unique<PoolStep>(env.plan, *node, desc.reads[0]);
+      CHEXRT_RETURN_IF_ERROR(step->init(env.graph, prologue));
+      out.push_back(std::move(step));
+      break;
+    }
+    case StepKind::kHead: {
+      auto step = std::make_unique<HeadStep>(env.plan, *node, desc.reads[0]);
+      CHEXRT_RETURN_IF_ERROR(step->init(env.graph, prologue));
+      out.push_back(std::move(step));
+      break;
+    }
+    case StepKind::kConv: return conv_candidates(env, desc);
+  }
+  return out;
+}
+
+}  // namespace chexrt::cuda

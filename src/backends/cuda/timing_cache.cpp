@@ -1,0 +1,67 @@
+#include "backends/cuda/timing_cache.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace chexrt::cuda {
+
+namespace {
+constexpr const char* kHeader = "# chexrt timing cache v1";
+}
+
+Status TimingCache::load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::ok_status();
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty() || line[0] == '#') continue;
+    const size_t tab = line.find('\t');
+    double ms = 0;
+    if (tab == std::string::npos || std::sscanf(line.substr(0, tab).c_str(), "%lf", &ms) != 1 || ms < 0) {
+      return parse_error(path + ":" + std::to_string(number) + ": expected '<ms>\\t<key>'");
+    }
+    entries_[line.substr(tab + 1)] = ms;
+  }
+  return Status::ok_status();
+}
+
+Status TimingCache::save(const std::string& path) const {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return io_error(tmp + ": cannot write");
+    std::lock_guard<std::mutex> lock(mu_);
+    out << kHeader << "\n";
+    for (const auto& [key, ms] : entries_) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.6f", ms);
+      out << buf << "\t" << key << "\n";
+    }
+    if (!out) return io_error(tmp + ": write failed");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return io_error(path + ": cannot replace");
+  return Status::ok_status();
+}
+
+std::optional<double> TimingCache::find(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = entries_.find(key);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second;
+}
+
+void TimingCache::insert(const std::string& key, double ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_[key] = ms;
+}
+
+size_t TimingCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
+
+}  // namespace chexrt::cuda

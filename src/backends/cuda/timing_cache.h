@@ -1,0 +1,30 @@
+// Tactic timings kept across builds: key (GPU, kernel name, problem signature) -> milliseconds.
+// A text file, one "<ms>\t<key>" line per entry, so that a rebuild of the same model on the same
+// GPU skips timing. Set CHEXRT_TIMING_CACHE to its path.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "chexrt/status.h"
+
+namespace chexrt::cuda {
+
+class TimingCache {
+ public:
+  /// Reads `path`; a missing file is an empty cache. Malformed lines are an error naming the line.
+  Status load(const std::string& path);
+  /// Writes to `path`.tmp and renames it over `path`.
+  Status save(const std::string& path) const;
+  std::optional<double> find(const std::string& key) const;
+  void insert(const std::string& key, double ms);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, double> entries_;
+};
+
+}  // namespace chexrt::cuda

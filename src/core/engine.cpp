@@ -1,0 +1,43 @@
+// Engine's default benchmark: random inputs, warm-up, then host-timed infer() calls.
+#include <chrono>
+#include <random>
+
+#include "chexrt/engine.h"
+
+namespace chexrt {
+
+Result<BenchmarkResult> Engine::benchmark(const BenchmarkOptions& options) {
+  if (options.batch < 1 || options.batch > max_batch()) {
+    return invalid_argument("batch " + std::to_string(options.batch) + " is outside the engine's range 1.." +
+                            std::to_string(max_batch()));
+  }
+  std::mt19937 rng(42);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<HostTensor> inputs;
+  for (const TensorInfo& info : this->inputs()) {
+    Dims dims = info.dims;
+    if (!dims.empty()) dims[0] = options.batch;
+    HostTensor t(info.dtype, dims);
+    if (info.dtype == DataType::kFloat32) {
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
+    }
+    inputs.push_back(t);
+  }
+  std::vector<HostTensor> outputs;
+  for (int i = 0; i < options.warmup; ++i) CHEXRT_RETURN_IF_ERROR(infer(inputs, &outputs));
+  BenchmarkResult result;
+  double total = 0;
+  for (int i = 0; i < options.iterations; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    CHEXRT_RETURN_IF_ERROR(infer(inputs, &outputs));
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    result.latency_ms.push_back(ms);
+    result.compute_ms.push_back(ms);
+    total += ms;
+  }
+  result.throughput = total > 0 ? options.batch * options.iterations * 1000.0 / total : 0;
+  result.notes = "host-timed infer() on " + backend_name();
+  return result;
+}
+
+}  // namespace chexrt

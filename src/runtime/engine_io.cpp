@@ -1,0 +1,80 @@
+#include "runtime/engine_io.h"
+
+#include "backends/backend.h"
+#include "engine/engine_file.h"
+
+namespace chexrt {
+
+namespace {
+
+engine::EngineFingerprint fingerprint_of(const std::string& backend, const std::map<std::string, std::string>& fields,
+                                         Precision precision, int64_t max_batch) {
+  engine::EngineFingerprint f;
+  f.backend = backend;
+  auto get = [&](const char* key) {
+    auto it = fields.find(key);
+    return it == fields.end() ? std::string() : it->second;
+  };
+  f.device_name = get("device_name");
+  const std::string cc = get("compute_capability");
+  if (const auto dot = cc.find('.'); dot != std::string::npos) {
+    f.compute_capability_major = std::stoi(cc.substr(0, dot));
+    f.compute_capability_minor = std::stoi(cc.substr(dot + 1));
+  }
+  if (!get("cuda_runtime_version").empty()) f.cuda_runtime_version = std::stoi(get("cuda_runtime_version"));
+  if (!get("cudnn_version").empty()) f.cudnn_version = std::stoi(get("cudnn_version"));
+  f.chexrt_version = engine::chexrt_version();
+  f.precision = precision_name(precision);
+  f.max_batch = max_batch;
+  return f;
+}
+
+Result<Device> device_of_backend(const std::string& name) {
+  for (auto& backend : {backends::make_reference_backend(), backends::make_cpu_backend(), backends::make_cuda_backend()}) {
+    if (name == backend->name()) return backend->device();
+  }
+  return parse_error("engine file names an unknown backend '" + name + "'");
+}
+
+}  // namespace
+
+namespace runtime {
+
+Status save_engine_file(const std::string& path, ir::Graph graph, const BuildOptions& options,
+                        const BuiltEngine& built) {
+  engine::EngineFile file;
+  file.fingerprint = fingerprint_of(built.backend, built.fingerprint, options.precision, options.max_batch);
+  file.graph = std::move(graph);
+  file.tactics = built.tactics;
+  file.metadata["engine"] = built.engine->backend_name();
+  return engine::write_engine_file(path, file);
+}
+
+}  // namespace runtime
+
+Result<std::unique_ptr<Engine>> load_engine(const std::string& path) {
+  CHEXRT_ASSIGN_OR_RETURN(engine::EngineFile file, engine::read_engine_file(path));
+  BuildOptions options;
+  CHEXRT_ASSIGN_OR_RETURN(options.device, device_of_backend(file.fingerprint.backend));
+  CHEXRT_ASSIGN_OR_RETURN(options.precision, parse_precision(file.fingerprint.precision));
+  options.max_batch = file.fingerprint.max_batch;
+  options.optimize = false;
+
+  std::unique_ptr<backends::Backend> backend;
+  switch (options.device) {
+    case Device::kCuda: backend = backends::make_cuda_backend(); break;
+    case Device::kCpu: backend = backends::make_cpu_backend(); break;
+    default: backend = backends::make_reference_backend(); break;
+  }
+  std::string why;
+  if (!backend->available(&why)) {
+    return Status(StatusCode::kVersionMismatch, path + ": built for backend " + file.fingerprint.backend +
+                                                    ", which is not available here: " + why);
+  }
+  const auto here = fingerprint_of(backend->name(), backend->fingerprint(), options.precision, options.max_batch);
+  CHEXRT_RETURN_IF_ERROR(engine::check_fingerprint(file.fingerprint, here).with_context(path));
+  CHEXRT_ASSIGN_OR_RETURN(BuiltEngine built, build_optimized(file.graph, options, &file.tactics));
+  return std::move(built.engine);
+}
+
+}  // namespace chexrt

@@ -1,0 +1,52 @@
+// Helpers for the CUDA backend's tests: skipping without a GPU, random tensors, comparisons,
+// and building small graphs in DenseNet-121's shapes through the public NetworkDefinition API.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "chexrt/network.h"
+#include "chexrt/tensor.h"
+#include "densenet_random.h"
+
+namespace chexrt::gputest {
+
+/// True when the CUDA runtime sees at least one device.
+bool have_gpu();
+
+#define CHEXRT_SKIP_WITHOUT_GPU()                         \
+  do {                                                    \
+    if (!::chexrt::gputest::have_gpu()) GTEST_SKIP() << "no GPU"; \
+  } while (0)
+
+struct Diff {
+  double rel_l2 = 0;   ///< ||a - b|| / ||b||
+  double max_abs = 0;  ///< max |a - b|
+  bool finite = true;  ///< no NaN or Inf in a
+};
+Diff compare(const HostTensor& a, const HostTensor& b);
+
+/// Layers with random parameters, added to `net` (weights He-initialized so that activations stay
+/// of order one through deep stacks).
+class LayerMaker {
+ public:
+  LayerMaker(NetworkDefinition& net, uint32_t seed) : net_(net), rng_(seed) {}
+  /// ChannelAffine with scale in [0.5, 1.5], shift in [-0.3, 0.3].
+  Tensor affine(const std::string& name, Tensor x, bool relu);
+  Tensor conv(const std::string& name, Tensor x, int64_t out_channels, int64_t kernel, int64_t stride, int64_t pad,
+              bool bias, bool relu);
+  Tensor pool(const std::string& name, Tensor x, bool max, int64_t kernel, int64_t stride, int64_t pad,
+              bool count_include_pad = false);
+  Tensor head(const std::string& name, Tensor x, int64_t classes);
+  std::mt19937& rng() { return rng_; }
+
+ private:
+  NetworkDefinition& net_;
+  std::mt19937 rng_;
+};
+
+}  // namespace chexrt::gputest

@@ -1,0 +1,205 @@
+// Every CUDA kernel (each tactic the GPU offers) against the reference kernels, on DenseNet-121's
+// real shapes, in FP32 and FP16.
+//
+// Tolerances (relative L2 error against the float64 reference):
+//  - FP32: 1e-5. Products are exact in fp32 FMA, sums of up to 1152 terms round to ~1e-7.
+//  - FP16: 2e-3. Inputs, weights and outputs are each rounded to fp16 (at most 2^-11 = 4.9e-4
+//    relative, ~2.8e-4 RMS), the fused prologue rounds twice more in fp16 arithmetic; sums are
+//    fp32. The combination stays under 1e-3 RMS; a wrong index or tile gives errors of order 1.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+
+#include "backends/cuda/cuda_engine.h"
+#include "gpu_test_util.h"
+#include "runtime/graph_executor.h"
+
+namespace chexrt::cuda {
+namespace {
+
+using gputest::LayerMaker;
+
+struct OpCase {
+  std::string name;
+  int64_t batch;
+  std::function<void(NetworkDefinition&, LayerMaker&, int64_t)> build;
+};
+
+std::vector<OpCase> op_cases() {
+  return {
+      {"stem_conv7x7s2_maxpool", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("image", DataType::kFloat32, {n, 3, 224, 224});
+         Tensor y = m.conv("conv0", x, 64, 7, 2, 3, true, true);
+         net.mark_output(m.pool("pool0", y, true, 3, 2, 1), "y");
+       }},
+      {"dense_block1_two_layers", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("x", DataType::kFloat32, {n, 64, 112, 112});
+         Tensor x0 = m.pool("pool0", x, true, 3, 2, 1);
+         std::vector<Tensor> features = {x0};
+         for (int i = 1; i <= 2; ++i) {
+           const std::string l = "layer" + std::to_string(i);
+           Tensor in = features.size() == 1 ? x0 : net.add_concat(l + ".concat", features, 1);
+           Tensor h = m.conv(l + ".conv1", m.affine(l + ".norm1", in, true), 128, 1, 1, 0, true, true);
+           features.push_back(m.conv(l + ".conv2", h, 32, 3, 1, 1, false, false));
+         }
+         net.mark_output(net.add_concat("block.concat", features, 1), "y");
+       }},
+      {"dense_layer_block4_7x7", 3,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("x", DataType::kFloat32, {n, 512, 7, 7});
+         Tensor h = m.conv("conv1", m.affine("norm1", x, true), 128, 1, 1, 0, true, true);
+         net.mark_output(m.conv("conv2", h, 32, 3, 1, 1, false, false), "y");
+       }},
+      {"transition1_pool_before_conv", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("x", DataType::kFloat32, {n, 256, 56, 56});
+         Tensor p = m.pool("pool", m.affine("norm", x, true), false, 2, 2, 0);
+         net.mark_output(m.conv("conv", p, 128, 1, 1, 0, false, false), "y");
+       }},
+      {"classifier_head", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("x", DataType::kFloat32, {n, 1024, 7, 7});
+         net.mark_output(m.head("head", m.affine("norm5", x, true), 14), "probabilities");
+       }},
+      {"unfused_ops", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("x", DataType::kFloat32, {n, 40, 9, 9});
+         Tensor a = m.affine("affine", x, false);
+         net.mark_output(a, "affine");
+         Tensor r = net.add_activation("relu", a, Activation::kRelu);
+         Tensor p = m.pool("avgpool", r, false, 3, 1, 1, true);
+         Tensor g = net.add_flatten("flatten", net.add_global_average_pool("gap", p), 1);
+         Tensor f = net.add_fully_connected("fc", g, gputest::random_normal({14, 40}, m.rng(), 0.3f),
+                                            gputest::random_uniform({14}, m.rng(), -0.5f, 0.5f));
+         net.mark_output(net.add_activation("sigmoid", f, Activation::kSigmoid), "probabilities");
+       }},
+      {"odd_channels", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("x", DataType::kFloat32, {n, 3, 10, 10});
+         Tensor p = m.pool("pool", m.conv("conv", x, 6, 3, 1, 1, true, true), true, 2, 2, 0);
+         Tensor r = net.add_activation("relu", p, Activation::kRelu);
+         net.mark_output(net.add_concat("concat", {p, r}, 1), "y");
+       }},
+      {"concat_of_inputs", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor a = net.add_input("a", DataType::kFloat32, {n, 16, 5, 5});
+         Tensor b = net.add_input("b", DataType::kFloat32, {n, 8, 5, 5});
+         Tensor c = net.add_concat("concat", {a, b}, 1);
+         net.mark_output(net.add_activation("relu", c, Activation::kRelu), "y");
+       }},
+  };
+}
+
+struct OpParam {
+  size_t case_index;
+  Precision precision;
+};
+
+std::string param_name(const testing::TestParamInfo<OpParam>& info) {
+  return op_cases()[info.param.case_index].name + (info.param.precision == Precision::kFp16 ? "_fp16" : "_fp32");
+}
+
+class CudaOps : public testing::TestWithParam<OpParam> {};
+
+TEST_P(CudaOps, EveryTacticMatchesReference) {
+  CHEXRT_SKIP_WITHOUT_GPU();
+  const OpCase c = op_cases()[GetParam().case_index];
+  const Precision precision = GetParam().precision;
+  const double tolerance = precision == Precision::kFp16 ? 2e-3 : 1e-5;
+  NetworkDefinition net;
+  LayerMaker maker(net, 17);
+  c.build(net, maker, c.batch);
+  ASSERT_TRUE(net.status().ok()) << net.status().to_string();
+  const ir::Graph& graph = net.graph();
+
+  std::mt19937 rng(23);
+  std::vector<HostTensor> inputs;
+  for (int v : graph.inputs()) inputs.push_back(gputest::random_normal(graph.value(v).dims, rng));
+  auto reference = runtime::run_reference(graph, inputs);
+  ASSERT_TRUE(reference.ok()) << reference.status().to_string();
+
+  BuildOptions options;
+  options.device = Device::kCuda;
+  options.precision = precision;
+  options.max_batch = c.batch;
+  auto tactics = CudaEngine::candidate_tactics(graph, options);
+  ASSERT_TRUE(tactics.ok()) << tactics.status().to_string();
+
+  // One build per tactic of each node; the other nodes keep their first tactic.
+  std::vector<std::string> base(graph.num_nodes());
+  for (int n = 0; n < graph.num_nodes(); ++n) {
+    if (!(*tactics)[n].empty()) base[n] = (*tactics)[n][0];
+  }
+  std::vector<std::vector<std::string>> runs = {base};
+  for (int n = 0; n < graph.num_nodes(); ++n) {
+    for (size_t t = 1; t < (*tactics)[n].size(); ++t) {
+      runs.push_back(base);
+      runs.back()[n] = (*tactics)[n][t];
+    }
+  }
+  for (const auto& run : runs) {
+    CudaBuildSettings settings;
+    settings.tactics = run;
+    auto engine = CudaEngine::build(graph, options, settings);
+    ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+    std::vector<HostTensor> outputs;
+    const Status s = (*engine)->infer_with(inputs, false, &outputs);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    ASSERT_EQ(outputs.size(), reference->size());
+    std::string kernels;
+    for (const auto& k : run) kernels += k.empty() ? "" : k + " ";
+    for (size_t o = 0; o < outputs.size(); ++o) {
+      ASSERT_EQ(outputs[o].dims(), (*reference)[o].dims());
+      const gputest::Diff d = gputest::compare(outputs[o], (*reference)[o]);
+      EXPECT_TRUE(d.finite) << kernels;
+      EXPECT_LT(d.rel_l2, tolerance) << "output " << o << " max |diff| " << d.max_abs << " with " << kernels;
+    }
+  }
+}
+
+TEST_P(CudaOps, GraphReplayEqualsStepByStep) {
+  CHEXRT_SKIP_WITHOUT_GPU();
+  const OpCase c = op_cases()[GetParam().case_index];
+  NetworkDefinition net;
+  LayerMaker maker(net, 29);
+  c.build(net, maker, c.batch);
+  ASSERT_TRUE(net.status().ok());
+  BuildOptions options;
+  options.device = Device::kCuda;
+  options.precision = GetParam().precision;
+  options.max_batch = c.batch;
+  auto engine = CudaEngine::build(net.graph(), options, {});
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  std::mt19937 rng(31);
+  std::vector<HostTensor> inputs;
+  for (int v : net.graph().inputs()) {
+    Dims d = net.graph().value(v).dims;
+    d[0] = c.batch > 1 ? c.batch - 1 : 1;  // a batch below the maximum
+    inputs.push_back(gputest::random_normal(d, rng));
+  }
+  std::vector<HostTensor> with_graph, without;
+  ASSERT_TRUE((*engine)->infer_with(inputs, true, &with_graph).ok());
+  ASSERT_TRUE((*engine)->infer_with(inputs, false, &without).ok());
+  ASSERT_EQ(with_graph.size(), without.size());
+  for (size_t o = 0; o < without.size(); ++o) {
+    ASSERT_EQ(with_graph[o].nbytes(), without[o].nbytes());
+    EXPECT_EQ(std::memcmp(with_graph[o].raw(), without[o].raw(), without[o].nbytes()), 0) << "output " << o;
+  }
+}
+
+std::vector<OpParam> all_params() {
+  std::vector<OpParam> p;
+  for (size_t i = 0; i < op_cases().size(); ++i) {
+    p.push_back({i, Precision::kFp32});
+    p.push_back({i, Precision::kFp16});
+  }
+  return p;
+}
+
+INSTANTIATE_TEST_SUITE_P(DenseNetShapes, CudaOps, testing::ValuesIn(all_params()), param_name);
+
+}  // namespace
+}  // namespace chexrt::cuda

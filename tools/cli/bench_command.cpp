@@ -1,0 +1,157 @@
+// chexrt bench: throughput and latency, trtexec-style. Prints a table (or --json) with median,
+// p90 and p99 latency, input copy, compute and output copy times, and images per second.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "app/atomic_file.h"
+#include "chexrt/builder.h"
+#include "commands.h"
+#include "model_loading.h"
+#include "table.h"
+
+namespace chexrt::cli {
+
+namespace {
+
+struct BenchCliOptions {
+  std::string model;
+  std::string engine;
+  std::string batches = "1,8";
+  int iterations = 50;
+  int warmup = 10;
+  std::string device = "auto";
+  std::string precision = "fp32";
+  bool no_cuda_graphs = false;
+  int streams = 1;
+  bool per_layer = false;
+  int threads = 0;
+  std::string json;
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * (v.size() - 1) + 0.5));
+  return v[i];
+}
+
+Result<std::vector<int64_t>> parse_batches(const std::string& text) {
+  std::vector<int64_t> batches;
+  std::stringstream s(text);
+  std::string item;
+  while (std::getline(s, item, ',')) {
+    try {
+      batches.push_back(std::stoll(item));
+    } catch (...) {
+      return invalid_argument("--batch: '" + item + "' is not a number");
+    }
+    if (batches.back() < 1) return invalid_argument("--batch: sizes must be positive");
+  }
+  if (batches.empty()) return invalid_argument("--batch: no sizes given");
+  return batches;
+}
+
+int run_bench(const BenchCliOptions& o) {
+  auto batches = parse_batches(o.batches);
+  if (!batches.ok()) return report_error(batches.status());
+  const int64_t max_batch = *std::max_element(batches->begin(), batches->end());
+
+  std::unique_ptr<Engine> engine;
+  if (!o.engine.empty()) {
+    auto loaded = load_engine(o.engine);
+    if (!loaded.ok()) return report_error(loaded.status());
+    engine = std::move(*loaded);
+  } else {
+    const std::string model = o.model.empty() ? default_model_path() : o.model;
+    auto network = load_network(model, max_batch);
+    if (!network.ok()) return report_error(network.status());
+    BuildOptions build;
+    auto device = parse_device(o.device);
+    auto precision = parse_precision(o.precision);
+    if (!device.ok()) return report_error(device.status());
+    if (!precision.ok()) return report_error(precision.status());
+    build.device = *device;
+    build.precision = *precision;
+    build.max_batch = max_batch;
+    build.threads = o.threads;
+    auto built = build_engine(std::move(*network), build);
+    if (!built.ok()) return report_error(built.status());
+    engine = std::move(*built);
+  }
+
+  Table table({"batch", "median ms", "p90 ms", "p99 ms", "h2d ms", "compute ms", "d2h ms", "img/s"});
+  nlohmann::json rows = nlohmann::json::array();
+  for (int64_t batch : *batches) {
+    std::fprintf(stderr, "bench: %s batch %lld ...\n", engine->backend_name().c_str(), static_cast<long long>(batch));
+    BenchmarkOptions options;
+    options.batch = batch;
+    options.iterations = o.iterations;
+    options.warmup = o.warmup;
+    options.use_cuda_graphs = !o.no_cuda_graphs;
+    options.streams = o.streams;
+    options.per_layer = o.per_layer;
+    auto result = engine->benchmark(options);
+    if (!result.ok()) return report_error(result.status());
+    const double median = percentile(result->latency_ms, 50);
+    const double compute = percentile(result->compute_ms, 50);
+    table.add_row({std::to_string(batch), format("%.3f", median), format("%.3f", percentile(result->latency_ms, 90)),
+                   format("%.3f", percentile(result->latency_ms, 99)), format("%.3f", result->h2d_ms),
+                   format("%.3f", compute), format("%.3f", result->d2h_ms), format("%.1f", result->throughput)});
+    nlohmann::json row = {{"batch", batch},
+                          {"latency_median_ms", median},
+                          {"latency_p90_ms", percentile(result->latency_ms, 90)},
+                          {"latency_p99_ms", percentile(result->latency_ms, 99)},
+                          {"h2d_ms", result->h2d_ms},
+                          {"compute_median_ms", compute},
+                          {"d2h_ms", result->d2h_ms},
+                          {"images_per_second", result->throughput},
+                          {"notes", result->notes}};
+    if (!result->layers.empty()) {
+      Table layers({"layer", "kernel", "ms", "share"});
+      double total = 0;
+      for (const auto& l : result->layers) total += l.ms;
+      nlohmann::json layer_rows = nlohmann::json::array();
+      for (const auto& l : result->layers) {
+        layers.add_row({l.name, l.kernel, format("%.4f", l.ms), format("%.1f%%", total > 0 ? 100 * l.ms / total : 0)});
+        layer_rows.push_back({{"name", l.name}, {"kernel", l.kernel}, {"ms", l.ms}});
+      }
+      row["layers"] = layer_rows;
+      if (o.json.empty()) std::printf("per-layer profile, batch %lld:\n%s\n", static_cast<long long>(batch), layers.to_string().c_str());
+    }
+    rows.push_back(row);
+  }
+  if (!o.json.empty()) {
+    nlohmann::json doc = {{"backend", engine->backend_name()}, {"precision", o.precision}, {"rows", rows}};
+    Status s = app::write_file_atomically(o.json, doc.dump(1) + "\n");
+    if (!s.ok()) return report_error(s);
+  }
+  std::printf("%s (%s), %d iterations after %d warm-up\n%s", engine->backend_name().c_str(), o.precision.c_str(),
+              o.iterations, o.warmup, table.to_string().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void register_bench_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<BenchCliOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure throughput and latency of a model or engine");
+  auto* model = cmd->add_option("--model", o->model, "ONNX model (default: the demo model)")->check(CLI::ExistingFile);
+  cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build`")->check(CLI::ExistingFile)->excludes(model);
+  cmd->add_option("--batch", o->batches, "Comma-separated batch sizes")->capture_default_str();
+  cmd->add_option("--iterations", o->iterations, "Timed iterations per batch size")->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "Untimed iterations first")->capture_default_str();
+  cmd->add_option("--device", o->device, "auto, reference, cpu or cuda")->capture_default_str();
+  cmd->add_option("--precision", o->precision, "fp32 or fp16")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "Launch kernels one by one instead of replaying a CUDA graph");
+  cmd->add_option("--streams", o->streams, "Concurrent execution contexts (CUDA)")->capture_default_str();
+  cmd->add_flag("--per-layer", o->per_layer, "Print a per-layer profile");
+  cmd->add_option("--json", o->json, "Write the results as JSON to this file");
+  cmd->callback([o, &exit_code] { exit_code = run_bench(*o); });
+}
+
+}  // namespace chexrt::cli

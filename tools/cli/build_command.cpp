@@ -1,0 +1,73 @@
+// chexrt build: optimize once and write an engine file that `chexrt bench --engine`,
+// `chexrt predict --engine` and the C++ runtime load without the importer or tactic timing.
+#include <cstdio>
+
+#include "chexrt/builder.h"
+#include "commands.h"
+#include "model_loading.h"
+
+namespace chexrt::cli {
+
+namespace {
+
+struct BuildCliOptions {
+  std::string model;
+  std::string out;
+  std::string device = "auto";
+  std::string precision = "fp32";
+  std::string batch = "1:8:8";
+  int threads = 0;
+  bool verbose = false;
+};
+
+// "min:opt:max" or a single number; the engine serves batches 1..max (opt is the size tactics
+// are timed at by backends that time them).
+Result<int64_t> parse_max_batch(const std::string& text) {
+  const auto last = text.rfind(':');
+  try {
+    const int64_t max_batch = std::stoll(last == std::string::npos ? text : text.substr(last + 1));
+    if (max_batch < 1) return invalid_argument("--batch: max must be at least 1");
+    return max_batch;
+  } catch (...) {
+    return invalid_argument("--batch: expected min:opt:max or a number, got '" + text + "'");
+  }
+}
+
+int run_build(const BuildCliOptions& o) {
+  auto max_batch = parse_max_batch(o.batch);
+  if (!max_batch.ok()) return report_error(max_batch.status());
+  auto network = load_network(o.model, *max_batch);
+  if (!network.ok()) return report_error(network.status());
+  BuildOptions build;
+  auto device = parse_device(o.device);
+  auto precision = parse_precision(o.precision);
+  if (!device.ok()) return report_error(device.status());
+  if (!precision.ok()) return report_error(precision.status());
+  build.device = *device;
+  build.precision = *precision;
+  build.max_batch = *max_batch;
+  build.threads = o.threads;
+  build.verbose = o.verbose;
+  auto engine = build_engine_file(std::move(*network), build, o.out);
+  if (!engine.ok()) return report_error(engine.status());
+  std::printf("wrote %s: %s engine, %s, batch 1..%lld\n", o.out.c_str(), (*engine)->backend_name().c_str(),
+              precision_name(build.precision), static_cast<long long>(*max_batch));
+  return 0;
+}
+
+}  // namespace
+
+void register_build_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<BuildCliOptions>();
+  CLI::App* cmd = app.add_subcommand("build", "Optimize a model once and write an engine file");
+  cmd->add_option("--model", o->model, "ONNX model")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out", o->out, "Engine file to write")->required();
+  cmd->add_option("--device", o->device, "auto, reference, cpu or cuda")->capture_default_str();
+  cmd->add_option("--precision", o->precision, "fp32 or fp16")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Batch range min:opt:max (or the max alone)")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_flag("-v,--verbose", o->verbose, "Log each pass and the conversion report");
+  cmd->callback([o, &exit_code] { exit_code = run_build(*o); });
+}
+
+}  // namespace chexrt::cli

@@ -1,0 +1,71 @@
+// chexrt inspect M.onnx: inputs, outputs, op counts, parameters and FLOPs; --dump prints the
+// graph, --optimized shows it after the graph passes.
+#include <cstdio>
+
+#include "chexrt/onnx_parser.h"
+#include "commands.h"
+#include "ir/dump.h"
+#include "ir/graph.h"
+#include "model_loading.h"
+#include "passes/pass_manager.h"
+#include "table.h"
+
+namespace chexrt::cli {
+
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  bool dump = false;
+  bool optimized = false;
+  int64_t batch = 1;
+};
+
+void print_values(const ir::Graph& graph, const std::vector<int>& values, const char* kind) {
+  for (int v : values) {
+    std::printf("%-7s %-24s %-18s %s\n", kind, graph.value(v).name.c_str(), dims_to_string(graph.value(v).dims).c_str(),
+                dtype_name(graph.value(v).dtype));
+  }
+}
+
+int run_inspect(const InspectOptions& o) {
+  auto network = load_network(o.model, o.batch);
+  if (!network.ok()) return report_error(network.status());
+  ir::Graph& graph = network->graph();
+  std::vector<std::string> log;
+  if (o.optimized) {
+    auto result = passes::optimize(graph);
+    if (!result.ok()) return report_error(result.status());
+    log = std::move(*result);
+  }
+  const ir::GraphSummary summary = ir::summarize(graph);
+  std::printf("model   %s%s\n", o.model.c_str(), o.optimized ? "  (after graph passes)" : "");
+  print_values(graph, graph.inputs(), "input");
+  print_values(graph, graph.outputs(), "output");
+  std::printf("nodes   %d\nparams  %lld (%.1f M)\nflops   %.3f G per inference at batch %lld\n\n", summary.num_nodes,
+              static_cast<long long>(summary.num_parameters), summary.num_parameters / 1e6, summary.flops / 1e9,
+              static_cast<long long>(o.batch));
+  Table table({"op", "count"});
+  for (const auto& [op, count] : summary.op_counts) table.add_row({op, std::to_string(count)});
+  std::printf("%s", table.to_string().c_str());
+  if (o.optimized && !log.empty()) {
+    std::printf("\npasses (%zu changes):\n", log.size());
+    for (const auto& line : log) std::printf("  %s\n", line.c_str());
+  }
+  if (o.dump) std::printf("\n%s", ir::dump(graph).c_str());
+  return 0;
+}
+
+}  // namespace
+
+void register_inspect_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<InspectOptions>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Summarize a model: inputs, outputs, ops, parameters, FLOPs");
+  cmd->add_option("model", options->model, "ONNX model")->required()->check(CLI::ExistingFile);
+  cmd->add_flag("--dump", options->dump, "Print the whole graph, one node per line");
+  cmd->add_flag("--optimized", options->optimized, "Show the graph after the optimization passes");
+  cmd->add_option("--batch", options->batch, "Batch size for dynamic batch dimensions")->check(CLI::PositiveNumber);
+  cmd->callback([options, &exit_code] { exit_code = run_inspect(*options); });
+}
+
+}  // namespace chexrt::cli

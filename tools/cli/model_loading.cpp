@@ -1,0 +1,30 @@
+#include "model_loading.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "chexrt/onnx_parser.h"
+
+namespace chexrt::cli {
+
+const char* const kUntrainedModelNotice =
+    "NOTE: default demo model: DenseNet-121 with SEEDED (random) weights, NOT trained. "
+    "Its predictions mean nothing for diagnosis. Pass --model with trained CheXNet weights.";
+
+std::string default_model_path() {
+  if (const char* env = std::getenv("CHEXRT_DEFAULT_MODEL")) return env;
+  return std::string(CHEXRT_SOURCE_DIR) + "/models/generated/densenet121_chexnet_seeded.onnx";
+}
+
+Result<NetworkDefinition> load_network(const std::string& model_path, int64_t batch) {
+  OnnxImportOptions options;
+  options.batch_size = batch;
+  return parse_onnx_file(model_path, options);
+}
+
+int report_error(const Status& status) {
+  std::fprintf(stderr, "chexrt: error: %s\n", status.to_string().c_str());
+  return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+}  // namespace chexrt::cli

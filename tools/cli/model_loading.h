@@ -1,0 +1,26 @@
+// Shared by the commands: where the default model lives, loading a model into an engine, and
+// printing errors the same way everywhere.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "chexrt/builder.h"
+#include "chexrt/engine.h"
+#include "chexrt/network.h"
+
+namespace chexrt::cli {
+
+/// The demo model made by scripts/make_reference_model.py (seeded weights, not trained).
+std::string default_model_path();
+
+/// The notice printed wherever the default model's predictions are shown.
+extern const char* const kUntrainedModelNotice;
+
+/// Parses an ONNX file into a network (dynamic batch dims set to `batch`).
+Result<NetworkDefinition> load_network(const std::string& model_path, int64_t batch);
+
+/// Prints "chexrt: error: <status>" to stderr and returns the exit code for it.
+int report_error(const Status& status);
+
+}  // namespace chexrt::cli
