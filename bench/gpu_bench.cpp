@@ -12,7 +12,9 @@
 //
 // Without --model the network is DenseNet-121 built layer by layer with random weights
 // (same shapes and kernels as the real model; the weights do not change the speed).
+#include <cublasLt.h>
 #include <cuda_runtime.h>
+#include <cudnn.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -164,7 +166,10 @@ int run(const Args& a) {
     return 1;
   }
   const double copy_gbs = copy_bandwidth_gbs();
-  std::printf("# %s, %d SMs, device copy %.0f GB/s (read + write)\n", prop.name, prop.multiProcessorCount, copy_gbs);
+  int runtime = 0;
+  cudaRuntimeGetVersion(&runtime);
+  std::printf("# %s, %d SMs, device copy %.0f GB/s (read + write); CUDA runtime %d, cuDNN %zu, cuBLASLt %zu\n",
+              prop.name, prop.multiProcessorCount, copy_gbs, runtime, cudnnGetVersion(), cublasLtGetVersion());
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::string> table;
   for (const std::string& precision_name : a.precisions) {

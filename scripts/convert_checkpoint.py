@@ -151,19 +151,22 @@ def export_onnx(model, path, opset=13, batch=None, output_name="probabilities"):
         raise
 
 
-def _check_with_onnxruntime(model, path, batch):
-    """Compares ONNX Runtime with PyTorch on one random input, where onnxruntime is installed."""
+def check_with_onnxruntime(model, path, batch, tolerance=1e-4):
+    """Compares ONNX Runtime with PyTorch on one random input, where onnxruntime is installed.
+    Returns False when they differ by more than `tolerance` anywhere."""
     try:
         import onnxruntime
     except ImportError:
         print("onnxruntime is not installed: the graph was checked with onnx.checker only")
-        return
+        return True
     x = torch.randn(batch or 2, 3, kImageSize, kImageSize, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         want = model(x).numpy()
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     got = session.run(None, {kInputName: x.numpy()})[0]
-    print(f"onnxruntime vs PyTorch on a random input: max |diff| = {abs(got - want).max():.3g}")
+    diff = float(abs(got - want).max())
+    print(f"onnxruntime vs PyTorch on a random input: max |diff| = {diff:.3g} (tolerance {tolerance:g})")
+    return diff <= tolerance
 
 
 def main(argv=None):
@@ -188,7 +191,9 @@ def main(argv=None):
     export_onnx(model, args.output, args.opset, args.batch, "logits" if args.no_sigmoid else "probabilities")
     print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB, opset {args.opset}, "
           f"batch {args.batch or 'dynamic'})")
-    _check_with_onnxruntime(model, args.output, args.batch)
+    if not check_with_onnxruntime(model, args.output, args.batch):
+        print(f"error: {args.output} does not compute what the checkpoint does", file=sys.stderr)
+        return 1
     return 0
 
 

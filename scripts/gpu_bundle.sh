@@ -4,6 +4,7 @@
 #   .gpu/bin/{gpu_tests,gpu_bench,chexrt}   executables (CUDA 13, sm_90)
 #   .gpu/lib/                               shared libraries the GPU machine lacks (libjpeg.so.62)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
+#   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
 #   .gpu/pytorch_peers.py                   the PyTorch peer script (../shared does not travel)
 # Then, with the device tool: run(command="scripts/gpu_check.sh", carry=[".gpu"]).
 #
@@ -24,13 +25,20 @@ mkdir -p .gpu/bin .gpu/lib
 find "$build" -type f \( -name gpu_tests -o -name gpu_bench -o -name chexrt \) -perm -u+x -exec cp {} .gpu/bin/ \;
 # Libraries of this machine that the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9) does not have.
 for exe in .gpu/bin/*; do
-  ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl' | sort -u |
-    while read -r lib; do cp -L "$lib" .gpu/lib/; done
+  for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl' || true); do
+    cp -L "$lib" .gpu/lib/
+  done
 done
 
 model=models/generated/densenet121_chexnet_seeded.onnx
 if [ ! -f "$model" ]; then /usr/bin/python3 scripts/make_reference_model.py; fi
 cp "$model" .gpu/
+rm -rf .gpu/reference
+mkdir -p .gpu/reference
+for input in $(ls models/generated/reference/*.input.npy | head -8); do
+  stem=${input%.input.npy}
+  cp "$stem.input.npy" "$stem.output_f64.npy" .gpu/reference/
+done
 cp ../shared/tools/pytorch_peers.py .gpu/
 du -sh .gpu
 size=$(du -sm .gpu | cut -f1)

@@ -73,7 +73,9 @@ def list_images(folder):
 
 
 def read_dicom(path):
-    """A DICOM image as 8-bit grayscale: stored values stretched to 0..255, MONOCHROME1 inverted."""
+    """A DICOM image as 8-bit grayscale: its values stretched from their min..max to 0..255,
+    MONOCHROME1 inverted. chexrt does the same for files without a VOI window or LUT (the
+    bundled ones); for files with one, chexrt applies it and these inputs would differ."""
     import pydicom
     ds = pydicom.dcmread(path)
     a = ds.pixel_array.astype(np.float64)
@@ -84,9 +86,7 @@ def read_dicom(path):
 
 
 def read_image(path):
-    if path.lower().endswith(".dcm"):
-        return read_dicom(path)
-    image = Image.open(path)
+    image = read_dicom(path) if path.lower().endswith(".dcm") else Image.open(path)
     if image.mode in ("I", "I;16", "I;16B", "I;16L"):
         # 8 -> 16 bits is v * 257 (0xFF -> 0xFFFF), so v / 257 inverts it exactly.
         a = np.asarray(image, dtype=np.float64) / 257.0

@@ -14,7 +14,7 @@ Result<Image> decode_jpeg(const uint8_t* data, size_t size);
 /// Unsupported when chexrt was built without DCMTK.
 Result<Image> decode_dicom(const uint8_t* data, size_t size);
 
-/// "image is 9000 x 9000 pixels, more than the ... limit" when width * height is too large.
+/// ParseError for an image without pixels, Unsupported for one beyond kMaxImagePixels.
 Status check_image_size(int64_t width, int64_t height);
 
 }  // namespace chexrt::app::detail

@@ -12,8 +12,9 @@ inline constexpr int kNumFindings = 14;
 
 /// Output k of a CheXNet model is the probability of kFindingNames[k].
 inline constexpr std::array<std::string_view, kNumFindings> kFindingNames = {
-    "Atelectasis", "Cardiomegaly",  "Effusion", "Infiltration", "Mass",     "Nodule",   "Pneumonia",
-    "Pneumothorax", "Consolidation", "Edema",   "Emphysema",    "Fibrosis", "Pleural_Thickening", "Hernia",
+    "Atelectasis", "Cardiomegaly", "Effusion",           "Infiltration",  "Mass",
+    "Nodule",      "Pneumonia",    "Pneumothorax",       "Consolidation", "Edema",
+    "Emphysema",   "Fibrosis",     "Pleural_Thickening", "Hernia",
 };
 
 /// The index of a finding name, ignoring case and treating ' ' as '_' ("pleural thickening"

@@ -44,7 +44,8 @@ Result<std::vector<std::string>> expand_image_paths(const std::vector<std::strin
   for (const std::string& arg : paths) {
     std::error_code ec;
     const fs::file_status status = fs::status(arg, ec);
-    if (ec || !fs::exists(status)) return not_found(arg + ": no such file or directory");
+    if (!fs::exists(status)) return not_found(arg + ": no such file or directory");
+    if (ec) return io_error(arg + ": " + ec.message());
     if (!fs::is_directory(status)) {
       files.push_back(arg);
       continue;

@@ -22,9 +22,9 @@ Result<std::vector<std::string>> expand_image_paths(const std::vector<std::strin
 /// One input file's outcome.
 struct BatchItem {
   std::string path;
-  Status status;             ///< ok, or why this file is not in the batch
-  int64_t first_sample = -1; ///< its first row in ImageBatch::input when ok
-  Image image;               ///< the decoded image, when LoadOptions::keep_images (for heat maps)
+  Status status;              ///< ok, or why this file is not in the batch
+  int64_t first_sample = -1;  ///< its first row in ImageBatch::input when ok
+  Image image;                ///< the decoded image, when LoadOptions::keep_images (for heat maps)
 };
 
 struct ImageBatch {

@@ -25,14 +25,12 @@ const char* image_format_name(ImageFormat format);
 struct Image {
   int width = 0;
   int height = 0;
-  int channels = 0;         ///< 1 (grey) or 3 (RGB); alpha is dropped at decode time
-  int source_bit_depth = 0; ///< bits per sample in the file (1..16), for reporting only
+  int channels = 0;          ///< 1 (grey) or 3 (RGB); alpha is dropped at decode time
+  int source_bit_depth = 0;  ///< bits per sample in the file (1..16), for reporting only
   ImageFormat format = ImageFormat::kUnknown;
   std::vector<float> pixels;  ///< width * height * channels samples
 
-  float at(int x, int y, int c) const {
-    return pixels[(static_cast<size_t>(y) * width + x) * channels + c];
-  }
+  float at(int x, int y, int c) const { return pixels[(static_cast<size_t>(y) * width + x) * channels + c]; }
 };
 
 /// Images larger than this are refused before any pixel buffer is allocated, so that a

@@ -24,8 +24,7 @@ struct JpegDecoder {
 
 // error_manager is the first member libjpeg sees through cinfo.err; recover the decoder from it.
 JpegDecoder* decoder_of(j_common_ptr cinfo) {
-  return reinterpret_cast<JpegDecoder*>(reinterpret_cast<char*>(cinfo->err) -
-                                        offsetof(JpegDecoder, error_manager));
+  return reinterpret_cast<JpegDecoder*>(reinterpret_cast<char*>(cinfo->err) - offsetof(JpegDecoder, error_manager));
 }
 
 [[noreturn]] void on_jpeg_error(j_common_ptr cinfo) {

@@ -107,11 +107,10 @@ void write_to_memory(png_structp png, png_bytep bytes, size_t count) {
 
 void flush_memory(png_structp) {}
 
-bool write_png_image(png_structp png, png_infop info, int width, int height, int color_type,
-                     png_bytepp rows) {
+bool write_png_image(png_structp png, png_infop info, int width, int height, int color_type, png_bytepp rows) {
   if (setjmp(png_jmpbuf(png))) return false;
-  png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8,
-               color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8, color_type,
+               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
   png_write_image(png, rows);
   png_write_end(png, nullptr);
@@ -142,8 +141,8 @@ Result<Image> decode_png(const uint8_t* data, size_t size) {
   if (!read_png_layout(guard.png, guard.info, &layout)) return parse_error(std::string("PNG: ") + sink.message);
   CHEXRT_RETURN_IF_ERROR(check_image_size(layout.width, layout.height));
   if ((layout.channels != 1 && layout.channels != 3) || (layout.bit_depth != 8 && layout.bit_depth != 16)) {
-    return unsupported("PNG: " + std::to_string(layout.channels) + " channels of " +
-                       std::to_string(layout.bit_depth) + " bits after conversion");
+    return unsupported("PNG: " + std::to_string(layout.channels) + " channels of " + std::to_string(layout.bit_depth) +
+                       " bits after conversion");
   }
 
   std::vector<uint8_t> raw(layout.row_bytes * layout.height);

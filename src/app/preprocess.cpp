@@ -156,9 +156,7 @@ Status validate(const PreprocessOptions& options) {
   return Status::ok_status();
 }
 
-int samples_per_image(const PreprocessOptions& options) {
-  return options.mode == ResizeMode::kTenCrop ? 10 : 1;
-}
+int samples_per_image(const PreprocessOptions& options) { return options.mode == ResizeMode::kTenCrop ? 10 : 1; }
 
 Image8 quantize_to_8bit(const Image& image) {
   Image8 out{image.width, image.height, image.channels, {}};

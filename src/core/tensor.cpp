@@ -120,7 +120,7 @@ std::vector<int64_t> HostTensor::to_int64s() const {
   std::vector<int64_t> out(empty() ? 0 : static_cast<size_t>(numel()));
   if (empty()) return out;
   if (dtype_ == DataType::kInt64) {
-    std::memcpy(out.data(), raw(), nbytes());
+    if (nbytes() > 0) std::memcpy(out.data(), raw(), nbytes());
     return out;
   }
   for_each_value(*this, [&](int64_t i, double v) { out[i] = static_cast<int64_t>(v); });

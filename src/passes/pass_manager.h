@@ -17,6 +17,7 @@ namespace chexrt::passes {
 struct PassOptions {
   bool verbose = false;  ///< Also print the log to stderr as passes run.
   /// Names of pipeline passes to skip ("pool_before_conv", ...); unknown names are an error.
+  /// The environment variable CHEXRT_DISABLE_PASSES (comma-separated) adds to it.
   std::vector<std::string> disabled;
 };
 

@@ -71,7 +71,8 @@ class SyntheticDicom : public ::testing::Test {
   }
 
   // Writes the file with `xfer` (compressing when asked) and returns its bytes.
-  std::vector<uint8_t> save(DcmFileFormat& file, E_TransferSyntax xfer, const DcmRepresentationParameter* param = nullptr) {
+  std::vector<uint8_t> save(DcmFileFormat& file, E_TransferSyntax xfer,
+                            const DcmRepresentationParameter* param = nullptr) {
     DcmDataset* ds = file.getDataset();
     EXPECT_TRUE(ds->chooseRepresentation(xfer, param).good());
     EXPECT_TRUE(ds->canWriteXfer(xfer));

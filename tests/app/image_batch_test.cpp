@@ -73,7 +73,8 @@ TEST(LoadImageBatch, BadFilesAreReportedAndSkipped) {
     ASSERT_GT(item.image.width, 0) << "keep_images kept no image";
     Result<HostTensor> alone = preprocess(read_image(paths[i]).value(), options.preprocess);
     ASSERT_TRUE(alone.ok());
-    EXPECT_EQ(std::memcmp(batch->input.data<float>() + item.first_sample * 3 * 224 * 224, alone->raw(), sample_bytes), 0);
+    EXPECT_EQ(std::memcmp(batch->input.data<float>() + item.first_sample * 3 * 224 * 224, alone->raw(), sample_bytes),
+              0);
   }
 }
 

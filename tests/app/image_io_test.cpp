@@ -23,7 +23,9 @@ using testing::shared_data;
 using testing::TempDir;
 using testing::write_bytes;
 
-bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
 
 // ---- test encoders ---------------------------------------------------------------------------
 
@@ -58,9 +60,9 @@ std::vector<uint8_t> make_png(int width, int height, int color_type, int bit_dep
   const size_t stride = raw.size() / height;
   std::vector<png_bytep> rows(height);
   for (int y = 0; y < height; ++y) rows[y] = const_cast<png_bytep>(raw.data() + y * stride);
-  const bool ok = write_png_rows(png, info, width, height, color_type, bit_depth, interlace,
-                                 palette.empty() ? nullptr : palette.data(), static_cast<int>(palette.size()),
-                                 rows.data());
+  const bool ok =
+      write_png_rows(png, info, width, height, color_type, bit_depth, interlace,
+                     palette.empty() ? nullptr : palette.data(), static_cast<int>(palette.size()), rows.data());
   png_destroy_write_struct(&png, &info);
   EXPECT_TRUE(ok) << "test PNG encoder failed";
   return out.bytes;
@@ -82,7 +84,8 @@ std::vector<uint8_t> make_jpeg(int width, int height, int components, J_COLOR_SP
   jpeg_set_defaults(&cinfo);
   jpeg_set_quality(&cinfo, quality, TRUE);
   // No chroma subsampling, so only quantization and colour conversion differ from the input.
-  for (int c = 0; c < cinfo.num_components; ++c) cinfo.comp_info[c].h_samp_factor = cinfo.comp_info[c].v_samp_factor = 1;
+  for (int c = 0; c < cinfo.num_components; ++c)
+    cinfo.comp_info[c].h_samp_factor = cinfo.comp_info[c].v_samp_factor = 1;
   jpeg_start_compress(&cinfo, TRUE);
   for (int y = 0; y < height; ++y) {
     JSAMPROW row = const_cast<JSAMPROW>(pixels.data() + static_cast<size_t>(y) * width * components);
@@ -263,6 +266,8 @@ struct TruncationCase {
   const char* file;
   const char* reason;  // what every truncated copy's error must say
 };
+
+void PrintTo(const TruncationCase& c, std::ostream* os) { *os << c.file; }
 
 class Truncated : public ::testing::TestWithParam<TruncationCase> {};
 

@@ -98,8 +98,8 @@ TEST(PreprocessReference, TensorsEqualTorchvision) {
       beyond_tolerance += d > kTolerance;
       beyond_one_level += d > 1.5 / 255 / 0.224;  // more than one grey level off
     }
-    std::cout << "[ agreement ] " << label << " " << dims_to_string(ours->dims()) << ": max |diff| " << max_diff
-              << ", " << beyond_tolerance << " of " << ours->numel() << " values beyond " << kTolerance << ", "
+    std::cout << "[ agreement ] " << label << " " << dims_to_string(ours->dims()) << ": max |diff| " << max_diff << ", "
+              << beyond_tolerance << " of " << ours->numel() << " values beyond " << kTolerance << ", "
               << beyond_one_level << " beyond one grey level\n";
     EXPECT_LE(max_diff, kTolerance) << label;
   }

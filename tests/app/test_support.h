@@ -12,7 +12,9 @@
 namespace chexrt::app::testing {
 
 /// A file under ../shared/data (CHEXRT_TEST_DATA_DIR is set by tests/app/CMakeLists.txt).
-inline std::string shared_data(const std::string& relative) { return std::string(CHEXRT_TEST_DATA_DIR) + "/" + relative; }
+inline std::string shared_data(const std::string& relative) {
+  return std::string(CHEXRT_TEST_DATA_DIR) + "/" + relative;
+}
 
 inline std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

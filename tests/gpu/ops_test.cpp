@@ -34,6 +34,11 @@ std::vector<OpCase> op_cases() {
          Tensor y = m.conv("conv0", x, 64, 7, 2, 3, true, true);
          net.mark_output(m.pool("pool0", y, true, 3, 2, 1), "y");
        }},
+      {"stem_odd_size_space_to_depth", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("image", DataType::kFloat32, {n, 3, 31, 37});
+         net.mark_output(m.conv("conv0", x, 64, 7, 2, 3, true, true), "y");
+       }},
       {"dense_block1_two_layers", 2,
        [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
          Tensor x = net.add_input("x", DataType::kFloat32, {n, 64, 112, 112});

@@ -122,7 +122,7 @@ TEST(CudaPlan, Fp16InputChannelsArePaddedToEight) {
   NetworkDefinition net;
   LayerMaker m(net, 2);
   Tensor x = net.add_input("image", DataType::kFloat32, {1, 3, 32, 32});
-  net.mark_output(m.conv("conv0", x, 64, 7, 2, 3, true, true), "y");
+  net.mark_output(m.conv("conv0", x, 64, 3, 1, 1, true, true), "y");
   ASSERT_TRUE(net.status().ok());
   const int input = net.graph().inputs()[0];
   auto fp16 = make_plan(net.graph(), 1, Precision::kFp16);
@@ -130,7 +130,29 @@ TEST(CudaPlan, Fp16InputChannelsArePaddedToEight) {
   ASSERT_TRUE(fp16.ok() && fp32.ok());
   EXPECT_EQ(fp16->values[input].c_stored, 8);
   EXPECT_EQ(fp16->values[input].c, 3);
+  EXPECT_EQ(fp16->values[input].space_to_depth, 1);
   EXPECT_EQ(fp32->values[input].c_stored, 3);
+}
+
+// The stem (7x7, stride 2, on the 3-channel image) reads its fp16 input as 2x2 blocks.
+TEST(CudaPlan, Fp16StemInputIsSpaceToDepth) {
+  NetworkDefinition net;
+  LayerMaker m(net, 2);
+  Tensor x = net.add_input("image", DataType::kFloat32, {1, 3, 31, 32});
+  net.mark_output(m.conv("conv0", x, 64, 7, 2, 3, true, true), "y");
+  ASSERT_TRUE(net.status().ok());
+  const int input = net.graph().inputs()[0];
+  auto fp16 = make_plan(net.graph(), 1, Precision::kFp16);
+  auto fp32 = make_plan(net.graph(), 1, Precision::kFp32);
+  ASSERT_TRUE(fp16.ok() && fp32.ok());
+  const ValueLayout& l = fp16->values[input];
+  EXPECT_EQ(l.space_to_depth, 2);
+  EXPECT_EQ(l.h, 16);
+  EXPECT_EQ(l.w, 16);
+  EXPECT_EQ(l.c, 12);
+  EXPECT_EQ(l.c_stored, 16);
+  EXPECT_EQ(fp16->buffers[l.buffer].bytes, 16 * 16 * 16 * 2);
+  EXPECT_EQ(fp32->values[input].space_to_depth, 1);
 }
 
 TEST(CudaPlan, UnsupportedNodeIsNamed) {

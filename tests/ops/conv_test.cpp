@@ -30,13 +30,15 @@ TEST(ReferenceConv, AsymmetricPadsAndSameUpper) {
   auto out = run_op_ok("Conv", {iota_f32({1, 1, 4}), constant(f32({1, 1, 2}, {1, 10}))}, {A::integers("pads", {0, 1})});
   expect_tensor_near(out[0], {1, 1, 4}, {21, 32, 43, 4});
   // SAME_UPPER with an even kernel puts the extra pad at the end: the same result.
-  out = run_op_ok("Conv", {iota_f32({1, 1, 4}), constant(f32({1, 1, 2}, {1, 10}))}, {A::string("auto_pad", "SAME_UPPER")});
+  out = run_op_ok("Conv", {iota_f32({1, 1, 4}), constant(f32({1, 1, 2}, {1, 10}))},
+                  {A::string("auto_pad", "SAME_UPPER")});
   expect_tensor_near(out[0], {1, 1, 4}, {21, 32, 43, 4});
 }
 
 TEST(ReferenceConv, Dilation1d) {
   // dilation 2: y[i] = x[i] * 1 + x[i + 2] * 10 over x = [1 2 3 4 5].
-  auto out = run_op_ok("Conv", {iota_f32({1, 1, 5}), constant(f32({1, 1, 2}, {1, 10}))}, {A::integers("dilations", {2})});
+  auto out =
+      run_op_ok("Conv", {iota_f32({1, 1, 5}), constant(f32({1, 1, 2}, {1, 10}))}, {A::integers("dilations", {2})});
   expect_tensor_near(out[0], {1, 1, 3}, {31, 42, 53});
 }
 
@@ -64,7 +66,8 @@ TEST(ReferenceConv, Conv3d) {
 }
 
 TEST(ReferenceConv, UnknownActivationIsRefused) {
-  auto r = run_op("Conv", {iota_f32({1, 1, 2, 2}), constant(f32({1, 1, 1, 1}, {1}))}, {A::string("activation", "tanh")});
+  auto r =
+      run_op("Conv", {iota_f32({1, 1, 2, 2}), constant(f32({1, 1, 1, 1}, {1}))}, {A::string("activation", "tanh")});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(r.status().message().find("node"), std::string::npos) << r.status().message();

@@ -31,7 +31,8 @@ TEST(ReferenceTranspose, ThreeAxesInt8) {
   // perm [1, 2, 0]: y[j, k, i] = x[i, j, k] with x[i, j, k] = 12i + 4j + k.
   std::vector<int8_t> xv(24);
   for (int i = 0; i < 24; ++i) xv[i] = static_cast<int8_t>(i);
-  auto out = run_op_ok("Transpose", {make_tensor<int8_t>(DataType::kInt8, {2, 3, 4}, xv)}, {A::integers("perm", {1, 2, 0})});
+  auto out =
+      run_op_ok("Transpose", {make_tensor<int8_t>(DataType::kInt8, {2, 3, 4}, xv)}, {A::integers("perm", {1, 2, 0})});
   ASSERT_EQ(out[0].dims(), (Dims{3, 4, 2}));
   std::vector<int8_t> expected;
   for (int j = 0; j < 3; ++j) {
@@ -49,7 +50,8 @@ TEST(ReferenceConcat, AlongInnerAndOuterAxes) {
   expect_tensor_near(run_op_ok("Concat", {a, b}, {A::integer("axis", -1)})[0], {2, 3}, {1, 3, 4, 2, 5, 6});
   auto out = run_op_ok("Concat", {i64({1, 2}, {7, 8}), i64({2, 2}, {1, 2, 3, 4})}, {A::integer("axis", 0)});
   EXPECT_EQ(values_of<int64_t>(out[0]), (std::vector<int64_t>{7, 8, 1, 2, 3, 4}));
-  out = run_op_ok("Concat", {make_tensor<uint8_t>(DataType::kBool, {1}, {1}), make_tensor<uint8_t>(DataType::kBool, {2}, {0, 1})},
+  out = run_op_ok("Concat",
+                  {make_tensor<uint8_t>(DataType::kBool, {1}, {1}), make_tensor<uint8_t>(DataType::kBool, {2}, {0, 1})},
                   {A::integer("axis", 0)});
   EXPECT_EQ(out[0].dtype(), DataType::kBool);
   EXPECT_EQ(values_of<uint8_t>(out[0]), (std::vector<uint8_t>{1, 0, 1}));

@@ -30,7 +30,7 @@ TEST(ReferenceUnary, ReluOnIntegers) {
 
 TEST(ReferenceBinary, BroadcastBothWays) {
   // [2, 1, 3] + [4, 1] -> [2, 4, 3]: out[i, j, k] = a[i, 0, k] + b[j, 0].
-  const HostTensor a = iota_f32({2, 1, 3});                // 1..6
+  const HostTensor a = iota_f32({2, 1, 3});  // 1..6
   const HostTensor b = f32({4, 1}, {0, 10, 20, 30});
   std::vector<double> expected;
   for (int i = 0; i < 2; ++i) {
@@ -108,8 +108,8 @@ TEST(ReferenceCast, HalfPrecisionRoundsOnce) {
   // double -> half: 1 + 2^-11 + 2^-40 lies just above the midpoint of 1 (0x3c00) and
   // 1 + 2^-10 (0x3c01). Through float it would become the exact midpoint and round to even
   // (0x3c00); rounded once it is 0x3c01.
-  const HostTensor d = make_tensor<double>(DataType::kFloat64, {2}, {1 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40),
-                                                                     -(1 + std::ldexp(1.0, -11))});
+  const HostTensor d = make_tensor<double>(
+      DataType::kFloat64, {2}, {1 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40), -(1 + std::ldexp(1.0, -11))});
   out = run_op_ok("Cast", {d}, {A::integer("to", static_cast<int64_t>(DataType::kFloat16))});
   EXPECT_EQ(values_of<uint16_t>(out[0]), (std::vector<uint16_t>{0x3c01, 0xbc00}));
   // half -> float is exact.

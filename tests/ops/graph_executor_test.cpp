@@ -1,8 +1,9 @@
 // runtime::run_reference: input checks, multi-node plumbing, constants, outputs that are also
 // intermediates or graph inputs, and refusal of unsupported nodes before running.
+#include "runtime/graph_executor.h"
+
 #include "ir/graph.h"
 #include "op_test_util.h"
-#include "runtime/graph_executor.h"
 
 namespace chexrt::test {
 namespace {
@@ -82,8 +83,8 @@ TEST(GraphExecutor, UnusedSecondOutputAndAbsentOptionalInput) {
 TEST(GraphExecutor, UnsupportedNodeIsRefusedBeforeRunning) {
   NetworkDefinition net;
   Tensor x = net.add_input("x", DataType::kFloat32, {1, 2, 1, 1});
-  auto y = net.add_layer("ChannelAffine", "affine", {x, net.add_constant("s", f32({2}, {1, 1})),
-                                                     net.add_constant("b", f32({2}, {0, 0}))},
+  auto y = net.add_layer("ChannelAffine", "affine",
+                         {x, net.add_constant("s", f32({2}, {1, 1})), net.add_constant("b", f32({2}, {0, 0}))},
                          {A::string("activation", "gelu")});
   ASSERT_EQ(y.size(), 1u);
   net.mark_output(y[0]);

@@ -20,9 +20,8 @@ TEST(ReferenceBatchNorm, InferenceUsesGivenStatistics) {
 
 TEST(ReferenceBatchNorm, DefaultEpsilonAndRank2) {
   // x is [N=2, C=1]; var 3 with the default epsilon 1e-5.
-  auto out = run_op_ok("BatchNormalization",
-                       {f32({2, 1}, {5, -1}), constant(f32({1}, {1})), constant(f32({1}, {0})),
-                        constant(f32({1}, {2})), constant(f32({1}, {3}))});
+  auto out = run_op_ok("BatchNormalization", {f32({2, 1}, {5, -1}), constant(f32({1}, {1})), constant(f32({1}, {0})),
+                                              constant(f32({1}, {2})), constant(f32({1}, {3}))});
   const double d = std::sqrt(3.0 + 1e-5);
   expect_tensor_near(out[0], {2, 1}, {3 / d, -3 / d});
 }

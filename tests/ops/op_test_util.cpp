@@ -54,8 +54,8 @@ std::vector<HostTensor> run_op_ok(const std::string& op, const std::vector<OpInp
   return std::move(result).value();
 }
 
-void expect_tensor_near(const HostTensor& actual, const Dims& dims, const std::vector<double>& expected,
-                        double abs_tol, double rel_tol) {
+void expect_tensor_near(const HostTensor& actual, const Dims& dims, const std::vector<double>& expected, double abs_tol,
+                        double rel_tol) {
   ASSERT_EQ(actual.dims(), dims);
   ASSERT_EQ(static_cast<size_t>(actual.numel()), expected.size());
   const std::vector<double> got = actual.to_doubles();

@@ -3,11 +3,12 @@
 // reference executor, and element-by-element comparisons.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "chexrt/network.h"
 #include "chexrt/tensor.h"
@@ -20,7 +21,7 @@ HostTensor make_tensor(DataType dtype, Dims dims, const std::vector<T>& values) 
   HostTensor t(dtype, std::move(dims));
   EXPECT_EQ(static_cast<int64_t>(values.size()), t.numel()) << "literal does not fill the tensor";
   EXPECT_EQ(sizeof(T), dtype_size(dtype));
-  std::memcpy(t.raw(), values.data(), std::min(t.nbytes(), values.size() * sizeof(T)));
+  if (!values.empty()) std::memcpy(t.raw(), values.data(), std::min(t.nbytes(), values.size() * sizeof(T)));
   return t;
 }
 

@@ -24,10 +24,9 @@ TEST(ReferenceMaxPool, Windows2x2WithIndices) {
 TEST(ReferenceMaxPool, ColumnMajorIndicesCountThePlaneOffset) {
   // Channel 1 is channel 0 + 16. Maxima sit at (h, w) = (1,1), (1,3), (3,1), (3,3); with
   // storage_order=1 the index within a plane is w * H + h: 5, 13, 7, 15, plus 16 per plane.
-  auto out = run_op_ok("MaxPool", {iota_f32({1, 2, 4, 4})},
-                       {A::integers("kernel_shape", {2, 2}), A::integers("strides", {2, 2}),
-                        A::integer("storage_order", 1)},
-                       2);
+  auto out = run_op_ok(
+      "MaxPool", {iota_f32({1, 2, 4, 4})},
+      {A::integers("kernel_shape", {2, 2}), A::integers("strides", {2, 2}), A::integer("storage_order", 1)}, 2);
   expect_tensor_near(out[0], {1, 2, 2, 2}, {6, 8, 14, 16, 22, 24, 30, 32});
   EXPECT_EQ(values_of<int64_t>(out[1]), (std::vector<int64_t>{5, 13, 7, 15, 21, 29, 23, 31}));
 }
@@ -124,9 +123,9 @@ TEST(ReferenceGlobalAveragePool, MeanPerChannel) {
 // Definition of a 2-D pool at every output: max, or average over the taps inside the input.
 void check_pool_against_definition(const std::string& op, const Dims& x_dims, int64_t k, int64_t s, int64_t p) {
   const HostTensor x = random_f32(x_dims, 7);
-  auto out = run_op_ok(op, {x},
-                       {A::integers("kernel_shape", {k, k}), A::integers("strides", {s, s}),
-                        A::integers("pads", {p, p, p, p})});
+  auto out = run_op_ok(
+      op, {x},
+      {A::integers("kernel_shape", {k, k}), A::integers("strides", {s, s}), A::integers("pads", {p, p, p, p})});
   const HostTensor& y = out[0];
   ASSERT_EQ(y.rank(), 4);
   const int64_t planes = x_dims[0] * x_dims[1], h = x_dims[2], w = x_dims[3];

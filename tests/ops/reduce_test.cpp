@@ -28,7 +28,8 @@ TEST(ReferenceReduce, MaxOverSeveralAndAllAxes) {
 }
 
 TEST(ReferenceReduce, EmptyAxesWithNoopIsACopy) {
-  auto out = run_op_ok("ReduceSum", {iota_f32({2, 2}), constant(i64({0}, {}))}, {A::integer("noop_with_empty_axes", 1)});
+  auto out =
+      run_op_ok("ReduceSum", {iota_f32({2, 2}), constant(i64({0}, {}))}, {A::integer("noop_with_empty_axes", 1)});
   expect_tensor_near(out[0], {2, 2}, {1, 2, 3, 4});
 }
 
@@ -36,7 +37,8 @@ TEST(ReferenceReduce, IntegerTypes) {
   auto out = run_op_ok("ReduceMax", {make_tensor<int32_t>(DataType::kInt32, {2, 2}, {-5, -7, 3, -1})},
                        {A::integers("axes", {1}), A::integer("keepdims", 0)});
   EXPECT_EQ(values_of<int32_t>(out[0]), (std::vector<int32_t>{-5, 3}));
-  out = run_op_ok("ReduceSum", {make_tensor<uint8_t>(DataType::kUInt8, {3}, {200, 100, 1})}, {A::integer("keepdims", 0)});
+  out =
+      run_op_ok("ReduceSum", {make_tensor<uint8_t>(DataType::kUInt8, {3}, {200, 100, 1})}, {A::integer("keepdims", 0)});
   EXPECT_EQ(values_of<uint8_t>(out[0]), (std::vector<uint8_t>{45}));  // 301 mod 256
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "ir/dump.h"
 #include "ir/shape_inference.h"
@@ -368,6 +369,20 @@ TEST(Optimize, DisabledPassesAndUnknownNames) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("fold_everything"), std::string::npos);
+}
+
+TEST(Optimize, EnvironmentDisablesPasses) {
+  NetworkDefinition net = test::make_mini_densenet(23, 1, {2});
+  ir::Graph g = net.graph();
+  ASSERT_EQ(setenv("CHEXRT_DISABLE_PASSES", "pool_before_conv,fold_batchnorm", 1), 0);
+  auto log = passes::optimize(g);
+  unsetenv("CHEXRT_DISABLE_PASSES");
+  ASSERT_TRUE(log.ok()) << log.status().to_string();
+  EXPECT_EQ(op_counts(g)["BatchNormalization"], 1 + 2 * 2 + 1) << "norm0, two per layer, norm5";
+  for (const std::string& line : *log) {
+    EXPECT_EQ(line.rfind("fold_batchnorm", 0), std::string::npos) << line;
+  }
+  test::expect_same_outputs(net.graph(), g, 5);
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 // chexrt inspect M.onnx: inputs, outputs, op counts, parameters and FLOPs; --dump prints the
-// graph, --optimized shows it after the graph passes.
+// graph, --optimized shows it after the graph passes. chexrt inspect M.engine: the fingerprint
+// and each layer's kernel.
 #include <cstdio>
+#include <fstream>
 
 #include "chexrt/onnx_parser.h"
 #include "commands.h"
+#include "engine/engine_file.h"
 #include "ir/dump.h"
 #include "ir/graph.h"
 #include "model_loading.h"
@@ -28,7 +31,41 @@ void print_values(const ir::Graph& graph, const std::vector<int>& values, const 
   }
 }
 
+bool is_engine_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  char magic[8] = {};
+  file.read(magic, sizeof(magic));
+  return file && std::string(magic, sizeof(magic)) == "CHXRTENG";
+}
+
+// An engine file: where it was built, and the kernel and precision of every layer.
+int inspect_engine(const InspectOptions& o) {
+  auto file = engine::read_engine_file(o.model);
+  if (!file.ok()) return report_error(file.status());
+  const auto& f = file->fingerprint;
+  const std::string where = f.device_name.empty()
+                                ? std::string("no GPU")
+                                : f.device_name + " (sm_" + std::to_string(f.compute_capability_major) +
+                                      std::to_string(f.compute_capability_minor) + ")";
+  std::printf("engine  %s\nbackend %s  precision %s  batch 1..%lld\nbuilt   chexrt %s, %s, CUDA %d, cuDNN %d\n",
+              o.model.c_str(), f.backend.c_str(), f.precision.c_str(), static_cast<long long>(f.max_batch),
+              f.chexrt_version.c_str(), where.c_str(), f.cuda_runtime_version, f.cudnn_version);
+  Table table({"layer", "op", "kernel", "output"});
+  const ir::Graph& graph = file->graph;
+  for (int n = 0; n < graph.num_nodes(); ++n) {
+    const ir::Node& node = graph.node(n);
+    const std::string kernel = n < static_cast<int>(file->tactics.size()) && !file->tactics[n].empty()
+                                   ? file->tactics[n]
+                                   : "reference";
+    table.add_row({node.name, ir::op_name(node.op), kernel, dims_to_string(graph.value(node.outputs[0]).dims)});
+  }
+  std::printf("\n%s", table.to_string().c_str());
+  if (o.dump) std::printf("\n%s", ir::dump(graph).c_str());
+  return 0;
+}
+
 int run_inspect(const InspectOptions& o) {
+  if (is_engine_file(o.model)) return inspect_engine(o);
   auto network = load_network(o.model, o.batch);
   if (!network.ok()) return report_error(network.status());
   ir::Graph& graph = network->graph();
@@ -60,8 +97,8 @@ int run_inspect(const InspectOptions& o) {
 
 void register_inspect_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<InspectOptions>();
-  CLI::App* cmd = app.add_subcommand("inspect", "Summarize a model: inputs, outputs, ops, parameters, FLOPs");
-  cmd->add_option("model", options->model, "ONNX model")->required()->check(CLI::ExistingFile);
+  CLI::App* cmd = app.add_subcommand("inspect", "Summarize a model (ops, parameters, FLOPs) or an engine (kernel per layer)");
+  cmd->add_option("model", options->model, "ONNX model or engine file")->required()->check(CLI::ExistingFile);
   cmd->add_flag("--dump", options->dump, "Print the whole graph, one node per line");
   cmd->add_flag("--optimized", options->optimized, "Show the graph after the optimization passes");
   cmd->add_option("--batch", options->batch, "Batch size for dynamic batch dimensions")->check(CLI::PositiveNumber);

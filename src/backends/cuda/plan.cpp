@@ -275,6 +275,25 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
     set_dims(l, g.value(v).dims);
     l.c_stored = v == root ? l.ld : l.c;
   }
+  // Space-to-depth for an fp16 input that only a stride-2, undilated convolution reads.
+  for (int v : g.inputs()) {
+    if (precision != Precision::kFp16 || consumers[v].size() != 1 || g.is_graph_output(v) ||
+        g.value(v).dims.size() != 4) {
+      continue;
+    }
+    const ir::Node& conv = g.node(consumers[v][0]);
+    if (conv.op != OpType::kConv || conv.inputs[0] != v || !all_equal(conv.attrs.get_ints("strides"), 2) ||
+        !all_equal(conv.attrs.get_ints("dilations", {1, 1}), 1) || g.value(conv.outputs[0]).dims[1] % 32 != 0) {
+      continue;
+    }
+    ValueLayout& l = plan.values[v];
+    l.space_to_depth = 2;
+    l.h = (l.h + 1) / 2;
+    l.w = (l.w + 1) / 2;
+    l.c = 4 * l.c;
+    l.c_stored = l.ld = (l.c + 7) / 8 * 8;
+    plan.buffers[l.buffer].bytes = l.n * l.h * l.w * l.ld * plan.elem_size;
+  }
   for (int v = 0; v < num_values; ++v) {
     if (view_of[v] < 0) continue;
     plan.values[v] = plan.values[view_of[v]];

@@ -60,11 +60,23 @@ std::string prologue_suffix(const DeviceAffine& a) { return a.present() ? (a.rel
 
 class InputStep : public Step {
  public:
-  InputStep(const ExecutionPlan& plan, int value, int io) : plan_(plan), value_(value), io_(io) {}
-  std::string name() const override { return "input_nchw_f32_to_nhwc_" + prec(plan_) + "__direct"; }
+  InputStep(const ExecutionPlan& plan, const ir::Graph& g, int value, int io)
+      : plan_(plan), value_(value), io_(io), dims_(g.value(value).dims) {}
+  std::string name() const override {
+    return std::string("input_nchw_f32_to_nhwc") + (plan_.values[value_].space_to_depth == 2 ? "_s2d_" : "_") +
+           prec(plan_) + "__direct";
+  }
   std::string signature() const override { return "input " + layout_signature(plan_.values[value_]); }
   Status enqueue(const RunContext& ctx) const override {
     const ValueLayout& l = plan_.values[value_];
+    if (l.space_to_depth == 2) {
+      const Dims& d = dims_;
+      return check_cuda(launch_nchw_f32_to_nhwc_s2d(ctx.inputs[io_], static_cast<int>(ctx.batch),
+                                                    static_cast<int>(d[1]), static_cast<int>(d[2]),
+                                                    static_cast<int>(d[3]), ctx.ptr(value_), l.ld,
+                                                    static_cast<int>(l.c_stored), is_fp16(plan_), ctx.stream),
+                        name());
+    }
     return check_cuda(launch_nchw_f32_to_nhwc(ctx.inputs[io_], static_cast<int>(ctx.batch), static_cast<int>(l.c),
                                               static_cast<int>(l.h), static_cast<int>(l.w), ctx.ptr(value_), l.ld,
                                               static_cast<int>(l.c_stored), is_fp16(plan_), ctx.stream),
@@ -74,6 +86,7 @@ class InputStep : public Step {
  private:
   const ExecutionPlan& plan_;
   int value_, io_;
+  Dims dims_;  // NCHW, as the host gives it
 };
 
 class OutputStep : public Step {
@@ -320,15 +333,12 @@ struct ConvProblem {
   bool has_prologue = false;
   AffineParams prologue;
   std::string node_name;
+  std::string op;  // what the graph asked for, e.g. "conv7x7s2" (also after a space-to-depth rewrite)
 
   bool pointwise() const {
     return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && ph_end == 0 && pw_end == 0;
   }
-  std::string op_name() const {
-    std::string n = "conv" + std::to_string(kh) + "x" + std::to_string(kw);
-    if (sh != 1 || sw != 1) n += "s" + std::to_string(sh);
-    return n;
-  }
+  std::string op_name() const { return op; }
   std::string fusion_suffix() const {
     std::string s;
     if (has_prologue) s += prologue.relu ? "_affinerelu" : "_affine";
@@ -349,6 +359,46 @@ struct ConvProblem {
     return w;
   }
 };
+
+// A stride-2 convolution over a space-to-depth input (see ValueLayout::space_to_depth) as the
+// stride-1 convolution it equals. Input row y = 2 oh - p + r of the original is row
+// Y = oh - p' + r'' of the 2x2-blocked input at sub-row dy, with y = 2Y + dy, p' = ceil(p / 2):
+// so r = 2 r'' + dy - 2 p' + p, and the new kernel has k' = ceil((k + 2 p' - p) / 2) rows whose
+// taps outside 0 <= r < k get zero weights. Columns likewise.
+Status to_space_to_depth(ConvProblem* p, const ValueLayout& lx) {
+  const int c = p->c_logical / 4;
+  const int ph2 = (p->ph + 1) / 2, pw2 = (p->pw + 1) / 2;
+  const int kh2 = (p->kh + 2 * ph2 - p->ph + 1) / 2, kw2 = (p->kw + 2 * pw2 - p->pw + 1) / 2;
+  const int ph2_end = p->out_h - 1 + kh2 - static_cast<int>(lx.h) - ph2;
+  const int pw2_end = p->out_w - 1 + kw2 - static_cast<int>(lx.w) - pw2;
+  if (p->sh != 2 || p->sw != 2 || p->dh != 1 || p->dw != 1 || ph2_end < 0 || pw2_end < 0) {
+    return unsupported(p->node_name + ": space-to-depth needs an undilated stride-2 convolution");
+  }
+  std::vector<float> w(static_cast<size_t>(p->out_c) * 4 * c * kh2 * kw2, 0.f);
+  for (int o = 0; o < p->out_c; ++o)
+    for (int dy = 0; dy < 2; ++dy)
+      for (int dx = 0; dx < 2; ++dx)
+        for (int ch = 0; ch < c; ++ch)
+          for (int r2 = 0; r2 < kh2; ++r2)
+            for (int s2 = 0; s2 < kw2; ++s2) {
+              const int r = 2 * r2 + dy - 2 * ph2 + p->ph;
+              const int s = 2 * s2 + dx - 2 * pw2 + p->pw;
+              if (r < 0 || r >= p->kh || s < 0 || s >= p->kw) continue;
+              const int c2 = (dy * 2 + dx) * c + ch;
+              w[((static_cast<size_t>(o) * 4 * c + c2) * kh2 + r2) * kw2 + s2] =
+                  p->weight[((static_cast<size_t>(o) * c + ch) * p->kh + r) * p->kw + s];
+            }
+  p->weight = std::move(w);
+  p->kh = kh2;
+  p->kw = kw2;
+  p->sh = p->sw = 1;
+  p->ph = ph2;
+  p->pw = pw2;
+  p->ph_end = ph2_end;
+  p->pw_end = pw2_end;
+  p->op += "_s2d";
+  return Status::ok_status();
+}
 
 Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, const StepDesc& desc) {
   ConvProblem p;
@@ -387,6 +437,9 @@ Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, 
     p.has_prologue = true;
     CHEXRT_ASSIGN_OR_RETURN(p.prologue, affine_params(g, g.node(desc.prologue)));
   }
+  p.op = "conv" + std::to_string(p.kh) + "x" + std::to_string(p.kw);
+  if (p.sh != 1 || p.sw != 1) p.op += "s" + std::to_string(p.sh);
+  if (lx.space_to_depth == 2) CHEXRT_RETURN_IF_ERROR(to_space_to_depth(&p, lx));
   return p;
 }
 
@@ -436,17 +489,28 @@ class LibraryConvBase : public Step {
 // chexrt's tensor-core implicit GEMM (kernels/conv_gemm.cu), fp16 only.
 class MmaConvStep : public Step {
  public:
-  MmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmTile tile)
-      : plan_(plan), p_(p), variant_(variant), tile_(tile) {}
+  MmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmTile tile,
+              int splits)
+      : plan_(plan), p_(p), variant_(variant), tile_(tile), splits_(splits) {}
   static bool applicable(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
                          const ConvGemmTile& tile) {
     const ValueLayout& lx = plan.values[p.x];
     const ValueLayout& ly = plan.values[p.y];
-    return is_fp16(plan) && p.in_c % 8 == 0 && lx.ld % 8 == 0 && lx.channel_offset % 8 == 0 && ly.ld % 8 == 0 &&
-           ly.channel_offset % 8 == 0 && p.out_c % tile.bn == 0 &&
-           (variant == ConvGemmVariant::kGeneral) != p.pointwise() &&
-           (variant == ConvGemmVariant::kPointwisePrologue) == p.has_prologue &&
-           (!p.has_prologue || p.prologue.relu);  // the prologue kernel always applies ReLU
+    if (!is_fp16(plan) || p.in_c % 8 != 0 || lx.ld % 8 != 0 || lx.channel_offset % 8 != 0 || ly.ld % 8 != 0 ||
+        ly.channel_offset % 8 != 0 || p.out_c % tile.bn != 0) {
+      return false;
+    }
+    switch (variant) {
+      case ConvGemmVariant::kPointwise: return p.pointwise() && !p.has_prologue;
+      case ConvGemmVariant::kPointwisePrologue:
+        return p.pointwise() && p.has_prologue && p.prologue.relu;  // the kernel always applies ReLU
+      case ConvGemmVariant::kGeneral: return !p.pointwise() && !p.has_prologue;
+      case ConvGemmVariant::kHalo3x3:
+        return !p.has_prologue && p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.ph == 1 && p.pw == 1 &&
+               p.ph_end == 1 && p.pw_end == 1 && p.dh == 1 && p.dw == 1 && p.in_c % 32 == 0 &&
+               p.in_w <= tile.bm && p.out_h == p.in_h && p.out_w == p.in_w;
+    }
+    return false;
   }
   Status init() {
     const int k = p_.pointwise() ? p_.in_c : p_.kh * p_.kw * p_.in_c;
@@ -467,17 +531,41 @@ class MmaConvStep : public Step {
     return Status::ok_status();
   }
   std::string name() const override {
-    return p_.op_name() + "_f16_nhwc" + p_.fusion_suffix() + "__mma_" + tile_.name() + "_" +
-           std::to_string(tile_.warps_m * tile_.warps_n) + "w";
+    return p_.op_name() + "_f16_nhwc" + p_.fusion_suffix() +
+           (variant_ == ConvGemmVariant::kHalo3x3 ? "__mma_halo_" : "__mma_") + tile_.name() + "_" +
+           std::to_string(tile_.warps_m * tile_.warps_n) + "w" +
+           (splits_ > 1 ? "_splitk" + std::to_string(splits_) : "");
+  }
+  size_t scratch_bytes() const override { return align_up(conv_gemm_partial_bytes(args(plan_.max_batch))); }
+
+  /// K is split when the tiles alone would not fill the GPU: as many ways as it takes to give
+  /// every multiprocessor a CTA, keeping at least two 32-wide K steps per split.
+  static int split_count(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
+                         const ConvGemmTile& tile, int sms) {
+    if (variant == ConvGemmVariant::kHalo3x3) return 1;
+    const int64_t ctas = (plan.max_batch * p.out_h * p.out_w + tile.bm - 1) / tile.bm * (p.out_c / tile.bn);
+    const int k = p.pointwise() ? p.in_c : p.kh * p.kw * p.in_c;
+    const int k_tiles = (k + 31) / 32;
+    if (ctas >= sms || ctas > kMaxSplitTiles) return 1;
+    return static_cast<int>(std::min<int64_t>({(sms + ctas - 1) / ctas, k_tiles / 2, 16}));
   }
   std::string signature() const override { return conv_signature(p_, plan_); }
   Status enqueue(const RunContext& ctx) const override {
+    ConvGemmArgs a = args(ctx.batch);
+    a.x = static_cast<const __half*>(ctx.ptr(p_.x));
+    a.y = static_cast<__half*>(ctx.ptr(p_.y));
+    a.partial = static_cast<float*>(ctx.scratch);
+    a.counters = ctx.counters;
+    return check_cuda(launch_conv_gemm_f16(a, variant_, tile_, ctx.stream), p_.node_name);
+  }
+
+ private:
+  ConvGemmArgs args(int64_t batch) const {
     const ValueLayout& lx = plan_.values[p_.x];
     const ValueLayout& ly = plan_.values[p_.y];
     ConvGemmArgs a;
-    a.x = static_cast<const __half*>(ctx.ptr(p_.x));
     a.x_ld = lx.ld;
-    a.batch = static_cast<int>(ctx.batch);
+    a.batch = static_cast<int>(batch);
     a.in_h = p_.in_h;
     a.in_w = p_.in_w;
     a.in_c = p_.in_c;
@@ -498,16 +586,16 @@ class MmaConvStep : public Step {
     a.pro_shift = shift_.as<__half>();
     a.bias = bias_.as<float>();
     a.relu = p_.relu;
-    a.y = static_cast<__half*>(ctx.ptr(p_.y));
     a.y_ld = ly.ld;
-    return check_cuda(launch_conv_gemm_f16(a, variant_, tile_, ctx.stream), p_.node_name);
+    a.splits = splits_;
+    return a;
   }
 
- private:
   const ExecutionPlan& plan_;
   ConvProblem p_;
   ConvGemmVariant variant_;
   ConvGemmTile tile_;
+  int splits_ = 1;
   int k_pad_ = 0;
   DeviceBuffer weight_, bias_, scale_, shift_;
 };
@@ -538,7 +626,7 @@ const char* cudnn_algo_name(cudnnConvolutionFwdAlgo_t a) {
 // or fp32 with FMA math only (no TF32: cudnnSetConvolutionMathType(CUDNN_FMA_MATH)).
 class CudnnConvStep : public LibraryConvBase {
  public:
-  static constexpr size_t kMaxWorkspace = size_t(256) << 20;
+  static constexpr size_t kMaxWorkspace = size_t(1) << 30;
 
   CudnnConvStep(const ExecutionPlan& plan, ConvProblem p, cudnnConvolutionFwdAlgo_t algo)
       : LibraryConvBase(plan, std::move(p)), algo_(algo), per_batch_(plan.max_batch + 1) {}
@@ -817,13 +905,19 @@ Result<std::vector<std::unique_ptr<Step>>> conv_candidates(const StepFactoryEnv&
   CHEXRT_ASSIGN_OR_RETURN(ConvProblem p, conv_problem(env.graph, env.plan, desc));
   std::vector<std::unique_ptr<Step>> out;
   std::string last_error;
-  for (ConvGemmVariant v :
-       {ConvGemmVariant::kPointwise, ConvGemmVariant::kPointwisePrologue, ConvGemmVariant::kGeneral}) {
+  for (ConvGemmVariant v : {ConvGemmVariant::kPointwise, ConvGemmVariant::kPointwisePrologue,
+                            ConvGemmVariant::kGeneral, ConvGemmVariant::kHalo3x3}) {
     for (const ConvGemmTile& tile : conv_gemm_tiles(v)) {
       if (!MmaConvStep::applicable(env.plan, p, v, tile)) continue;
-      auto step = std::make_unique<MmaConvStep>(env.plan, p, v, tile);
-      CHEXRT_RETURN_IF_ERROR(step->init());
-      out.push_back(std::move(step));
+      const int splits = MmaConvStep::split_count(env.plan, p, v, tile, env.device.multiProcessorCount);
+      // Each tile whole, and split along K where the tiles alone leave multiprocessors idle.
+      std::vector<int> split_counts = {1};
+      if (splits > 1) split_counts.push_back(splits);
+      for (int s : split_counts) {
+        auto step = std::make_unique<MmaConvStep>(env.plan, p, v, tile, s);
+        CHEXRT_RETURN_IF_ERROR(step->init());
+        out.push_back(std::move(step));
+      }
     }
   }
   // Library candidates that fail to set up (an unsupported shape) are skipped, not fatal.
@@ -858,7 +952,7 @@ Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactor
   const ir::Node* node = desc.node >= 0 ? &env.graph.node(desc.node) : nullptr;
   const ir::Node* prologue = desc.prologue >= 0 ? &env.graph.node(desc.prologue) : nullptr;
   switch (desc.kind) {
-    case StepKind::kInput: out.push_back(std::make_unique<InputStep>(env.plan, desc.writes[0], desc.io_index)); break;
+    case StepKind::kInput: out.push_back(std::make_unique<InputStep>(env.plan, env.graph, desc.writes[0], desc.io_index)); break;
     case StepKind::kOutput: out.push_back(std::make_unique<OutputStep>(env.plan, desc.reads[0], desc.io_index)); break;
     case StepKind::kChannelMap: {
       auto step = std::make_unique<ChannelMapStep>(env.plan, env.graph, *node);

@@ -41,6 +41,12 @@ Status run_conv(const KernelCall& call) {
     return call.error("kernel_shape/strides/dilations/pads are not explicit for input " + dims_to_string(x.dims()) +
                       " (run shape inference first)");
   }
+  for (size_t d = 0; d < spatial; ++d) {
+    if (strides[d] < 1 || dilations[d] < 1) return call.error("strides and dilations must be positive");
+  }
+  if (y.dims().size() != x.dims().size() || y.dims()[0] != x.dims()[0]) {
+    return call.error("output " + dims_to_string(y.dims()) + " does not fit input " + dims_to_string(x.dims()));
+  }
   const bool relu = call.attrs().get_string("activation", "") == "relu";
 
   const int64_t batch = x.dims()[0], in_channels = x.dims()[1], out_channels = y.dims()[1];
@@ -52,6 +58,9 @@ Status run_conv(const KernelCall& call) {
   expected_w.insert(expected_w.end(), kernel.begin(), kernel.end());
   if (w.dims() != expected_w) {
     return call.error("weight " + dims_to_string(w.dims()) + " should be " + dims_to_string(expected_w));
+  }
+  if (bias != nullptr && bias->dims() != Dims{out_channels}) {
+    return call.error("bias " + dims_to_string(bias->dims()) + " should be [" + std::to_string(out_channels) + "]");
   }
   const Dims in_sp(x.dims().begin() + 2, x.dims().end());
   const Dims out_sp(y.dims().begin() + 2, y.dims().end());

@@ -25,7 +25,8 @@ template <class Word>
 void permute(const HostTensor& x, HostTensor& y, const std::vector<int64_t>& in_strides) {
   const Word* in = static_cast<const Word*>(x.raw());
   Word* out = static_cast<Word*>(y.raw());
-  for_each_offset<1>(y.dims(), {in_strides}, [&](int64_t i, const std::array<int64_t, 1>& off) { out[i] = in[off[0]]; });
+  for_each_offset<1>(y.dims(), {in_strides},
+                     [&](int64_t i, const std::array<int64_t, 1>& off) { out[i] = in[off[0]]; });
 }
 
 }  // namespace

@@ -147,12 +147,8 @@ uint16_t double_to_half(double d) {
 void store(HostTensor& t, int64_t k, const Scalar& s) {
   const int64_t as_int = s.is_float ? float_to_int64(s.f) : s.i;
   switch (t.dtype()) {
-    case DataType::kFloat32:
-      t.data<float>()[k] = s.is_float ? static_cast<float>(s.f) : static_cast<float>(s.i);
-      break;
-    case DataType::kFloat16:
-      t.data<uint16_t>()[k] = double_to_half(s.is_float ? s.f : static_cast<double>(s.i));
-      break;
+    case DataType::kFloat32: t.data<float>()[k] = s.is_float ? static_cast<float>(s.f) : static_cast<float>(s.i); break;
+    case DataType::kFloat16: t.data<uint16_t>()[k] = double_to_half(s.is_float ? s.f : static_cast<double>(s.i)); break;
     case DataType::kFloat64: t.data<double>()[k] = s.is_float ? s.f : static_cast<double>(s.i); break;
     case DataType::kInt64: t.data<int64_t>()[k] = as_int; break;
     case DataType::kInt32: t.data<int32_t>()[k] = static_cast<int32_t>(as_int); break;
@@ -170,7 +166,8 @@ Status run_cast(const KernelCall& call) {
   if (y.numel() != x.numel()) return call.error("output size differs from the input's");
   const int64_t to = call.attrs().get_int("to", -1);
   if (to != static_cast<int64_t>(y.dtype())) {
-    return call.error(std::string("output is ") + dtype_name(y.dtype()) + " but attribute 'to' is " + std::to_string(to));
+    return call.error(std::string("output is ") + dtype_name(y.dtype()) + " but attribute 'to' is " +
+                      std::to_string(to));
   }
   for (int64_t k = 0; k < x.numel(); ++k) store(y, k, load(x, k));
   return Status::ok_status();
@@ -186,8 +183,10 @@ Status run_constant_of_shape(const KernelCall& call) {
   Scalar value{true, 0.0, 0};
   auto it = call.attrs().all().find("value");
   if (it != call.attrs().all().end()) {
-    if (const auto* i = std::get_if<int64_t>(&it->second)) value = {false, 0.0, *i};
-    else value = {true, call.attrs().get_float("value", 0.0f), 0};
+    if (const auto* i = std::get_if<int64_t>(&it->second))
+      value = {false, 0.0, *i};
+    else
+      value = {true, call.attrs().get_float("value", 0.0f), 0};
   }
   for (int64_t k = 0; k < y.numel(); ++k) store(y, k, value);
   return Status::ok_status();

@@ -62,19 +62,6 @@ void for_each_offset(const Dims& dims, const std::array<std::vector<int64_t>, K>
   }
 }
 
-/// The C++ type that stores each element type: float16 travels as its uint16_t bits and bool as
-/// one uint8_t byte (0 or 1), as in ONNX tensors.
-template <DataType T>
-struct Storage;
-template <> struct Storage<DataType::kFloat32> { using type = float; };
-template <> struct Storage<DataType::kFloat16> { using type = uint16_t; };
-template <> struct Storage<DataType::kFloat64> { using type = double; };
-template <> struct Storage<DataType::kInt64> { using type = int64_t; };
-template <> struct Storage<DataType::kInt32> { using type = int32_t; };
-template <> struct Storage<DataType::kInt8> { using type = int8_t; };
-template <> struct Storage<DataType::kUInt8> { using type = uint8_t; };
-template <> struct Storage<DataType::kBool> { using type = uint8_t; };
-
 /// Calls f(T{}) with T the arithmetic type of a float32/float64/int64/int32/int8/uint8 tensor;
 /// returns false (without calling f) for float16 and bool, which have no arithmetic type here.
 template <class F>
@@ -138,7 +125,7 @@ Status run_binary(const KernelCall& call);  // Add, Sub, Mul, Div
 Status run_softmax(const KernelCall& call);
 Status run_reduce(const KernelCall& call);  // ReduceMax, ReduceSum
 Status run_cast(const KernelCall& call);
-Status run_copy(const KernelCall& call);    // Identity, Flatten, Reshape, Squeeze, Unsqueeze
+Status run_copy(const KernelCall& call);  // Identity, Flatten, Reshape, Squeeze, Unsqueeze
 Status run_transpose(const KernelCall& call);
 Status run_concat(const KernelCall& call);
 Status run_gather(const KernelCall& call);

@@ -12,8 +12,8 @@ namespace {
 
 // out[m, n] (row-major, ld = n_size) = sum_k a(m, k) * b(k, n), with a(m, k) = a[m * a_m + k * a_k]
 // and b(k, n) = b[k * b_k + n * b_n]: the strides express transposition.
-void matrix_product(const float* a, int64_t a_m, int64_t a_k, const float* b, int64_t b_k, int64_t b_n,
-                    int64_t m_size, int64_t k_size, int64_t n_size, std::vector<double>& out) {
+void matrix_product(const float* a, int64_t a_m, int64_t a_k, const float* b, int64_t b_k, int64_t b_n, int64_t m_size,
+                    int64_t k_size, int64_t n_size, std::vector<double>& out) {
   out.assign(static_cast<size_t>(m_size * n_size), 0.0);
   for (int64_t m = 0; m < m_size; ++m) {
     double* row = out.data() + m * n_size;

@@ -44,6 +44,9 @@ Status run_batch_norm(const KernelCall& call) {
   const float* mean_in = call.in(3).data<float>();
   const float* var_in = call.in(4).data<float>();
   float* y = call.out(0).data<float>();
+  for (size_t i = 1; i < call.num_outputs(); ++i) {
+    if (call.out(i).numel() != l.channels) return call.error("running statistics outputs must be [C]");
+  }
   const double count = static_cast<double>(l.batch * l.spatial);
   for (int64_t c = 0; c < l.channels; ++c) {
     double mean = mean_in[c], var = var_in[c];

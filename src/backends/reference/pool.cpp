@@ -34,6 +34,11 @@ Result<WindowTable> make_window_table(const KernelCall& call, const Dims& in_sp,
     return call.error("kernel_shape/strides/dilations/pads are not explicit for " + std::to_string(spatial) +
                       " spatial axes (run shape inference first)");
   }
+  for (size_t d = 0; d < spatial; ++d) {
+    if (strides[d] < 1 || dilations[d] < 1 || kernel[d] < 1) {
+      return call.error("kernel_shape, strides and dilations must be positive");
+    }
+  }
   WindowTable table;
   table.out_positions = num_elements(out_sp);
   table.taps = num_elements(kernel);
@@ -48,9 +53,12 @@ Result<WindowTable> make_window_table(const KernelCall& call, const Dims& in_sp,
         oo /= out_sp[d];
         tt /= kernel[d];
         const int64_t i = od * strides[d] - pads[d] + kd * dilations[d];
-        if (i < -pads[d] || i >= in_sp[d] + pads[spatial + d]) beyond = true;
-        else if (i < 0 || i >= in_sp[d]) padding = true;
-        else index += i * in_strides[d];
+        if (i < -pads[d] || i >= in_sp[d] + pads[spatial + d])
+          beyond = true;
+        else if (i < 0 || i >= in_sp[d])
+          padding = true;
+        else
+          index += i * in_strides[d];
       }
       table.input[o * table.taps + t] = beyond ? kBeyond : padding ? kPadding : index;
     }
@@ -91,8 +99,8 @@ void max_pool(const KernelCall& call, const WindowTable& table, int64_t planes, 
   }
   // A window lying wholly in the padding (possible only when a pad reaches the kernel's size)
   // has no maximum; it gives the lowest value and index -1.
-  const T lowest = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
-                                                        : std::numeric_limits<T>::lowest();
+  const T lowest =
+      std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
   for (int64_t p = 0; p < planes; ++p) {
     const T* plane = x + p * in_plane;
     for (int64_t o = 0; o < table.out_positions; ++o) {
@@ -155,15 +163,18 @@ Status run_pool(const KernelCall& call) {
   const int64_t planes = xd[0] * xd[1], in_plane = num_elements(in_sp);
   const DataType t = call.in(0).dtype();
   if (call.node.op == ir::OpType::kMaxPool) {
-    if (call.num_outputs() > 1 && call.out(1).dtype() != DataType::kInt64) {
-      return call.error("Indices output must be i64");
+    if (call.num_outputs() > 1 && (call.out(1).dtype() != DataType::kInt64 || call.out(1).dims() != yd)) {
+      return call.error("Indices output must be i64 " + dims_to_string(yd));
     }
     const bool ok = visit_arithmetic(t, [&](auto tag) { max_pool<decltype(tag)>(call, table, planes, in_plane); });
     return ok ? Status::ok_status() : call.unsupported_dtype(t);
   }
-  if (t == DataType::kFloat32) average_pool<float>(call, table, planes, in_plane);
-  else if (t == DataType::kFloat64) average_pool<double>(call, table, planes, in_plane);
-  else return call.unsupported_dtype(t);
+  if (t == DataType::kFloat32)
+    average_pool<float>(call, table, planes, in_plane);
+  else if (t == DataType::kFloat64)
+    average_pool<double>(call, table, planes, in_plane);
+  else
+    return call.unsupported_dtype(t);
   return Status::ok_status();
 }
 

@@ -49,7 +49,7 @@ Status run_reduce(const KernelCall& call) {
     // Floating sums accumulate in double; integer sums wrap in their own type.
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
     // The maximum of nothing (a reduced axis of size 0) is the lowest value, -inf for floats.
-    const Acc init = !is_max ? Acc(0)
+    const Acc init = !is_max                                  ? Acc(0)
                      : std::numeric_limits<Acc>::has_infinity ? -std::numeric_limits<Acc>::infinity()
                                                               : std::numeric_limits<Acc>::lowest();
     std::vector<Acc> acc(static_cast<size_t>(y.numel()), init);
@@ -57,8 +57,10 @@ Status run_reduce(const KernelCall& call) {
     for_each_offset<1>(xd, {out_strides}, [&](int64_t i, const std::array<int64_t, 1>& off) {
       Acc& a = acc[off[0]];
       const Acc v = static_cast<Acc>(in[i]);
-      if (is_max) a = v > a ? v : a;
-      else a = wrapping_add(a, v);
+      if (is_max)
+        a = v > a ? v : a;
+      else
+        a = wrapping_add(a, v);
     });
     T* out = y.data<T>();
     for (size_t i = 0; i < acc.size(); ++i) out[i] = static_cast<T>(acc[i]);
@@ -73,6 +75,7 @@ Status run_softmax(const KernelCall& call) {
   int64_t axis = call.attrs().get_int("axis", -1);
   if (axis < 0) axis += x.rank();
   if (axis < 0 || axis >= x.rank()) return call.error("axis is out of range for " + dims_to_string(xd));
+  if (call.out(0).numel() != x.numel()) return call.error("output size differs from the input's");
   const int64_t outer = num_elements(Dims(xd.begin(), xd.begin() + axis));
   const int64_t size = xd[axis];
   const int64_t inner = num_elements(Dims(xd.begin() + axis + 1, xd.end()));
@@ -92,9 +95,12 @@ Status run_softmax(const KernelCall& call) {
       }
     }
   };
-  if (x.dtype() == DataType::kFloat32) softmax(float{});
-  else if (x.dtype() == DataType::kFloat64) softmax(double{});
-  else return call.unsupported_dtype(x.dtype());
+  if (x.dtype() == DataType::kFloat32)
+    softmax(float{});
+  else if (x.dtype() == DataType::kFloat64)
+    softmax(double{});
+  else
+    return call.unsupported_dtype(x.dtype());
   return Status::ok_status();
 }
 

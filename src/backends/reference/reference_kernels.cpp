@@ -11,7 +11,8 @@ Status KernelCall::error(const std::string& message) const {
 }
 
 Status KernelCall::unsupported_dtype(DataType t) const {
-  return unsupported(ir::describe(node) + ": element type " + dtype_name(t) + " is not supported by the reference backend");
+  return unsupported(ir::describe(node) + ": element type " + dtype_name(t) +
+                     " is not supported by the reference backend");
 }
 
 std::vector<int64_t> row_major_strides(const Dims& dims) {
@@ -180,7 +181,8 @@ Status run_node(const ir::Node& node, const std::vector<const HostTensor*>& inpu
                       std::to_string(node.outputs.size()));
   }
   for (size_t i = 0; i < outputs.size(); ++i) {
-    if (outputs[i] == nullptr || outputs[i]->empty()) return call.error("output " + std::to_string(i) + " is not allocated");
+    if (outputs[i] == nullptr || outputs[i]->empty())
+      return call.error("output " + std::to_string(i) + " is not allocated");
   }
   std::vector<const DataType*> types;
   std::vector<DataType> storage(inputs.size());

@@ -58,7 +58,11 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
   const int pixels = a.batch * out_hw;
   const int m0 = blockIdx.x * BM;
   const int n0 = blockIdx.y * BN;
-  const int k_tiles = a.k_pad / kBK;
+  // This CTA's share of K (all of it without split-K).
+  const int k_tiles_total = a.k_pad / kBK;
+  const int k_per_split = (k_tiles_total + a.splits - 1) / a.splits;
+  const int kt_begin = blockIdx.z * k_per_split;
+  const int k_tiles = max(0, min(k_tiles_total, kt_begin + k_per_split) - kt_begin);
   const int c_chunks = a.in_c / 8;
   const int taps = a.kernel_h * a.kernel_w;
 
@@ -113,7 +117,9 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
         const bool ok = a_valid[i] && in_k && static_cast<unsigned>(h) < static_cast<unsigned>(a.in_h) &&
                         static_cast<unsigned>(w) < static_cast<unsigned>(a.in_w);
         const __half* src = ok ? a_base[i] + (static_cast<long long>(h) * a.in_w + w) * a.x_ld + c0 : a.x;
-        cp_async_16(sa_s + row * kLds + a_col * 8, src, ok ? 16 : 0);
+        // Through L1 (.ca): neighbouring output pixels of the tile read the same input pixels
+        // at other taps (9 times each for a 3x3 kernel).
+        cp_async_16_ca(sa_s + row * kLds + a_col * 8, src, ok ? 16 : 0);
       }
     }
     __half* sb_s = sb + slot * BN * kLds;
@@ -140,7 +146,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
 
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < k_tiles) load_stage(s, s);
+    if (s < k_tiles) load_stage(s, kt_begin + s);
     cp_async_commit();
   }
 
@@ -149,7 +155,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
     cp_async_wait<kStages - 2>();
     __syncthreads();
     const int prefetch = kt + kStages - 1;
-    if (prefetch < k_tiles) load_stage(prefetch % kStages, prefetch);
+    if (prefetch < k_tiles) load_stage(prefetch % kStages, kt_begin + prefetch);
     cp_async_commit();
 
     const int slot = kt % kStages;
@@ -199,9 +205,60 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
   __syncthreads();
 
   // Accumulator (row g, cols 2t, 2t+1) and (row g + 8, same cols) of each 16x8 tile.
-  __half* sc = reinterpret_cast<__half*>(smem);
   const int g = lane >> 2;
   const int t = lane & 3;
+  if (a.splits > 1) {
+    float* part = a.partial + static_cast<long long>(blockIdx.z) * pixels * a.out_c;
+#pragma unroll
+    for (int mi = 0; mi < T::kMI; ++mi) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int p = m0 + warp_m * T::kWM + mi * 16 + g + half * 8;
+        if (p >= pixels) continue;
+#pragma unroll
+        for (int ni = 0; ni < T::kNI; ++ni) {
+          const int col = n0 + warp_n * T::kWN + ni * 8 + 2 * t;
+          *reinterpret_cast<float2*>(part + static_cast<long long>(p) * a.out_c + col) =
+              make_float2(acc[mi][ni][2 * half], acc[mi][ni][2 * half + 1]);
+        }
+      }
+    }
+    // The classic threadfence reduction: publish the partials, count, and the last CTA sums.
+    __shared__ int is_last;
+    __threadfence();
+    __syncthreads();
+    const int tile = blockIdx.y * gridDim.x + blockIdx.x;
+    if (tid == 0) is_last = atomicAdd(&a.counters[tile], 1) == a.splits - 1;
+    __syncthreads();
+    if (!is_last) return;
+    __threadfence();
+    const long long plane = static_cast<long long>(pixels) * a.out_c;
+    constexpr int kGroups = BN / 8;
+    for (int id = tid; id < BM * kGroups; id += T::kThreads) {
+      const int row = id / kGroups;
+      const int p = m0 + row;
+      if (p >= pixels) continue;
+      const int c0 = n0 + (id - row * kGroups) * 8;
+      float v[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[j] = a.bias ? a.bias[c0 + j] : 0.f;
+      const float* src = a.partial + static_cast<long long>(p) * a.out_c + c0;
+      for (int z = 0; z < a.splits; ++z) {
+        // L2 only (__ldcg): other multiprocessors wrote these, and L1 is not coherent.
+        const float4 lo = __ldcg(reinterpret_cast<const float4*>(src + z * plane));
+        const float4 hi = __ldcg(reinterpret_cast<const float4*>(src + z * plane) + 1);
+        v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
+        v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
+      }
+      Vec8<__half> out;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) out.set(j, a.relu ? fmaxf(v[j], 0.f) : v[j]);
+      out.store(a.y + static_cast<long long>(p) * a.y_ld + c0);
+    }
+    if (tid == 0) a.counters[tile] = 0;
+    return;
+  }
+  __half* sc = reinterpret_cast<__half*>(smem);
 #pragma unroll
   for (int ni = 0; ni < T::kNI; ++ni) {
     const int col = warp_n * T::kWN + ni * 8 + 2 * t;
@@ -236,6 +293,178 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
   }
 }
 
+// The 3x3 halo kernel (ConvGemmVariant::kHalo3x3). CTA (image, band of tile_h rows, BN output
+// channels): per 32-channel step it stages the band's input rows plus a one-pixel border,
+// (tile_h + 2) x (W + 2) pixels, and the nine taps' weights; output pixel m of the tile (row
+// m / W, column m % W of the band) reads tap (r, s) at border pixel (m / W + r) * (W + 2) + m % W + s.
+constexpr int kHaloStages = 2;
+
+template <int BM, int BN>
+size_t halo_smem_bytes(int tile_h, int width) {
+  const size_t halo = size_t(tile_h + 2) * (width + 2);
+  const size_t pipe = kHaloStages * (halo + 9 * BN) * kLds * 2;
+  const size_t epilogue = size_t(BM) * (BN + 8) * 2;
+  return pipe > epilogue ? pipe : epilogue;
+}
+
+template <int BM, int BN, int WARPS_M, int WARPS_N>
+__global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel(const ConvGemmArgs a, int tile_h) {
+  using T = Tile<BM, BN, WARPS_M, WARPS_N>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int width = a.in_w, height = a.in_h;
+  const int halo_w = width + 2;
+  const int halo_px = (tile_h + 2) * halo_w;
+  __half* sh = reinterpret_cast<__half*>(smem);  // [kHaloStages][halo_px][kLds]
+  __half* sb = sh + kHaloStages * halo_px * kLds;  // [kHaloStages][9][BN][kLds]
+
+  const int tid = threadIdx.x;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int warp_m = warp % WARPS_M;
+  const int warp_n = warp / WARPS_M;
+  const int bands = (height + tile_h - 1) / tile_h;
+  const int img = blockIdx.x / bands;
+  const int y0 = (blockIdx.x - img * bands) * tile_h;
+  const int valid_px = min(tile_h, height - y0) * width;
+  const int n0 = blockIdx.y * BN;
+  const __half* x_img = a.x + static_cast<long long>(img) * height * width * a.x_ld;
+  const int c_steps = a.in_c / kBK;
+
+  // Border-tile index of each A row this lane addresses (rows past the band read pixel 0).
+  int hb[T::kMI];
+#pragma unroll
+  for (int mi = 0; mi < T::kMI; ++mi) {
+    int m = warp_m * T::kWM + mi * 16 + (lane & 15);
+    if (m >= valid_px) m = 0;
+    const int ty = m / width;
+    hb[mi] = ty * halo_w + (m - ty * width);
+  }
+
+  auto load_stage = [&](int slot, int kc) {
+    __half* dh = sh + slot * halo_px * kLds;
+    for (int id = tid; id < halo_px * 4; id += T::kThreads) {
+      const int px = id >> 2;
+      const int cc = id & 3;
+      const int hy = px / halo_w;
+      const int yy = y0 - 1 + hy;
+      const int xx = px - hy * halo_w - 1;
+      const bool ok = static_cast<unsigned>(yy) < static_cast<unsigned>(height) &&
+                      static_cast<unsigned>(xx) < static_cast<unsigned>(width);
+      const __half* src = ok ? x_img + (static_cast<long long>(yy) * width + xx) * a.x_ld + kc * kBK + cc * 8 : a.x;
+      cp_async_16(dh + px * kLds + cc * 8, src, ok ? 16 : 0);
+    }
+    __half* db = sb + slot * 9 * BN * kLds;
+    for (int id = tid; id < 9 * BN * 4; id += T::kThreads) {
+      const int row = id >> 2;  // tap * BN + n
+      const int cc = id & 3;
+      const int tap = row / BN;
+      const int n = row - tap * BN;
+      cp_async_16(db + row * kLds + cc * 8,
+                  a.weight + static_cast<long long>(n0 + n) * a.k_pad + tap * a.in_c + kc * kBK + cc * 8, 16);
+    }
+  };
+
+  float acc[T::kMI][T::kNI][4];
+#pragma unroll
+  for (int mi = 0; mi < T::kMI; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < T::kNI; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+
+  load_stage(0, 0);
+  cp_async_commit();
+  for (int kc = 0; kc < c_steps; ++kc) {
+    if (kc + 1 < c_steps) load_stage((kc + 1) & 1, kc + 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    const __half* hs = sh + (kc & 1) * halo_px * kLds;
+    const __half* bs = sb + (kc & 1) * 9 * BN * kLds + warp_n * T::kWN * kLds;
+#pragma unroll
+    for (int tap = 0; tap < 9; ++tap) {
+      const int off = (tap / 3) * halo_w + tap % 3;
+#pragma unroll
+      for (int ks = 0; ks < kBK / 16; ++ks) {
+        uint32_t af[T::kMI][4];
+#pragma unroll
+        for (int mi = 0; mi < T::kMI; ++mi) {
+          ldmatrix_x4(af[mi], hs + (hb[mi] + off) * kLds + ks * 16 + (lane >> 4) * 8);
+        }
+        uint32_t bf[T::kNI][2];
+#pragma unroll
+        for (int nj = 0; nj < T::kNI / 2; ++nj) {
+          uint32_t r[4];
+          ldmatrix_x4(r, bs + (tap * BN + nj * 16 + (lane & 7) + ((lane >> 4) << 3)) * kLds + ks * 16 +
+                             ((lane >> 3) & 1) * 8);
+          bf[2 * nj][0] = r[0];
+          bf[2 * nj][1] = r[1];
+          bf[2 * nj + 1][0] = r[2];
+          bf[2 * nj + 1][1] = r[3];
+        }
+#pragma unroll
+        for (int mi = 0; mi < T::kMI; ++mi)
+#pragma unroll
+          for (int ni = 0; ni < T::kNI; ++ni) mma_16816(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+      }
+    }
+    __syncthreads();  // the next iteration's load refills the slot read here
+  }
+
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  __half* sc = reinterpret_cast<__half*>(smem);
+#pragma unroll
+  for (int ni = 0; ni < T::kNI; ++ni) {
+    const int col = warp_n * T::kWN + ni * 8 + 2 * t;
+    const float b0 = a.bias ? a.bias[n0 + col] : 0.f;
+    const float b1 = a.bias ? a.bias[n0 + col + 1] : 0.f;
+#pragma unroll
+    for (int mi = 0; mi < T::kMI; ++mi) {
+      const int row = warp_m * T::kWM + mi * 16 + g;
+      float v0 = acc[mi][ni][0] + b0, v1 = acc[mi][ni][1] + b1;
+      float v2 = acc[mi][ni][2] + b0, v3 = acc[mi][ni][3] + b1;
+      if (a.relu) {
+        v0 = fmaxf(v0, 0.f);
+        v1 = fmaxf(v1, 0.f);
+        v2 = fmaxf(v2, 0.f);
+        v3 = fmaxf(v3, 0.f);
+      }
+      *reinterpret_cast<__half2*>(sc + row * T::kLdc + col) = __floats2half2_rn(v0, v1);
+      *reinterpret_cast<__half2*>(sc + (row + 8) * T::kLdc + col) = __floats2half2_rn(v2, v3);
+    }
+  }
+  __syncthreads();
+  constexpr int kRowChunks = BN / 8;
+  for (int id = tid; id < BM * kRowChunks; id += T::kThreads) {
+    const int m = id / kRowChunks;
+    const int cc = id - m * kRowChunks;
+    if (m >= valid_px) continue;
+    const int ty = m / width;
+    const long long p = (static_cast<long long>(img) * height + y0 + ty) * width + (m - ty * width);
+    *reinterpret_cast<uint4*>(a.y + p * a.y_ld + n0 + cc * 8) = *reinterpret_cast<const uint4*>(sc + m * T::kLdc + cc * 8);
+  }
+}
+
+template <int BM, int BN, int WARPS_M, int WARPS_N>
+cudaError_t launch_halo(const ConvGemmArgs& a, cudaStream_t stream) {
+  using T = Tile<BM, BN, WARPS_M, WARPS_N>;
+  auto kernel = conv3x3_halo_f16_kernel<BM, BN, WARPS_M, WARPS_N>;
+  if (a.in_w > BM || a.in_c % kBK != 0 || a.splits != 1) return cudaErrorInvalidValue;
+  const int tile_h = min(a.in_h, BM / a.in_w);
+  const size_t smem = halo_smem_bytes<BM, BN>(tile_h, a.in_w);
+  static std::once_flag once;
+  static cudaError_t attr_status = cudaSuccess;
+  std::call_once(once, [&] {
+    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+  });
+  if (attr_status != cudaSuccess) return attr_status;
+  if (smem > 227 * 1024) return cudaErrorInvalidValue;
+  const dim3 grid(a.batch * ((a.in_h + tile_h - 1) / tile_h), a.out_c / BN);
+  kernel<<<grid, T::kThreads, smem, stream>>>(a, tile_h);
+  return cudaGetLastError();
+}
+
 template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V>
 cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   using T = Tile<BM, BN, WARPS_M, WARPS_N>;
@@ -249,7 +478,10 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   });
   if (attr_status != cudaSuccess) return attr_status;
   const int pixels = a.batch * a.out_h * a.out_w;
-  const dim3 grid((pixels + BM - 1) / BM, a.out_c / BN);
+  const dim3 grid((pixels + BM - 1) / BM, a.out_c / BN, a.splits);
+  if (a.splits > 1 && (grid.x * grid.y > static_cast<unsigned>(kMaxSplitTiles) || !a.counters)) {
+    return cudaErrorInvalidValue;
+  }
   kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(a);
   return cudaGetLastError();
 }
@@ -272,21 +504,31 @@ std::vector<TileEntry> pointwise_table() {
 
 std::vector<TileEntry> general_table() {
   constexpr ConvGemmVariant V = ConvGemmVariant::kGeneral;
-  return {{{256, 32, 8, 1}, launch<256, 32, 8, 1, V>}, {{128, 32, 4, 1}, launch<128, 32, 4, 1, V>},
-          {{64, 32, 2, 1}, launch<64, 32, 2, 1, V>},   {{32, 32, 1, 1}, launch<32, 32, 1, 1, V>},
-          {{128, 64, 4, 2}, launch<128, 64, 4, 2, V>}, {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>}};
+  return {{{256, 32, 8, 1}, launch<256, 32, 8, 1, V>}, {{256, 32, 4, 1}, launch<256, 32, 4, 1, V>},
+          {{128, 32, 4, 1}, launch<128, 32, 4, 1, V>}, {{128, 32, 2, 1}, launch<128, 32, 2, 1, V>},
+          {{64, 32, 2, 1}, launch<64, 32, 2, 1, V>},   {{64, 32, 1, 1}, launch<64, 32, 1, 1, V>},
+          {{32, 32, 1, 1}, launch<32, 32, 1, 1, V>},   {{128, 64, 4, 2}, launch<128, 64, 4, 2, V>},
+          {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>}};
+}
+
+std::vector<TileEntry> halo_table() {
+  return {{{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>}, {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>},
+          {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>}, {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},
+          {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
 }
 
 const std::vector<TileEntry>& table(ConvGemmVariant variant) {
   static const std::vector<TileEntry> pointwise = pointwise_table<ConvGemmVariant::kPointwise>();
   static const std::vector<TileEntry> prologue = pointwise_table<ConvGemmVariant::kPointwisePrologue>();
   static const std::vector<TileEntry> general = general_table();
+  static const std::vector<TileEntry> halo = halo_table();
   switch (variant) {
     case ConvGemmVariant::kPointwise: return pointwise;
     case ConvGemmVariant::kPointwisePrologue: return prologue;
-    case ConvGemmVariant::kGeneral: break;
+    case ConvGemmVariant::kGeneral: return general;
+    case ConvGemmVariant::kHalo3x3: break;
   }
-  return general;
+  return halo;
 }
 
 }  // namespace
@@ -300,12 +542,14 @@ const std::vector<ConvGemmTile>& conv_gemm_tiles(ConvGemmVariant variant) {
   static const std::vector<ConvGemmTile> pointwise = make(ConvGemmVariant::kPointwise);
   static const std::vector<ConvGemmTile> prologue = make(ConvGemmVariant::kPointwisePrologue);
   static const std::vector<ConvGemmTile> general = make(ConvGemmVariant::kGeneral);
+  static const std::vector<ConvGemmTile> halo = make(ConvGemmVariant::kHalo3x3);
   switch (variant) {
     case ConvGemmVariant::kPointwise: return pointwise;
     case ConvGemmVariant::kPointwisePrologue: return prologue;
-    case ConvGemmVariant::kGeneral: break;
+    case ConvGemmVariant::kGeneral: return general;
+    case ConvGemmVariant::kHalo3x3: break;
   }
-  return general;
+  return halo;
 }
 
 cudaError_t launch_conv_gemm_f16(const ConvGemmArgs& args, ConvGemmVariant variant, const ConvGemmTile& tile,

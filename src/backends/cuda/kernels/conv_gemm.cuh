@@ -37,7 +37,18 @@ struct ConvGemmArgs {
   bool relu = false;
   __half* y = nullptr;
   long long y_ld = 0;
+  /// Split-K: with splits > 1, CTA z of blockIdx.z sums its share of K into fp32 partials
+  /// [splits][pixels][out_c]; the last CTA of each output tile to finish (counted in `counters`,
+  /// which must start at zero and are left at zero) adds the partials in order z = 0, 1, ...
+  /// (deterministic), the bias and ReLU, and writes y. More CTAs for small problems (batch 1:
+  /// 49 pixels and K = 1152 is a single CTA otherwise) without a second kernel.
+  int splits = 1;
+  float* partial = nullptr;
+  int* counters = nullptr;
 };
+
+/// Output tiles a split-K launch may count at most (the size of `counters`).
+constexpr int kMaxSplitTiles = 1 << 16;
 
 /// A CTA tile: BM output pixels x BN output channels, split over warps_m x warps_n warps.
 struct ConvGemmTile {
@@ -49,10 +60,20 @@ enum class ConvGemmVariant {
   kPointwise,          ///< 1x1, stride 1, no padding.
   kPointwisePrologue,  ///< The same with the scale/shift/ReLU prologue on A.
   kGeneral,            ///< Any kernel size, stride, padding and dilation.
+  /// 3x3, stride 1, padding 1, C a multiple of 32, image width at most the tile's BM: each CTA
+  /// loads its rows' input (with a one-pixel halo) once per 32 channels into shared memory and
+  /// takes all nine taps from there (ldmatrix with per-lane row addresses), so every input pixel
+  /// is read from memory once instead of nine times. No split-K.
+  kHalo3x3,
 };
 
 /// The tiles compiled for a variant.
 const std::vector<ConvGemmTile>& conv_gemm_tiles(ConvGemmVariant variant);
+
+/// Bytes of fp32 partials a split-K launch needs.
+inline size_t conv_gemm_partial_bytes(const ConvGemmArgs& a) {
+  return a.splits > 1 ? size_t(a.splits) * a.batch * a.out_h * a.out_w * a.out_c * sizeof(float) : 0;
+}
 
 /// Enqueues the convolution; the tile must be one of conv_gemm_tiles(variant).
 cudaError_t launch_conv_gemm_f16(const ConvGemmArgs& args, ConvGemmVariant variant, const ConvGemmTile& tile,

@@ -10,59 +10,111 @@ namespace {
 
 using namespace device;
 
+// Eight per-channel parameters from c0 (32-byte aligned), or `fallback` when there are none.
+__device__ __forceinline__ void load8(const float* __restrict__ v, int c0, float fallback, float (&out)[8]) {
+  if (!v) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) out[j] = fallback;
+    return;
+  }
+  const float4 lo = reinterpret_cast<const float4*>(v + c0)[0];
+  const float4 hi = reinterpret_cast<const float4*>(v + c0)[1];
+  out[0] = lo.x, out[1] = lo.y, out[2] = lo.z, out[3] = lo.w;
+  out[4] = hi.x, out[5] = hi.y, out[6] = hi.z, out[7] = hi.w;
+}
+
 __device__ __forceinline__ float activate(float v, Act act) {
   if (act == Act::kRelu) return fmaxf(v, 0.f);
   if (act == Act::kSigmoid) return 1.f / (1.f + __expf(-v));
   return v;
 }
 
-// One thread per 8 channels of one pixel: 16-byte (fp16) or 2x16-byte (fp32) accesses.
+// One thread per 8 channels of one pixel: 16-byte (fp16) or 2x16-byte (fp32) accesses. Index
+// arithmetic is 32-bit (launchers check the range); only addresses are 64-bit.
 template <class T>
 __global__ void channel_map_vec8(const T* __restrict__ x, long long x_ld, T* __restrict__ y, long long y_ld,
-                                 long long pixels, int channels, const float* __restrict__ scale,
+                                 int pixels, int channels, const float* __restrict__ scale,
                                  const float* __restrict__ shift, Act act) {
-  const int groups = channels / 8;
-  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int groups = channels >> 3;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= pixels * groups) return;
-  const long long p = i / groups;
-  const int c0 = static_cast<int>(i - p * groups) * 8;
+  const int p = i / groups;
+  const int c0 = (i - p * groups) << 3;
   Vec8<T> v;
   v.load(x + p * x_ld + c0);
+  float s[8], t[8];
+  load8(scale, c0, 1.f, s);
+  load8(shift, c0, 0.f, t);
 #pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    float f = v.get(j);
-    if (scale) f *= scale[c0 + j];
-    if (shift) f += shift[c0 + j];
-    v.set(j, activate(f, act));
-  }
+  for (int j = 0; j < 8; ++j) v.set(j, activate(v.get(j) * s[j] + t[j], act));
   v.store(y + p * y_ld + c0);
 }
 
 template <class T>
 __global__ void channel_map_scalar(const T* __restrict__ x, long long x_ld, T* __restrict__ y, long long y_ld,
-                                   long long pixels, int channels, const float* __restrict__ scale,
+                                   int pixels, int channels, const float* __restrict__ scale,
                                    const float* __restrict__ shift, Act act) {
-  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= pixels * channels) return;
-  const long long p = i / channels;
-  const int c = static_cast<int>(i - p * channels);
+  const int p = i / channels;
+  const int c = i - p * channels;
   float f = to_float(x[p * x_ld + c]);
   if (scale) f *= scale[c];
   if (shift) f += shift[c];
   y[p * y_ld + c] = from_float<T>(activate(f, act));
 }
 
+// One thread per pixel: c reads, one plane apart (coalesced across the warp), and the pixel's
+// c_pad channels written as 16-byte vectors when c_pad is a multiple of 8.
 template <class T>
 __global__ void nchw_f32_to_nhwc(const float* __restrict__ x, int n, int c, int h, int w, T* __restrict__ y,
                                  long long y_ld, int c_pad) {
-  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const long long hw = static_cast<long long>(h) * w;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  const int hw = h * w;
   if (i >= n * hw) return;
-  const long long img = i / hw;
-  const long long pix = i - img * hw;
-  const float* src = x + img * c * hw + pix;
+  const int img = i / hw;
+  const int pix = i - img * hw;
+  const float* src = x + static_cast<long long>(img) * c * hw + pix;
   T* dst = y + i * y_ld;
-  for (int ch = 0; ch < c_pad; ++ch) dst[ch] = from_float<T>(ch < c ? src[ch * hw] : 0.f);
+  if (c_pad % 8 == 0) {
+    for (int c0 = 0; c0 < c_pad; c0 += 8) {
+      Vec8<T> v;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v.set(j, c0 + j < c ? src[static_cast<long long>(c0 + j) * hw] : 0.f);
+      v.store(dst + c0);
+    }
+  } else {
+    for (int ch = 0; ch < c_pad; ++ch) dst[ch] = from_float<T>(ch < c ? src[static_cast<long long>(ch) * hw] : 0.f);
+  }
+}
+
+// One thread per output (blocked) pixel, writing its c_pad channels as 16-byte vectors.
+template <class T>
+__global__ void nchw_f32_to_nhwc_s2d(const float* __restrict__ x, int n, int c, int h, int w, T* __restrict__ y,
+                                     long long y_ld, int c_pad) {
+  const int h2 = (h + 1) / 2, w2 = (w + 1) / 2;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n * h2 * w2) return;
+  const int img = i / (h2 * w2);
+  const int rem = i - img * h2 * w2;
+  const int yy = rem / w2;
+  const int xx = rem - yy * w2;
+  const float* src = x + static_cast<long long>(img) * c * h * w;
+  T* dst = y + i * y_ld;
+  for (int c0 = 0; c0 < c_pad; c0 += 8) {
+    Vec8<T> v;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int k = c0 + j;  // (dy * 2 + dx) * c + ch
+      const int block = k / c;
+      const int ch = k - block * c;
+      const int row = 2 * yy + (block >> 1);
+      const int col = 2 * xx + (block & 1);
+      const bool inside = k < 4 * c && row < h && col < w;
+      v.set(j, inside ? src[(static_cast<long long>(ch) * h + row) * w + col] : 0.f);
+    }
+    v.store(dst + c0);
+  }
 }
 
 template <class T>
@@ -83,21 +135,26 @@ unsigned blocks_for(long long work, int threads) { return static_cast<unsigned>(
 
 bool aligned16(const void* p) { return (reinterpret_cast<unsigned long long>(p) & 15) == 0; }
 
+constexpr long long kMaxIndex = 0x7fffffffLL;
+
 template <class T>
 cudaError_t channel_map(const void* x, long long x_ld, void* y, long long y_ld, long long pixels, int channels,
                         const float* scale, const float* shift, Act act, cudaStream_t stream) {
   if (pixels <= 0 || channels <= 0) return cudaSuccess;
+  if (pixels * channels > kMaxIndex) return cudaErrorInvalidValue;
   constexpr int kThreads = 256;
   constexpr int kVecElems = 16 / sizeof(T);  // elements per 16 bytes: loads stay aligned
   const bool vec = channels % 8 == 0 && x_ld % kVecElems == 0 && y_ld % kVecElems == 0 && aligned16(x) &&
-                   aligned16(y);
+                   aligned16(y) && aligned16(scale) && aligned16(shift);
   if (vec) {
     const long long work = pixels * (channels / 8);
     channel_map_vec8<T><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(
-        static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, pixels, channels, scale, shift, act);
+        static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, static_cast<int>(pixels), channels, scale, shift,
+        act);
   } else {
     channel_map_scalar<T><<<blocks_for(pixels * channels, kThreads), kThreads, 0, stream>>>(
-        static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, pixels, channels, scale, shift, act);
+        static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, static_cast<int>(pixels), channels, scale, shift,
+        act);
   }
   return cudaGetLastError();
 }
@@ -115,12 +172,29 @@ cudaError_t launch_nchw_f32_to_nhwc(const float* x, int n, int c, int h, int w, 
   constexpr int kThreads = 256;
   const long long work = static_cast<long long>(n) * h * w;
   if (work == 0) return cudaSuccess;
+  if (work * c_pad > kMaxIndex) return cudaErrorInvalidValue;
   if (fp16) {
     nchw_f32_to_nhwc<__half><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(x, n, c, h, w,
                                                                                    static_cast<__half*>(y), y_ld, c_pad);
   } else {
     nchw_f32_to_nhwc<float><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(x, n, c, h, w, static_cast<float*>(y),
                                                                                  y_ld, c_pad);
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_nchw_f32_to_nhwc_s2d(const float* x, int n, int c, int h, int w, void* y, long long y_ld, int c_pad,
+                                        bool fp16, cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  const long long work = static_cast<long long>(n) * ((h + 1) / 2) * ((w + 1) / 2);
+  if (work == 0) return cudaSuccess;
+  if (c_pad % 8 != 0 || work * c_pad > kMaxIndex) return cudaErrorInvalidValue;
+  if (fp16) {
+    nchw_f32_to_nhwc_s2d<__half><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(
+        x, n, c, h, w, static_cast<__half*>(y), y_ld, c_pad);
+  } else {
+    nchw_f32_to_nhwc_s2d<float><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(
+        x, n, c, h, w, static_cast<float*>(y), y_ld, c_pad);
   }
   return cudaGetLastError();
 }

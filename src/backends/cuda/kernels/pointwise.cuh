@@ -20,6 +20,12 @@ cudaError_t launch_channel_map(const void* x, long long x_ld, void* y, long long
 cudaError_t launch_nchw_f32_to_nhwc(const float* x, int n, int c, int h, int w, void* y, long long y_ld, int c_pad,
                                     bool fp16, cudaStream_t stream);
 
+/// Host-order float32 NCHW [n, c, h, w] -> space-to-depth NHWC [n, ceil(h/2), ceil(w/2), c_pad]:
+/// channel (dy * 2 + dx) * c + ch of pixel (Y, X) is x[ch][2Y + dy][2X + dx] (0 past the edge),
+/// channels 4c..c_pad-1 are zero.
+cudaError_t launch_nchw_f32_to_nhwc_s2d(const float* x, int n, int c, int h, int w, void* y, long long y_ld, int c_pad,
+                                        bool fp16, cudaStream_t stream);
+
 /// NHWC view -> float32 NCHW [n, c, h, w] for the host.
 cudaError_t launch_nhwc_to_nchw_f32(const void* x, long long x_ld, int n, int c, int h, int w, float* y, bool fp16,
                                     cudaStream_t stream);

@@ -10,29 +10,32 @@ namespace {
 
 using namespace device;
 
-__device__ __forceinline__ float prologue(float v, int c, const PoolArgs& a) {
-  if (a.pro_scale) v = v * a.pro_scale[c] + a.pro_shift[c];
-  if (a.pro_act == Act::kRelu) v = fmaxf(v, 0.f);
-  return v;
-}
-
-// One thread per (output pixel, group of kVec channels).
+// One thread per (output pixel, group of kVec channels); 32-bit index arithmetic (the launcher
+// checks the range), 64-bit addresses.
 template <class T, int kVec>
 __global__ void pool2d_kernel(const PoolArgs a) {
   const int groups = a.channels / kVec;
-  const long long out_pixels = static_cast<long long>(a.batch) * a.out_h * a.out_w;
-  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= out_pixels * groups) return;
-  const long long p = i / groups;
-  const int c0 = static_cast<int>(i - p * groups) * kVec;
-  const int n = static_cast<int>(p / (a.out_h * a.out_w));
-  const int rem = static_cast<int>(p - static_cast<long long>(n) * a.out_h * a.out_w);
+  const int out_hw = a.out_h * a.out_w;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= a.batch * out_hw * groups) return;
+  const int p = i / groups;
+  const int c0 = (i - p * groups) * kVec;
+  const int n = p / out_hw;
+  const int rem = p - n * out_hw;
   const int oh = rem / a.out_w;
   const int ow = rem - oh * a.out_w;
   const int h0 = oh * a.stride_h - a.pad_h;
   const int w0 = ow * a.stride_w - a.pad_w;
   const T* x = static_cast<const T*>(a.x);
 
+  // The prologue's per-channel parameters, loaded once for the whole window.
+  float scale[kVec], shift[kVec];
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    scale[j] = a.pro_scale ? a.pro_scale[c0 + j] : 1.f;
+    shift[j] = a.pro_shift ? a.pro_shift[c0 + j] : 0.f;
+  }
+  const bool relu = a.pro_act == Act::kRelu;
   float acc[kVec];
 #pragma unroll
   for (int j = 0; j < kVec; ++j) acc[j] = a.max ? -INFINITY : 0.f;
@@ -56,7 +59,8 @@ __global__ void pool2d_kernel(const PoolArgs a) {
       }
 #pragma unroll
       for (int j = 0; j < kVec; ++j) {
-        const float f = prologue(v[j], c0 + j, a);
+        float f = v[j] * scale[j] + shift[j];
+        if (relu) f = fmaxf(f, 0.f);
         acc[j] = a.max ? fmaxf(acc[j], f) : acc[j] + f;
       }
       ++count;
@@ -71,7 +75,7 @@ __global__ void pool2d_kernel(const PoolArgs a) {
 #pragma unroll
     for (int j = 0; j < kVec; ++j) acc[j] *= inv;
   }
-  T* dst = static_cast<T*>(a.y) + p * a.y_ld + c0;
+  T* dst = static_cast<T*>(a.y) + static_cast<long long>(p) * a.y_ld + c0;
   if (kVec == 8) {
     Vec8<T> vec;
 #pragma unroll
@@ -92,6 +96,7 @@ cudaError_t pool2d(const PoolArgs& a, cudaStream_t stream) {
                    addr(a.x) % 16 == 0 && addr(a.y) % 16 == 0;
   const long long out_pixels = static_cast<long long>(a.batch) * a.out_h * a.out_w;
   if (out_pixels == 0) return cudaSuccess;
+  if (out_pixels * a.channels > 0x7fffffffLL) return cudaErrorInvalidValue;
   if (vec) {
     const long long work = out_pixels * (a.channels / 8);
     pool2d_kernel<T, 8><<<static_cast<unsigned>((work + kThreads - 1) / kThreads), kThreads, 0, stream>>>(a);

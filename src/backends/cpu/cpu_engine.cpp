@@ -1,0 +1,467 @@
+#include "backends/cpu/cpu_engine.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "backends/cpu/cpu_steps.h"
+#include "passes/concat_plan.h"
+
+namespace chexrt::cpu {
+
+namespace {
+
+using ir::OpType;
+
+bool fail(std::string* why, const std::string& message) {
+  if (why) *why = message;
+  return false;
+}
+
+bool is_activation(const ir::Graph& graph, int value) {
+  return value != ir::kNoValue && !graph.value(value).is_constant() && graph.value(value).dims.size() == 4;
+}
+
+bool is_constant(const ir::Graph& graph, int value) {
+  return value != ir::kNoValue && graph.value(value).is_constant();
+}
+
+// Nodes whose output can be written straight into a channel slice of a Concat's buffer: every
+// kernel here writes through NHWC views (convolutions through a dense scratch buffer).
+bool can_write_into_slice(const ir::Graph&, const ir::Node& node) {
+  switch (node.op) {
+    case OpType::kConv:
+    case OpType::kChannelAffine:
+    case OpType::kBatchNormalization:
+    case OpType::kRelu:
+    case OpType::kMaxPool:
+    case OpType::kAveragePool: return true;
+    default: return false;
+  }
+}
+
+// Element-wise nodes that can run fused in front of a pool or classifier head.
+bool is_pre_op(OpType op) {
+  return op == OpType::kChannelAffine || op == OpType::kBatchNormalization || op == OpType::kRelu;
+}
+
+// ChannelAffine, BatchNormalization (inference form) or Relu as y = act(x * scale + shift).
+OwnedPreOp pre_op_of(const ir::Graph& graph, const ir::Node& node) {
+  OwnedPreOp pre;
+  if (node.op == OpType::kRelu) {
+    pre.relu = true;
+    return pre;
+  }
+  const auto floats = [&](int i) { return graph.value(node.inputs[i]).constant.to_doubles(); };
+  if (node.op == OpType::kChannelAffine) {
+    for (double v : floats(1)) pre.scale.push_back(static_cast<float>(v));
+    for (double v : floats(2)) pre.shift.push_back(static_cast<float>(v));
+    pre.relu = node.attrs.get_string("activation", "") == "relu";
+    return pre;
+  }
+  // BatchNormalization: scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
+  const std::vector<double> gamma = floats(1), beta = floats(2), mean = floats(3), var = floats(4);
+  const double eps = node.attrs.get_float("epsilon", 1e-5f);
+  for (size_t c = 0; c < gamma.size(); ++c) {
+    const double s = gamma[c] / std::sqrt(var[c] + eps);
+    pre.scale.push_back(static_cast<float>(s));
+    pre.shift.push_back(static_cast<float>(beta[c] - mean[c] * s));
+  }
+  return pre;
+}
+
+PoolWindow pool_window(const ir::Node& node) {
+  const std::vector<int64_t> k = node.attrs.get_ints("kernel_shape");
+  const std::vector<int64_t> s = node.attrs.get_ints("strides", {1, 1});
+  const std::vector<int64_t> d = node.attrs.get_ints("dilations", {1, 1});
+  const std::vector<int64_t> p = node.attrs.get_ints("pads", {0, 0, 0, 0});
+  PoolWindow w;
+  w.kernel_h = k[0];
+  w.kernel_w = k[1];
+  w.stride_h = s[0];
+  w.stride_w = s[1];
+  w.dilation_h = d[0];
+  w.dilation_w = d[1];
+  w.pad_top = p[0];
+  w.pad_left = p[1];
+  w.pad_bottom = p[2];
+  w.pad_right = p[3];
+  w.average = node.op == OpType::kAveragePool;
+  w.count_include_pad = node.attrs.get_int("count_include_pad", 0) != 0;
+  return w;
+}
+
+bool window_attrs_ok(const ir::Node& node, std::string* why) {
+  if (node.attrs.get_ints("kernel_shape").size() != 2 || node.attrs.get_ints("pads", {0, 0, 0, 0}).size() != 4 ||
+      node.attrs.get_ints("strides", {1, 1}).size() != 2 || node.attrs.get_ints("dilations", {1, 1}).size() != 2) {
+    return fail(why, "only 2-D windows with explicit kernel_shape/strides/dilations/pads are supported");
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class CpuEngine : public Engine {
+ public:
+  CpuEngine(const dnnl::engine& engine, Storage storage, int64_t max_batch, int threads)
+      : dnnl_engine_(engine), stream_(engine), workspace_(storage, max_batch), threads_(threads) {}
+
+  std::string backend_name() const override { return "cpu-onednn"; }
+  const std::vector<TensorInfo>& inputs() const override { return inputs_; }
+  const std::vector<TensorInfo>& outputs() const override { return outputs_; }
+  int64_t max_batch() const override { return workspace_.max_batch(); }
+  Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) override;
+  std::string describe_layers() const override { return layers_; }
+  Result<BenchmarkResult> benchmark(const BenchmarkOptions& options) override;
+
+  // Built by build_cpu_engine.
+  std::vector<TensorInfo> inputs_, outputs_;
+  std::vector<int> input_values_, output_values_;
+  std::vector<std::unique_ptr<Step>> steps_;
+  std::string layers_;
+  Workspace& workspace() { return workspace_; }
+  const dnnl::engine& dnnl_engine() const { return dnnl_engine_; }
+
+  /// Creates every step's primitives for `batch` and the scratchpad they share.
+  Status prepare(int64_t batch);
+
+ private:
+  dnnl::engine dnnl_engine_;
+  dnnl::stream stream_;
+  Workspace workspace_;
+  int threads_;
+  std::mutex mutex_;  // one inference at a time: the arena is shared
+  std::set<int64_t> prepared_;
+  std::map<int64_t, std::vector<char>> scratchpads_;
+};
+
+Status CpuEngine::prepare(int64_t batch) {
+  if (prepared_.count(batch)) return Status::ok_status();
+  size_t scratchpad = 0;
+  for (auto& step : steps_) {
+    try {
+      CHEXRT_ASSIGN_OR_RETURN(size_t bytes, step->prepare(batch, workspace_));
+      scratchpad = std::max(scratchpad, bytes);
+    } catch (const dnnl::error& e) {
+      return runtime_error("node '" + step->name() + "': oneDNN: " + e.what() + " (batch " + std::to_string(batch) + ")");
+    }
+  }
+  // The steps run one after another, so they share one scratchpad.
+  std::vector<char>& buffer = scratchpads_[batch];
+  buffer.resize(std::max<size_t>(scratchpad, 1));
+  for (auto& step : steps_) step->bind_scratchpad(batch, buffer.data());
+  prepared_.insert(batch);
+  return Status::ok_status();
+}
+
+Status CpuEngine::infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) {
+  if (inputs.size() != inputs_.size()) {
+    return invalid_argument("expected " + std::to_string(inputs_.size()) + " inputs, got " +
+                            std::to_string(inputs.size()));
+  }
+  const int64_t batch = inputs.empty() ? max_batch() : inputs[0].dims()[0];
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorInfo& info = inputs_[i];
+    Dims expected = info.dims;
+    expected[0] = batch;
+    if (inputs[i].dtype() != DataType::kFloat32 || inputs[i].dims() != expected) {
+      return invalid_argument("input '" + info.name + "': expected float32 " + dims_to_string(expected) + ", got " +
+                              dtype_name(inputs[i].dtype()) + " " + dims_to_string(inputs[i].dims()));
+    }
+  }
+  if (batch < 1 || batch > max_batch()) {
+    return invalid_argument("batch " + std::to_string(batch) + " is outside the engine's range 1.." +
+                            std::to_string(max_batch()));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  // OpenMP's thread count is per calling thread; oneDNN reads it at primitive creation and run.
+  omp_set_num_threads(threads_);
+  CHEXRT_RETURN_IF_ERROR(prepare(batch));
+  for (size_t i = 0; i < inputs.size(); ++i) nchw_to_nhwc(inputs[i].data<float>(), workspace_.view(input_values_[i], batch));
+  for (auto& step : steps_) {
+    try {
+      step->run(batch, workspace_, stream_);
+    } catch (const dnnl::error& e) {
+      return runtime_error("node '" + step->name() + "': oneDNN: " + e.what());
+    }
+  }
+  outputs->clear();
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    Dims dims = outputs_[i].dims;
+    dims[0] = batch;
+    HostTensor out(DataType::kFloat32, dims);
+    const int value = output_values_[i];
+    if (dims.size() == 4) {
+      nhwc_to_nchw(workspace_.view(value, batch), out.data<float>());
+    } else {
+      std::memcpy(out.raw(), workspace_.data(workspace_.buffer_of(value)), out.nbytes());
+    }
+    outputs->push_back(out);
+  }
+  return Status::ok_status();
+}
+
+Result<BenchmarkResult> CpuEngine::benchmark(const BenchmarkOptions& options) {
+  CHEXRT_ASSIGN_OR_RETURN(BenchmarkResult result, Engine::benchmark(options));
+  result.notes = "host-timed infer() on cpu-onednn (" +
+                 std::string(workspace_.storage() == Storage::kBf16 ? "bf16" : "fp32") + ", " +
+                 std::to_string(threads_) + " thread(s))";
+  if (!options.per_layer) return result;
+  // Per step, on whatever the last infer() left in the arena: the median over the iterations.
+  std::lock_guard<std::mutex> lock(mutex_);
+  omp_set_num_threads(threads_);
+  CHEXRT_RETURN_IF_ERROR(prepare(options.batch));
+  std::vector<std::vector<double>> times(steps_.size());
+  for (int i = 0; i < std::max(options.iterations, 1); ++i) {
+    for (size_t s = 0; s < steps_.size(); ++s) {
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        steps_[s]->run(options.batch, workspace_, stream_);
+      } catch (const dnnl::error& e) {
+        return runtime_error("node '" + steps_[s]->name() + "': oneDNN: " + e.what());
+      }
+      times[s].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+  }
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    std::sort(times[s].begin(), times[s].end());
+    result.layers.push_back({steps_[s]->name(), steps_[s]->kernel(), times[s][times[s].size() / 2]});
+  }
+  return result;
+}
+
+}  // namespace
+
+bool has_native_bf16() { return __builtin_cpu_supports("avx512bf16"); }
+
+bool supports_node(const ir::Graph& graph, const ir::Node& node, Precision precision, std::string* why) {
+  if (precision == Precision::kFp16) return fail(why, "the CPU backend computes in fp32 or bf16, not fp16");
+  if (precision == Precision::kBf16 && !has_native_bf16()) {
+    return fail(why, "bf16 needs AVX-512 BF16, which this CPU lacks");
+  }
+  for (int v : node.inputs) {
+    if (v != ir::kNoValue && graph.value(v).dtype != DataType::kFloat32) return fail(why, "only float32 tensors");
+  }
+  for (int v : node.outputs) {
+    if (graph.value(v).dtype != DataType::kFloat32) return fail(why, "only float32 tensors");
+  }
+  const size_t num_inputs = node.inputs.size();
+  const auto input = [&](size_t i) { return i < num_inputs ? node.inputs[i] : ir::kNoValue; };
+  if (num_inputs == 0 || !is_activation(graph, input(0))) return fail(why, "the input must be a 4-D activation");
+  switch (node.op) {
+    case OpType::kConv: {
+      if (!is_constant(graph, input(1)) || graph.value(input(1)).dims.size() != 4) {
+        return fail(why, "the weights must be a 4-D constant");
+      }
+      if (input(2) != ir::kNoValue && !is_constant(graph, input(2))) return fail(why, "the bias must be a constant");
+      if (node.attrs.get_int("group", 1) != 1) return fail(why, "grouped convolution is not implemented");
+      const std::string act = node.attrs.get_string("activation", "");
+      if (act != "" && act != "relu") return fail(why, "activation '" + act + "' is not implemented");
+      return window_attrs_ok(node, why);
+    }
+    case OpType::kChannelAffine: {
+      if (!is_constant(graph, input(1)) || !is_constant(graph, input(2))) {
+        return fail(why, "scale and shift must be constants");
+      }
+      const std::string act = node.attrs.get_string("activation", "");
+      return act == "" || act == "relu" ? true : fail(why, "activation '" + act + "' is not implemented");
+    }
+    case OpType::kBatchNormalization:
+      for (size_t i = 1; i < 5; ++i) {
+        if (!is_constant(graph, input(i))) return fail(why, "scale, bias, mean and var must be constants");
+      }
+      return node.outputs.size() == 1 ? true : fail(why, "training-mode outputs are not implemented");
+    case OpType::kRelu: return true;
+    case OpType::kMaxPool:
+      if (node.outputs.size() != 1) return fail(why, "the Indices output is not implemented");
+      return window_attrs_ok(node, why);
+    case OpType::kAveragePool: return window_attrs_ok(node, why);
+    case OpType::kConcat:
+      if (node.attrs.get_int("axis", 1) != 1) return fail(why, "only channel (axis 1) concatenation");
+      for (int v : node.inputs) {
+        if (!is_activation(graph, v)) return fail(why, "every input must be a 4-D activation");
+      }
+      return true;
+    case OpType::kClassifierHead: {
+      if (!is_constant(graph, input(1)) || !is_constant(graph, input(2))) {
+        return fail(why, "the weights and bias must be constants");
+      }
+      const std::string act = node.attrs.get_string("activation", "");
+      return act == "" || act == "sigmoid" ? true : fail(why, "activation '" + act + "' is not implemented");
+    }
+    default: return fail(why, std::string(ir::op_name(node.op)) + " is not implemented by the CPU backend");
+  }
+}
+
+Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const BuildOptions& options) {
+  for (const ir::Node& node : graph.nodes()) {
+    std::string why;
+    if (!supports_node(graph, node, options.precision, &why)) return unsupported(ir::describe(node) + ": " + why);
+  }
+  for (int v : graph.inputs()) {
+    if (graph.value(v).dims.size() != 4 || graph.value(v).dtype != DataType::kFloat32) {
+      return unsupported("input '" + graph.value(v).name + "': the CPU backend takes 4-D float32 inputs");
+    }
+  }
+  if (graph.inputs().empty()) return unsupported("the graph has no inputs");
+  const int64_t max_batch = graph.value(graph.inputs()[0]).dims[0];
+  const int threads = options.threads > 0 ? options.threads : omp_get_num_procs();
+  omp_set_num_threads(threads);
+
+  std::unique_ptr<CpuEngine> engine;
+  try {
+    engine = std::make_unique<CpuEngine>(dnnl::engine(dnnl::engine::kind::cpu, 0),
+                                         options.precision == Precision::kBf16 ? Storage::kBf16 : Storage::kF32,
+                                         max_batch, threads);
+  } catch (const dnnl::error& e) {
+    return runtime_error(std::string("oneDNN: cannot create a CPU engine: ") + e.what());
+  }
+  Workspace& ws = engine->workspace();
+  const size_t elem = ws.element_size();
+
+  const passes::ConcatPlan plan = passes::plan_concat_elimination(graph, can_write_into_slice);
+  const std::vector<std::vector<int>> consumers = graph.consumers();
+
+  // A pre-op node whose only reader is a pool or the head runs inside that reader's kernel.
+  std::vector<int> fused_pre(graph.num_nodes(), -1);  // reader node -> pre-op node
+  std::vector<bool> fused_away(graph.num_nodes(), false);
+  for (int n = 0; n < graph.num_nodes(); ++n) {
+    const ir::Node& node = graph.node(n);
+    const int out = node.outputs[0];
+    if (!is_pre_op(node.op) || graph.is_graph_output(out) || plan.storage[out] != out || consumers[out].size() != 1) {
+      continue;
+    }
+    const int reader = consumers[out][0];
+    const OpType op = graph.node(reader).op;
+    if ((op == OpType::kMaxPool || op == OpType::kAveragePool || op == OpType::kClassifierHead) &&
+        graph.node(reader).inputs[0] == out) {
+      fused_pre[reader] = n;
+      fused_away[n] = true;
+    }
+  }
+
+  // One buffer per storage root; every materialized value is placed in its root's buffer.
+  std::map<int, int> buffer_of_root;
+  const auto place = [&](int v) {
+    const int root = plan.storage[v];
+    const Dims& root_dims = graph.value(root).dims;
+    auto it = buffer_of_root.find(root);
+    if (it == buffer_of_root.end()) {
+      const int64_t bytes = num_elements(root_dims) * (root_dims.size() == 4 ? static_cast<int64_t>(elem) : 4);
+      it = buffer_of_root.emplace(root, ws.add_buffer(bytes)).first;
+    }
+    ws.place(v, graph.value(v).dims, it->second, plan.channel_offset[v], root_dims[1]);
+  };
+  for (int v : graph.inputs()) place(v);
+  for (int n = 0; n < graph.num_nodes(); ++n) {
+    if (!fused_away[n]) place(graph.node(n).outputs[0]);
+  }
+
+  // Steps, in node order; step 0 converts the inputs and the last converts the outputs.
+  std::ostringstream layers;
+  const char* precision = options.precision == Precision::kBf16 ? "bf16" : "fp32";
+  std::vector<std::string> notes(graph.num_nodes());
+  for (int n = 0; n < graph.num_nodes(); ++n) {
+    const ir::Node& node = graph.node(n);
+    const int x = node.inputs[0], y = node.outputs[0];
+    OwnedPreOp pre = fused_pre[n] >= 0 ? pre_op_of(graph, graph.node(fused_pre[n])) : OwnedPreOp{};
+    const int x_in = fused_pre[n] >= 0 ? graph.node(fused_pre[n]).inputs[0] : x;
+    std::unique_ptr<Step> step;
+    if (fused_away[n]) {
+      notes[n] = "fused into " + graph.node(consumers[y][0]).name;
+      continue;
+    }
+    switch (node.op) {
+      case OpType::kConv: {
+        const ir::Value& w = graph.value(node.inputs[1]);
+        ConvGeometry g;
+        g.src = graph.value(x).dims;
+        g.dst = graph.value(y).dims;
+        g.kernel_h = w.dims[2];
+        g.kernel_w = w.dims[3];
+        const PoolWindow win = pool_window(node);
+        g.stride_h = win.stride_h;
+        g.stride_w = win.stride_w;
+        g.dilation_h = win.dilation_h;
+        g.dilation_w = win.dilation_w;
+        g.pad_top = win.pad_top;
+        g.pad_left = win.pad_left;
+        g.pad_bottom = win.pad_bottom;
+        g.pad_right = win.pad_right;
+        const auto dense = [&](int v) { return plan.storage[v] == v && plan.channel_offset[v] == 0; };
+        const int src_scratch = dense(x) ? -1 : ws.add_buffer(num_elements(g.src) * static_cast<int64_t>(elem));
+        const int dst_scratch = dense(y) ? -1 : ws.add_buffer(num_elements(g.dst) * static_cast<int64_t>(elem));
+        const bool has_bias = node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue;
+        step = make_conv_step(node.name, engine->dnnl_engine(), g, w.constant,
+                              has_bias ? graph.value(node.inputs[2]).constant : HostTensor(),
+                              node.attrs.get_string("activation", "") == "relu", x, y, src_scratch, dst_scratch);
+        break;
+      }
+      case OpType::kChannelAffine:
+      case OpType::kBatchNormalization:
+      case OpType::kRelu: step = make_transform_step(node.name, pre_op_of(graph, node), x, y); break;
+      case OpType::kMaxPool:
+      case OpType::kAveragePool: step = make_pool_step(node.name, std::move(pre), pool_window(node), x_in, y); break;
+      case OpType::kConcat:
+        if (plan.concat_in_place[n]) {
+          notes[n] = "in place (inputs written into their slices)";
+          continue;
+        }
+        step = make_concat_step(node.name, node.inputs, y);
+        break;
+      case OpType::kClassifierHead: {
+        const int pooled = ws.add_buffer(max_batch * graph.value(x_in).dims[1] * 4);
+        step = make_head_step(node.name, std::move(pre), graph.value(node.inputs[1]).constant,
+                              graph.value(node.inputs[2]).constant,
+                              node.attrs.get_string("activation", "") == "sigmoid", x_in, y, pooled);
+        break;
+      }
+      default: return unsupported(ir::describe(node) + ": no CPU kernel");
+    }
+    engine->steps_.push_back(std::move(step));
+  }
+
+  // Liveness: every value a step touches keeps its root's buffer alive for that step.
+  const int last_step = static_cast<int>(engine->steps_.size()) + 1;
+  for (int v : graph.inputs()) ws.use(ws.buffer_of(v), 0);
+  for (size_t s = 0; s < engine->steps_.size(); ++s) {
+    const Step& step = *engine->steps_[s];
+    for (int v : step.reads) ws.use(ws.buffer_of(v), static_cast<int>(s) + 1);
+    for (int v : step.writes) ws.use(ws.buffer_of(v), static_cast<int>(s) + 1);
+    for (int b : step.scratch) ws.use(b, static_cast<int>(s) + 1);
+  }
+  for (int v : graph.outputs()) ws.use(ws.buffer_of(v), last_step);
+  ws.allocate();
+
+  engine->input_values_ = graph.inputs();
+  engine->output_values_ = graph.outputs();
+  for (int v : graph.inputs()) engine->inputs_.push_back({graph.value(v).name, DataType::kFloat32, graph.value(v).dims});
+  for (int v : graph.outputs()) {
+    engine->outputs_.push_back({graph.value(v).name, DataType::kFloat32, graph.value(v).dims});
+  }
+  CHEXRT_RETURN_IF_ERROR(engine->prepare(max_batch));
+  CHEXRT_RETURN_IF_ERROR(engine->prepare(1));
+
+  size_t s = 0;
+  for (int n = 0; n < graph.num_nodes(); ++n) {
+    const ir::Node& node = graph.node(n);
+    layers << node.name << "  " << ir::op_name(node.op) << "  ";
+    if (!notes[n].empty()) {
+      layers << notes[n] << "\n";
+    } else {
+      layers << engine->steps_[s++]->kernel() << "  " << precision << "\n";
+    }
+  }
+  layers << "arena: " << ws.arena_bytes() / 1024 << " KiB at batch " << max_batch << ", " << threads << " thread(s)\n";
+  engine->layers_ = layers.str();
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
+}  // namespace chexrt::cpu
