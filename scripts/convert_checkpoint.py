@@ -9,8 +9,8 @@ Accepted checkpoints:
       `...denselayer1.norm.1.weight`, which become `...denselayer1.norm1.weight`;
   (c) a whole pickled model (torch.save(model)), when its class can be imported here and
       --trust-pickle is given (unpickling a model runs code from the file). Without it, files are
-      read with torch's weights-only loader, which in torch < 2 also refuses Python floats (a
-      training checkpoint's 'best_loss'): such files need --trust-pickle there too.
+      read with torch's weights-only loader, which in torch 1.13 also refuses Python floats (a
+      training checkpoint's 'best_loss'): such files need --trust-pickle there.
 
 Loading is strict: a key the model lacks, or a weight it needs and the checkpoint lacks, is an error
 that lists them. The graph ends with a Sigmoid (output "probabilities") unless --no-sigmoid
@@ -66,7 +66,7 @@ def load_checkpoint(path, trust_pickle=False):
         raise CheckpointError(f"the checkpoint pickles a model whose class cannot be imported here ({e}); "
                               "save model.state_dict() instead") from e
     except Exception as e:  # weights_only refusals come as UnpicklingError or RuntimeError by torch version
-        hint = "" if trust_pickle else (" (torch's weights-only loader refuses pickled models, and in torch < 2 "
+        hint = "" if trust_pickle else (" (torch's weights-only loader refuses pickled models, and in torch 1.13 "
                                         "even floats: if you trust the file, pass --trust-pickle)")
         raise CheckpointError(f"torch.load failed{hint}: {e}") from e
     if isinstance(obj, torch.nn.Module):
@@ -145,6 +145,9 @@ def export_onnx(model, path, opset=13, batch=None, output_name="probabilities"):
             torch.onnx.export(model, example, tmp, opset_version=opset, do_constant_folding=True,
                               input_names=[kInputName], output_names=[output_name], **kwargs)
         onnx.checker.check_model(onnx.load(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give it a plain new file's mode
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

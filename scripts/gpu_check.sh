@@ -67,8 +67,11 @@ fi
 
 if [ "$peers" = 1 ]; then
   echo "== PyTorch peers ($peer_configs)"
-  timeout 420 python3 "$bundle/pytorch_peers.py" --batches "$batches" --configs "$peer_configs" --iters 50 \
-    --warmup 10 --json "$out/peers.json" 2>&1 | tee "$out/peers.log" | grep -v Warning
+  # One run per configuration, each with its own JSON, so that a slow torch.compile loses only itself.
+  for config in ${peer_configs//,/ }; do
+    timeout 300 python3 "$bundle/pytorch_peers.py" --batches "$batches" --configs "$config" --iters 50 \
+      --warmup 10 --json "$out/peers_$config.json" 2>&1 | tee -a "$out/peers.log" | grep -v Warning
+  done
 fi
 
 echo "== side by side"
@@ -80,8 +83,12 @@ def load(name):
     p = os.path.join(out, name)
     return json.load(open(p)) if os.path.exists(p) else None
 c = load("chexrt.json")
-p = load("peers.json")
-device = (c or p or {}).get("device", "?")
+peer_rows = []
+for name in sorted(os.listdir(out)):
+    if name.startswith("peers_") and name.endswith(".json"):
+        peer_rows += load(name)["rows"]
+p = {"rows": peer_rows} if peer_rows else None
+device = (c or {}).get("device", "?")
 if c:
     for r in c["rows"]:
         rows.setdefault(f"chexrt {r['precision']}", {})[r["batch"]] = (r["compute_median_ms"], r["images_per_second_compute"])

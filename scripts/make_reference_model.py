@@ -41,9 +41,11 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert_checkpoint import build_chexnet, export_onnx, kInputName  # noqa: E402
+from export_weights import write_safetensors  # noqa: E402
 
 kRepo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 kModelFile = "densenet121_chexnet_seeded.onnx"
+kWeightsFile = "densenet121_chexnet_seeded.safetensors"
 kOutputName = "probabilities"
 kImageSuffixes = (".png", ".jpg", ".jpeg", ".dcm")
 kCalibrationBatch = 8
@@ -149,7 +151,8 @@ def main(argv=None):
     manifest_path = os.path.join(ref_dir, "manifest.json")
     config = {"seed": args.seed, "opset": args.opset, "torch": torch.__version__,
               "images": [os.path.relpath(p, kRepo) for p in files]}
-    if not args.force and up_to_date(manifest_path, model_path, config):
+    weights_path = os.path.join(out_dir, kWeightsFile)
+    if not args.force and os.path.exists(weights_path) and up_to_date(manifest_path, model_path, config):
         print(f"{os.path.relpath(manifest_path)} is up to date (--force to redo)")
         return 0
 
@@ -166,6 +169,11 @@ def main(argv=None):
         digest = hashlib.sha256(f.read()).hexdigest()
     print(f"wrote {model_path} ({os.path.getsize(model_path) / 1e6:.1f} MB, opset {args.opset}, "
           f"sha256 {digest[:16]}) at {time.time() - start:.1f}s", flush=True)
+
+    # The same weights for building the network through chexrt's C++ API, without ONNX.
+    write_safetensors(weights_path, {k: v.detach().float().numpy() for k, v in model.state_dict().items()
+                                     if not k.endswith("num_batches_tracked")})
+    print(f"wrote {weights_path}", flush=True)
 
     model64 = copy.deepcopy(model).double()
     shutil.rmtree(ref_dir, ignore_errors=True)

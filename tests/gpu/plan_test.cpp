@@ -118,7 +118,7 @@ TEST(CudaPlan, LiveBuffersNeverOverlap) {
   }
 }
 
-TEST(CudaPlan, Fp16InputChannelsArePaddedToEight) {
+TEST(CudaPlan, InputChannelsArePaddedTo16Bytes) {
   NetworkDefinition net;
   LayerMaker m(net, 2);
   Tensor x = net.add_input("image", DataType::kFloat32, {1, 3, 32, 32});
@@ -131,7 +131,7 @@ TEST(CudaPlan, Fp16InputChannelsArePaddedToEight) {
   EXPECT_EQ(fp16->values[input].c_stored, 8);
   EXPECT_EQ(fp16->values[input].c, 3);
   EXPECT_EQ(fp16->values[input].space_to_depth, 1);
-  EXPECT_EQ(fp32->values[input].c_stored, 3);
+  EXPECT_EQ(fp32->values[input].c_stored, 4);
 }
 
 // The stem (7x7, stride 2, on the 3-channel image) reads its fp16 input as 2x2 blocks.

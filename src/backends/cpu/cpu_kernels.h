@@ -31,7 +31,7 @@ struct PreOp {
   bool relu = false;
 };
 
-/// y = pre(x), element by element (a copy when `pre` is empty); converts between storages.
+/// y = pre(x), element by element (a copy when `pre` is empty); x and y have the same storage.
 void transform(const NhwcView& x, const PreOp& pre, const NhwcView& y);
 
 struct PoolWindow {

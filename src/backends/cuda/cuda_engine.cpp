@@ -10,7 +10,6 @@
 #include <sstream>
 #include <thread>
 
-#include "backends/cuda/kernels/conv_gemm.cuh"
 #include "backends/cuda/timing_cache.h"
 
 namespace chexrt::cuda {
@@ -79,8 +78,6 @@ class ExecutionContext {
     CHEXRT_RETURN_IF_ERROR(c->arena_.allocate(static_cast<size_t>(e.plan_.arena_bytes), "activation arena"));
     CHEXRT_RETURN_IF_ERROR(c->scratch_.allocate(scratch, "scratch"));
     CHEXRT_RETURN_IF_ERROR(c->workspace_.allocate(workspace, "library workspace"));
-    CHEXRT_RETURN_IF_ERROR(c->counters_.allocate(kMaxSplitTiles * sizeof(int), "split-K counters"));
-    CHEXRT_CUDA_TRY(cudaMemset(c->counters_.get(), 0, c->counters_.bytes()), "zeroing split-K counters");
     for (const TensorInfo& info : e.inputs_) {
       const size_t bytes = num_elements(info.dims) * sizeof(float);
       c->in_dev_.emplace_back();
@@ -119,7 +116,6 @@ class ExecutionContext {
     r.scratch_bytes = scratch_.bytes();
     r.workspace = workspace_.get();
     r.workspace_bytes = workspace_.bytes();
-    r.counters = counters_.as<int>();
     for (const auto& b : in_dev_) r.inputs.push_back(b.as<float>());
     for (const auto& b : out_dev_) r.outputs.push_back(b.as<float>());
     r.plan = &e.plan_;
@@ -208,7 +204,7 @@ class ExecutionContext {
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cublasLtHandle_t cublaslt_ = nullptr;
-  DeviceBuffer arena_, scratch_, workspace_, counters_;
+  DeviceBuffer arena_, scratch_, workspace_;
   std::vector<DeviceBuffer> in_dev_, out_dev_;
   std::vector<PinnedBuffer> in_host_, out_host_;
   std::map<int64_t, cudaGraphExec_t> graphs_;

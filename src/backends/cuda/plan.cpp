@@ -231,8 +231,8 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
   };
   const passes::ConcatPlan concat = passes::plan_concat_elimination(g, writes_slices);
 
-  // 4. Layouts. A buffer per root value; graph inputs in fp16 get channels padded to 8 with
-  // zeros so that tensor-core convolutions can read them in 16-byte chunks.
+  // 4. Layouts. A buffer per root value; graph inputs get channels padded with zeros to a
+  // 16-byte multiple (8 in fp16, 4 in fp32) so that convolutions can read them in 16-byte chunks.
   plan.values.resize(num_values);
   std::vector<bool> materialized(num_values, false);
   for (int v : g.inputs()) materialized[v] = true;
@@ -244,9 +244,9 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
   std::vector<int> buffer_of_root(num_values, -1);
   const auto stored_channels = [&](int root) {
     const int64_t c = g.value(root).dims[1];
-    const bool padded = precision == Precision::kFp16 &&
-                        std::find(g.inputs().begin(), g.inputs().end(), root) != g.inputs().end();
-    return padded ? (c + 7) / 8 * 8 : c;
+    const int64_t v = 16 / plan.elem_size;
+    const bool padded = std::find(g.inputs().begin(), g.inputs().end(), root) != g.inputs().end();
+    return padded ? (c + v - 1) / v * v : c;
   };
   const auto set_dims = [&](ValueLayout& l, const Dims& d) {
     l.n = d[0];

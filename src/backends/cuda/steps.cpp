@@ -5,6 +5,7 @@
 #include <set>
 
 #include "backends/cuda/kernels/conv_gemm.cuh"
+#include "backends/cuda/kernels/conv_gemm_f32.cuh"
 #include "backends/cuda/kernels/head.cuh"
 #include "backends/cuda/kernels/pointwise.cuh"
 #include "backends/cuda/kernels/pool.cuh"
@@ -546,8 +547,8 @@ class MmaConvStep : public Step {
     const int64_t ctas = (plan.max_batch * p.out_h * p.out_w + tile.bm - 1) / tile.bm * (p.out_c / tile.bn);
     const int k = p.pointwise() ? p.in_c : p.kh * p.kw * p.in_c;
     const int k_tiles = (k + 31) / 32;
-    if (ctas >= sms || ctas > kMaxSplitTiles) return 1;
-    return static_cast<int>(std::min<int64_t>({(sms + ctas - 1) / ctas, k_tiles / 2, 16}));
+    if (ctas >= sms) return 1;
+    return static_cast<int>(std::min<int64_t>({(sms + ctas - 1) / ctas, k_tiles / 2, kMaxSplits}));
   }
   std::string signature() const override { return conv_signature(p_, plan_); }
   Status enqueue(const RunContext& ctx) const override {
@@ -555,7 +556,6 @@ class MmaConvStep : public Step {
     a.x = static_cast<const __half*>(ctx.ptr(p_.x));
     a.y = static_cast<__half*>(ctx.ptr(p_.y));
     a.partial = static_cast<float*>(ctx.scratch);
-    a.counters = ctx.counters;
     return check_cuda(launch_conv_gemm_f16(a, variant_, tile_, ctx.stream), p_.node_name);
   }
 
@@ -607,6 +607,90 @@ bool exact_enough_for_fp32(cudnnConvolutionFwdAlgo_t a) {
   return a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
          a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
 }
+
+// chexrt's FP32 implicit GEMM (kernels/conv_gemm_f32.cu): FFMA only, with the prologue fused.
+class FfmaConvStep : public Step {
+ public:
+  FfmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmF32Tile tile)
+      : plan_(plan), p_(p), variant_(variant), tile_(tile) {}
+  static bool applicable(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
+                         const ConvGemmF32Tile& tile) {
+    const ValueLayout& lx = plan.values[p.x];
+    const ValueLayout& ly = plan.values[p.y];
+    if (is_fp16(plan) || p.in_c % 4 != 0 || lx.ld % 4 != 0 || lx.channel_offset % 4 != 0 || ly.ld % 4 != 0 ||
+        ly.channel_offset % 4 != 0 || p.out_c % tile.bn != 0) {
+      return false;
+    }
+    switch (variant) {
+      case ConvGemmVariant::kPointwise: return p.pointwise() && !p.has_prologue;
+      case ConvGemmVariant::kPointwisePrologue: return p.pointwise() && p.has_prologue;
+      case ConvGemmVariant::kGeneral: return !p.pointwise() && !p.has_prologue;
+      case ConvGemmVariant::kHalo3x3: return false;
+    }
+    return false;
+  }
+  Status init() {
+    const int k = p_.pointwise() ? p_.in_c : p_.kh * p_.kw * p_.in_c;
+    k_pad_ = (k + 15) / 16 * 16;
+    const std::vector<float> w = p_.packed_weight(p_.in_c, k_pad_);
+    CHEXRT_RETURN_IF_ERROR(weight_.upload(w.data(), w.size() * 4, p_.node_name + " weights"));
+    if (!p_.bias.empty()) {
+      CHEXRT_RETURN_IF_ERROR(bias_.upload(p_.bias.data(), p_.bias.size() * 4, p_.node_name + " bias"));
+    }
+    if (p_.has_prologue) {
+      std::vector<float> scale(k_pad_, 0.f), shift(k_pad_, 0.f);
+      std::copy(p_.prologue.scale.begin(), p_.prologue.scale.end(), scale.begin());
+      std::copy(p_.prologue.shift.begin(), p_.prologue.shift.end(), shift.begin());
+      CHEXRT_RETURN_IF_ERROR(scale_.upload(scale.data(), scale.size() * 4, p_.node_name + " prologue"));
+      CHEXRT_RETURN_IF_ERROR(shift_.upload(shift.data(), shift.size() * 4, p_.node_name + " prologue"));
+    }
+    return Status::ok_status();
+  }
+  std::string name() const override {
+    return p_.op_name() + "_f32_nhwc" + p_.fusion_suffix() + "__ffma_" + tile_.name();
+  }
+  std::string signature() const override { return conv_signature(p_, plan_); }
+  Status enqueue(const RunContext& ctx) const override {
+    const ValueLayout& lx = plan_.values[p_.x];
+    const ValueLayout& ly = plan_.values[p_.y];
+    ConvGemmF32Args a;
+    a.x = static_cast<const float*>(ctx.ptr(p_.x));
+    a.x_ld = lx.ld;
+    a.batch = static_cast<int>(ctx.batch);
+    a.in_h = p_.in_h;
+    a.in_w = p_.in_w;
+    a.in_c = p_.in_c;
+    a.kernel_h = p_.kh;
+    a.kernel_w = p_.kw;
+    a.stride_h = p_.sh;
+    a.stride_w = p_.sw;
+    a.pad_h = p_.ph;
+    a.pad_w = p_.pw;
+    a.dil_h = p_.dh;
+    a.dil_w = p_.dw;
+    a.out_h = p_.out_h;
+    a.out_w = p_.out_w;
+    a.out_c = p_.out_c;
+    a.weight = weight_.as<float>();
+    a.k_pad = k_pad_;
+    a.pro_scale = scale_.as<float>();
+    a.pro_shift = shift_.as<float>();
+    a.pro_relu = p_.has_prologue && p_.prologue.relu;
+    a.bias = bias_.as<float>();
+    a.relu = p_.relu;
+    a.y = static_cast<float*>(ctx.ptr(p_.y));
+    a.y_ld = ly.ld;
+    return check_cuda(launch_conv_gemm_f32(a, variant_, tile_, ctx.stream), p_.node_name);
+  }
+
+ private:
+  const ExecutionPlan& plan_;
+  ConvProblem p_;
+  ConvGemmVariant variant_;
+  ConvGemmF32Tile tile_;
+  int k_pad_ = 0;
+  DeviceBuffer weight_, bias_, scale_, shift_;
+};
 
 const char* cudnn_algo_name(cudnnConvolutionFwdAlgo_t a) {
   switch (a) {
@@ -918,6 +1002,15 @@ Result<std::vector<std::unique_ptr<Step>>> conv_candidates(const StepFactoryEnv&
         CHEXRT_RETURN_IF_ERROR(step->init());
         out.push_back(std::move(step));
       }
+    }
+  }
+  for (ConvGemmVariant v :
+       {ConvGemmVariant::kPointwise, ConvGemmVariant::kPointwisePrologue, ConvGemmVariant::kGeneral}) {
+    for (const ConvGemmF32Tile& tile : conv_gemm_f32_tiles(v)) {
+      if (!FfmaConvStep::applicable(env.plan, p, v, tile)) continue;
+      auto step = std::make_unique<FfmaConvStep>(env.plan, p, v, tile);
+      CHEXRT_RETURN_IF_ERROR(step->init());
+      out.push_back(std::move(step));
     }
   }
   // Library candidates that fail to set up (an unsupported shape) are skipped, not fatal.

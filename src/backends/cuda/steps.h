@@ -27,7 +27,6 @@ struct RunContext {
   size_t scratch_bytes = 0;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
-  int* counters = nullptr;  ///< kMaxSplitTiles zeros, for split-K kernels (left at zero).
   std::vector<float*> inputs;   ///< Device float32 NCHW staging, per graph input.
   std::vector<float*> outputs;  ///< Device float32 NCHW staging, per graph output.
   const ExecutionPlan* plan = nullptr;

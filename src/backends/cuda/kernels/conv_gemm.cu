@@ -22,6 +22,22 @@ constexpr int kBK = 32;
 constexpr int kLds = kBK + 8;
 constexpr int kStages = 4;
 
+// Launches with programmatic stream serialization (see pdl_wait in device_util.cuh).
+template <class Kernel, class... Args>
+cudaError_t launch_pdl(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t stream, Args... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(threads);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attribute;
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, args...);
+}
+
 template <int BM, int BN, int WARPS_M, int WARPS_N>
 struct Tile {
   static constexpr int kThreads = WARPS_M * WARPS_N * 32;
@@ -91,7 +107,23 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
     }
   }
 
-  auto load_stage = [&](int slot, int kt) {
+  // Weights (and prologue constants) of a stage: constants, so they may be fetched before
+  // pdl_wait().
+  auto load_b = [&](int slot, int kt) {
+    __half* sb_s = sb + slot * BN * kLds;
+#pragma unroll
+    for (int id = tid; id < BN * (kBK / 8); id += T::kThreads) {
+      const int row = id >> 2;
+      const int cc = id & 3;
+      cp_async_16(sb_s + row * kLds + cc * 8, a.weight + static_cast<long long>(n0 + row) * a.k_pad + kt * kBK + cc * 8,
+                  16);
+    }
+    if (kPrologue && tid < 8) {
+      const __half* src = (tid < 4 ? a.pro_scale : a.pro_shift) + kt * kBK + (tid & 3) * 8;
+      cp_async_16(sp + slot * 2 * kBK + tid * 8, src, 16);
+    }
+  };
+  auto load_a = [&](int slot, int kt) {
     __half* sa_s = sa + slot * BM * kLds;
     const int chunk = kt * (kBK / 8) + a_col;  // 8-channel chunk index along k
     if (kPointwise) {
@@ -122,18 +154,6 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
         cp_async_16_ca(sa_s + row * kLds + a_col * 8, src, ok ? 16 : 0);
       }
     }
-    __half* sb_s = sb + slot * BN * kLds;
-#pragma unroll
-    for (int id = tid; id < BN * (kBK / 8); id += T::kThreads) {
-      const int row = id >> 2;
-      const int cc = id & 3;
-      cp_async_16(sb_s + row * kLds + cc * 8, a.weight + static_cast<long long>(n0 + row) * a.k_pad + kt * kBK + cc * 8,
-                  16);
-    }
-    if (kPrologue && tid < 8) {
-      const __half* src = (tid < 4 ? a.pro_scale : a.pro_shift) + kt * kBK + (tid & 3) * 8;
-      cp_async_16(sp + slot * 2 * kBK + tid * 8, src, 16);
-    }
   };
 
   float acc[T::kMI][T::kNI][4];
@@ -144,9 +164,16 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
 
+  // The first stages' weights are fetched while the previous kernel may still run; group 0
+  // then holds them all with the first A stage, so the waits below stay exact.
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < k_tiles) load_stage(s, kt_begin + s);
+    if (s < k_tiles) load_b(s, kt_begin + s);
+  }
+  pdl_wait();
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < k_tiles) load_a(s, kt_begin + s);
     cp_async_commit();
   }
 
@@ -155,7 +182,10 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
     cp_async_wait<kStages - 2>();
     __syncthreads();
     const int prefetch = kt + kStages - 1;
-    if (prefetch < k_tiles) load_stage(prefetch % kStages, kt_begin + prefetch);
+    if (prefetch < k_tiles) {
+      load_a(prefetch % kStages, kt_begin + prefetch);
+      load_b(prefetch % kStages, kt_begin + prefetch);
+    }
     cp_async_commit();
 
     const int slot = kt % kStages;
@@ -203,6 +233,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
 
   cp_async_wait<0>();
   __syncthreads();
+  pdl_launch_dependents();
 
   // Accumulator (row g, cols 2t, 2t+1) and (row g + 8, same cols) of each 16x8 tile.
   const int g = lane >> 2;
@@ -223,39 +254,6 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
         }
       }
     }
-    // The classic threadfence reduction: publish the partials, count, and the last CTA sums.
-    __shared__ int is_last;
-    __threadfence();
-    __syncthreads();
-    const int tile = blockIdx.y * gridDim.x + blockIdx.x;
-    if (tid == 0) is_last = atomicAdd(&a.counters[tile], 1) == a.splits - 1;
-    __syncthreads();
-    if (!is_last) return;
-    __threadfence();
-    const long long plane = static_cast<long long>(pixels) * a.out_c;
-    constexpr int kGroups = BN / 8;
-    for (int id = tid; id < BM * kGroups; id += T::kThreads) {
-      const int row = id / kGroups;
-      const int p = m0 + row;
-      if (p >= pixels) continue;
-      const int c0 = n0 + (id - row * kGroups) * 8;
-      float v[8];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) v[j] = a.bias ? a.bias[c0 + j] : 0.f;
-      const float* src = a.partial + static_cast<long long>(p) * a.out_c + c0;
-      for (int z = 0; z < a.splits; ++z) {
-        // L2 only (__ldcg): other multiprocessors wrote these, and L1 is not coherent.
-        const float4 lo = __ldcg(reinterpret_cast<const float4*>(src + z * plane));
-        const float4 hi = __ldcg(reinterpret_cast<const float4*>(src + z * plane) + 1);
-        v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
-        v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
-      }
-      Vec8<__half> out;
-#pragma unroll
-      for (int j = 0; j < 8; ++j) out.set(j, a.relu ? fmaxf(v[j], 0.f) : v[j]);
-      out.store(a.y + static_cast<long long>(p) * a.y_ld + c0);
-    }
-    if (tid == 0) a.counters[tile] = 0;
     return;
   }
   __half* sc = reinterpret_cast<__half*>(smem);
@@ -340,7 +338,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
     hb[mi] = ty * halo_w + (m - ty * width);
   }
 
-  auto load_stage = [&](int slot, int kc) {
+  auto load_halo = [&](int slot, int kc) {
     __half* dh = sh + slot * halo_px * kLds;
     for (int id = tid; id < halo_px * 4; id += T::kThreads) {
       const int px = id >> 2;
@@ -353,6 +351,8 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
       const __half* src = ok ? x_img + (static_cast<long long>(yy) * width + xx) * a.x_ld + kc * kBK + cc * 8 : a.x;
       cp_async_16(dh + px * kLds + cc * 8, src, ok ? 16 : 0);
     }
+  };
+  auto load_weights = [&](int slot, int kc) {
     __half* db = sb + slot * 9 * BN * kLds;
     for (int id = tid; id < 9 * BN * 4; id += T::kThreads) {
       const int row = id >> 2;  // tap * BN + n
@@ -372,10 +372,15 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
 
-  load_stage(0, 0);
+  load_weights(0, 0);
+  pdl_wait();
+  load_halo(0, 0);
   cp_async_commit();
   for (int kc = 0; kc < c_steps; ++kc) {
-    if (kc + 1 < c_steps) load_stage((kc + 1) & 1, kc + 1);
+    if (kc + 1 < c_steps) {
+      load_halo((kc + 1) & 1, kc + 1);
+      load_weights((kc + 1) & 1, kc + 1);
+    }
     cp_async_commit();
     cp_async_wait<1>();
     __syncthreads();
@@ -410,6 +415,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
     }
     __syncthreads();  // the next iteration's load refills the slot read here
   }
+  pdl_launch_dependents();
 
   const int g = lane >> 2;
   const int t = lane & 3;
@@ -461,8 +467,33 @@ cudaError_t launch_halo(const ConvGemmArgs& a, cudaStream_t stream) {
   if (attr_status != cudaSuccess) return attr_status;
   if (smem > 227 * 1024) return cudaErrorInvalidValue;
   const dim3 grid(a.batch * ((a.in_h + tile_h - 1) / tile_h), a.out_c / BN);
-  kernel<<<grid, T::kThreads, smem, stream>>>(a, tile_h);
-  return cudaGetLastError();
+  return launch_pdl(kernel, grid, T::kThreads, smem, stream, a, tile_h);
+}
+
+// y[p, n] = act(sum_z partial[z][p][n] + bias[n]), 8 channels per thread, splits in order.
+__global__ void splitk_reduce_kernel(const ConvGemmArgs a) {
+  pdl_wait();
+  const int pixels = a.batch * a.out_h * a.out_w;
+  const int groups = a.out_c / 8;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= pixels * groups) return;
+  const int p = i / groups;
+  const int c0 = (i - p * groups) * 8;
+  const long long plane = static_cast<long long>(pixels) * a.out_c;
+  float v[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v[j] = a.bias ? a.bias[c0 + j] : 0.f;
+  const float* src = a.partial + static_cast<long long>(p) * a.out_c + c0;
+  for (int z = 0; z < a.splits; ++z) {
+    const float4 lo = reinterpret_cast<const float4*>(src + z * plane)[0];
+    const float4 hi = reinterpret_cast<const float4*>(src + z * plane)[1];
+    v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
+    v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
+  }
+  Vec8<__half> out;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) out.set(j, a.relu ? fmaxf(v[j], 0.f) : v[j]);
+  out.store(a.y + static_cast<long long>(p) * a.y_ld + c0);
 }
 
 template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V>
@@ -479,11 +510,11 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   if (attr_status != cudaSuccess) return attr_status;
   const int pixels = a.batch * a.out_h * a.out_w;
   const dim3 grid((pixels + BM - 1) / BM, a.out_c / BN, a.splits);
-  if (a.splits > 1 && (grid.x * grid.y > static_cast<unsigned>(kMaxSplitTiles) || !a.counters)) {
-    return cudaErrorInvalidValue;
-  }
-  kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(a);
-  return cudaGetLastError();
+  if (a.splits > kMaxSplits || (a.splits > 1 && !a.partial)) return cudaErrorInvalidValue;
+  cudaError_t e = launch_pdl(kernel, grid, T::kThreads, T::kSmemBytes, stream, a);
+  if (e != cudaSuccess || a.splits == 1) return e;
+  const int work = pixels * (a.out_c / 8);
+  return launch_pdl(splitk_reduce_kernel, dim3((work + 255) / 256), 256, 0, stream, a);
 }
 
 using Launcher = cudaError_t (*)(const ConvGemmArgs&, cudaStream_t);
@@ -508,6 +539,7 @@ std::vector<TileEntry> general_table() {
           {{128, 32, 4, 1}, launch<128, 32, 4, 1, V>}, {{128, 32, 2, 1}, launch<128, 32, 2, 1, V>},
           {{64, 32, 2, 1}, launch<64, 32, 2, 1, V>},   {{64, 32, 1, 1}, launch<64, 32, 1, 1, V>},
           {{32, 32, 1, 1}, launch<32, 32, 1, 1, V>},   {{128, 64, 4, 2}, launch<128, 64, 4, 2, V>},
+          {{256, 64, 4, 2}, launch<256, 64, 4, 2, V>}, {{128, 64, 2, 2}, launch<128, 64, 2, 2, V>},
           {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>}};
 }
 

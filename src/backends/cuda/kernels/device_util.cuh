@@ -24,6 +24,14 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
 
+/// Programmatic dependent launch (sm_90): a kernel launched with
+/// cudaLaunchAttributeProgrammaticStreamSerialization may start while the previous kernel of the
+/// stream still runs; pdl_wait() blocks until that kernel has finished and its writes are
+/// visible (a no-op for a normal launch). Before it a kernel may only read constants (weights)
+/// and must write nothing. pdl_launch_dependents() lets the next such kernel start launching.
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
+__device__ __forceinline__ void pdl_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;\n" ::); }
+
 /// Four 8x8 fp16 matrices from shared memory; lane i gives the address of row i % 8 of matrix
 /// i / 8, and register j receives matrix j laid out as an mma fragment.
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {

@@ -1,0 +1,285 @@
+// Implicit-GEMM convolution in FP32 with FFMA (see conv_gemm_f32.cuh).
+//
+// The structure of conv_gemm.cu: K in steps of 16 floats through a 4-stage cp.async pipeline,
+// rows 20 floats (80 bytes) apart in shared memory. A prologue (batch norm + ReLU) is applied to
+// the landed A tile in shared memory, once per element and CTA. Each thread then accumulates TM
+// consecutive rows x TN columns tx, tx + TX, ...: per 4 values of k it reads TM float4 of A (rows
+// shared by the 8 lanes of an access phase: broadcast) and TN float4 of B (8 lanes, 8 consecutive
+// rows 80 bytes apart: no bank conflict) for 4 * TM * TN FFMAs.
+#include "backends/cuda/kernels/conv_gemm_f32.cuh"
+
+#include <mutex>
+
+#include "backends/cuda/kernels/device_util.cuh"
+
+namespace chexrt::cuda {
+
+namespace {
+
+using namespace device;
+
+constexpr int kBK = 16;
+constexpr int kLds = kBK + 4;
+constexpr int kStages = 4;
+
+template <int BM, int BN, int TM, int TN, ConvGemmVariant V>
+struct F32Tile {
+  static constexpr int kTX = BN / TN;
+  static constexpr int kTY = BM / TM;
+  static constexpr int kThreads = kTX * kTY;
+  static constexpr int kAChunks = BM * (kBK / 4) / kThreads;
+  static constexpr size_t kSmemBytes = size_t(kStages) * (BM + BN) * kLds * 4 + size_t(kStages) * 2 * kBK * 4;
+  static_assert(kThreads % 32 == 0 && kThreads <= 256, "thread count");
+  static_assert(BM * (kBK / 4) % kThreads == 0 && kAChunks >= 1, "A chunks must divide among threads");
+  static_assert(32 % kTX == 0 || kTX % 32 == 0, "lanes of a warp share rows");
+};
+
+template <int BM, int BN, int TM, int TN, ConvGemmVariant V>
+__global__ void __launch_bounds__(F32Tile<BM, BN, TM, TN, V>::kThreads) conv_gemm_f32_kernel(const ConvGemmF32Args a) {
+  using T = F32Tile<BM, BN, TM, TN, V>;
+  constexpr bool kPointwise = V != ConvGemmVariant::kGeneral;
+  constexpr bool kPrologue = V == ConvGemmVariant::kPointwisePrologue;
+  extern __shared__ __align__(16) unsigned char smem[];
+  float* sa = reinterpret_cast<float*>(smem);  // [kStages][BM][kLds]
+  float* sb = sa + kStages * BM * kLds;        // [kStages][BN][kLds]
+  float* sp = sb + kStages * BN * kLds;        // [kStages][scale | shift][kBK]
+
+  const int tid = threadIdx.x;
+  const int tx = tid % T::kTX;
+  const int ty = tid / T::kTX;
+  const int out_hw = a.out_h * a.out_w;
+  const int pixels = a.batch * out_hw;
+  const int m0 = blockIdx.x * BM;
+  const int n0 = blockIdx.y * BN;
+  const int k_tiles = a.k_pad / kBK;
+  const int c_chunks = a.in_c / 4;
+  const int taps = a.kernel_h * a.kernel_w;
+
+  const int a_col = tid & 3;
+  const float* a_base[T::kAChunks];
+  int a_h0[T::kAChunks], a_w0[T::kAChunks];
+  bool a_valid[T::kAChunks];
+#pragma unroll
+  for (int i = 0; i < T::kAChunks; ++i) {
+    const int row = (tid >> 2) + i * (T::kThreads / 4);
+    const int p = m0 + row;
+    a_valid[i] = p < pixels;
+    const int pp = a_valid[i] ? p : 0;
+    if (kPointwise) {
+      a_base[i] = a.x + static_cast<long long>(pp) * a.x_ld;
+      a_h0[i] = a_w0[i] = 0;
+    } else {
+      const int n = pp / out_hw;
+      const int rem = pp - n * out_hw;
+      const int oh = rem / a.out_w;
+      const int ow = rem - oh * a.out_w;
+      a_h0[i] = oh * a.stride_h - a.pad_h;
+      a_w0[i] = ow * a.stride_w - a.pad_w;
+      a_base[i] = a.x + static_cast<long long>(n) * a.in_h * a.in_w * a.x_ld;
+    }
+  }
+
+  auto load_stage = [&](int slot, int kt) {
+    float* sa_s = sa + slot * BM * kLds;
+    const int chunk = kt * (kBK / 4) + a_col;  // 4-channel chunk index along k
+    if (kPointwise) {
+      const int c0 = chunk * 4;
+      const bool in_k = c0 < a.in_c;
+#pragma unroll
+      for (int i = 0; i < T::kAChunks; ++i) {
+        const int row = (tid >> 2) + i * (T::kThreads / 4);
+        const bool ok = a_valid[i] && in_k;
+        cp_async_16(sa_s + row * kLds + a_col * 4, ok ? a_base[i] + c0 : a.x, ok ? 16 : 0);
+      }
+    } else {
+      const int tap = chunk / c_chunks;
+      const int c0 = (chunk - tap * c_chunks) * 4;
+      const int r = tap / a.kernel_w;
+      const int s = tap - r * a.kernel_w;
+      const bool in_k = tap < taps;
+#pragma unroll
+      for (int i = 0; i < T::kAChunks; ++i) {
+        const int row = (tid >> 2) + i * (T::kThreads / 4);
+        const int h = a_h0[i] + r * a.dil_h;
+        const int w = a_w0[i] + s * a.dil_w;
+        const bool ok = a_valid[i] && in_k && static_cast<unsigned>(h) < static_cast<unsigned>(a.in_h) &&
+                        static_cast<unsigned>(w) < static_cast<unsigned>(a.in_w);
+        const float* src = ok ? a_base[i] + (static_cast<long long>(h) * a.in_w + w) * a.x_ld + c0 : a.x;
+        cp_async_16_ca(sa_s + row * kLds + a_col * 4, src, ok ? 16 : 0);
+      }
+    }
+    float* sb_s = sb + slot * BN * kLds;
+    for (int id = tid; id < BN * (kBK / 4); id += T::kThreads) {
+      const int row = id >> 2;
+      const int cc = id & 3;
+      cp_async_16(sb_s + row * kLds + cc * 4, a.weight + static_cast<long long>(n0 + row) * a.k_pad + kt * kBK + cc * 4,
+                  16);
+    }
+    if (kPrologue && tid < 8) {
+      const float* src = (tid < 4 ? a.pro_scale : a.pro_shift) + kt * kBK + (tid & 3) * 4;
+      cp_async_16(sp + slot * 2 * kBK + tid * 4, src, 16);
+    }
+  };
+
+  float acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < k_tiles) load_stage(s, s);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    const int slot = kt % kStages;
+    float* as = sa + slot * BM * kLds;
+    if (kPrologue) {
+      // Normalize the landed A tile in place: BM x 16 values, float4 per thread and pass.
+      const float* ps = sp + slot * 2 * kBK;
+      for (int id = tid; id < BM * (kBK / 4); id += T::kThreads) {
+        const int row = id >> 2;
+        const int c = (id & 3) * 4;
+        float4 v = *reinterpret_cast<float4*>(as + row * kLds + c);
+        v.x = v.x * ps[c] + ps[kBK + c];
+        v.y = v.y * ps[c + 1] + ps[kBK + c + 1];
+        v.z = v.z * ps[c + 2] + ps[kBK + c + 2];
+        v.w = v.w * ps[c + 3] + ps[kBK + c + 3];
+        if (a.pro_relu) {
+          v.x = fmaxf(v.x, 0.f), v.y = fmaxf(v.y, 0.f), v.z = fmaxf(v.z, 0.f), v.w = fmaxf(v.w, 0.f);
+        }
+        *reinterpret_cast<float4*>(as + row * kLds + c) = v;
+      }
+      __syncthreads();
+    }
+    const int prefetch = kt + kStages - 1;
+    if (prefetch < k_tiles) load_stage(prefetch % kStages, prefetch);
+    cp_async_commit();
+
+    const float* a_rows = as + ty * TM * kLds;
+    const float* b_rows = sb + slot * BN * kLds + tx * kLds;
+#pragma unroll
+    for (int k4 = 0; k4 < kBK; k4 += 4) {
+      float4 av[TM], bv[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i) av[i] = *reinterpret_cast<const float4*>(a_rows + i * kLds + k4);
+#pragma unroll
+      for (int j = 0; j < TN; ++j) bv[j] = *reinterpret_cast<const float4*>(b_rows + j * T::kTX * kLds + k4);
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) {
+          acc[i][j] = fmaf(av[i].x, bv[j].x, acc[i][j]);
+          acc[i][j] = fmaf(av[i].y, bv[j].y, acc[i][j]);
+          acc[i][j] = fmaf(av[i].z, bv[j].z, acc[i][j]);
+          acc[i][j] = fmaf(av[i].w, bv[j].w, acc[i][j]);
+        }
+    }
+  }
+  cp_async_wait<0>();
+
+  // Consecutive lanes hold consecutive columns: each store instruction of a warp is coalesced.
+  float bias[TN];
+#pragma unroll
+  for (int j = 0; j < TN; ++j) bias[j] = a.bias ? a.bias[n0 + tx + j * T::kTX] : 0.f;
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const int p = m0 + ty * TM + i;
+    if (p >= pixels) continue;
+    float* dst = a.y + static_cast<long long>(p) * a.y_ld + n0 + tx;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const float v = acc[i][j] + bias[j];
+      dst[j * T::kTX] = a.relu ? fmaxf(v, 0.f) : v;
+    }
+  }
+}
+
+template <int BM, int BN, int TM, int TN, ConvGemmVariant V>
+cudaError_t launch(const ConvGemmF32Args& a, cudaStream_t stream) {
+  using T = F32Tile<BM, BN, TM, TN, V>;
+  auto kernel = conv_gemm_f32_kernel<BM, BN, TM, TN, V>;
+  static std::once_flag once;
+  static cudaError_t attr_status = cudaSuccess;
+  std::call_once(once, [&] {
+    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(T::kSmemBytes));
+  });
+  if (attr_status != cudaSuccess) return attr_status;
+  const int pixels = a.batch * a.out_h * a.out_w;
+  const dim3 grid((pixels + BM - 1) / BM, a.out_c / BN);
+  kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(a);
+  return cudaGetLastError();
+}
+
+using Launcher = cudaError_t (*)(const ConvGemmF32Args&, cudaStream_t);
+struct Entry {
+  ConvGemmF32Tile tile;
+  Launcher launch;
+};
+
+template <ConvGemmVariant V>
+std::vector<Entry> pointwise_table() {
+  return {{{128, 128, 8, 8}, launch<128, 128, 8, 8, V>},
+          {{64, 128, 4, 8}, launch<64, 128, 4, 8, V>},
+          {{128, 64, 8, 8}, launch<128, 64, 8, 8, V>},
+          {{64, 64, 4, 4}, launch<64, 64, 4, 4, V>}};
+}
+
+std::vector<Entry> general_table() {
+  constexpr ConvGemmVariant V = ConvGemmVariant::kGeneral;
+  return {{{128, 32, 8, 4}, launch<128, 32, 8, 4, V>},
+          {{256, 32, 8, 4}, launch<256, 32, 8, 4, V>},
+          {{64, 32, 4, 4}, launch<64, 32, 4, 4, V>},
+          {{128, 64, 8, 8}, launch<128, 64, 8, 8, V>}};
+}
+
+const std::vector<Entry>& table(ConvGemmVariant v) {
+  static const std::vector<Entry> pointwise = pointwise_table<ConvGemmVariant::kPointwise>();
+  static const std::vector<Entry> prologue = pointwise_table<ConvGemmVariant::kPointwisePrologue>();
+  static const std::vector<Entry> general = general_table();
+  static const std::vector<Entry> none;
+  switch (v) {
+    case ConvGemmVariant::kPointwise: return pointwise;
+    case ConvGemmVariant::kPointwisePrologue: return prologue;
+    case ConvGemmVariant::kGeneral: return general;
+    case ConvGemmVariant::kHalo3x3: break;
+  }
+  return none;
+}
+
+}  // namespace
+
+const std::vector<ConvGemmF32Tile>& conv_gemm_f32_tiles(ConvGemmVariant variant) {
+  static const auto make = [](ConvGemmVariant v) {
+    std::vector<ConvGemmF32Tile> tiles;
+    for (const Entry& e : table(v)) tiles.push_back(e.tile);
+    return tiles;
+  };
+  static const std::vector<ConvGemmF32Tile> pointwise = make(ConvGemmVariant::kPointwise);
+  static const std::vector<ConvGemmF32Tile> prologue = make(ConvGemmVariant::kPointwisePrologue);
+  static const std::vector<ConvGemmF32Tile> general = make(ConvGemmVariant::kGeneral);
+  static const std::vector<ConvGemmF32Tile> none;
+  switch (variant) {
+    case ConvGemmVariant::kPointwise: return pointwise;
+    case ConvGemmVariant::kPointwisePrologue: return prologue;
+    case ConvGemmVariant::kGeneral: return general;
+    case ConvGemmVariant::kHalo3x3: break;
+  }
+  return none;
+}
+
+cudaError_t launch_conv_gemm_f32(const ConvGemmF32Args& args, ConvGemmVariant variant, const ConvGemmF32Tile& tile,
+                                 cudaStream_t stream) {
+  for (const Entry& e : table(variant)) {
+    if (e.tile.bm == tile.bm && e.tile.bn == tile.bn && e.tile.tm == tile.tm && e.tile.tn == tile.tn) {
+      return e.launch(args, stream);
+    }
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace chexrt::cuda
