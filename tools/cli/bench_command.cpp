@@ -69,16 +69,9 @@ int run_bench(const BenchCliOptions& o) {
     const std::string model = o.model.empty() ? default_model_path() : o.model;
     auto network = load_network(model, max_batch);
     if (!network.ok()) return report_error(network.status());
-    BuildOptions build;
-    auto device = parse_device(o.device);
-    auto precision = parse_precision(o.precision);
-    if (!device.ok()) return report_error(device.status());
-    if (!precision.ok()) return report_error(precision.status());
-    build.device = *device;
-    build.precision = *precision;
-    build.max_batch = max_batch;
-    build.threads = o.threads;
-    auto built = build_engine(std::move(*network), build);
+    auto build = make_build_options(o.device, o.precision, max_batch, o.threads);
+    if (!build.ok()) return report_error(build.status());
+    auto built = build_engine(std::move(*network), *build);
     if (!built.ok()) return report_error(built.status());
     engine = std::move(*built);
   }

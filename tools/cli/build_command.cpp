@@ -38,20 +38,13 @@ int run_build(const BuildCliOptions& o) {
   if (!max_batch.ok()) return report_error(max_batch.status());
   auto network = load_network(o.model, *max_batch);
   if (!network.ok()) return report_error(network.status());
-  BuildOptions build;
-  auto device = parse_device(o.device);
-  auto precision = parse_precision(o.precision);
-  if (!device.ok()) return report_error(device.status());
-  if (!precision.ok()) return report_error(precision.status());
-  build.device = *device;
-  build.precision = *precision;
-  build.max_batch = *max_batch;
-  build.threads = o.threads;
-  build.verbose = o.verbose;
-  auto engine = build_engine_file(std::move(*network), build, o.out);
+  auto build = make_build_options(o.device, o.precision, *max_batch, o.threads);
+  if (!build.ok()) return report_error(build.status());
+  build->verbose = o.verbose;
+  auto engine = build_engine_file(std::move(*network), *build, o.out);
   if (!engine.ok()) return report_error(engine.status());
   std::printf("wrote %s: %s engine, %s, batch 1..%lld\n", o.out.c_str(), (*engine)->backend_name().c_str(),
-              precision_name(build.precision), static_cast<long long>(*max_batch));
+              precision_name(build->precision), static_cast<long long>(*max_batch));
   return 0;
 }
 

@@ -22,6 +22,16 @@ Result<NetworkDefinition> load_network(const std::string& model_path, int64_t ba
   return parse_onnx_file(model_path, options);
 }
 
+Result<BuildOptions> make_build_options(const std::string& device, const std::string& precision, int64_t max_batch,
+                                        int threads) {
+  BuildOptions options;
+  CHEXRT_ASSIGN_OR_RETURN(options.device, parse_device(device));
+  CHEXRT_ASSIGN_OR_RETURN(options.precision, parse_precision(precision));
+  options.max_batch = max_batch;
+  options.threads = threads;
+  return options;
+}
+
 int report_error(const Status& status) {
   std::fprintf(stderr, "chexrt: error: %s\n", status.to_string().c_str());
   return status.code() == StatusCode::kInvalidArgument ? 2 : 1;

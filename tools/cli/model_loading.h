@@ -20,6 +20,10 @@ extern const char* const kUntrainedModelNotice;
 /// Parses an ONNX file into a network (dynamic batch dims set to `batch`).
 Result<NetworkDefinition> load_network(const std::string& model_path, int64_t batch);
 
+/// Build options from the command line's words ("cuda", "fp16", ...).
+Result<BuildOptions> make_build_options(const std::string& device, const std::string& precision, int64_t max_batch,
+                                        int threads);
+
 /// Prints "chexrt: error: <status>" to stderr and returns the exit code for it.
 int report_error(const Status& status);
 

@@ -172,16 +172,9 @@ int run_predict(const PredictOptions& o) {
     if (!index.ok()) return report_error(index.status());
     heatmap_class = *index;
   }
-  BuildOptions build;
-  auto device = parse_device(o.device);
-  auto precision = parse_precision(o.precision);
-  if (!device.ok()) return report_error(device.status());
-  if (!precision.ok()) return report_error(precision.status());
-  build.device = *device;
-  build.precision = *precision;
-  build.max_batch = images_per_batch * samples;
-  build.threads = o.threads;
-  auto engine = build_engine(std::move(*network), build);
+  auto build = make_build_options(o.device, o.precision, images_per_batch * samples, o.threads);
+  if (!build.ok()) return report_error(build.status());
+  auto engine = build_engine(std::move(*network), *build);
   if (!engine.ok()) return report_error(engine.status());
 
   std::vector<ImageResult> results;

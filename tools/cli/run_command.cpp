@@ -63,10 +63,8 @@ Result<std::unique_ptr<Engine>> build_for(const RunOptions& o, const std::vector
     }
   }
   CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, parse_onnx_file(o.model, import_options));
-  BuildOptions build;
-  CHEXRT_ASSIGN_OR_RETURN(build.device, parse_device(o.device));
-  CHEXRT_ASSIGN_OR_RETURN(build.precision, parse_precision(o.precision));
-  build.max_batch = import_options.batch_size;
+  CHEXRT_ASSIGN_OR_RETURN(BuildOptions build,
+                          make_build_options(o.device, o.precision, import_options.batch_size, 0));
   return build_engine(std::move(network), build);
 }
 
