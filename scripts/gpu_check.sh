@@ -41,7 +41,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm,
 
 if [ "$tests" = 1 ]; then
   echo "== GPU tests"
-  timeout 240 "$bundle/bin/gpu_tests" --gtest_output="json:$out/gpu_tests.json" >"$out/gpu_tests.log" 2>&1
+  timeout 240 "$bundle/bin/gpu_tests" >"$out/gpu_tests.log" 2>&1
   rc=$?
   grep -E '^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|rel L2|max \||X-rays' "$out/gpu_tests.log" | head -60
   tail -3 "$out/gpu_tests.log"
@@ -67,11 +67,15 @@ fi
 
 if [ "$peers" = 1 ]; then
   echo "== PyTorch peers ($peer_configs)"
-  # One run per configuration, each with its own JSON, so that a slow torch.compile loses only itself.
+  # One run per configuration, each with its own JSON, so that a slow torch.compile loses only
+  # itself; merged into peers.json (the device tool returns at most 8 files).
+  peer_dir=$(mktemp -d)
   for config in ${peer_configs//,/ }; do
     timeout 300 python3 "$bundle/pytorch_peers.py" --batches "$batches" --configs "$config" --iters 50 \
-      --warmup 10 --json "$out/peers_$config.json" 2>&1 | tee -a "$out/peers.log" | grep -v Warning
+      --warmup 10 --json "$peer_dir/$config.json" 2>&1 | grep -v Warning
   done
+  python3 -c 'import glob, json, sys; rows = [r for f in sorted(glob.glob(sys.argv[1] + "/*.json")) for r in json.load(open(f))["rows"]]; json.dump({"rows": rows}, open(sys.argv[2], "w"), indent=1)' \
+    "$peer_dir" "$out/peers.json"
 fi
 
 echo "== side by side"
@@ -83,11 +87,7 @@ def load(name):
     p = os.path.join(out, name)
     return json.load(open(p)) if os.path.exists(p) else None
 c = load("chexrt.json")
-peer_rows = []
-for name in sorted(os.listdir(out)):
-    if name.startswith("peers_") and name.endswith(".json"):
-        peer_rows += load(name)["rows"]
-p = {"rows": peer_rows} if peer_rows else None
+p = load("peers.json")
 device = (c or {}).get("device", "?")
 if c:
     for r in c["rows"]:

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_engine.h"
@@ -126,6 +127,31 @@ INSTANTIATE_TEST_SUITE_P(DenseNet121, CpuConvTest,
                          [](const auto& info) {
                            return std::string(std::get<0>(info.param).name) + "_" + tag(std::get<1>(info.param));
                          });
+
+// Winograd (float32 only) runs a bottleneck (affine + ReLU -> 1x1 conv -> 3x3 conv) in nChw16c
+// where it times faster at build; CHEXRT_CPU_WINOGRAD=1 forces it so that it is tested whatever
+// the timing says. Its transforms add rounding of their own, still within the float32 tolerance.
+TEST(CpuConvWinograd, BottlenecksMatchReference) {
+  setenv("CHEXRT_CPU_WINOGRAD", "1", 1);
+  for (const auto& [c, hw] : {std::pair{64, 56}, {256, 28}, {512, 14}, {992, 7}}) {
+    std::string layers;
+    const double error = worst_error_vs_reference(
+        [c = c, hw = hw](int64_t batch) {
+          NetworkDefinition net;
+          const Tensor x = net.add_input("x", DataType::kFloat32, {batch, c, hw, hw});
+          const Tensor a = affine(net, "norm1", x, c, true, 21);
+          const Tensor b = conv(net, "conv1", a, c, 128, 1, 1, 0, true, true, 22);
+          net.mark_output(conv(net, "conv2", b, 128, 32, 3, 1, 1, false, false, 23), "y");
+          return net;
+        },
+        Precision::kFp32, kMaxBatch, {kMaxBatch, 1}, &layers);
+    EXPECT_LT(error, kFp32Tolerance) << c << "x" << hw;
+    EXPECT_NE(layers.find("channel_affine_relu_nhwc_to_nchw16c__cpu"), std::string::npos) << layers;
+    EXPECT_NE(layers.find("conv2d_f32_nchw16c_bias_relu__onednn"), std::string::npos) << layers;
+    EXPECT_NE(layers.find("wino"), std::string::npos) << layers;
+  }
+  unsetenv("CHEXRT_CPU_WINOGRAD");
+}
 
 // ---------------------------------------------------------------------------------------------
 // Memory-bound kernels
@@ -265,14 +291,20 @@ NetworkDefinition dense_block(int64_t batch, int64_t c0, int64_t hw, int layers)
 
 TEST_P(CpuKernelTest, DenseBlockConcatsInPlace) {
   CHEXRT_SKIP_IF_NO_BF16(GetParam());
-  std::string layers;
-  const double error =
-      worst_error_vs_reference([](int64_t batch) { return dense_block(batch, 64, 56, 4); }, GetParam(), kMaxBatch,
-                               {kMaxBatch, 1}, &layers);
-  EXPECT_LT(error, tolerance(GetParam()));
-  for (const char* cat : {"layer0.cat", "layer1.cat", "layer2.cat", "layer3.cat", "block.cat"}) {
-    EXPECT_NE(layers.find(std::string(cat) + "  Concat  in place"), std::string::npos) << cat << "\n" << layers;
+  // In float32, with the bottlenecks both in NHWC and in nChw16c with Winograd.
+  for (const char* winograd : {"0", "1"}) {
+    if (GetParam() == Precision::kBf16 && winograd[0] == '1') continue;
+    setenv("CHEXRT_CPU_WINOGRAD", winograd, 1);
+    std::string layers;
+    const double error = worst_error_vs_reference([](int64_t batch) { return dense_block(batch, 64, 56, 4); },
+                                                  GetParam(), kMaxBatch, {kMaxBatch, 1}, &layers);
+    EXPECT_LT(error, tolerance(GetParam())) << "CHEXRT_CPU_WINOGRAD=" << winograd;
+    for (const char* cat : {"layer0.cat", "layer1.cat", "layer2.cat", "layer3.cat", "block.cat"}) {
+      EXPECT_NE(layers.find(std::string(cat) + "  Concat  in place"), std::string::npos) << cat << "\n" << layers;
+    }
+    EXPECT_EQ(layers.find("wino") != std::string::npos, winograd[0] == '1') << layers;
   }
+  unsetenv("CHEXRT_CPU_WINOGRAD");
 }
 
 // A Concat of a graph input (bound by the caller, so not placeable) is a real copy.

@@ -134,8 +134,8 @@ TEST(CudaPlan, InputChannelsArePaddedTo16Bytes) {
   EXPECT_EQ(fp32->values[input].c_stored, 4);
 }
 
-// The stem (7x7, stride 2, on the 3-channel image) reads its fp16 input as 2x2 blocks.
-TEST(CudaPlan, Fp16StemInputIsSpaceToDepth) {
+// The stem (7x7, stride 2, on the 3-channel image) reads its input as 2x2 blocks.
+TEST(CudaPlan, StemInputIsSpaceToDepth) {
   NetworkDefinition net;
   LayerMaker m(net, 2);
   Tensor x = net.add_input("image", DataType::kFloat32, {1, 3, 31, 32});
@@ -152,7 +152,8 @@ TEST(CudaPlan, Fp16StemInputIsSpaceToDepth) {
   EXPECT_EQ(l.c, 12);
   EXPECT_EQ(l.c_stored, 16);
   EXPECT_EQ(fp16->buffers[l.buffer].bytes, 16 * 16 * 16 * 2);
-  EXPECT_EQ(fp32->values[input].space_to_depth, 1);
+  EXPECT_EQ(fp32->values[input].space_to_depth, 2);
+  EXPECT_EQ(fp32->values[input].c_stored, 12);
 }
 
 TEST(CudaPlan, UnsupportedNodeIsNamed) {

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -98,6 +100,81 @@ PoolWindow pool_window(const ir::Node& node) {
   return w;
 }
 
+ConvGeometry conv_geometry(const ir::Graph& graph, const ir::Node& node) {
+  const Dims& w = graph.value(node.inputs[1]).dims;
+  const PoolWindow win = pool_window(node);
+  ConvGeometry g;
+  g.src = graph.value(node.inputs[0]).dims;
+  g.dst = graph.value(node.outputs[0]).dims;
+  g.kernel_h = w[2];
+  g.kernel_w = w[3];
+  g.stride_h = win.stride_h;
+  g.stride_w = win.stride_w;
+  g.dilation_h = win.dilation_h;
+  g.dilation_w = win.dilation_w;
+  g.pad_top = win.pad_top;
+  g.pad_left = win.pad_left;
+  g.pad_bottom = win.pad_bottom;
+  g.pad_right = win.pad_right;
+  return g;
+}
+
+// A Conv node's parameters (values, weights, geometry); layouts and scratch left to the caller.
+ConvSpec conv_spec(const ir::Graph& graph, const ir::Node& node) {
+  ConvSpec spec;
+  spec.geometry = conv_geometry(graph, node);
+  spec.weight = graph.value(node.inputs[1]).constant;
+  if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue) spec.bias = graph.value(node.inputs[2]).constant;
+  spec.relu = node.attrs.get_string("activation", "") == "relu";
+  spec.src = node.inputs[0];
+  spec.dst = node.outputs[0];
+  return spec;
+}
+
+// Winograd F(4x4, 3x3) / F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2016) does a 3x3 convolution with 4x / 2.25x fewer multiplications; oneDNN 2.6 has it
+// in float32 on nChw16c only. Run that way, with the 1x1 conv before it on nChw16c too (oneDNN's
+// jit_1x1) and the pre-activation affine writing nChw16c, DenseNet-121's bottlenecks measured on
+// a 2-core AVX-512 Xeon with 2 threads, ms per image per layer (affine + 1x1 + 3x3; NHWC direct
+// -> nChw16c Winograd; docs/PERF.md has how):
+//   block 1 (56x56): batch 1  0.88 -> 0.89, batch 8  1.07 -> 0.90
+//   block 2 (28x28): batch 1  0.32 -> 0.34, batch 8  0.35 -> 0.32
+//   block 3 (14x14): batch 1  0.15 -> 0.19, batch 8  0.135 -> 0.139
+//   block 4 (7x7):   batch 1  0.07 -> 0.09, batch 8  0.042 -> 0.048
+// so it is used from 28x28 up, where the transforms' overhead is amortized over enough tiles
+// (it pays at batch 8 and is a wash at batch 1).
+// (Timing the alternatives at build time picked wrongly: in isolation, with hot caches, the
+// convolutions rank differently than inside the network.)
+constexpr int64_t kWinogradMinPixels = 28 * 28;
+
+// CHEXRT_CPU_WINOGRAD: unset, by the rule above; 0, never; 1, wherever oneDNN has it (tests).
+enum class WinogradPolicy { kBySize, kNever, kAlways };
+
+WinogradPolicy winograd_policy() {
+  const char* env = std::getenv("CHEXRT_CPU_WINOGRAD");
+  if (env == nullptr) return WinogradPolicy::kBySize;
+  return std::string(env) == "0" ? WinogradPolicy::kNever : WinogradPolicy::kAlways;
+}
+
+// Whether oneDNN has a float32 Winograd convolution for this shape on this CPU.
+bool winograd_available(const dnnl::engine& engine, const ConvGeometry& g) {
+  try {
+    const auto md = [](const Dims& d) {
+      return dnnl::memory::desc({1, d[1], d[2], d[3]}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
+    };
+    const dnnl::memory::desc weights({g.dst[1], g.src[1], 3, 3}, dnnl::memory::data_type::f32,
+                                     dnnl::memory::format_tag::any);
+    dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+                                        md(g.src), weights, md(g.dst), {1, 1}, {g.pad_top, g.pad_left},
+                                        {g.pad_bottom, g.pad_right}),
+        engine);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
 bool window_attrs_ok(const ir::Node& node, std::string* why) {
   if (node.attrs.get_ints("kernel_shape").size() != 2 || node.attrs.get_ints("pads", {0, 0, 0, 0}).size() != 4 ||
       node.attrs.get_ints("strides", {1, 1}).size() != 2 || node.attrs.get_ints("dilations", {1, 1}).size() != 2) {
@@ -119,28 +196,35 @@ class CpuEngine : public Engine {
   int64_t max_batch() const override { return workspace_.max_batch(); }
   Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) override;
   std::string describe_layers() const override { return layers_; }
+  /// Engine::benchmark, and with per_layer the median time of each step (and of the input
+  /// conversion) over the iterations.
   Result<BenchmarkResult> benchmark(const BenchmarkOptions& options) override;
 
-  // Built by build_cpu_engine.
-  std::vector<TensorInfo> inputs_, outputs_;
-  std::vector<int> input_values_, output_values_;
-  std::vector<std::unique_ptr<Step>> steps_;
-  std::string layers_;
-  Workspace& workspace() { return workspace_; }
-  const dnnl::engine& dnnl_engine() const { return dnnl_engine_; }
+ private:
+  friend Result<std::unique_ptr<Engine>> cpu::build_cpu_engine(const ir::Graph& graph, const BuildOptions& options);
 
   /// Creates every step's primitives for `batch` and the scratchpad they share.
   Status prepare(int64_t batch);
+  void convert_inputs(const std::vector<HostTensor>& inputs, int64_t batch);
 
- private:
   dnnl::engine dnnl_engine_;
   dnnl::stream stream_;
   Workspace workspace_;
   int threads_;
+  std::vector<TensorInfo> inputs_, outputs_;
+  std::vector<int> input_values_, output_values_;
+  std::vector<std::unique_ptr<Step>> steps_;
+  std::string layers_;
   std::mutex mutex_;  // one inference at a time: the arena is shared
   std::set<int64_t> prepared_;
-  std::map<int64_t, std::vector<char>> scratchpads_;
+  std::map<int64_t, AlignedBuffer> scratchpads_;
 };
+
+void CpuEngine::convert_inputs(const std::vector<HostTensor>& inputs, int64_t batch) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    nchw_to_nhwc(inputs[i].data<float>(), workspace_.view(input_values_[i], batch));
+  }
+}
 
 Status CpuEngine::prepare(int64_t batch) {
   if (prepared_.count(batch)) return Status::ok_status();
@@ -154,9 +238,9 @@ Status CpuEngine::prepare(int64_t batch) {
     }
   }
   // The steps run one after another, so they share one scratchpad.
-  std::vector<char>& buffer = scratchpads_[batch];
-  buffer.resize(std::max<size_t>(scratchpad, 1));
-  for (auto& step : steps_) step->bind_scratchpad(batch, buffer.data());
+  AlignedBuffer& buffer = scratchpads_[batch];
+  buffer = AlignedBuffer(scratchpad);
+  for (auto& step : steps_) step->bind_scratchpad(batch, buffer.get());
   prepared_.insert(batch);
   return Status::ok_status();
 }
@@ -184,7 +268,7 @@ Status CpuEngine::infer(const std::vector<HostTensor>& inputs, std::vector<HostT
   // OpenMP's thread count is per calling thread; oneDNN reads it at primitive creation and run.
   omp_set_num_threads(threads_);
   CHEXRT_RETURN_IF_ERROR(prepare(batch));
-  for (size_t i = 0; i < inputs.size(); ++i) nchw_to_nhwc(inputs[i].data<float>(), workspace_.view(input_values_[i], batch));
+  convert_inputs(inputs, batch);
   for (auto& step : steps_) {
     try {
       step->run(batch, workspace_, stream_);
@@ -219,7 +303,22 @@ Result<BenchmarkResult> CpuEngine::benchmark(const BenchmarkOptions& options) {
   omp_set_num_threads(threads_);
   CHEXRT_RETURN_IF_ERROR(prepare(options.batch));
   std::vector<std::vector<double>> times(steps_.size());
+  std::vector<double> input_times;
+  std::vector<HostTensor> inputs;
+  std::mt19937 rng(42);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (const TensorInfo& info : inputs_) {
+    Dims dims = info.dims;
+    dims[0] = options.batch;
+    HostTensor t(DataType::kFloat32, dims);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
+    inputs.push_back(t);
+  }
   for (int i = 0; i < std::max(options.iterations, 1); ++i) {
+    const auto input_start = std::chrono::steady_clock::now();
+    convert_inputs(inputs, options.batch);
+    input_times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - input_start).count());
     for (size_t s = 0; s < steps_.size(); ++s) {
       const auto start = std::chrono::steady_clock::now();
       try {
@@ -230,6 +329,8 @@ Result<BenchmarkResult> CpuEngine::benchmark(const BenchmarkOptions& options) {
       times[s].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
   }
+  std::sort(input_times.begin(), input_times.end());
+  result.layers.push_back({"(inputs)", "nchw_to_nhwc__cpu", input_times[input_times.size() / 2]});
   for (size_t s = 0; s < steps_.size(); ++s) {
     std::sort(times[s].begin(), times[s].end());
     result.layers.push_back({steps_[s]->name(), steps_[s]->kernel(), times[s][times[s].size() / 2]});
@@ -323,7 +424,7 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
   } catch (const dnnl::error& e) {
     return runtime_error(std::string("oneDNN: cannot create a CPU engine: ") + e.what());
   }
-  Workspace& ws = engine->workspace();
+  Workspace& ws = engine->workspace_;
   const size_t elem = ws.element_size();
 
   const passes::ConcatPlan plan = passes::plan_concat_elimination(graph, can_write_into_slice);
@@ -344,6 +445,36 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
         graph.node(reader).inputs[0] == out) {
       fused_pre[reader] = n;
       fused_away[n] = true;
+    }
+  }
+
+  // Float32 bottlenecks (pre-op -> conv -> 3x3 conv, intermediates read once and not placed in
+  // a Concat) whose 3x3 conv runs as Winograd run in nChw16c from the pre-op's output on.
+  std::vector<bool> blocked(graph.num_values(), false);
+  std::vector<bool> winograd(graph.num_nodes(), false);
+  if (ws.storage() == Storage::kF32 && winograd_policy() != WinogradPolicy::kNever) {
+    const auto private_value = [&](int v, int reader) {
+      return plan.storage[v] == v && consumers[v].size() == 1 && consumers[v][0] == reader &&
+             !graph.is_graph_output(v) && graph.value(v).dims[1] % 16 == 0;
+    };
+    for (int n3 = 0; n3 < graph.num_nodes(); ++n3) {
+      const ir::Node& conv3 = graph.node(n3);
+      if (conv3.op != OpType::kConv || conv3.inputs.size() > 2 || conv3.attrs.get_string("activation", "") != "") {
+        continue;
+      }
+      const ConvGeometry g = conv_geometry(graph, conv3);
+      if (g.kernel_h != 3 || g.kernel_w != 3 || g.stride_h != 1 || g.stride_w != 1 || g.dilation_h != 1 ||
+          g.dilation_w != 1) {
+        continue;
+      }
+      const int v = conv3.inputs[0], n1 = graph.value(v).producer;
+      if (n1 < 0 || graph.node(n1).op != OpType::kConv || !private_value(v, n3)) continue;
+      const int u = graph.node(n1).inputs[0], n0 = graph.value(u).producer;
+      if (n0 < 0 || !is_pre_op(graph.node(n0).op) || !private_value(u, n1)) continue;
+      const bool wanted = winograd_policy() == WinogradPolicy::kAlways || g.dst[2] * g.dst[3] >= kWinogradMinPixels;
+      if (!wanted || !winograd_available(engine->dnnl_engine_, g)) continue;
+      blocked[u] = blocked[v] = true;
+      winograd[n3] = true;
     }
   }
 
@@ -380,33 +511,20 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
     }
     switch (node.op) {
       case OpType::kConv: {
-        const ir::Value& w = graph.value(node.inputs[1]);
-        ConvGeometry g;
-        g.src = graph.value(x).dims;
-        g.dst = graph.value(y).dims;
-        g.kernel_h = w.dims[2];
-        g.kernel_w = w.dims[3];
-        const PoolWindow win = pool_window(node);
-        g.stride_h = win.stride_h;
-        g.stride_w = win.stride_w;
-        g.dilation_h = win.dilation_h;
-        g.dilation_w = win.dilation_w;
-        g.pad_top = win.pad_top;
-        g.pad_left = win.pad_left;
-        g.pad_bottom = win.pad_bottom;
-        g.pad_right = win.pad_right;
         const auto dense = [&](int v) { return plan.storage[v] == v && plan.channel_offset[v] == 0; };
-        const int src_scratch = dense(x) ? -1 : ws.add_buffer(num_elements(g.src) * static_cast<int64_t>(elem));
-        const int dst_scratch = dense(y) ? -1 : ws.add_buffer(num_elements(g.dst) * static_cast<int64_t>(elem));
-        const bool has_bias = node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue;
-        step = make_conv_step(node.name, engine->dnnl_engine(), g, w.constant,
-                              has_bias ? graph.value(node.inputs[2]).constant : HostTensor(),
-                              node.attrs.get_string("activation", "") == "relu", x, y, src_scratch, dst_scratch);
+        ConvSpec spec = conv_spec(graph, node);
+        spec.blocked = blocked[x];
+        spec.winograd = winograd[n];
+        const int64_t src_bytes = num_elements(spec.geometry.src) * static_cast<int64_t>(elem);
+        const int64_t dst_bytes = num_elements(spec.geometry.dst) * static_cast<int64_t>(elem);
+        if (!spec.blocked && !dense(x)) spec.src_scratch = ws.add_buffer(src_bytes);
+        if (spec.blocked ? !blocked[y] : !dense(y)) spec.dst_scratch = ws.add_buffer(dst_bytes);
+        step = make_conv_step(node.name, engine->dnnl_engine_, spec);
         break;
       }
       case OpType::kChannelAffine:
       case OpType::kBatchNormalization:
-      case OpType::kRelu: step = make_transform_step(node.name, pre_op_of(graph, node), x, y); break;
+      case OpType::kRelu: step = make_transform_step(node.name, pre_op_of(graph, node), x, y, blocked[y]); break;
       case OpType::kMaxPool:
       case OpType::kAveragePool: step = make_pool_step(node.name, std::move(pre), pool_window(node), x_in, y); break;
       case OpType::kConcat:

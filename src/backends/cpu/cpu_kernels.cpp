@@ -112,6 +112,27 @@ CHEXRT_CPU_CLONES void reduce_taps_generic(const float* const* taps, int64_t num
   }
 }
 
+// NHWC rows -> nChw16c. A tile of `count` consecutive pixels (rows `x_stride` apart) goes 16
+// channels at a time to y, where the tile's pieces of one 16-channel block are consecutive and
+// blocks are `block_stride` floats apart; `pre` is applied on the way.
+CHEXRT_CPU_CLONES void tile_to_blocked16_generic(const float* x, int64_t x_stride, int64_t count, float* y,
+                                                 int64_t block_stride, int64_t c, const PreOp& pre) {
+  for (int64_t c0 = 0; c0 < c; c0 += 16) {
+    for (int64_t p = 0; p < count; ++p) {
+      for (int64_t i = 0; i < 16; ++i) {
+        float v = x[p * x_stride + c0 + i];
+        if (pre.scale) v = v * pre.scale[c0 + i] + pre.shift[c0 + i];
+        if (pre.relu) v = std::max(v, 0.f);
+        y[c0 / 16 * block_stride + p * 16 + i] = v;
+      }
+    }
+  }
+}
+
+CHEXRT_CPU_CLONES void pixel_from_blocked16_generic(const float* x, int64_t block_stride, float* y, int64_t c) {
+  for (int64_t i = 0; i < c; ++i) y[i] = x[i / 16 * block_stride + i % 16];
+}
+
 #if defined(__GNUC__) && defined(__x86_64__)
 #define CHEXRT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define CHEXRT_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -159,6 +180,26 @@ void transform_rows_avx512(const T* x, int64_t xs, T* y, int64_t ys, int64_t row
   } else {
     for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * ys, x + r * xs, static_cast<size_t>(c) * sizeof(T));
   }
+}
+
+CHEXRT_AVX512 void tile_to_blocked16_avx512(const float* x, int64_t x_stride, int64_t count, float* y,
+                                            int64_t block_stride, int64_t c, const PreOp& pre) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t c0 = 0; c0 < c; c0 += 16) {
+    const __m512 scale = pre.scale ? _mm512_loadu_ps(pre.scale + c0) : zero;
+    const __m512 shift = pre.scale ? _mm512_loadu_ps(pre.shift + c0) : zero;
+    float* out = y + c0 / 16 * block_stride;
+    for (int64_t p = 0; p < count; ++p) {
+      __m512 v = _mm512_loadu_ps(x + p * x_stride + c0);
+      if (pre.scale) v = _mm512_fmadd_ps(v, scale, shift);
+      if (pre.relu) v = _mm512_max_ps(v, zero);
+      _mm512_store_ps(out + p * 16, v);
+    }
+  }
+}
+
+CHEXRT_AVX512 void pixel_from_blocked16_avx512(const float* x, int64_t block_stride, float* y, int64_t c) {
+  for (int64_t i = 0; i < c; i += 16) _mm512_storeu_ps(y + i, _mm512_load_ps(x + i / 16 * block_stride));
 }
 
 template <class T, class Tout, bool kAffine, bool kRelu, bool kMax>
@@ -331,6 +372,9 @@ void head_t(const NhwcView& x, const PreOp& pre, float* pooled) {
   }
 }
 
+using TileToBlocked16 = void (*)(const float*, int64_t, int64_t, float*, int64_t, int64_t, const PreOp&);
+using PixelFromBlocked16 = void (*)(const float*, int64_t, float*, int64_t);
+
 template <class T>
 void nchw_to_nhwc_t(const float* src, const NhwcView& dst) {
   const int64_t rows = dst.n * dst.h;
@@ -397,6 +441,30 @@ void classifier_head(const NhwcView& x, const PreOp& pre, const float* weight, c
       sum += bias ? bias[j] : 0.f;
       y[n * k + j] = sigmoid ? 1.f / (1.f + std::exp(-sum)) : sum;
     }
+  }
+}
+
+void transform_to_blocked16(const NhwcView& x, const PreOp& pre, float* y) {
+  const TileToBlocked16 tile = cpu_has_avx512() ? tile_to_blocked16_avx512 : tile_to_blocked16_generic;
+  const int64_t plane = x.h * x.w, pixels = x.n * plane;
+  // Tiles of 16 pixels: each 16-channel block of a tile fills one contiguous KiB of y.
+  constexpr int64_t kTile = 16;
+  const int64_t tiles_per_image = (plane + kTile - 1) / kTile;
+#pragma omp parallel for schedule(static) if (pixels * x.c >= kParallelThreshold)
+  for (int64_t t = 0; t < x.n * tiles_per_image; ++t) {
+    const int64_t n = t / tiles_per_image, first = t % tiles_per_image * kTile;
+    tile(static_cast<const float*>(x.data) + (n * plane + first) * x.pixel_stride, x.pixel_stride,
+         std::min(kTile, plane - first), y + (n * x.c * plane + first * 16), plane * 16, x.c, pre);
+  }
+}
+
+void blocked16_to_nhwc(const float* x, const NhwcView& y) {
+  const PixelFromBlocked16 pixel = cpu_has_avx512() ? pixel_from_blocked16_avx512 : pixel_from_blocked16_generic;
+  const int64_t plane = y.h * y.w, pixels = y.n * plane;
+#pragma omp parallel for schedule(static) if (pixels * y.c >= kParallelThreshold)
+  for (int64_t p = 0; p < pixels; ++p) {
+    const int64_t n = p / plane, yx = p % plane;
+    pixel(x + (n * y.c * plane + yx * 16), plane * 16, static_cast<float*>(y.data) + p * y.pixel_stride, y.c);
   }
 }
 

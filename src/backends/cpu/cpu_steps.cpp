@@ -7,6 +7,8 @@ namespace chexrt::cpu {
 
 namespace {
 
+using dnnl::memory;
+
 constexpr int64_t kAlignment = 64;
 
 int64_t align_up(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
@@ -16,7 +18,11 @@ int64_t align_up(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment *
 // ---------------------------------------------------------------------------------------------
 // Workspace
 
-void Workspace::FreeDeleter::operator()(char* p) const { std::free(p); }
+void AlignedBuffer::FreeDeleter::operator()(char* p) const { std::free(p); }
+
+AlignedBuffer::AlignedBuffer(size_t bytes)
+    : data_(static_cast<char*>(std::aligned_alloc(kAlignment, static_cast<size_t>(align_up(std::max<int64_t>(
+                                                                   static_cast<int64_t>(bytes), kAlignment)))))) {}
 
 int Workspace::add_buffer(int64_t bytes) {
   buffers_.push_back({align_up(std::max<int64_t>(bytes, 1)), 0, -1, -1});
@@ -54,7 +60,7 @@ void Workspace::allocate() {
     arena_bytes_ = std::max(arena_bytes_, offset + b.bytes);
     placed.push_back(i);
   }
-  arena_.reset(static_cast<char*>(std::aligned_alloc(kAlignment, static_cast<size_t>(std::max(arena_bytes_, kAlignment)))));
+  arena_ = AlignedBuffer(static_cast<size_t>(arena_bytes_));
 }
 
 void Workspace::place(int value, const Dims& dims, int buffer, int64_t channel_offset, int64_t buffer_channels) {
@@ -72,6 +78,11 @@ NhwcView Workspace::view(int value, int64_t batch) const {
   v.pixel_stride = p.buffer_channels;
   v.data = data(p.buffer) + p.channel_offset * static_cast<int64_t>(element_size());
   return v;
+}
+
+void* Workspace::data_of(int value) const {
+  const Placement& p = values_.at(value);
+  return data(p.buffer) + p.channel_offset * static_cast<int64_t>(element_size());
 }
 
 NhwcView Workspace::dense_view(int buffer, const Dims& dims, int64_t batch) const {
@@ -103,67 +114,81 @@ std::string OwnedPreOp::name() const {
 
 namespace {
 
-using dnnl::memory;
+memory::data_type data_type(Storage storage) {
+  return storage == Storage::kBf16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+memory::desc activation_md(int64_t batch, const Dims& nchw, Storage storage, bool blocked) {
+  return memory::desc({batch, nchw[1], nchw[2], nchw[3]}, data_type(storage),
+                      blocked ? memory::format_tag::nChw16c : memory::format_tag::nhwc);
+}
+
+dnnl::convolution_forward::primitive_desc make_conv_pd(const dnnl::engine& engine, const ConvGeometry& g,
+                                                       int64_t batch, Storage storage, bool has_bias, bool relu,
+                                                       bool blocked, bool winograd) {
+  const memory::desc weight_md({g.dst[1], g.src[1], g.kernel_h, g.kernel_w}, data_type(storage),
+                               memory::format_tag::any);
+  const memory::desc bias_md =
+      has_bias ? memory::desc({g.dst[1]}, memory::data_type::f32, memory::format_tag::x) : memory::desc();
+  // oneDNN counts dilation from 0 (no dilation), ONNX from 1.
+  const dnnl::convolution_forward::desc desc(
+      dnnl::prop_kind::forward_inference,
+      winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct,
+      activation_md(batch, g.src, storage, blocked), weight_md, bias_md, activation_md(batch, g.dst, storage, blocked),
+      {g.stride_h, g.stride_w}, {g.dilation_h - 1, g.dilation_w - 1}, {g.pad_top, g.pad_left},
+      {g.pad_bottom, g.pad_right});
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(ops);
+  }
+  return dnnl::convolution_forward::primitive_desc(desc, attr, engine);
+}
+
+// The weights in the layout `md` asks for, reordered (and converted to bf16) from OIHW float32.
+memory pack_weights(const dnnl::engine& engine, const HostTensor& weight, const memory::desc& md) {
+  const Dims& d = weight.dims();
+  memory plain(memory::desc({d[0], d[1], d[2], d[3]}, memory::data_type::f32, memory::format_tag::oihw), engine,
+               const_cast<void*>(weight.raw()));
+  memory packed(md, engine);
+  dnnl::stream stream(engine);
+  dnnl::reorder(plain, packed).execute(stream, plain, packed);
+  stream.wait();
+  return packed;
+}
 
 class ConvStep : public Step {
  public:
-  ConvStep(const std::string& name, const dnnl::engine& engine, const ConvGeometry& g, HostTensor weight,
-           HostTensor bias, bool relu, int src, int dst, int src_scratch, int dst_scratch)
-      : Step(name),
-        engine_(engine),
-        g_(g),
-        weight_(std::move(weight)),
-        bias_(std::move(bias)),
-        relu_(relu),
-        src_(src),
-        dst_(dst),
-        src_scratch_(src_scratch),
-        dst_scratch_(dst_scratch) {
-    reads = {src};
-    writes = {dst};
-    if (src_scratch >= 0) scratch.push_back(src_scratch);
-    if (dst_scratch >= 0) scratch.push_back(dst_scratch);
+  ConvStep(const std::string& name, const dnnl::engine& engine, const ConvSpec& spec)
+      : Step(name), engine_(engine), spec_(spec) {
+    reads = {spec.src};
+    writes = {spec.dst};
+    if (spec.src_scratch >= 0) scratch.push_back(spec.src_scratch);
+    if (spec.dst_scratch >= 0) scratch.push_back(spec.dst_scratch);
   }
 
   std::string kernel() const override {
-    std::string k = std::string("conv2d_") + (bf16_ ? "bf16" : "f32") + "_nhwc" + (bias_.empty() ? "" : "_bias") +
-                    (relu_ ? "_relu" : "") + "__onednn";
+    std::string k = std::string("conv2d_") + (bf16_ ? "bf16" : "f32") + (spec_.blocked ? "_nchw16c" : "_nhwc") +
+                    (spec_.bias.empty() ? "" : "_bias") + (spec_.relu ? "_relu" : "") + "__onednn";
     if (!by_batch_.empty()) k += std::string(":") + by_batch_.rbegin()->second.pd.impl_info_str();
     return k;
   }
 
   Result<size_t> prepare(int64_t batch, const Workspace& ws) override {
     bf16_ = ws.storage() == Storage::kBf16;
-    const memory::data_type dt = bf16_ ? memory::data_type::bf16 : memory::data_type::f32;
-    const memory::dims src_dims{batch, g_.src[1], g_.src[2], g_.src[3]};
-    const memory::dims dst_dims{batch, g_.dst[1], g_.dst[2], g_.dst[3]};
-    const memory::desc src_md(src_dims, dt, memory::format_tag::nhwc);
-    const memory::desc dst_md(dst_dims, dt, memory::format_tag::nhwc);
-    const memory::desc weight_md({g_.dst[1], g_.src[1], g_.kernel_h, g_.kernel_w}, dt, memory::format_tag::any);
-    const memory::desc bias_md = bias_.empty() ? memory::desc() : memory::desc({g_.dst[1]}, memory::data_type::f32,
-                                                                                memory::format_tag::x);
-    // oneDNN counts dilation from 0 (no dilation), ONNX from 1.
-    const dnnl::convolution_forward::desc desc(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, weight_md, bias_md, dst_md,
-        {g_.stride_h, g_.stride_w}, {g_.dilation_h - 1, g_.dilation_w - 1}, {g_.pad_top, g_.pad_left},
-        {g_.pad_bottom, g_.pad_right});
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (relu_) {
-      dnnl::post_ops ops;
-      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-      attr.set_post_ops(ops);
-    }
     PerBatch pb;
-    pb.pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine_);
+    pb.pd = make_conv_pd(engine_, spec_.geometry, batch, ws.storage(), !spec_.bias.empty(), spec_.relu, spec_.blocked,
+                         spec_.winograd);
     pb.primitive = dnnl::convolution_forward(pb.pd);
-    void* src_ptr = src_scratch_ >= 0 ? ws.data(src_scratch_) : ws.view(src_, batch).data;
-    void* dst_ptr = dst_scratch_ >= 0 ? ws.data(dst_scratch_) : ws.view(dst_, batch).data;
-    pb.args[DNNL_ARG_SRC] = memory(pb.pd.src_desc(), engine_, src_ptr);
-    pb.args[DNNL_ARG_DST] = memory(pb.pd.dst_desc(), engine_, dst_ptr);
-    pb.args[DNNL_ARG_WEIGHTS] = packed_weights(pb.pd.weights_desc());
-    if (!bias_.empty()) {
-      pb.args[DNNL_ARG_BIAS] = memory(pb.pd.bias_desc(), engine_, const_cast<void*>(bias_.raw()));
+    void* src = spec_.src_scratch >= 0 ? ws.data(spec_.src_scratch) : ws.data_of(spec_.src);
+    void* dst = spec_.dst_scratch >= 0 ? ws.data(spec_.dst_scratch) : ws.data_of(spec_.dst);
+    pb.args = {{DNNL_ARG_SRC, memory(pb.pd.src_desc(), engine_, src)},
+               {DNNL_ARG_DST, memory(pb.pd.dst_desc(), engine_, dst)},
+               {DNNL_ARG_WEIGHTS, packed_weights(pb.pd.weights_desc())}};
+    if (!spec_.bias.empty()) {
+      pb.args[DNNL_ARG_BIAS] = memory(pb.pd.bias_desc(), engine_, const_cast<void*>(spec_.bias.raw()));
     }
     const size_t scratchpad = pb.pd.scratchpad_desc().get_size();
     by_batch_[batch] = std::move(pb);
@@ -176,10 +201,16 @@ class ConvStep : public Step {
   }
 
   void run(int64_t batch, const Workspace& ws, dnnl::stream& stream) override {
-    if (src_scratch_ >= 0) transform(ws.view(src_, batch), {}, ws.dense_view(src_scratch_, g_.src, batch));
+    const ConvGeometry& g = spec_.geometry;
+    if (spec_.src_scratch >= 0) transform(ws.view(spec_.src, batch), {}, ws.dense_view(spec_.src_scratch, g.src, batch));
     PerBatch& pb = by_batch_.at(batch);
     pb.primitive.execute(stream, pb.args);
-    if (dst_scratch_ >= 0) transform(ws.dense_view(dst_scratch_, g_.dst, batch), {}, ws.view(dst_, batch));
+    if (spec_.dst_scratch < 0) return;
+    if (spec_.blocked) {
+      blocked16_to_nhwc(reinterpret_cast<const float*>(ws.data(spec_.dst_scratch)), ws.view(spec_.dst, batch));
+    } else {
+      transform(ws.dense_view(spec_.dst_scratch, g.dst, batch), {}, ws.view(spec_.dst, batch));
+    }
   }
 
  private:
@@ -189,27 +220,17 @@ class ConvStep : public Step {
     std::unordered_map<int, memory> args;
   };
 
-  // The weights in the layout `md` asks for, reordered (and converted to bf16) once per layout.
+  // Reordered once per layout oneDNN asks for (which may differ between batch sizes).
   memory packed_weights(const memory::desc& md) {
     for (const auto& [desc, mem] : packed_) {
       if (desc == md) return mem;
     }
-    memory plain(memory::desc({g_.dst[1], g_.src[1], g_.kernel_h, g_.kernel_w}, memory::data_type::f32,
-                                    memory::format_tag::oihw),
-                       engine_, const_cast<void*>(weight_.raw()));
-    memory packed(md, engine_);
-    dnnl::stream stream(engine_);
-    dnnl::reorder(plain, packed).execute(stream, plain, packed);
-    stream.wait();
-    packed_.push_back({md, packed});
-    return packed;
+    packed_.push_back({md, pack_weights(engine_, spec_.weight, md)});
+    return packed_.back().second;
   }
 
   dnnl::engine engine_;
-  ConvGeometry g_;
-  HostTensor weight_, bias_;
-  bool relu_;
-  int src_, dst_, src_scratch_, dst_scratch_;
+  ConvSpec spec_;
   bool bf16_ = false;
   std::map<int64_t, PerBatch> by_batch_;
   std::vector<std::pair<memory::desc, memory>> packed_;
@@ -220,19 +241,26 @@ class ConvStep : public Step {
 
 class TransformStep : public Step {
  public:
-  TransformStep(const std::string& name, OwnedPreOp pre, int src, int dst) : Step(name), pre_(std::move(pre)) {
+  TransformStep(const std::string& name, OwnedPreOp pre, int src, int dst, bool dst_blocked)
+      : Step(name), pre_(std::move(pre)), dst_blocked_(dst_blocked) {
     reads = {src};
     writes = {dst};
   }
   std::string kernel() const override {
-    return (pre_.empty() ? std::string("copy_nhwc") : "channel_" + pre_.name() + "nhwc") + "__cpu";
+    return (pre_.empty() ? std::string("copy_nhwc") : "channel_" + pre_.name() + "nhwc") +
+           (dst_blocked_ ? "_to_nchw16c" : "") + "__cpu";
   }
   void run(int64_t batch, const Workspace& ws, dnnl::stream&) override {
-    transform(ws.view(reads[0], batch), pre_.get(), ws.view(writes[0], batch));
+    if (dst_blocked_) {
+      transform_to_blocked16(ws.view(reads[0], batch), pre_.get(), static_cast<float*>(ws.data_of(writes[0])));
+    } else {
+      transform(ws.view(reads[0], batch), pre_.get(), ws.view(writes[0], batch));
+    }
   }
 
  private:
   OwnedPreOp pre_;
+  bool dst_blocked_;
 };
 
 class PoolStep : public Step {
@@ -300,15 +328,13 @@ class HeadStep : public Step {
 
 }  // namespace
 
-std::unique_ptr<Step> make_conv_step(const std::string& name, const dnnl::engine& engine, const ConvGeometry& geometry,
-                                     HostTensor weight, HostTensor bias, bool relu, int src, int dst, int src_scratch,
-                                     int dst_scratch) {
-  return std::make_unique<ConvStep>(name, engine, geometry, std::move(weight), std::move(bias), relu, src, dst,
-                                    src_scratch, dst_scratch);
+std::unique_ptr<Step> make_conv_step(const std::string& name, const dnnl::engine& engine, const ConvSpec& spec) {
+  return std::make_unique<ConvStep>(name, engine, spec);
 }
 
-std::unique_ptr<Step> make_transform_step(const std::string& name, OwnedPreOp pre, int src, int dst) {
-  return std::make_unique<TransformStep>(name, std::move(pre), src, dst);
+std::unique_ptr<Step> make_transform_step(const std::string& name, OwnedPreOp pre, int src, int dst,
+                                          bool dst_blocked) {
+  return std::make_unique<TransformStep>(name, std::move(pre), src, dst, dst_blocked);
 }
 
 std::unique_ptr<Step> make_pool_step(const std::string& name, OwnedPreOp pre, const PoolWindow& window, int src,

@@ -1,13 +1,16 @@
 // The pieces a CPU engine is made of: a workspace (one arena holding every activation, laid out
 // once at build time) and steps (one per node that runs a kernel, in graph order).
 //
-// Layout: every 4-D activation is NHWC, float32 or bfloat16. NHWC because oneDNN's AMX kernels
-// take bfloat16 only in NHWC (its blocked nChw16c kernels fall back to AVX-512 BF16 dot products
-// at half the float32 speed), and in float32 it is on par with nChw16c on DenseNet's shapes.
+// Layout: 4-D activations are NHWC, float32 or bfloat16. NHWC because oneDNN's AMX kernels take
+// bfloat16 only in NHWC (its blocked nChw16c kernels fall back to AVX-512 BF16 dot products at
+// half the float32 speed), and in float32 it is on par with nChw16c on DenseNet's shapes.
 // Values that src/passes/concat_plan.h places into a Concat's buffer are channel slices of it;
 // oneDNN's JIT kernels refuse such strided views (they fall back to its reference code), so a
 // convolution reading or writing one goes through a dense scratch buffer, while the hand-written
 // kernels (cpu_kernels.h) read and write the slices directly.
+// The exception, float32 only: a DenseNet bottleneck (pre-activation affine -> 1x1 conv -> 3x3
+// conv) whose 3x3 conv runs as Winograd keeps its two private intermediates in nChw16c, the only
+// layout of oneDNN's Winograd, so that no reorder runs between them (see cpu_engine.cpp).
 #pragma once
 
 #include <map>
@@ -21,6 +24,20 @@
 #include "chexrt/tensor.h"
 
 namespace chexrt::cpu {
+
+/// A 64-byte aligned heap block (oneDNN's JIT kernels and the AVX-512 kernels read whole lines).
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes);
+  char* get() const { return data_.get(); }
+
+ private:
+  struct FreeDeleter {
+    void operator()(char* p) const;
+  };
+  std::unique_ptr<char, FreeDeleter> data_;
+};
 
 /// Every activation buffer of an engine, in one arena. Buffers whose lifetimes (in steps) do not
 /// overlap share memory. Sizes are for the engine's largest batch; a smaller batch uses a prefix
@@ -49,6 +66,8 @@ class Workspace {
   int buffer_of(int value) const { return values_.at(value).buffer; }
   /// The NHWC view of a 4-D value at `batch`.
   NhwcView view(int value, int64_t batch) const;
+  /// Where a value starts (its first channel of its first image), whatever its layout.
+  void* data_of(int value) const;
   /// A dense NHWC view of a scratch buffer holding NCHW dims `dims` (batch replaced).
   NhwcView dense_view(int buffer, const Dims& dims, int64_t batch) const;
 
@@ -64,15 +83,11 @@ class Workspace {
     int64_t channel_offset = 0;
     int64_t buffer_channels = 0;
   };
-  struct FreeDeleter {
-    void operator()(char* p) const;
-  };
-
   Storage storage_;
   int64_t max_batch_;
   std::vector<Buffer> buffers_;
   std::map<int, Placement> values_;
-  std::unique_ptr<char, FreeDeleter> arena_;
+  AlignedBuffer arena_;
   int64_t arena_bytes_ = 0;
 };
 
@@ -119,15 +134,29 @@ struct ConvGeometry {
   int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
 };
 
-/// oneDNN convolution with bias and ReLU post-op; weights reordered once per layout oneDNN asks
-/// for. `src_scratch` / `dst_scratch` (or -1) are dense buffers used when the input or output
-/// value is a channel slice.
-std::unique_ptr<Step> make_conv_step(const std::string& name, const dnnl::engine& engine, const ConvGeometry& geometry,
-                                     HostTensor weight, HostTensor bias, bool relu, int src, int dst, int src_scratch,
-                                     int dst_scratch);
+struct ConvSpec {
+  ConvGeometry geometry;
+  HostTensor weight;  ///< OIHW float32.
+  HostTensor bias;    ///< [O] float32, or empty.
+  bool relu = false;
+  int src = -1, dst = -1;  ///< Values.
+  /// Computes in nChw16c (float32 only) instead of NHWC: src is then an nChw16c value, and dst
+  /// one too unless dst_scratch is set.
+  bool blocked = false;
+  bool winograd = false;  ///< Winograd instead of direct (blocked only).
+  /// Dense buffers (or -1) for an NHWC input that is a channel slice (gathered first), and for an
+  /// output that is a channel slice or NHWC after a blocked convolution (copied out after).
+  int src_scratch = -1, dst_scratch = -1;
+};
 
-/// y = pre(x): ChannelAffine, BatchNormalization, Relu, and slice copies.
-std::unique_ptr<Step> make_transform_step(const std::string& name, OwnedPreOp pre, int src, int dst);
+/// oneDNN convolution with bias and ReLU post-op; weights reordered once per layout oneDNN asks
+/// for.
+std::unique_ptr<Step> make_conv_step(const std::string& name, const dnnl::engine& engine, const ConvSpec& spec);
+
+/// y = pre(x): ChannelAffine, BatchNormalization, Relu, and slice copies; y in nChw16c when
+/// `dst_blocked`.
+std::unique_ptr<Step> make_transform_step(const std::string& name, OwnedPreOp pre, int src, int dst,
+                                          bool dst_blocked = false);
 
 /// Max / average pooling with an optional fused pre-op.
 std::unique_ptr<Step> make_pool_step(const std::string& name, OwnedPreOp pre, const PoolWindow& window, int src,

@@ -275,9 +275,10 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
     set_dims(l, g.value(v).dims);
     l.c_stored = v == root ? l.ld : l.c;
   }
-  // Space-to-depth for an fp16 input that only a stride-2, undilated convolution reads.
+  // Space-to-depth for an input that only a stride-2, undilated convolution reads (whose output
+  // channels suit chexrt's own kernels, the only ones that take the rewritten convolution).
   for (int v : g.inputs()) {
-    if (precision != Precision::kFp16 || consumers[v].size() != 1 || g.is_graph_output(v) ||
+    if (consumers[v].size() != 1 || g.is_graph_output(v) ||
         g.value(v).dims.size() != 4) {
       continue;
     }
@@ -291,7 +292,8 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
     l.h = (l.h + 1) / 2;
     l.w = (l.w + 1) / 2;
     l.c = 4 * l.c;
-    l.c_stored = l.ld = (l.c + 7) / 8 * 8;
+    const int64_t vec = 16 / plan.elem_size;
+    l.c_stored = l.ld = (l.c + vec - 1) / vec * vec;
     plan.buffers[l.buffer].bytes = l.n * l.h * l.w * l.ld * plan.elem_size;
   }
   for (int v = 0; v < num_values; ++v) {

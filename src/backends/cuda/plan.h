@@ -26,7 +26,7 @@ struct ValueLayout {
   int64_t ld = 0;              ///< Pixel stride in elements (the buffer's channel count).
   int64_t n = 0, h = 1, w = 1, c = 0;  ///< Logical NHWC at the max batch.
   int64_t c_stored = 0;        ///< Channels the producer writes: c, or c rounded up with zeros.
-  /// 2 for an fp16 graph input read only by a stride-2 convolution (the stem): stored
+  /// 2 for a graph input read only by a stride-2 convolution (the stem): stored
   /// space-to-depth, pixel (Y, X) holding the 2x2 block (2Y + dy, 2X + dx) as channels
   /// (dy * 2 + dx) * C + c. Then h, w, c above are the stored ones (H/2, W/2, 4C). The stride-2
   /// convolution becomes a stride-1 one with reads that coalesce (ref: the "space-to-depth"

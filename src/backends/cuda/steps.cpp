@@ -112,7 +112,7 @@ class OutputStep : public Step {
 
 class ChannelMapStep : public Step {
  public:
-  ChannelMapStep(const ExecutionPlan& plan, const ir::Graph& g, const ir::Node& node) : plan_(plan), node_(node) {}
+  ChannelMapStep(const ExecutionPlan& plan, const ir::Node& node) : plan_(plan), node_(node) {}
   Status init(const ir::Graph& g) {
     x_ = node_.inputs[0];
     y_ = node_.outputs[0];
@@ -1048,7 +1048,7 @@ Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactor
     case StepKind::kInput: out.push_back(std::make_unique<InputStep>(env.plan, env.graph, desc.writes[0], desc.io_index)); break;
     case StepKind::kOutput: out.push_back(std::make_unique<OutputStep>(env.plan, desc.reads[0], desc.io_index)); break;
     case StepKind::kChannelMap: {
-      auto step = std::make_unique<ChannelMapStep>(env.plan, env.graph, *node);
+      auto step = std::make_unique<ChannelMapStep>(env.plan, *node);
       CHEXRT_RETURN_IF_ERROR(step->init(env.graph));
       out.push_back(std::move(step));
       break;

@@ -38,8 +38,9 @@ cudaError_t launch_pdl(Kernel kernel, dim3 grid, int threads, size_t smem, cudaS
   return cudaLaunchKernelEx(&config, kernel, args...);
 }
 
-template <int BM, int BN, int WARPS_M, int WARPS_N>
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES = kStages>
 struct Tile {
+  static constexpr int kStages = STAGES;
   static constexpr int kThreads = WARPS_M * WARPS_N * 32;
   static constexpr int kWM = BM / WARPS_M;
   static constexpr int kWN = BN / WARPS_N;
@@ -54,9 +55,10 @@ struct Tile {
   static_assert(BM * (kBK / 8) % kThreads == 0 && kAChunks >= 1, "A chunks must divide among threads");
 };
 
-template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V>
+template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V, int STAGES>
 __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(const ConvGemmArgs a) {
-  using T = Tile<BM, BN, WARPS_M, WARPS_N>;
+  using T = Tile<BM, BN, WARPS_M, WARPS_N, STAGES>;
+  constexpr int kStages = STAGES;
   constexpr bool kPointwise = V != ConvGemmVariant::kGeneral;
   constexpr bool kPrologue = V == ConvGemmVariant::kPointwisePrologue;
 
@@ -496,10 +498,10 @@ __global__ void splitk_reduce_kernel(const ConvGemmArgs a) {
   out.store(a.y + static_cast<long long>(p) * a.y_ld + c0);
 }
 
-template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V>
+template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V, int STAGES = kStages>
 cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
-  using T = Tile<BM, BN, WARPS_M, WARPS_N>;
-  auto kernel = conv_gemm_f16_kernel<BM, BN, WARPS_M, WARPS_N, V>;
+  using T = Tile<BM, BN, WARPS_M, WARPS_N, STAGES>;
+  auto kernel = conv_gemm_f16_kernel<BM, BN, WARPS_M, WARPS_N, V, STAGES>;
   // Shared memory beyond 48 KB must be opted into, once per kernel.
   static std::once_flag once;
   static cudaError_t attr_status = cudaSuccess;
@@ -528,7 +530,10 @@ template <ConvGemmVariant V>
 std::vector<TileEntry> pointwise_table() {
   return {{{128, 128, 2, 2}, launch<128, 128, 2, 2, V>},
           {{128, 128, 4, 2}, launch<128, 128, 4, 2, V>},
+          {{128, 128, 2, 2, 3}, launch<128, 128, 2, 2, V, 3>},
+          {{128, 128, 4, 2, 3}, launch<128, 128, 4, 2, V, 3>},
           {{64, 128, 2, 2}, launch<64, 128, 2, 2, V>},
+          {{64, 128, 2, 2, 3}, launch<64, 128, 2, 2, V, 3>},
           {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>},
           {{32, 64, 1, 2}, launch<32, 64, 1, 2, V>}};
 }
@@ -544,7 +549,8 @@ std::vector<TileEntry> general_table() {
 }
 
 std::vector<TileEntry> halo_table() {
-  return {{{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>}, {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>},
+  return {{{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>}, {{256, 32, 8, 1}, launch_halo<256, 32, 8, 1>},
+          {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>},
           {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>}, {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},
           {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
 }
@@ -588,7 +594,7 @@ cudaError_t launch_conv_gemm_f16(const ConvGemmArgs& args, ConvGemmVariant varia
                                  cudaStream_t stream) {
   for (const TileEntry& e : table(variant)) {
     if (e.tile.bm == tile.bm && e.tile.bn == tile.bn && e.tile.warps_m == tile.warps_m &&
-        e.tile.warps_n == tile.warps_n) {
+        e.tile.warps_n == tile.warps_n && e.tile.stages == tile.stages) {
       return e.launch(args, stream);
     }
   }

@@ -51,9 +51,13 @@ struct ConvGemmArgs {
 constexpr int kMaxSplits = 16;
 
 /// A CTA tile: BM output pixels x BN output channels, split over warps_m x warps_n warps.
+/// `stages` deep cp.async pipeline (fewer stages: less shared memory, more CTAs per SM).
 struct ConvGemmTile {
   int bm, bn, warps_m, warps_n;
-  std::string name() const { return std::to_string(bm) + "x" + std::to_string(bn); }
+  int stages = 4;
+  std::string name() const {
+    return std::to_string(bm) + "x" + std::to_string(bn) + (stages != 4 ? "_s" + std::to_string(stages) : "");
+  }
 };
 
 enum class ConvGemmVariant {

@@ -233,8 +233,10 @@ std::vector<Entry> general_table() {
   constexpr ConvGemmVariant V = ConvGemmVariant::kGeneral;
   return {{{128, 32, 8, 4}, launch<128, 32, 8, 4, V>},
           {{256, 32, 8, 4}, launch<256, 32, 8, 4, V>},
+          {{128, 32, 4, 4}, launch<128, 32, 4, 4, V>},
           {{64, 32, 4, 4}, launch<64, 32, 4, 4, V>},
-          {{128, 64, 8, 8}, launch<128, 64, 8, 8, V>}};
+          {{128, 64, 8, 8}, launch<128, 64, 8, 8, V>},
+          {{128, 64, 4, 8}, launch<128, 64, 4, 8, V>}};
 }
 
 const std::vector<Entry>& table(ConvGemmVariant v) {

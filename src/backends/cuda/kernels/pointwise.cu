@@ -101,20 +101,22 @@ __global__ void nchw_f32_to_nhwc_s2d(const float* __restrict__ x, int n, int c, 
   const int xx = rem - yy * w2;
   const float* src = x + static_cast<long long>(img) * c * h * w;
   T* dst = y + i * y_ld;
-  for (int c0 = 0; c0 < c_pad; c0 += 8) {
+  const auto value = [&](int k) {  // channel k = (dy * 2 + dx) * c + ch
+    const int block = k / c;
+    const int ch = k - block * c;
+    const int row = 2 * yy + (block >> 1);
+    const int col = 2 * xx + (block & 1);
+    const bool inside = k < 4 * c && row < h && col < w;
+    return inside ? src[(static_cast<long long>(ch) * h + row) * w + col] : 0.f;
+  };
+  int c0 = 0;
+  for (; c0 + 8 <= c_pad; c0 += 8) {
     Vec8<T> v;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int k = c0 + j;  // (dy * 2 + dx) * c + ch
-      const int block = k / c;
-      const int ch = k - block * c;
-      const int row = 2 * yy + (block >> 1);
-      const int col = 2 * xx + (block & 1);
-      const bool inside = k < 4 * c && row < h && col < w;
-      v.set(j, inside ? src[(static_cast<long long>(ch) * h + row) * w + col] : 0.f);
-    }
+    for (int j = 0; j < 8; ++j) v.set(j, value(c0 + j));
     v.store(dst + c0);
   }
+  for (; c0 < c_pad; ++c0) dst[c0] = from_float<T>(value(c0));
 }
 
 template <class T>
@@ -188,7 +190,7 @@ cudaError_t launch_nchw_f32_to_nhwc_s2d(const float* x, int n, int c, int h, int
   constexpr int kThreads = 256;
   const long long work = static_cast<long long>(n) * ((h + 1) / 2) * ((w + 1) / 2);
   if (work == 0) return cudaSuccess;
-  if (c_pad % 8 != 0 || work * c_pad > kMaxIndex) return cudaErrorInvalidValue;
+  if (work * c_pad > kMaxIndex) return cudaErrorInvalidValue;
   if (fp16) {
     nchw_f32_to_nhwc_s2d<__half><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(
         x, n, c, h, w, static_cast<__half*>(y), y_ld, c_pad);
