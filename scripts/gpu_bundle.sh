@@ -16,13 +16,11 @@ if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF -DCHEXRT_WITH_DCMTK=OFF \
     -DCHEXRT_WITH_CUDA=ON
 fi
-targets="gpu_tests gpu_bench"
-if ninja -C "$build" -t targets all 2>/dev/null | grep -q '^chexrt_cli:'; then targets="$targets chexrt_cli"; fi
-cmake --build "$build" -j "$(nproc)" --target $targets
+cmake --build "$build" -j "$(nproc)" --target gpu_tests gpu_bench chexrt_cli
 
 rm -rf .gpu/bin .gpu/lib
 mkdir -p .gpu/bin .gpu/lib
-find "$build" -type f \( -name gpu_tests -o -name gpu_bench -o -name chexrt \) -perm -u+x -exec cp {} .gpu/bin/ \;
+cp "$build/tests/gpu/gpu_tests" "$build/bench/gpu_bench" "$build/tools/cli/chexrt" .gpu/bin/
 # Libraries of this machine that the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9) does not have.
 for exe in .gpu/bin/*; do
   for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl' || true); do

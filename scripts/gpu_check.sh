@@ -1,39 +1,47 @@
 #!/usr/bin/env bash
-# The one script for the GPU machine: runs chexrt's GPU tests, compute-sanitizer on one full
-# inference, chexrt's DenseNet-121 benchmarks (FP16 and FP32, batch 1, 32, 256) and the PyTorch
-# peers (../shared/tools/pytorch_peers.py) on the same card, and prints one table. Needs the
-# bundle of scripts/gpu_bundle.sh in .gpu/. Logs and JSON go to $OUT (the device tool's output
-# folder), else to ./gpu_out.
+# The one script for the GPU machine: runs chexrt's GPU tests, `chexrt bench` on DenseNet-121
+# (FP16 and FP32, batch 1, 32, 256, one engine per precision whose optimization profiles time
+# the kernels at each batch), a smoke check of `chexrt build --device cuda` / `inspect` /
+# `bench --engine`, compute-sanitizer on full inferences, the PyTorch peers
+# (../shared/tools/pytorch_peers.py) on the same card, and prints one table. With --per-layer,
+# bench/gpu_bench.cpp adds the per-layer profile, TFLOP/s and bandwidth. Needs the bundle of
+# scripts/gpu_bundle.sh in .gpu/. Logs and JSON go to $OUT (the device tool's output folder,
+# which returns at most 8 files), else to ./gpu_out. The timing cache stays in /tmp between
+# calls on one machine.
 #
-#   scripts/gpu_check.sh [--no-tests] [--no-sanitizer] [--no-peers] [--batches 1,32,256]
-#                        [--peers eager_tf32,compile_fp16] [--per-layer]
+#   scripts/gpu_check.sh [--no-tests] [--no-bench] [--no-smoke] [--no-sanitizer] [--no-peers]
+#                        [--batches 1,32,256] [--peers eager_tf32,compile_fp16] [--per-layer]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu_out}
 mkdir -p "$out"
-tests=1 sanitizer=1 peers=1 batches=1,32,256 peer_configs=eager_tf32,compile_fp16 per_layer=
+tests=1 bench=1 smoke=1 sanitizer=1 peers=1 batches=1,32,256 peer_configs=eager_tf32,compile_fp16 per_layer=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-tests) tests=0 ;;
+    --no-bench) bench=0 ;;
+    --no-smoke) smoke=0 ;;
     --no-sanitizer) sanitizer=0 ;;
     --no-peers) peers=0 ;;
     --batches) batches=$2; shift ;;
     --peers) peer_configs=$2; shift ;;
-    --per-layer) per_layer=--per-layer ;;
+    --per-layer) per_layer=1 ;;
     *) echo "gpu_check: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 bundle=.gpu
+chexrt=$bundle/bin/chexrt
 # cuDNN 9.19 (what chexrt is compiled against) from PyTorch's environment, before the system's 9.14.
 cudnn_venv=$(ls -d /opt/torch/.venv/lib/python3*/site-packages/nvidia/cudnn/lib 2>/dev/null | head -1)
 export LD_LIBRARY_PATH="${cudnn_venv:+$cudnn_venv:}$PWD/$bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-export CHEXRT_TIMING_CACHE="$out/timing_cache.txt"
+export CHEXRT_TIMING_CACHE=/tmp/chexrt_timing_cache.txt
 model=$bundle/densenet121_chexnet_seeded.onnx
-[ -f "$model" ] || model=""
+[ -f "$model" ] || { echo "gpu_check: $model is missing; run scripts/gpu_bundle.sh first" >&2; exit 2; }
 export CHEXRT_REFERENCE_MODEL=$model CHEXRT_REFERENCE_DIR=$bundle/reference
 status=0
+work=$(mktemp -d)
 
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $(hostname)"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw \
@@ -44,38 +52,82 @@ if [ "$tests" = 1 ]; then
   timeout 240 "$bundle/bin/gpu_tests" >"$out/gpu_tests.log" 2>&1
   rc=$?
   grep -E '^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|rel L2|max \||X-rays' "$out/gpu_tests.log" | head -60
+  grep -E '^\[ +OK \]' "$out/gpu_tests.log" | sed -E 's/.*\(([0-9]+) ms\)/\1 &/' | sort -rn | head -5 | cut -d' ' -f2-
   tail -3 "$out/gpu_tests.log"
   [ $rc = 0 ] || { echo "gpu_tests: exit $rc"; status=1; }
 fi
 
-echo "== chexrt benchmarks (${model:-random-weight DenseNet-121})"
-timeout 300 "$bundle/bin/gpu_bench" ${model:+--model "$model"} --precision fp16,fp32 --batches "$batches" \
-  --iterations 100 --warmup 20 $per_layer --json "$out/chexrt.json" >"$out/chexrt_bench.log" 2>&1
-rc=$?
-grep -v '^  ' "$out/chexrt_bench.log" | head -40
-[ -n "$per_layer" ] && grep '^  ' "$out/chexrt_bench.log" | head -120
-[ $rc = 0 ] || { echo "gpu_bench: exit $rc"; tail -5 "$out/chexrt_bench.log"; status=1; }
+if [ "$bench" = 1 ]; then
+  echo "== chexrt bench (one engine per precision, batches $batches)"
+  : >"$out/chexrt_bench.log"
+  for precision in fp16 fp32; do
+    timeout 200 "$chexrt" bench --model "$model" --device cuda --precision $precision --batch "$batches" \
+      --iterations 100 --warmup 20 --json "$work/chexrt_$precision.json" >>"$out/chexrt_bench.log" 2>&1
+    rc=$?
+    [ $rc = 0 ] || { echo "chexrt bench $precision: exit $rc"; tail -5 "$out/chexrt_bench.log"; status=1; }
+  done
+  grep -v '^bench:' "$out/chexrt_bench.log"
+  python3 - "$work" "$out/chexrt.json" <<'PY'
+import glob, json, os, sys
+rows = []
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "chexrt_fp*.json"))):
+    doc = json.load(open(path))
+    for r in doc["rows"]:
+        r["precision"] = doc["precision"]
+        r["images_per_second_compute"] = r["batch"] * 1000.0 / r["compute_median_ms"]
+        rows.append(r)
+json.dump({"rows": rows}, open(sys.argv[2], "w"), indent=1)
+PY
+fi
+
+if [ "$per_layer" = 1 ]; then
+  echo "== gpu_bench: TFLOP/s, bandwidth and per-layer profile (same engines and timing cache)"
+  timeout 150 "$bundle/bin/gpu_bench" --model "$model" --precision fp16,fp32 --batches "$batches" \
+    --iterations 50 --warmup 10 --per-layer --json "$out/gpu_bench.json" >"$work/gpu_bench.log" 2>&1
+  rc=$?
+  grep -v '^    ' "$work/gpu_bench.log" | grep -v '^  slowest' | head -40
+  grep -A12 'by kernel family' "$work/gpu_bench.log" | head -80
+  cat "$work/gpu_bench.log" >>"$out/chexrt_bench.log"
+  [ $rc = 0 ] || { echo "gpu_bench: exit $rc"; tail -5 "$work/gpu_bench.log"; status=1; }
+fi
+
+if [ "$smoke" = 1 ]; then
+  echo "== smoke: chexrt build --device cuda, inspect, bench --engine"
+  {
+    timeout 120 "$chexrt" build --model "$model" --device cuda --precision fp16 --batch 32 --out "$work/m.engine" &&
+      timeout 30 "$chexrt" inspect "$work/m.engine" &&
+      timeout 60 "$chexrt" bench --engine "$work/m.engine" --batch 1,32 --iterations 20 --warmup 5
+  } >"$work/smoke.log" 2>&1
+  rc=$?
+  grep -vE '^ *(conv|norm|relu|pool|denseblock|transition|features|classifier|/)' "$work/smoke.log" | tail -25
+  { echo "== smoke (exit $rc)"; cat "$work/smoke.log"; } >>"$out/gpu.txt"
+  [ $rc = 0 ] || { echo "smoke: exit $rc"; status=1; }
+fi
 
 if [ "$sanitizer" = 1 ] && command -v compute-sanitizer >/dev/null; then
-  echo "== compute-sanitizer memcheck, one FP16 inference (batch 1, tactics from the timing cache)"
-  timeout 150 compute-sanitizer --tool memcheck --leak-check no --print-limit 20 "$bundle/bin/gpu_bench" \
-    ${model:+--model "$model"} --precision fp16 --batches 1 --iterations 1 --warmup 0 >"$out/memcheck.log" 2>&1
-  rc=$?
+  echo "== compute-sanitizer memcheck: one FP16 inference, one FP32 inference on the 3xTF32 kernels (batch 1)"
+  : >"$out/memcheck.log"
+  for run in "fp16 " "fp32 3xtf32"; do
+    set -- $run
+    CHEXRT_CUDA_TACTIC=${2:-} timeout 150 compute-sanitizer --tool memcheck --leak-check no --print-limit 20 \
+      "$bundle/bin/gpu_bench" --model "$model" --precision "$1" --batches 1 --iterations 1 --warmup 0 \
+      >>"$out/memcheck.log" 2>&1
+    rc=$?
+    [ $rc = 0 ] || { echo "memcheck $1: exit $rc"; status=1; }
+  done
   grep -E 'ERROR SUMMARY|Invalid|out of bounds' "$out/memcheck.log" | head -20
-  [ $rc = 0 ] || { echo "memcheck: exit $rc"; status=1; }
 fi
 
 if [ "$peers" = 1 ]; then
   echo "== PyTorch peers ($peer_configs)"
   # One run per configuration, each with its own JSON, so that a slow torch.compile loses only
-  # itself; merged into peers.json (the device tool returns at most 8 files).
-  peer_dir=$(mktemp -d)
+  # itself; merged into peers.json.
   for config in ${peer_configs//,/ }; do
     timeout 300 python3 "$bundle/pytorch_peers.py" --batches "$batches" --configs "$config" --iters 50 \
-      --warmup 10 --json "$peer_dir/$config.json" 2>&1 | grep -v Warning
+      --warmup 10 --json "$work/peer_$config.json" 2>&1 | grep -v Warning
   done
-  python3 -c 'import glob, json, sys; rows = [r for f in sorted(glob.glob(sys.argv[1] + "/*.json")) for r in json.load(open(f))["rows"]]; json.dump({"rows": rows}, open(sys.argv[2], "w"), indent=1)' \
-    "$peer_dir" "$out/peers.json"
+  python3 -c 'import glob, json, sys; rows = [r for f in sorted(glob.glob(sys.argv[1] + "/peer_*.json")) for r in json.load(open(f))["rows"]]; json.dump({"rows": rows}, open(sys.argv[2], "w"), indent=1)' \
+    "$work" "$out/peers.json"
 fi
 
 echo "== side by side"
@@ -88,7 +140,7 @@ def load(name):
     return json.load(open(p)) if os.path.exists(p) else None
 c = load("chexrt.json")
 p = load("peers.json")
-device = (c or {}).get("device", "?")
+device = open(os.path.join(out, "gpu.txt")).read().splitlines()[1].split(",")[0]
 if c:
     for r in c["rows"]:
         rows.setdefault(f"chexrt {r['precision']}", {})[r["batch"]] = (r["compute_median_ms"], r["images_per_second_compute"])
@@ -101,12 +153,14 @@ print(f"{'configuration':28s}" + "".join(f"{'batch ' + str(b):>24s}" for b in ba
 for name, v in rows.items():
     cells = "".join(f"{(f'{v[b][0]:.3f} ({v[b][1]:.0f})' if b in v else '-'):>24s}" for b in batches)
     print(f"{name:28s}{cells}")
-ref = rows.get("pytorch compile_fp16", {})
-for name in ("chexrt fp16", "chexrt fp32"):
-    for b in batches:
-        if name in rows and b in rows[name] and b in ref:
-            print(f"{name} / torch.compile fp16, batch {b}: {rows[name][b][1] / ref[b][1]:.2f}x")
+for peer, names in (("pytorch compile_fp16", ("chexrt fp16",)), ("pytorch eager_tf32", ("chexrt fp32",))):
+    ref = rows.get(peer, {})
+    for name in names:
+        for b in batches:
+            if name in rows and b in rows[name] and b in ref:
+                print(f"{name} / {peer}, batch {b}: {rows[name][b][1] / ref[b][1]:.2f}x")
 json.dump({"device": device, "table": {k: {str(b): {"ms": v[b][0], "img_per_s": v[b][1]} for b in v} for k, v in rows.items()}},
           open(os.path.join(out, "side_by_side.json"), "w"), indent=1)
 PY
+rm -rf "$work"
 exit $status

@@ -9,7 +9,7 @@ packages=(
   libpng-dev libjpeg-dev libdcmtk-dev libdnnl-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil
+  python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom
 )
 
 missing=()

@@ -53,6 +53,7 @@ kCalibrationBatch = 8
 # it (a checkout that carries shared/), then the repository's own demo images.
 kDefaultImageDirs = ("../shared/data/cxr/nih", "shared/data/cxr/nih", "data/demo")
 kDefaultFormatDirs = ("../shared/data/cxr/formats", "shared/data/cxr/formats")
+kDefaultDicomDirs = ("../shared/data/cxr/dicom", "shared/data/cxr/dicom")
 
 kPreprocess = T.Compose([
     T.Resize(256),
@@ -126,6 +127,8 @@ def main(argv=None):
                     f"(default: first of {', '.join(kDefaultImageDirs)})")
     ap.add_argument("--formats", help="more images (other formats and sizes), reference outputs only "
                     f"(default: first of {', '.join(kDefaultFormatDirs)}, if any)")
+    ap.add_argument("--dicom", help="DICOM files, reference outputs only (needs pydicom) "
+                    f"(default: first of {', '.join(kDefaultDicomDirs)}, if any)")
     ap.add_argument("--out", default=os.path.join(kRepo, "models", "generated"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--opset", type=int, default=13)
@@ -137,10 +140,12 @@ def main(argv=None):
     if images_dir is None:
         ap.error(f"no image folder: {args.images or ', '.join(kDefaultImageDirs)}")
     formats_dir = first_existing([args.formats] if args.formats else kDefaultFormatDirs)
+    dicom_dir = first_existing([args.dicom] if args.dicom else kDefaultDicomDirs)
     calibration_files = list_images(images_dir)
     if not calibration_files:
         ap.error(f"{images_dir}: no images ({', '.join(kImageSuffixes)})")
-    files = calibration_files + (list_images(formats_dir) if formats_dir else [])
+    files = calibration_files + (list_images(formats_dir) if formats_dir else []) + \
+        (list_images(dicom_dir) if dicom_dir else [])
     stems = [os.path.basename(p).split(".")[0] for p in files]
     if len(set(stems)) != len(stems):
         ap.error("two images share a name stem: " + ", ".join(sorted({s for s in stems if stems.count(s) > 1})))

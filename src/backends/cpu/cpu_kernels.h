@@ -54,11 +54,12 @@ void pool2d(const NhwcView& x, const PreOp& pre, const PoolWindow& window, const
 void classifier_head(const NhwcView& x, const PreOp& pre, const float* weight, const float* bias, int64_t k,
                      bool sigmoid, float* pooled, float* y);
 
-/// oneDNN's nChw16c float32 layout, the one its Winograd convolution takes: element (n, c, y, x)
-/// at (((n * c_total / 16 + c / 16) * h + y) * w + x) * 16 + c % 16; channels a multiple of 16.
-/// y = pre(x) written in that layout (x float32, y of x's dims)...
+// oneDNN's nChw16c float32 layout, the only one of its Winograd convolution: element
+// (n, c, y, x) at (((n * C / 16 + c / 16) * h + y) * w + x) * 16 + c % 16, C a multiple of 16.
+
+/// y = pre(x), with x an NHWC float32 view and y a dense nChw16c tensor of x's dims.
 void transform_to_blocked16(const NhwcView& x, const PreOp& pre, float* y);
-/// ... and the copy back from it into an NHWC view (float32) of the same dims.
+/// The copy back: x a dense nChw16c tensor of y's dims, y an NHWC float32 view.
 void blocked16_to_nhwc(const float* x, const NhwcView& y);
 
 /// Dense NCHW float32 <-> NHWC views, at the engine's inputs and outputs.

@@ -97,10 +97,21 @@ class ExecutionContext {
 
   ~ExecutionContext() {
     if (stream_) cudaStreamSynchronize(stream_);
-    for (auto& [batch, exec] : graphs_) cudaGraphExecDestroy(exec);
+    drop_graphs();
     if (cublaslt_) cublasLtDestroy(cublaslt_);
     if (cudnn_) cudnnDestroy(cudnn_);
     if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  /// Grows scratch and workspace to at least these sizes (a profile timed after this context
+  /// was made may need more). Captured graphs hold the old addresses, so they are dropped.
+  Status ensure_memory(size_t scratch, size_t workspace) {
+    if (scratch_.bytes() >= scratch && workspace_.bytes() >= workspace) return Status::ok_status();
+    CHEXRT_RETURN_IF_ERROR(synchronize("growing scratch memory"));
+    drop_graphs();
+    if (scratch_.bytes() < scratch) CHEXRT_RETURN_IF_ERROR(scratch_.allocate(scratch, "scratch"));
+    if (workspace_.bytes() < workspace) CHEXRT_RETURN_IF_ERROR(workspace_.allocate(workspace, "library workspace"));
+    return Status::ok_status();
   }
 
   cudaStream_t stream() const { return stream_; }
@@ -125,25 +136,26 @@ class ExecutionContext {
 
   /// Enqueues every step; with `events` (one more than steps), records one before each step and
   /// one after the last, for the per-layer profile.
-  Status enqueue_steps(const CudaEngine& e, int64_t batch, const std::vector<cudaEvent_t>* events = nullptr) const {
+  Status enqueue_steps(const CudaEngine& e, const std::vector<Step*>& steps, int64_t batch,
+                       const std::vector<cudaEvent_t>* events = nullptr) const {
     const RunContext r = run_context(e, batch);
-    for (size_t s = 0; s < e.steps_.size(); ++s) {
+    for (size_t s = 0; s < steps.size(); ++s) {
       if (events) cudaEventRecord((*events)[s], stream_);
-      CHEXRT_RETURN_IF_ERROR(e.steps_[s]->enqueue(r));
+      CHEXRT_RETURN_IF_ERROR(steps[s]->enqueue(r));
     }
     if (events) cudaEventRecord(events->back(), stream_);
     return Status::ok_status();
   }
 
   /// The forward pass: a replay of this batch's CUDA graph (captured on first use), or the
-  /// steps one by one.
-  Status enqueue_compute(const CudaEngine& e, int64_t batch, bool use_graph) {
-    if (!use_graph) return enqueue_steps(e, batch);
+  /// steps one by one. `steps` are the batch's profile's (always the same for one batch).
+  Status enqueue_compute(const CudaEngine& e, const std::vector<Step*>& steps, int64_t batch, bool use_graph) {
+    if (!use_graph) return enqueue_steps(e, steps, batch);
     auto it = graphs_.find(batch);
     if (it == graphs_.end()) {
       cudaGraph_t graph = nullptr;
       CHEXRT_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "beginning graph capture");
-      const Status s = enqueue_steps(e, batch);
+      const Status s = enqueue_steps(e, steps, batch);
       const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
       if (!s.ok()) {
         if (graph) cudaGraphDestroy(graph);
@@ -180,11 +192,11 @@ class ExecutionContext {
 
   Status synchronize(const std::string& what) const { return check_cuda(cudaStreamSynchronize(stream_), what); }
 
-  Status infer(const CudaEngine& e, const std::vector<HostTensor>& inputs, int64_t batch, bool use_graph,
-               std::vector<HostTensor>* outputs) {
+  Status infer(const CudaEngine& e, const std::vector<Step*>& steps, const std::vector<HostTensor>& inputs,
+               int64_t batch, bool use_graph, std::vector<HostTensor>* outputs) {
     for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(in_host_[i].get(), inputs[i].raw(), inputs[i].nbytes());
     CHEXRT_RETURN_IF_ERROR(enqueue_h2d(e, batch));
-    CHEXRT_RETURN_IF_ERROR(enqueue_compute(e, batch, use_graph));
+    CHEXRT_RETURN_IF_ERROR(enqueue_compute(e, steps, batch, use_graph));
     CHEXRT_RETURN_IF_ERROR(enqueue_d2h(e, batch));
     CHEXRT_RETURN_IF_ERROR(synchronize("running the engine"));
     outputs->clear();
@@ -201,6 +213,11 @@ class ExecutionContext {
  private:
   ExecutionContext() = default;
 
+  void drop_graphs() {
+    for (auto& [batch, exec] : graphs_) cudaGraphExecDestroy(exec);
+    graphs_.clear();
+  }
+
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cublasLtHandle_t cublaslt_ = nullptr;
@@ -216,32 +233,41 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
                                                       const CudaBuildSettings& settings) {
   int device = 0;
   CHEXRT_CUDA_TRY(cudaGetDevice(&device), "selecting the GPU");
-  cudaDeviceProp prop{};
-  CHEXRT_CUDA_TRY(cudaGetDeviceProperties(&prop, device), "reading the GPU's properties");
-
   std::unique_ptr<CudaEngine> e(new CudaEngine);
+  CHEXRT_CUDA_TRY(cudaGetDeviceProperties(&e->device_, device), "reading the GPU's properties");
   e->graph_ = graph;
   CHEXRT_ASSIGN_OR_RETURN(e->plan_, make_plan(e->graph_, options.max_batch, options.precision));
+  e->options_ = options;
+  e->settings_ = settings;
   e->inputs_ = describe(e->graph_, e->graph_.inputs());
   e->outputs_ = describe(e->graph_, e->graph_.outputs());
-  e->device_name_ = prop.name;
+  e->device_name_ = e->device_.name;
   e->graphs_default_ = std::string(env_or("CHEXRT_CUDA_GRAPHS", "1")) != "0";
   e->max_contexts_ = std::max(1, std::atoi(env_or("CHEXRT_CUDA_MAX_CONTEXTS", "4")));
   CHEXRT_CUDNN_TRY(cudnnCreate(&e->cudnn_), "creating a cuDNN handle");
   CHEXRT_CUBLAS_TRY(cublasLtCreate(&e->cublaslt_), "creating a cuBLASLt handle");
+  if (!settings.timing_cache.empty()) CHEXRT_RETURN_IF_ERROR(e->cache_.load(settings.timing_cache));
+  e->prepared_.assign(options.max_batch + 1, false);
+  {
+    std::lock_guard<std::mutex> lock(e->prepare_mu_);
+    CHEXRT_ASSIGN_OR_RETURN(e->max_profile_, e->tune_profile(options.max_batch, settings.tactics));
+  }
+  return e;
+}
 
-  const StepFactoryEnv env{e->graph_, e->plan_, e->cudnn_, e->cublaslt_, prop};
-  const size_t num_steps = e->plan_.steps.size();
+Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const std::vector<std::string>& forced) {
+  const StepFactoryEnv env{graph_, plan_, cudnn_, cublaslt_, device_, batch};
+  const size_t num_steps = plan_.steps.size();
   std::vector<std::vector<std::unique_ptr<Step>>> candidates(num_steps);
   size_t scratch = 0, workspace = 0;
   bool timing = false;
   for (size_t s = 0; s < num_steps; ++s) {
-    const StepDesc& desc = e->plan_.steps[s];
+    const StepDesc& desc = plan_.steps[s];
     auto made = make_step_candidates(env, static_cast<int>(s));
     if (!made.ok()) return made.status();
     auto& list = candidates[s] = std::move(*made);
     const std::string wanted =
-        desc.node >= 0 && desc.node < static_cast<int>(settings.tactics.size()) ? settings.tactics[desc.node] : "";
+        desc.node >= 0 && desc.node < static_cast<int>(forced.size()) ? forced[desc.node] : "";
     const auto keep_if = [&](auto pred) {
       std::vector<std::unique_ptr<Step>> kept;
       for (auto& c : list) {
@@ -252,12 +278,12 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
     if (!wanted.empty()) {
       auto kept = keep_if([&](const Step& c) { return c.name() == wanted; });
       if (kept.empty()) {
-        return runtime_error(ir::describe(e->graph_.node(desc.node)) + ": tactic '" + wanted +
+        return runtime_error(ir::describe(graph_.node(desc.node)) + ": tactic '" + wanted +
                              "' is not available with this GPU and these libraries");
       }
       list = std::move(kept);
-    } else if (!settings.tactic_filter.empty() && desc.kind == StepKind::kConv) {
-      auto kept = keep_if([&](const Step& c) { return c.name().find(settings.tactic_filter) != std::string::npos; });
+    } else if (!settings_.tactic_filter.empty() && desc.kind == StepKind::kConv) {
+      auto kept = keep_if([&](const Step& c) { return c.name().find(settings_.tactic_filter) != std::string::npos; });
       if (!kept.empty()) list = std::move(kept);
     }
     for (const auto& c : list) {
@@ -266,23 +292,19 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
     }
     timing = timing || list.size() > 1;
   }
-  e->prepared_.assign(options.max_batch + 1, false);
-  e->prepared_[options.max_batch] = true;  // candidates are made for the max batch
 
   if (timing) {
-    TimingCache cache;
-    if (!settings.timing_cache.empty()) CHEXRT_RETURN_IF_ERROR(cache.load(settings.timing_cache));
-    CHEXRT_ASSIGN_OR_RETURN(auto ctx, ExecutionContext::create(*e, scratch, workspace));
+    CHEXRT_ASSIGN_OR_RETURN(auto ctx, ExecutionContext::create(*this, scratch, workspace));
     // Realistic data flows through the network while it is timed: random inputs, and every
     // step's output comes from its chosen tactic.
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.f, 1.f);
-    for (size_t i = 0; i < e->inputs_.size(); ++i) {
-      const int64_t n = num_elements(e->inputs_[i].dims);
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      const int64_t n = batch * per_image_elements(inputs_[i]);
       for (int64_t k = 0; k < n; ++k) ctx->host_input(i)[k] = normal(rng);
     }
-    CHEXRT_RETURN_IF_ERROR(ctx->enqueue_h2d(*e, options.max_batch));
-    const RunContext rc = ctx->run_context(*e, options.max_batch);
+    CHEXRT_RETURN_IF_ERROR(ctx->enqueue_h2d(*this, batch));
+    const RunContext rc = ctx->run_context(*this, batch);
     EventPair ev;
     constexpr int kReps = 5;
     for (size_t s = 0; s < num_steps; ++s) {
@@ -291,9 +313,9 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
         size_t best = 0;
         double best_ms = std::numeric_limits<double>::infinity();
         for (size_t i = 0; i < list.size(); ++i) {
-          const std::string key = e->device_name_ + "|" + list[i]->name() + "|" + list[i]->signature();
+          const std::string key = device_name_ + "|" + list[i]->name() + "|" + list[i]->signature();
           double ms = 0;
-          if (auto cached = cache.find(key)) {
+          if (auto cached = cache_.find(key)) {
             ms = *cached;
           } else {
             CHEXRT_RETURN_IF_ERROR(list[i]->enqueue(rc));  // warm-up
@@ -302,9 +324,9 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
             cudaEventRecord(ev.stop, ctx->stream());
             CHEXRT_RETURN_IF_ERROR(ctx->synchronize("timing tactic " + list[i]->name()));
             ms = elapsed_ms(ev.start, ev.stop) / kReps;
-            cache.insert(key, ms);
+            cache_.insert(key, ms);
           }
-          if (options.verbose) std::fprintf(stderr, "cuda: tactic %-70s %9.4f ms\n", list[i]->name().c_str(), ms);
+          if (options_.verbose) std::fprintf(stderr, "cuda: tactic %-70s %9.4f ms\n", list[i]->name().c_str(), ms);
           if (ms < best_ms) {
             best_ms = ms;
             best = i;
@@ -313,19 +335,37 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
         std::unique_ptr<Step> chosen = std::move(list[best]);
         list.clear();
         list.push_back(std::move(chosen));
-        if (options.verbose) std::fprintf(stderr, "cuda: chose %s (%.4f ms)\n", list[0]->name().c_str(), best_ms);
+        if (options_.verbose) {
+          std::fprintf(stderr, "cuda: batch %lld: chose %s (%.4f ms)\n", static_cast<long long>(batch),
+                       list[0]->name().c_str(), best_ms);
+        }
       }
       CHEXRT_RETURN_IF_ERROR(list[0]->enqueue(rc));
       CHEXRT_RETURN_IF_ERROR(ctx->synchronize("running " + list[0]->name()));
     }
-    if (!settings.timing_cache.empty()) CHEXRT_RETURN_IF_ERROR(cache.save(settings.timing_cache));
+    if (!settings_.timing_cache.empty()) CHEXRT_RETURN_IF_ERROR(cache_.save(settings_.timing_cache));
   }
-  for (auto& list : candidates) {
-    e->scratch_bytes_ = std::max(e->scratch_bytes_, list[0]->scratch_bytes());
-    e->workspace_bytes_ = std::max(e->workspace_bytes_, list[0]->workspace_bytes());
-    e->steps_.push_back(std::move(list[0]));
+
+  auto profile = std::make_unique<Profile>();
+  profile->batch = batch;
+  for (size_t s = 0; s < num_steps; ++s) {
+    std::unique_ptr<Step>& chosen = candidates[s][0];
+    // The same kernel chosen by a profile of larger batches already exists and runs this
+    // profile's batches too (its scratch, split-K and library set-up are sized for more).
+    Step* step = nullptr;
+    for (const auto& other : profiles_) {
+      if (other->batch >= batch && other->steps[s]->name() == chosen->name()) step = other->steps[s];
+    }
+    if (!step) {
+      steps_.push_back(std::move(chosen));
+      step = steps_.back().get();
+    }
+    profile->scratch_bytes = std::max(profile->scratch_bytes, step->scratch_bytes());
+    profile->workspace_bytes = std::max(profile->workspace_bytes, step->workspace_bytes());
+    profile->steps.push_back(step);
   }
-  return e;
+  profiles_.push_back(std::move(profile));
+  return profiles_.back().get();
 }
 
 Result<std::vector<std::vector<std::string>>> CudaEngine::candidate_tactics(const ir::Graph& graph,
@@ -339,7 +379,7 @@ Result<std::vector<std::vector<std::string>>> CudaEngine::candidate_tactics(cons
   CHEXRT_ASSIGN_OR_RETURN(e->plan_, make_plan(e->graph_, options.max_batch, options.precision));
   CHEXRT_CUDNN_TRY(cudnnCreate(&e->cudnn_), "creating a cuDNN handle");
   CHEXRT_CUBLAS_TRY(cublasLtCreate(&e->cublaslt_), "creating a cuBLASLt handle");
-  const StepFactoryEnv env{e->graph_, e->plan_, e->cudnn_, e->cublaslt_, prop};
+  const StepFactoryEnv env{e->graph_, e->plan_, e->cudnn_, e->cublaslt_, prop, options.max_batch};
   std::vector<std::vector<std::string>> names(graph.num_nodes());
   for (size_t s = 0; s < e->plan_.steps.size(); ++s) {
     const int node = e->plan_.steps[s].node;
@@ -359,32 +399,51 @@ CudaEngine::~CudaEngine() {
 
 // --- run -----------------------------------------------------------------------------------
 
-Status CudaEngine::prepare_batch(int64_t batch) {
+Result<const CudaEngine::Profile*> CudaEngine::prepare_batch(int64_t batch) {
   std::lock_guard<std::mutex> lock(prepare_mu_);
-  if (prepared_[batch]) return Status::ok_status();
-  for (auto& step : steps_) CHEXRT_RETURN_IF_ERROR(step->prepare(batch));
-  prepared_[batch] = true;
-  return Status::ok_status();
+  const int64_t wanted = profile_batch(batch, plan_.max_batch);
+  const Profile* profile = nullptr;
+  for (const auto& p : profiles_) {
+    if (p->batch == wanted) profile = p.get();
+  }
+  if (!profile) {
+    CHEXRT_ASSIGN_OR_RETURN(profile, tune_profile(wanted, {}));
+  }
+  if (!prepared_[batch]) {
+    for (Step* step : profile->steps) CHEXRT_RETURN_IF_ERROR(step->prepare(batch));
+    prepared_[batch] = true;
+  }
+  return profile;
 }
 
-Result<std::unique_ptr<ExecutionContext>> CudaEngine::acquire(bool allow_extra) {
+Result<std::unique_ptr<ExecutionContext>> CudaEngine::acquire(bool allow_extra, const Profile& profile) {
+  std::unique_ptr<ExecutionContext> ctx;
   {
     std::unique_lock<std::mutex> lock(pool_mu_);
     pool_cv_.wait(lock, [&] { return !idle_.empty() || live_contexts_ < max_contexts_ || allow_extra; });
     if (!idle_.empty()) {
-      auto ctx = std::move(idle_.back());
+      ctx = std::move(idle_.back());
       idle_.pop_back();
-      return ctx;
+    } else {
+      ++live_contexts_;
     }
-    ++live_contexts_;
   }
-  auto made = ExecutionContext::create(*this, scratch_bytes_, workspace_bytes_);
-  if (!made.ok()) {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    --live_contexts_;
-    pool_cv_.notify_one();
+  if (!ctx) {
+    auto made = ExecutionContext::create(*this, profile.scratch_bytes, profile.workspace_bytes);
+    if (!made.ok()) {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      --live_contexts_;
+      pool_cv_.notify_one();
+      return made.status();
+    }
+    return std::move(*made);
   }
-  return made;
+  const Status s = ctx->ensure_memory(profile.scratch_bytes, profile.workspace_bytes);
+  if (!s.ok()) {
+    release(std::move(ctx));
+    return s;
+  }
+  return ctx;
 }
 
 void CudaEngine::release(std::unique_ptr<ExecutionContext> ctx) {
@@ -426,44 +485,59 @@ Status CudaEngine::infer(const std::vector<HostTensor>& inputs, std::vector<Host
 Status CudaEngine::infer_with(const std::vector<HostTensor>& inputs, bool use_cuda_graph,
                               std::vector<HostTensor>* outputs) {
   CHEXRT_ASSIGN_OR_RETURN(int64_t batch, check_inputs(inputs));
-  CHEXRT_RETURN_IF_ERROR(prepare_batch(batch));
-  CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false));
-  const Status s = ctx->infer(*this, inputs, batch, use_cuda_graph, outputs);
+  CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
+  CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false, *profile));
+  const Status s = ctx->infer(*this, profile->steps, inputs, batch, use_cuda_graph, outputs);
   release(std::move(ctx));
   return s;
 }
 
+Result<std::vector<std::string>> CudaEngine::tactics_for_batch(int64_t batch) {
+  if (batch < 1 || batch > max_batch()) {
+    return invalid_argument("batch " + std::to_string(batch) + " is outside the engine's range 1.." +
+                            std::to_string(max_batch()));
+  }
+  CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
+  return profile_tactics(*profile);
+}
+
 // --- inspection ----------------------------------------------------------------------------
 
-std::vector<std::string> CudaEngine::node_tactics() const {
+std::vector<std::string> CudaEngine::profile_tactics(const Profile& profile) const {
   std::vector<std::string> tactics(graph_.num_nodes());
   for (int n = 0; n < graph_.num_nodes(); ++n) {
-    if (plan_.node_step[n] >= 0) tactics[n] = steps_[plan_.node_step[n]]->name();
+    if (plan_.node_step[n] >= 0) tactics[n] = profile.steps[plan_.node_step[n]]->name();
   }
   return tactics;
 }
 
+std::vector<std::string> CudaEngine::node_tactics() const { return profile_tactics(*max_profile_); }
+
 std::string CudaEngine::describe_layers() const {
+  const std::vector<Step*>& steps = max_profile_->steps;
   std::ostringstream out;
   const char* precision = plan_.precision == Precision::kFp16 ? "fp16" : "fp32";
   char line[512];
   for (const StepDesc& s : plan_.steps) {
     if (s.kind != StepKind::kInput) continue;
     std::snprintf(line, sizeof(line), "%-32s %-16s %s  %s\n", graph_.value(graph_.inputs()[s.io_index]).name.c_str(),
-                  "(input)", steps_[&s - plan_.steps.data()]->name().c_str(), precision);
+                  "(input)", steps[&s - plan_.steps.data()]->name().c_str(), precision);
     out << line;
   }
   for (int n = 0; n < graph_.num_nodes(); ++n) {
     const ir::Node& node = graph_.node(n);
     const std::string kernel =
-        plan_.node_step[n] >= 0 ? steps_[plan_.node_step[n]]->name() : "(" + plan_.node_note[n] + ")";
+        plan_.node_step[n] >= 0 ? steps[plan_.node_step[n]]->name() : "(" + plan_.node_note[n] + ")";
     std::snprintf(line, sizeof(line), "%-32s %-16s %s  %s\n", node.name.c_str(), ir::op_name(node.op), kernel.c_str(),
                   precision);
     out << line;
   }
-  std::snprintf(line, sizeof(line), "arena %.1f MB at batch %lld, scratch %.1f MB, workspace %.1f MB, on %s\n",
-                plan_.arena_bytes / 1e6, static_cast<long long>(plan_.max_batch), scratch_bytes_ / 1e6,
-                workspace_bytes_ / 1e6, device_name_.c_str());
+  std::snprintf(line, sizeof(line),
+                "arena %.1f MB at batch %lld, scratch %.1f MB, workspace %.1f MB, on %s; kernels timed at batch %lld "
+                "(smaller batches get their own, timed on first use)\n",
+                plan_.arena_bytes / 1e6, static_cast<long long>(plan_.max_batch), max_profile_->scratch_bytes / 1e6,
+                max_profile_->workspace_bytes / 1e6, device_name_.c_str(),
+                static_cast<long long>(max_profile_->batch));
   out << line;
   return out.str();
 }
@@ -476,12 +550,12 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
     return invalid_argument("batch " + std::to_string(batch) + " is outside the engine's range 1.." +
                             std::to_string(max_batch()));
   }
-  CHEXRT_RETURN_IF_ERROR(prepare_batch(batch));
+  CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
   const int streams = std::max(1, options.streams);
   const int iterations = std::max(1, options.iterations);
   std::vector<std::unique_ptr<ExecutionContext>> contexts;
   for (int i = 0; i < streams; ++i) {
-    CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(true));
+    CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(true, *profile));
     std::mt19937 rng(11 + i);
     std::normal_distribution<float> normal(0.f, 1.f);
     for (size_t k = 0; k < inputs_.size(); ++k) {
@@ -505,7 +579,7 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
       cudaEventRecord(ev[0], ctx.stream());
       out.status = ctx.enqueue_h2d(*this, batch);
       cudaEventRecord(ev[1], ctx.stream());
-      if (out.status.ok()) out.status = ctx.enqueue_compute(*this, batch, options.use_cuda_graphs);
+      if (out.status.ok()) out.status = ctx.enqueue_compute(*this, profile->steps, batch, options.use_cuda_graphs);
       cudaEventRecord(ev[2], ctx.stream());
       if (out.status.ok()) out.status = ctx.enqueue_d2h(*this, batch);
       cudaEventRecord(ev[3], ctx.stream());
@@ -551,24 +625,25 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
   if (status.ok() && options.per_layer) {
     // Events between steps in a run without a graph; the median over repetitions per step.
     ExecutionContext& ctx = *contexts[0];
-    std::vector<cudaEvent_t> events(steps_.size() + 1);
+    const std::vector<Step*>& steps = profile->steps;
+    std::vector<cudaEvent_t> events(steps.size() + 1);
     for (auto& ev : events) cudaEventCreate(&ev);
-    std::vector<std::vector<double>> per_step(steps_.size());
+    std::vector<std::vector<double>> per_step(steps.size());
     const int reps = std::min(iterations, 20);
     for (int r = 0; r < reps + 1 && status.ok(); ++r) {
-      status = ctx.enqueue_steps(*this, batch, &events);
+      status = ctx.enqueue_steps(*this, steps, batch, &events);
       if (status.ok()) status = ctx.synchronize("per-layer profile");
       if (r == 0) continue;  // warm-up (and graph-less first launch)
-      for (size_t s = 0; s < steps_.size(); ++s) per_step[s].push_back(elapsed_ms(events[s], events[s + 1]));
+      for (size_t s = 0; s < steps.size(); ++s) per_step[s].push_back(elapsed_ms(events[s], events[s + 1]));
     }
     for (auto& ev : events) cudaEventDestroy(ev);
-    for (size_t s = 0; s < steps_.size() && status.ok(); ++s) {
+    for (size_t s = 0; s < steps.size() && status.ok(); ++s) {
       const StepDesc& d = plan_.steps[s];
       std::string name;
       if (d.kind == StepKind::kInput) name = "input " + inputs_[d.io_index].name;
       else if (d.kind == StepKind::kOutput) name = "output " + outputs_[d.io_index].name;
       else name = graph_.node(d.node).name;
-      result.layers.push_back({name, steps_[s]->name(), median(per_step[s])});
+      result.layers.push_back({name, steps[s]->name(), median(per_step[s])});
     }
   }
   for (auto& ctx : contexts) release(std::move(ctx));
@@ -576,7 +651,7 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
   std::ostringstream notes;
   notes << "cuda on " << device_name_ << ", " << (plan_.precision == Precision::kFp16 ? "fp16" : "fp32")
         << ", CUDA graphs " << (options.use_cuda_graphs ? "on" : "off") << ", " << streams << " context(s), arena "
-        << plan_.arena_bytes / (1 << 20) << " MiB";
+        << plan_.arena_bytes / (1 << 20) << " MiB, kernels timed at batch " << profile->batch;
   result.notes = notes.str();
   return result;
 }

@@ -1,7 +1,14 @@
-// The CUDA engine: an optimized graph laid out by plan.h, one chosen Step per plan step, and
-// execution contexts that share the engine's weights. Each context owns a stream, an arena of
-// activations, pinned host staging and one captured CUDA graph per batch size (made on first
-// use), so several threads can run inferences at once (Engine::infer picks an idle context).
+// The CUDA engine: an optimized graph laid out by plan.h, and per optimization profile one
+// chosen Step per plan step; execution contexts share the engine's steps and weights. Each
+// context owns a stream, an arena of activations, pinned host staging and one captured CUDA
+// graph per batch size (made on first use), so several threads can run inferences at once
+// (Engine::infer picks an idle context).
+//
+// Optimization profiles (TensorRT's, with one batch range each): batch b runs with the steps
+// timed at P(b) = min(max_batch, the smallest power of two >= b) (profile_batch in plan.h), so
+// batch 1 runs kernels chosen at batch 1 (split-K, small tiles) and batch 256 kernels chosen
+// at 256, from one engine. The max-batch profile is timed when the engine is built; the others
+// the first time a batch of theirs runs (Engine::infer / benchmark), through the timing cache.
 #pragma once
 
 #include <condition_variable>
@@ -13,6 +20,7 @@
 
 #include "backends/cuda/plan.h"
 #include "backends/cuda/steps.h"
+#include "backends/cuda/timing_cache.h"
 #include "chexrt/builder.h"
 #include "chexrt/engine.h"
 
@@ -22,7 +30,8 @@ class ExecutionContext;
 
 /// What the builder options do not say, mostly for tests and benchmarks.
 struct CudaBuildSettings {
-  /// Per graph node, the tactic to use instead of timing ("" or absent: time the candidates).
+  /// Per graph node, the tactic of the max-batch profile to use instead of timing ("" or
+  /// absent: time the candidates); engine files store these. Smaller profiles are timed.
   std::vector<std::string> tactics;
   /// Keep only convolution tactics whose name contains this (when any does); e.g. "cudnn".
   std::string tactic_filter;
@@ -49,36 +58,58 @@ class CudaEngine final : public Engine {
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
   int64_t max_batch() const override { return plan_.max_batch; }
   Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) override;
+  /// The max-batch profile's layers (the one an engine file stores).
   std::string describe_layers() const override;
   std::vector<std::string> node_tactics() const override;
+  /// Times the batch with the steps of its profile (timing that profile first if need be).
   Result<BenchmarkResult> benchmark(const BenchmarkOptions& options) override;
 
   /// Like infer(), choosing whether to replay a CUDA graph (infer() replays one unless
   /// CHEXRT_CUDA_GRAPHS=0).
   Status infer_with(const std::vector<HostTensor>& inputs, bool use_cuda_graph, std::vector<HostTensor>* outputs);
 
+  /// The tactic of each node in the profile that runs `batch` (timing it first if need be).
+  Result<std::vector<std::string>> tactics_for_batch(int64_t batch);
+
   const ExecutionPlan& plan() const { return plan_; }
-  const std::vector<std::unique_ptr<Step>>& steps() const { return steps_; }
-  size_t scratch_bytes() const { return scratch_bytes_; }
-  size_t workspace_bytes() const { return workspace_bytes_; }
 
  private:
+  /// The steps chosen for batches up to `batch`, timed at `batch`. Immutable once made.
+  struct Profile {
+    int64_t batch = 0;
+    std::vector<Step*> steps;  // one per plan step, owned by steps_
+    size_t scratch_bytes = 0, workspace_bytes = 0;  // the most its steps need
+  };
+
   CudaEngine() = default;
-  Status prepare_batch(int64_t batch);
-  Result<std::unique_ptr<ExecutionContext>> acquire(bool allow_extra);
+  /// The profile of `batch`, timed on first use, with its steps prepared for `batch`.
+  Result<const Profile*> prepare_batch(int64_t batch);
+  /// Chooses the steps of profile `batch` (prepare_mu_ held): `forced` tactics per node where
+  /// given, else the fastest candidate on this GPU.
+  Result<const Profile*> tune_profile(int64_t batch, const std::vector<std::string>& forced);
+  std::vector<std::string> profile_tactics(const Profile& profile) const;
+  /// An idle context, or a new one; either way with the memory `profile` needs.
+  Result<std::unique_ptr<ExecutionContext>> acquire(bool allow_extra, const Profile& profile);
   void release(std::unique_ptr<ExecutionContext> ctx);
   Result<int64_t> check_inputs(const std::vector<HostTensor>& inputs) const;
 
   ir::Graph graph_;  // the optimized graph; steps refer to its nodes
   ExecutionPlan plan_;
-  std::vector<std::unique_ptr<Step>> steps_;
+  BuildOptions options_;
+  CudaBuildSettings settings_;
+  cudaDeviceProp device_{};
+  TimingCache cache_;
+  std::vector<std::unique_ptr<Step>> steps_;        // the steps of every profile (shared where equal)
+  std::vector<std::unique_ptr<Profile>> profiles_;  // in the order they were timed
+  const Profile* max_profile_ = nullptr;            // profiles_[0], timed by build()
   std::vector<TensorInfo> inputs_, outputs_;
   cudnnHandle_t cudnn_ = nullptr;        // host-side queries (Step::prepare)
   cublasLtHandle_t cublaslt_ = nullptr;  // idem
-  size_t scratch_bytes_ = 0, workspace_bytes_ = 0;
   std::string device_name_;
   bool graphs_default_ = true;
 
+  // Guards steps_, profiles_ and prepared_ (batch sizes whose profile steps have had
+  // Step::prepare); held while a profile is timed.
   std::mutex prepare_mu_;
   std::vector<bool> prepared_;
 

@@ -163,6 +163,12 @@ Result<AffineParams> affine_params(const ir::Graph& g, const ir::Node& node) {
   return invalid_argument(ir::describe(node) + " is not a per-channel affine map");
 }
 
+int64_t profile_batch(int64_t batch, int64_t max_batch) {
+  int64_t p = 1;
+  while (p < batch) p *= 2;
+  return std::min(p, max_batch);
+}
+
 Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision precision) {
   ExecutionPlan plan;
   plan.precision = precision;

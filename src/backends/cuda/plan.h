@@ -77,6 +77,10 @@ struct ExecutionPlan {
 /// Whether this layout can place the node at all (ops, ranks, constant weights, attributes).
 bool plan_supports(const ir::Graph& graph, const ir::Node& node, std::string* why);
 
+/// The optimization profile that runs `batch` (see CudaEngine): the smallest power of two at
+/// least `batch`, capped at max_batch.
+int64_t profile_batch(int64_t batch, int64_t max_batch);
+
 /// Plans the graph; fails naming the node it cannot place.
 Result<ExecutionPlan> make_plan(const ir::Graph& graph, int64_t max_batch, Precision precision);
 

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "backends/cuda/kernels/conv_gemm.cuh"
+#include "backends/cuda/kernels/conv_gemm_3xtf32.cuh"
 #include "backends/cuda/kernels/conv_gemm_f32.cuh"
 #include "backends/cuda/kernels/head.cuh"
 #include "backends/cuda/kernels/pointwise.cuh"
@@ -324,6 +325,9 @@ class HeadStep : public Step {
 // What every convolution implementation needs to know, resolved from the graph and the plan.
 struct ConvProblem {
   const ir::Node* node = nullptr;
+  /// The batch of the optimization profile: the largest this step runs, and the one it is
+  /// timed at (see CudaEngine).
+  int64_t batch = 1;
   int x = -1, y = -1;  // x: the tensor read (the prologue's input when there is one)
   int in_h = 0, in_w = 0, in_c = 0, c_logical = 0;
   int kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, ph_end = 0, pw_end = 0, dh = 1, dw = 1;
@@ -401,8 +405,10 @@ Status to_space_to_depth(ConvProblem* p, const ValueLayout& lx) {
   return Status::ok_status();
 }
 
-Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, const StepDesc& desc) {
+Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, const StepDesc& desc,
+                                 int64_t batch) {
   ConvProblem p;
+  p.batch = batch;
   const ir::Node& node = g.node(desc.node);
   p.node = &node;
   p.node_name = node.name;
@@ -445,7 +451,7 @@ Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, 
 }
 
 std::string conv_signature(const ConvProblem& p, const ExecutionPlan& plan) {
-  return "conv b" + std::to_string(plan.max_batch) + " " + layout_signature(plan.values[p.x]) + " k" +
+  return "conv b" + std::to_string(p.batch) + " " + layout_signature(plan.values[p.x]) + " k" +
          std::to_string(p.kh) + "x" + std::to_string(p.kw) + "s" + std::to_string(p.sh) + "p" + std::to_string(p.ph) +
          "d" + std::to_string(p.dh) + " -> " + layout_signature(plan.values[p.y]);
 }
@@ -467,7 +473,7 @@ class LibraryConvBase : public Step {
   int64_t in_pixels(int64_t batch) const { return batch * p_.in_h * p_.in_w; }
   int64_t out_pixels(int64_t batch) const { return batch * p_.out_h * p_.out_w; }
   size_t packed_input_bytes() const {
-    return pack_input_ ? align_up(in_pixels(plan_.max_batch) * p_.in_c * plan_.elem_size) : 0;
+    return pack_input_ ? align_up(in_pixels(p_.batch) * p_.in_c * plan_.elem_size) : 0;
   }
   // The input as the library reads it: the view itself, or a packed (and normalized) copy.
   Result<const void*> library_input(const RunContext& ctx) const {
@@ -537,14 +543,14 @@ class MmaConvStep : public Step {
            std::to_string(tile_.warps_m * tile_.warps_n) + "w" +
            (splits_ > 1 ? "_splitk" + std::to_string(splits_) : "");
   }
-  size_t scratch_bytes() const override { return align_up(conv_gemm_partial_bytes(args(plan_.max_batch))); }
+  size_t scratch_bytes() const override { return align_up(conv_gemm_partial_bytes(args(p_.batch))); }
 
   /// K is split when the tiles alone would not fill the GPU: as many ways as it takes to give
   /// every multiprocessor a CTA, keeping at least two 32-wide K steps per split.
   static int split_count(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
                          const ConvGemmTile& tile, int sms) {
     if (variant == ConvGemmVariant::kHalo3x3) return 1;
-    const int64_t ctas = (plan.max_batch * p.out_h * p.out_w + tile.bm - 1) / tile.bm * (p.out_c / tile.bn);
+    const int64_t ctas = (p.batch * p.out_h * p.out_w + tile.bm - 1) / tile.bm * (p.out_c / tile.bn);
     const int k = p.pointwise() ? p.in_c : p.kh * p.kw * p.in_c;
     const int k_tiles = (k + 31) / 32;
     if (ctas >= sms) return 1;
@@ -608,17 +614,20 @@ bool exact_enough_for_fp32(cudnnConvolutionFwdAlgo_t a) {
          a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
 }
 
-// chexrt's FP32 implicit GEMM (kernels/conv_gemm_f32.cu): FFMA only, with the prologue fused.
-class FfmaConvStep : public Step {
+// chexrt's FP32 implicit GEMMs, with the prologue fused, both accurate to fp32 (no TF32): FFMA
+// (kernels/conv_gemm_f32.cu) and 3xTF32 on the tensor cores (kernels/conv_gemm_3xtf32.cu).
+class F32ConvStepBase : public Step {
  public:
-  FfmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmF32Tile tile)
-      : plan_(plan), p_(p), variant_(variant), tile_(tile) {}
-  static bool applicable(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
-                         const ConvGemmF32Tile& tile) {
+  std::string signature() const override { return conv_signature(p_, plan_); }
+
+ protected:
+  F32ConvStepBase(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant)
+      : plan_(plan), p_(p), variant_(variant) {}
+  static bool applicable_common(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, int bn) {
     const ValueLayout& lx = plan.values[p.x];
     const ValueLayout& ly = plan.values[p.y];
     if (is_fp16(plan) || p.in_c % 4 != 0 || lx.ld % 4 != 0 || lx.channel_offset % 4 != 0 || ly.ld % 4 != 0 ||
-        ly.channel_offset % 4 != 0 || p.out_c % tile.bn != 0) {
+        ly.channel_offset % 4 != 0 || p.out_c % bn != 0) {
       return false;
     }
     switch (variant) {
@@ -629,11 +638,20 @@ class FfmaConvStep : public Step {
     }
     return false;
   }
-  Status init() {
+  /// Uploads the weights ([out_c][k_pad], k_pad a multiple of 16), as they are or split into
+  /// tf32 hi and lo parts, the bias and the prologue's scale and shift.
+  Status init_weights(bool split) {
     const int k = p_.pointwise() ? p_.in_c : p_.kh * p_.kw * p_.in_c;
     k_pad_ = (k + 15) / 16 * 16;
     const std::vector<float> w = p_.packed_weight(p_.in_c, k_pad_);
-    CHEXRT_RETURN_IF_ERROR(weight_.upload(w.data(), w.size() * 4, p_.node_name + " weights"));
+    if (split) {
+      std::vector<float> hi, lo;
+      split_tf32(w, &hi, &lo);
+      CHEXRT_RETURN_IF_ERROR(weight_.upload(hi.data(), hi.size() * 4, p_.node_name + " weights"));
+      CHEXRT_RETURN_IF_ERROR(weight_lo_.upload(lo.data(), lo.size() * 4, p_.node_name + " weights"));
+    } else {
+      CHEXRT_RETURN_IF_ERROR(weight_.upload(w.data(), w.size() * 4, p_.node_name + " weights"));
+    }
     if (!p_.bias.empty()) {
       CHEXRT_RETURN_IF_ERROR(bias_.upload(p_.bias.data(), p_.bias.size() * 4, p_.node_name + " bias"));
     }
@@ -646,11 +664,7 @@ class FfmaConvStep : public Step {
     }
     return Status::ok_status();
   }
-  std::string name() const override {
-    return p_.op_name() + "_f32_nhwc" + p_.fusion_suffix() + "__ffma_" + tile_.name();
-  }
-  std::string signature() const override { return conv_signature(p_, plan_); }
-  Status enqueue(const RunContext& ctx) const override {
+  ConvGemmF32Args args(const RunContext& ctx) const {
     const ValueLayout& lx = plan_.values[p_.x];
     const ValueLayout& ly = plan_.values[p_.y];
     ConvGemmF32Args a;
@@ -672,6 +686,7 @@ class FfmaConvStep : public Step {
     a.out_w = p_.out_w;
     a.out_c = p_.out_c;
     a.weight = weight_.as<float>();
+    a.weight_lo = weight_lo_.as<float>();
     a.k_pad = k_pad_;
     a.pro_scale = scale_.as<float>();
     a.pro_shift = shift_.as<float>();
@@ -680,16 +695,55 @@ class FfmaConvStep : public Step {
     a.relu = p_.relu;
     a.y = static_cast<float*>(ctx.ptr(p_.y));
     a.y_ld = ly.ld;
-    return check_cuda(launch_conv_gemm_f32(a, variant_, tile_, ctx.stream), p_.node_name);
+    return a;
   }
 
- private:
   const ExecutionPlan& plan_;
   ConvProblem p_;
   ConvGemmVariant variant_;
-  ConvGemmF32Tile tile_;
   int k_pad_ = 0;
-  DeviceBuffer weight_, bias_, scale_, shift_;
+  DeviceBuffer weight_, weight_lo_, bias_, scale_, shift_;
+};
+
+class FfmaConvStep : public F32ConvStepBase {
+ public:
+  FfmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmF32Tile tile)
+      : F32ConvStepBase(plan, p, variant), tile_(tile) {}
+  static bool applicable(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
+                         const ConvGemmF32Tile& tile) {
+    return applicable_common(plan, p, variant, tile.bn);
+  }
+  Status init() { return init_weights(false); }
+  std::string name() const override {
+    return p_.op_name() + "_f32_nhwc" + p_.fusion_suffix() + "__ffma_" + tile_.name();
+  }
+  Status enqueue(const RunContext& ctx) const override {
+    return check_cuda(launch_conv_gemm_f32(args(ctx), variant_, tile_, ctx.stream), p_.node_name);
+  }
+
+ private:
+  ConvGemmF32Tile tile_;
+};
+
+class Tf32x3ConvStep : public F32ConvStepBase {
+ public:
+  Tf32x3ConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmTile tile)
+      : F32ConvStepBase(plan, p, variant), tile_(tile) {}
+  static bool applicable(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
+                         const ConvGemmTile& tile) {
+    return applicable_common(plan, p, variant, tile.bn);
+  }
+  Status init() { return init_weights(true); }
+  std::string name() const override {
+    return p_.op_name() + "_f32_nhwc" + p_.fusion_suffix() + "__3xtf32_" + tile_.name() + "_" +
+           std::to_string(tile_.warps_m * tile_.warps_n) + "w";
+  }
+  Status enqueue(const RunContext& ctx) const override {
+    return check_cuda(launch_conv_gemm_3xtf32(args(ctx), variant_, tile_, ctx.stream), p_.node_name);
+  }
+
+ private:
+  ConvGemmTile tile_;
 };
 
 const char* cudnn_algo_name(cudnnConvolutionFwdAlgo_t a) {
@@ -730,7 +784,7 @@ class CudnnConvStep : public LibraryConvBase {
                                                                    cudnnHandle_t handle) {
     CudnnConvStep probe(plan, p, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
     CHEXRT_RETURN_IF_ERROR(probe.create_descriptors());
-    CHEXRT_ASSIGN_OR_RETURN(Batch * b, probe.batch_descriptors(plan.max_batch));
+    CHEXRT_ASSIGN_OR_RETURN(Batch * b, probe.batch_descriptors(p.batch));
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int returned = 0;
     CHEXRT_CUDNN_TRY(cudnnGetConvolutionForwardAlgorithm_v7(handle, b->x, probe.w_desc_, probe.conv_desc_, b->y,
@@ -760,23 +814,23 @@ class CudnnConvStep : public LibraryConvBase {
     const ValueLayout& ly = plan_.values[p_.y];
     out_temp_ = ly.ld != ly.c;
     epilogue_ = out_temp_ || !p_.bias.empty() || p_.relu;
-    return prepare(plan_.max_batch);
+    return prepare(p_.batch);
   }
   std::string name() const override {
     return p_.op_name() + "_" + prec(plan_) + "_nhwc" + p_.fusion_suffix() + "__cudnn_" + cudnn_algo_name(algo_);
   }
   std::string signature() const override { return conv_signature(p_, plan_); }
   size_t scratch_bytes() const override {
-    return packed_input_bytes() + (out_temp_ ? align_up(out_pixels(plan_.max_batch) * p_.out_c * plan_.elem_size) : 0);
+    return packed_input_bytes() + (out_temp_ ? align_up(out_pixels(p_.batch) * p_.out_c * plan_.elem_size) : 0);
   }
-  size_t workspace_bytes() const override { return per_batch_[plan_.max_batch]->workspace; }
+  size_t workspace_bytes() const override { return per_batch_[p_.batch]->workspace; }
 
   Status prepare(int64_t batch) override {
     if (per_batch_[batch]) return Status::ok_status();
     CHEXRT_ASSIGN_OR_RETURN(Batch * b, batch_descriptors(batch));
     size_t bytes = 0;
     cudnnStatus_t s = cudnnGetConvolutionForwardWorkspaceSize(handle_, b->x, w_desc_, conv_desc_, b->y, algo_, &bytes);
-    const size_t limit = batch == plan_.max_batch ? kMaxWorkspace : per_batch_[plan_.max_batch]->workspace;
+    const size_t limit = batch == p_.batch ? kMaxWorkspace : per_batch_[p_.batch]->workspace;
     b->algo = algo_;
     if (s != CUDNN_STATUS_SUCCESS || bytes > limit) {
       // This algorithm does not take this batch within the workspace: ask the heuristics.
@@ -926,7 +980,7 @@ class CublasLtConvStep : public LibraryConvBase {
           p_.node_name);
     }
     CHEXRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&w_layout_, t, p_.in_c, p_.out_c, p_.in_c), p_.node_name);
-    return prepare(plan_.max_batch);
+    return prepare(p_.batch);
   }
   std::string name() const override {
     return p_.op_name() + "_" + prec(plan_) + "_nhwc" + p_.fusion_suffix() + "__cublaslt";
@@ -986,7 +1040,7 @@ class CublasLtConvStep : public LibraryConvBase {
 };
 
 Result<std::vector<std::unique_ptr<Step>>> conv_candidates(const StepFactoryEnv& env, const StepDesc& desc) {
-  CHEXRT_ASSIGN_OR_RETURN(ConvProblem p, conv_problem(env.graph, env.plan, desc));
+  CHEXRT_ASSIGN_OR_RETURN(ConvProblem p, conv_problem(env.graph, env.plan, desc, env.batch));
   std::vector<std::unique_ptr<Step>> out;
   std::string last_error;
   for (ConvGemmVariant v : {ConvGemmVariant::kPointwise, ConvGemmVariant::kPointwisePrologue,
@@ -1009,6 +1063,12 @@ Result<std::vector<std::unique_ptr<Step>>> conv_candidates(const StepFactoryEnv&
     for (const ConvGemmF32Tile& tile : conv_gemm_f32_tiles(v)) {
       if (!FfmaConvStep::applicable(env.plan, p, v, tile)) continue;
       auto step = std::make_unique<FfmaConvStep>(env.plan, p, v, tile);
+      CHEXRT_RETURN_IF_ERROR(step->init());
+      out.push_back(std::move(step));
+    }
+    for (const ConvGemmTile& tile : conv_gemm_3xtf32_tiles(v)) {
+      if (!Tf32x3ConvStep::applicable(env.plan, p, v, tile)) continue;
+      auto step = std::make_unique<Tf32x3ConvStep>(env.plan, p, v, tile);
       CHEXRT_RETURN_IF_ERROR(step->init());
       out.push_back(std::move(step));
     }

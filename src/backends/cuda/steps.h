@@ -49,9 +49,9 @@ class Step {
   virtual Status prepare(int64_t batch) { return Status::ok_status(); }
   /// Enqueues the work on ctx.stream. Must not synchronize (it may be captured in a graph).
   virtual Status enqueue(const RunContext& ctx) const = 0;
-  /// Temporary device memory used within the step, at the max batch.
+  /// Temporary device memory used within the step, at its profile's batch (StepFactoryEnv).
   virtual size_t scratch_bytes() const { return 0; }
-  /// Library workspace, at the max batch.
+  /// Library workspace, at its profile's batch.
   virtual size_t workspace_bytes() const { return 0; }
 };
 
@@ -61,10 +61,13 @@ struct StepFactoryEnv {
   cudnnHandle_t cudnn;
   cublasLtHandle_t cublaslt;
   const cudaDeviceProp& device;
+  /// The optimization profile's batch: the candidates are shaped (split-K, library algorithms,
+  /// scratch) and timed for it, and run batches up to it.
+  int64_t batch;
 };
 
 /// Every implementation of plan step `index` that this GPU and these libraries can run, each
-/// prepared for the max batch. Fails when there is none.
+/// prepared for env.batch. Fails when there is none.
 Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactoryEnv& env, int index);
 
 }  // namespace chexrt::cuda

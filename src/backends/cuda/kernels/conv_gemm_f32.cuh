@@ -20,7 +20,8 @@ struct ConvGemmF32Args {
   int batch = 0, in_h = 0, in_w = 0, in_c = 0;
   int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
   int out_h = 0, out_w = 0, out_c = 0;
-  const float* weight = nullptr;  ///< [out_c][k_pad].
+  const float* weight = nullptr;     ///< [out_c][k_pad].
+  const float* weight_lo = nullptr;  ///< 3xTF32 kernel only: the tf32 residual of the weights.
   int k_pad = 0;
   const float* pro_scale = nullptr;  ///< [k_pad], zero-padded; with a prologue only.
   const float* pro_shift = nullptr;
