@@ -53,6 +53,32 @@ PY
     [ "$(wc -l < "$work/out.csv")" -eq 2 ] || fail "expected header + 1 row"
     head -1 "$work/out.csv" | grep -q "^image,status,Atelectasis,Cardiomegaly" || fail "bad CSV header"
     ;;
+  predict_matches_pytorch)
+    # The whole pipeline (decode, preprocess, engine) on every bundled X-ray against PyTorch +
+    # PIL (+ pydicom) from scripts/make_reference_model.py. DICOM's JPEG is decoded by DCMTK's
+    # IJG codec there and by Pillow's libjpeg-turbo in PyTorch's pipeline: grey levels differ by
+    # at most 1 in a few pixels, hence the wider DICOM tolerance.
+    data=$root/../shared/data/cxr
+    [ -d "$data" ] || fail "missing $data"
+    "$chexrt" predict "$data/nih" "$data/formats" "$data/dicom" --format json --output "$work/all.json" \
+      --batch 16 2> "$work/err.txt" || fail "exit code $? ($(tail -3 "$work/err.txt"))"
+    /usr/bin/python3 - "$work/all.json" "$root/models/generated/reference" <<'PY' || fail "predictions differ from PyTorch's"
+import json, os, sys
+import numpy as np
+doc = json.load(open(sys.argv[1]))
+names = doc["findings"]
+worst = {"image": 0.0, "dicom": 0.0}
+assert len(doc["results"]) == 47 and not doc["errors"], (len(doc["results"]), doc["errors"])
+for r in doc["results"]:
+    stem = os.path.basename(r["image"]).split(".")[0]
+    ref = np.load(os.path.join(sys.argv[2], stem + ".output.npy"))[0]
+    ours = np.array([r["probabilities"][n] for n in names])
+    kind = "dicom" if r["image"].endswith(".dcm") else "image"
+    worst[kind] = max(worst[kind], float(np.abs(ours - ref).max()))
+print("max |probability difference| vs PyTorch: PNG/JPEG %.2e, DICOM %.2e" % (worst["image"], worst["dicom"]))
+sys.exit(0 if worst["image"] < 1e-5 and worst["dicom"] < 2e-3 else 1)
+PY
+    ;;
   inspect)
     "$chexrt" inspect "$model" > "$work/out.txt" || fail "exit code $?"
     grep -q "^Conv  *120" "$work/out.txt" || fail "expected 120 Conv nodes"

@@ -92,24 +92,42 @@ TEST(CudaDenseNet, GraphReplayAndSmallerBatches) {
   CHEXRT_SKIP_WITHOUT_GPU();
   auto graph = optimized_densenet(4);
   ASSERT_TRUE(graph.ok());
+  const auto in = images(3, 9);
+  HostTensor one(DataType::kFloat32, {1, 3, 224, 224});
+  std::memcpy(one.raw(), in[0].raw(), one.nbytes());
+  // The reference backend's outputs for the 3 images (the same weights at batch 3).
+  auto graph3 = optimized_densenet(3);
+  ASSERT_TRUE(graph3.ok());
+  auto ref = runtime::run_reference(*graph3, in);
+  ASSERT_TRUE(ref.ok()) << ref.status().to_string();
+  HostTensor ref_row(DataType::kFloat32, {1, 14});
+  std::memcpy(ref_row.raw(), (*ref)[0].raw(), ref_row.nbytes());
   for (Precision precision : {Precision::kFp32, Precision::kFp16}) {
+    SCOPED_TRACE(precision == Precision::kFp16 ? "fp16" : "fp32");
     auto engine = build(*graph, precision, 4);
     ASSERT_TRUE(engine);
-    const auto in = images(3, 9);
     std::vector<HostTensor> replay, steps;
     ASSERT_TRUE(engine->infer_with(in, true, &replay).ok());
     ASSERT_TRUE(engine->infer_with(in, false, &steps).ok());
     EXPECT_EQ(std::memcmp(replay[0].raw(), steps[0].raw(), steps[0].nbytes()), 0);
 
-    // Image 0 alone gives (up to per-batch library algorithms) image 0's row of the batch.
+    // Batch 3 runs the kernels timed at batch 4, image 0 alone those timed at batch 1 (other
+    // tiles, split-K, FFMA or 3xTF32 for fp32): each gives the reference's outputs within the
+    // precision's contract (fp32: relative error < 1e-4; fp16: |probability difference| < 5e-3).
     std::vector<HostTensor> single;
-    HostTensor one(DataType::kFloat32, {1, 3, 224, 224});
-    std::memcpy(one.raw(), in[0].raw(), one.nbytes());
     ASSERT_TRUE(engine->infer({one}, &single).ok());
-    HostTensor row(DataType::kFloat32, {1, 14});
-    std::memcpy(row.raw(), steps[0].raw(), row.nbytes());
-    const gputest::Diff d = gputest::compare(single[0], row);
-    EXPECT_LT(d.max_abs, precision == Precision::kFp16 ? 5e-3 : 1e-5);
+    const gputest::Diff batch3 = gputest::compare(steps[0], (*ref)[0]);
+    const gputest::Diff alone = gputest::compare(single[0], ref_row);
+    EXPECT_TRUE(batch3.finite && alone.finite);
+    if (precision == Precision::kFp32) {
+      EXPECT_LT(batch3.rel_l2, 1e-4) << "max |diff| " << batch3.max_abs;
+      EXPECT_LT(alone.rel_l2, 1e-4) << "max |diff| " << alone.max_abs;
+    } else {
+      EXPECT_LT(batch3.max_abs, 5e-3);
+      EXPECT_LT(alone.max_abs, 5e-3);
+    }
+    std::printf("DenseNet-121 %s against the reference: batch 3 rel L2 %.3g, image 0 alone rel L2 %.3g\n",
+                precision == Precision::kFp16 ? "fp16" : "fp32", batch3.rel_l2, alone.rel_l2);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "app/atomic_file.h"
 #include "chexrt/builder.h"
 #include "commands.h"
+#include "engine/engine_file.h"
 #include "model_loading.h"
 #include "table.h"
 
@@ -61,10 +62,15 @@ int run_bench(const BenchCliOptions& o) {
   const int64_t max_batch = *std::max_element(batches->begin(), batches->end());
 
   std::unique_ptr<Engine> engine;
+  std::string precision = o.precision;
   if (!o.engine.empty()) {
     auto loaded = load_engine(o.engine);
     if (!loaded.ok()) return report_error(loaded.status());
     engine = std::move(*loaded);
+    // The engine's own precision, not --precision's default, labels the results.
+    auto file = engine::read_engine_file(o.engine);
+    if (!file.ok()) return report_error(file.status());
+    precision = file->fingerprint.precision;
   } else {
     const std::string model = o.model.empty() ? default_model_path() : o.model;
     auto network = load_network(model, max_batch);
@@ -118,11 +124,11 @@ int run_bench(const BenchCliOptions& o) {
     rows.push_back(row);
   }
   if (!o.json.empty()) {
-    nlohmann::json doc = {{"backend", engine->backend_name()}, {"precision", o.precision}, {"rows", rows}};
+    nlohmann::json doc = {{"backend", engine->backend_name()}, {"precision", precision}, {"rows", rows}};
     Status s = app::write_file_atomically(o.json, doc.dump(1) + "\n");
     if (!s.ok()) return report_error(s);
   }
-  std::printf("%s (%s), %d iterations after %d warm-up\n%s", engine->backend_name().c_str(), o.precision.c_str(),
+  std::printf("%s (%s), %d iterations after %d warm-up\n%s", engine->backend_name().c_str(), precision.c_str(),
               o.iterations, o.warmup, table.to_string().c_str());
   return 0;
 }

@@ -118,7 +118,7 @@ std::string render_csv(const std::vector<ImageResult>& results) {
 }
 
 std::string render_json(const std::vector<ImageResult>& results, const std::string& model, bool default_model) {
-  nlohmann::json doc;
+  nlohmann::ordered_json doc;
   doc["model"] = model;
   if (default_model) doc["notice"] = kUntrainedModelNotice;
   doc["findings"] = nlohmann::json::array();
@@ -130,9 +130,9 @@ std::string render_json(const std::vector<ImageResult>& results, const std::stri
       doc["errors"].push_back({{"image", r.path}, {"error", r.status.to_string()}});
       continue;
     }
-    nlohmann::json findings;
+    nlohmann::ordered_json findings;
     for (int k = 0; k < app::kNumFindings; ++k) findings[std::string(app::kFindingNames[k])] = r.probabilities[k];
-    nlohmann::json item = {{"image", r.path}, {"probabilities", findings}};
+    nlohmann::ordered_json item = {{"image", r.path}, {"probabilities", findings}};
     if (!r.heatmap.empty()) item["heatmap"] = r.heatmap;
     doc["results"].push_back(item);
   }

@@ -78,13 +78,12 @@ class CudaBackend : public Backend {
     int device = 0, runtime = 0;
     cudaDeviceProp prop{};
     if (cudaGetDevice(&device) == cudaSuccess && cudaGetDeviceProperties(&prop, device) == cudaSuccess) {
-      f["gpu"] = prop.name;
+      f["device_name"] = prop.name;
       f["compute_capability"] = std::to_string(prop.major) + "." + std::to_string(prop.minor);
     }
     cudaRuntimeGetVersion(&runtime);
-    f["cuda_runtime"] = version_string(runtime);
-    f["cudnn"] = std::to_string(cudnnGetVersion());
-    f["cublaslt"] = std::to_string(cublasLtGetVersion());
+    f["cuda_runtime_version"] = version_string(runtime);
+    f["cudnn_version"] = std::to_string(cudnnGetVersion());
     return f;
   }
 };

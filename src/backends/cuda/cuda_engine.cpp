@@ -503,10 +503,13 @@ Result<std::vector<std::string>> CudaEngine::tactics_for_batch(int64_t batch) {
 
 // --- inspection ----------------------------------------------------------------------------
 
+// Nodes that run no kernel of their own get the plan's note in parentheses ("(fused into
+// conv1)", "(in place)", "(view)"), so that `chexrt inspect` tells them from fallbacks; loading
+// reads tactics of nodes with a step only.
 std::vector<std::string> CudaEngine::profile_tactics(const Profile& profile) const {
   std::vector<std::string> tactics(graph_.num_nodes());
   for (int n = 0; n < graph_.num_nodes(); ++n) {
-    if (plan_.node_step[n] >= 0) tactics[n] = profile.steps[plan_.node_step[n]]->name();
+    tactics[n] = plan_.node_step[n] >= 0 ? profile.steps[plan_.node_step[n]]->name() : "(" + plan_.node_note[n] + ")";
   }
   return tactics;
 }
