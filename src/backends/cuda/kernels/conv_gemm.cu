@@ -534,11 +534,6 @@ std::vector<TileEntry> pointwise_table() {
           {{128, 128, 4, 2, 3}, launch<128, 128, 4, 2, V, 3>},
           {{64, 128, 2, 2}, launch<64, 128, 2, 2, V>},
           {{64, 128, 2, 2, 3}, launch<64, 128, 2, 2, V, 3>},
-          // Two stages: K of block 1's 1x1 convolutions is 2 to 7 steps, and half the shared
-          // memory lets twice the CTAs overlap one's epilogue with another's loads.
-          {{128, 128, 2, 2, 2}, launch<128, 128, 2, 2, V, 2>},
-          {{128, 128, 4, 2, 2}, launch<128, 128, 4, 2, V, 2>},
-          {{64, 128, 2, 2, 2}, launch<64, 128, 2, 2, V, 2>},
           {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>},
           {{32, 64, 1, 2}, launch<32, 64, 1, 2, V>}};
 }
