@@ -110,7 +110,11 @@ print('relative error', err)
 sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs from PyTorch's"
     ;;
   build_and_bench_engine)
-    "$chexrt" build --model "$model" --device reference --batch 1:2:2 --out "$work/m.engine" || fail "build exit code $?"
+    "$chexrt" build --model "$model" --device reference --batch 1:2:2 --out "$work/m.engine" -v 2> "$work/build.txt" \
+      || fail "build exit code $?"
+    grep -q "conversion report: backend reference, 249 of 249 nodes converted, 1 segment(s)" "$work/build.txt" \
+      || fail "no conversion report: $(tail -3 "$work/build.txt")"
+    grep -q "fold_batchnorm:" "$work/build.txt" || fail "passes not logged with -v"
     "$chexrt" bench --engine "$work/m.engine" --batch 1,2 --iterations 2 --warmup 1 --json "$work/b.json" \
       > "$work/out.txt" || fail "bench exit code $?"
     grep -q "img/s" "$work/out.txt" || fail "no table"
