@@ -22,6 +22,8 @@ class Backend {
   virtual const char* name() const = 0;
   /// Whether this build and machine can run the backend (a GPU is present, ...).
   virtual bool available(std::string* why) const = 0;
+  /// Whether the backend builds engines of this precision at all.
+  virtual bool supports_precision(Precision precision) const { return precision == Precision::kFp32; }
   /// Whether the backend runs this node at this precision.
   virtual bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const = 0;
   /// Builds an engine from a graph on which the passes have already run.

@@ -196,6 +196,10 @@ Result<BuiltEngine> build_optimized(const ir::Graph& graph, const BuildOptions& 
                                     const std::vector<std::string>* stored_tactics) {
   std::string log;
   CHEXRT_ASSIGN_OR_RETURN(auto backend, choose_backend(options.device, &log));
+  if (!backend->supports_precision(options.precision)) {
+    return unsupported(std::string("backend ") + backend->name() + " does not build " +
+                       precision_name(options.precision) + " engines");
+  }
   std::vector<Segment> segments;
   int supported = 0;
   for (int n = 0; n < graph.num_nodes(); ++n) {

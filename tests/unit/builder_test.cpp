@@ -123,5 +123,16 @@ TEST(Builder, BadOptionsAreRefused) {
   EXPECT_FALSE(load_engine("/nonexistent/x.engine").ok());
 }
 
+TEST(Builder, PrecisionTheBackendLacksIsRefused) {
+  BuildOptions options;
+  options.device = Device::kReference;
+  options.precision = Precision::kFp16;
+  auto engine = build_engine(make_network(1), options);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(engine.status().message().find("does not build fp16 engines"), std::string::npos)
+      << engine.status().message();
+}
+
 }  // namespace
 }  // namespace chexrt
