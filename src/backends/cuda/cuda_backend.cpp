@@ -45,6 +45,9 @@ class CudaBackend : public Backend {
     return true;
   }
 
+  bool supports_precision(Precision precision) const override {
+    return precision == Precision::kFp32 || precision == Precision::kFp16;
+  }
   bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const override {
     if (!cuda::plan_supports(graph, node, nullptr)) return false;
     if (node.op == ir::OpType::kConv) {
