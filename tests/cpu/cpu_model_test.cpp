@@ -18,7 +18,7 @@
 #include "backends/cpu/cpu_engine.h"
 #include "chexrt/builder.h"
 #include "chexrt/onnx_parser.h"
-#include "import/tensor_io.h"
+#include "reference_data.h"
 
 namespace chexrt {
 namespace {
@@ -28,42 +28,7 @@ namespace fs = std::filesystem;
 constexpr double kFp32MaxRelativeError = 1e-4;
 constexpr int64_t kBatch = 8;
 
-struct Reference {
-  std::string image;
-  HostTensor input;       // [1, 3, 224, 224]
-  HostTensor output_f64;  // [1, 14], PyTorch in float64
-};
-
-struct References {
-  std::string model_path;
-  std::vector<Reference> entries;
-};
-
-Result<References> load_references() {
-  const fs::path dir = fs::path(CHEXRT_GENERATED_DIR) / "reference";
-  const fs::path manifest_path = dir / "manifest.json";
-  std::ifstream in(manifest_path);
-  if (!in) {
-    return not_found(manifest_path.string() + " not found: run /usr/bin/python3 scripts/make_reference_model.py");
-  }
-  nlohmann::json manifest;
-  try {
-    manifest = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    return parse_error(manifest_path.string() + ": " + e.what());
-  }
-  References refs;
-  refs.model_path = (dir / manifest.value("model", "")).lexically_normal().string();
-  for (const auto& entry : manifest.value("entries", nlohmann::json::array())) {
-    Reference ref;
-    ref.image = fs::path(entry.value("image", "")).filename().string();
-    CHEXRT_ASSIGN_OR_RETURN(ref.input, read_npy((dir / entry.value("input", "")).string()));
-    CHEXRT_ASSIGN_OR_RETURN(ref.output_f64, read_npy((dir / entry.value("output_f64", "")).string()));
-    refs.entries.push_back(std::move(ref));
-  }
-  if (refs.entries.empty()) return parse_error(manifest_path.string() + ": no entries");
-  return refs;
-}
+using testing::ReferenceSet;
 
 double relative_error(const std::vector<double>& got, const std::vector<double>& want) {
   double diff = 0, norm = 0;
@@ -89,7 +54,7 @@ Result<std::unique_ptr<Engine>> build(const std::string& model, Device device, P
 
 // Runs every reference image through `engine` in batches of its max batch (the last one
 // partial) and returns one row of outputs per image.
-Result<std::vector<std::vector<double>>> run_all(Engine& engine, const References& refs) {
+Result<std::vector<std::vector<double>>> run_all(Engine& engine, const ReferenceSet& refs) {
   std::vector<std::vector<double>> rows;
   const int64_t n = static_cast<int64_t>(refs.entries.size());
   for (int64_t first = 0; first < n; first += engine.max_batch()) {
@@ -111,26 +76,26 @@ Result<std::vector<std::vector<double>>> run_all(Engine& engine, const Reference
 
 class CpuModelTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { refs_ = new Result<References>(load_references()); }
+  static void SetUpTestSuite() { refs_ = new Result<ReferenceSet>(testing::load_reference_set(CHEXRT_GENERATED_DIR)); }
   static void TearDownTestSuite() {
     delete refs_;
     refs_ = nullptr;
   }
   // Fails (not skips) when the generated files are missing, as tests/models does.
-  const References* references() {
+  const ReferenceSet* references() {
     if (!refs_->ok()) {
       ADD_FAILURE() << refs_->status().to_string();
       return nullptr;
     }
     return &refs_->value();
   }
-  static Result<References>* refs_;
+  static Result<ReferenceSet>* refs_;
 };
 
-Result<References>* CpuModelTest::refs_ = nullptr;
+Result<ReferenceSet>* CpuModelTest::refs_ = nullptr;
 
 TEST_F(CpuModelTest, Fp32MatchesPyTorchAndReferenceBackend) {
-  const References* refs = references();
+  const ReferenceSet* refs = references();
   if (!refs) return;
   auto engine = build(refs->model_path, Device::kCpu, Precision::kFp32, kBatch);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
@@ -140,15 +105,15 @@ TEST_F(CpuModelTest, Fp32MatchesPyTorchAndReferenceBackend) {
   ASSERT_TRUE(rows.ok()) << rows.status().to_string();
 
   // The reference backend takes seconds per image: two images, one batch.
-  const References first_two{refs->model_path, {refs->entries[0], refs->entries[1]}};
+  const ReferenceSet first_two{refs->model_path, {refs->entries[0], refs->entries[1]}};
   auto reference = build(refs->model_path, Device::kReference, Precision::kFp32, 2);
   ASSERT_TRUE(reference.ok()) << reference.status().to_string();
   auto ref_rows = run_all(**reference, first_two);
   ASSERT_TRUE(ref_rows.ok()) << ref_rows.status().to_string();
 
-  std::printf("%-28s %12s %12s\n", "image", "vs torch64", "vs reference");
+  std::printf("%-40s %12s %12s\n", "image", "vs torch64", "vs reference");
   for (size_t i = 0; i < refs->entries.size(); ++i) {
-    const Reference& ref = refs->entries[i];
+    const testing::ReferenceImage& ref = refs->entries[i];
     const double e_torch = relative_error((*rows)[i], ref.output_f64.to_doubles());
     EXPECT_LT(e_torch, kFp32MaxRelativeError) << ref.image;
     std::string e_ref = "-";
@@ -159,7 +124,7 @@ TEST_F(CpuModelTest, Fp32MatchesPyTorchAndReferenceBackend) {
       std::snprintf(text, sizeof text, "%.2e", e);
       e_ref = text;
     }
-    std::printf("%-28s %12.2e %12s\n", ref.image.c_str(), e_torch, e_ref.c_str());
+    std::printf("%-40s %12.2e %12s\n", fs::path(ref.image).filename().c_str(), e_torch, e_ref.c_str());
   }
 }
 
@@ -171,7 +136,7 @@ TEST_F(CpuModelTest, Fp32MatchesPyTorchAndReferenceBackend) {
 // layer, partly averaging out over 121 layers); a broken kernel moves logits by whole units.
 TEST_F(CpuModelTest, Bf16AgreesWithFp32) {
   if (!cpu::has_native_bf16()) GTEST_SKIP() << "no AVX-512 BF16 on this CPU: the CPU backend does not offer bf16";
-  const References* refs = references();
+  const ReferenceSet* refs = references();
   if (!refs) return;
   auto fp32 = build(refs->model_path, Device::kCpu, Precision::kFp32, kBatch);
   auto bf16 = build(refs->model_path, Device::kCpu, Precision::kBf16, kBatch);

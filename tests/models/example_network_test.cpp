@@ -2,27 +2,15 @@
 // weights (no ONNX) must give PyTorch's outputs on the real X-rays.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <fstream>
-
-#include <nlohmann/json.hpp>
-
 #include "chexrt/builder.h"
 #include "densenet121_network.h"
-#include "import/tensor_io.h"
+#include "reference_data.h"
 #include "safetensors.h"
 
 namespace chexrt {
 namespace {
 
 const std::string kGenerated = std::string(CHEXRT_SOURCE_DIR) + "/models/generated";
-
-double relative_error(const HostTensor& a, const HostTensor& b) {
-  const auto x = a.to_doubles(), y = b.to_doubles();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) num += (x[i] - y[i]) * (x[i] - y[i]), den += y[i] * y[i];
-  return std::sqrt(num / den);
-}
 
 TEST(ExampleNetwork, BuiltFromWeightsMatchesPyTorch) {
   auto weights = examples::read_safetensors(kGenerated + "/densenet121_chexnet_seeded.safetensors");
@@ -41,18 +29,12 @@ TEST(ExampleNetwork, BuiltFromWeightsMatchesPyTorch) {
   auto engine = build_engine(std::move(*network), options);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
 
-  std::ifstream manifest_file(kGenerated + "/reference/manifest.json");
-  ASSERT_TRUE(manifest_file) << "run scripts/make_reference_model.py";
-  const auto manifest = nlohmann::json::parse(manifest_file);
+  auto refs = testing::load_reference_set(kGenerated);
+  ASSERT_TRUE(refs.ok()) << refs.status().to_string();
   HostTensor batch(DataType::kFloat32, {kBatch, 3, 224, 224});
-  std::vector<HostTensor> expected;
   for (int64_t i = 0; i < kBatch; ++i) {
-    const auto& entry = manifest["entries"][i];
-    auto input = read_npy(kGenerated + "/reference/" + entry["input"].get<std::string>());
-    auto output = read_npy(kGenerated + "/reference/" + entry["output"].get<std::string>());
-    ASSERT_TRUE(input.ok() && output.ok());
-    std::copy(input->data<float>(), input->data<float>() + input->numel(), batch.data<float>() + i * input->numel());
-    expected.push_back(*output);
+    const HostTensor& input = refs->entries[i].input;
+    std::copy(input.data<float>(), input.data<float>() + input.numel(), batch.data<float>() + i * input.numel());
   }
   std::vector<HostTensor> outputs;
   ASSERT_TRUE((*engine)->infer({batch}, &outputs).ok());
@@ -60,7 +42,7 @@ TEST(ExampleNetwork, BuiltFromWeightsMatchesPyTorch) {
   for (int64_t i = 0; i < kBatch; ++i) {
     HostTensor row(DataType::kFloat32, {1, 14});
     std::copy(outputs[0].data<float>() + i * 14, outputs[0].data<float>() + (i + 1) * 14, row.data<float>());
-    EXPECT_LT(relative_error(row, expected[i]), 1e-4) << "image " << i;
+    EXPECT_LT(testing::relative_error(row, refs->entries[i].output), 1e-4) << refs->entries[i].image;
   }
 }
 

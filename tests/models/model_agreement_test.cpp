@@ -19,7 +19,7 @@
 
 #include "chexrt/builder.h"
 #include "chexrt/onnx_parser.h"
-#include "import/tensor_io.h"
+#include "reference_data.h"
 #include "runtime/graph_executor.h"
 
 namespace chexrt {
@@ -30,67 +30,20 @@ namespace fs = std::filesystem;
 constexpr double kMaxRelativeError = 1e-4;
 constexpr int64_t kBatch = 8;
 
-struct Reference {
-  std::string image;
-  HostTensor input;       // [1, 3, 224, 224] float32
-  HostTensor output;      // [1, 14] float32, PyTorch float32
-  HostTensor output_f64;  // [1, 14] float64, PyTorch float64
-};
-
-struct References {
-  std::string model_path;
-  std::vector<Reference> entries;
-};
-
-double relative_error(const HostTensor& got, const HostTensor& want) {
-  std::vector<double> a = got.to_doubles();
-  std::vector<double> b = want.to_doubles();
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    diff += (a[i] - b[i]) * (a[i] - b[i]);
-    norm += b[i] * b[i];
-  }
-  return std::sqrt(diff / norm);
-}
-
-Result<References> load_references() {
-  const fs::path dir = fs::path(CHEXRT_GENERATED_DIR) / "reference";
-  const fs::path manifest_path = dir / "manifest.json";
-  std::ifstream in(manifest_path);
-  if (!in) {
-    return not_found(manifest_path.string() +
-                     " not found: run /usr/bin/python3 scripts/make_reference_model.py (scripts/test.sh does)");
-  }
-  nlohmann::json manifest;
-  try {
-    manifest = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    return parse_error(manifest_path.string() + ": " + e.what());
-  }
-  References refs;
-  refs.model_path = (dir / manifest.value("model", "")).lexically_normal().string();
-  for (const auto& entry : manifest.value("entries", nlohmann::json::array())) {
-    Reference ref;
-    ref.image = entry.value("image", "");
-    CHEXRT_ASSIGN_OR_RETURN(ref.input, read_npy((dir / entry.value("input", "")).string()));
-    CHEXRT_ASSIGN_OR_RETURN(ref.output, read_npy((dir / entry.value("output", "")).string()));
-    CHEXRT_ASSIGN_OR_RETURN(ref.output_f64, read_npy((dir / entry.value("output_f64", "")).string()));
-    refs.entries.push_back(std::move(ref));
-  }
-  if (refs.entries.empty()) return parse_error(manifest_path.string() + ": no entries");
-  return refs;
-}
+using testing::ReferenceImage;
+using testing::ReferenceSet;
+using testing::relative_error;
 
 class ModelAgreement : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { refs_ = new Result<References>(load_references()); }
+  static void SetUpTestSuite() { refs_ = new Result<ReferenceSet>(testing::load_reference_set(CHEXRT_GENERATED_DIR)); }
   static void TearDownTestSuite() {
     delete refs_;
     refs_ = nullptr;
   }
 
   // Fails the test (not skips it) when the generated files are missing or unreadable.
-  const References* references() {
+  const ReferenceSet* references() {
     if (!refs_->ok()) {
       ADD_FAILURE() << refs_->status().to_string();
       return nullptr;
@@ -98,13 +51,13 @@ class ModelAgreement : public ::testing::Test {
     return &refs_->value();
   }
 
-  static Result<References>* refs_;
+  static Result<ReferenceSet>* refs_;
 };
 
-Result<References>* ModelAgreement::refs_ = nullptr;
+Result<ReferenceSet>* ModelAgreement::refs_ = nullptr;
 
 // One row of the table: chexrt against PyTorch float32 and float64, and PyTorch's own drift.
-double report(const Reference& ref, const HostTensor& got, double seconds) {
+double report(const ReferenceImage& ref, const HostTensor& got, double seconds) {
   const double e32 = relative_error(got, ref.output);
   std::printf("%-44s %10.2e %10.2e %10.2e %8.2f\n", fs::path(ref.image).filename().c_str(), e32,
               relative_error(got, ref.output_f64), relative_error(ref.output, ref.output_f64), seconds);
@@ -122,7 +75,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 // The imported graph as it is (no passes), one image at a time, on the reference kernels.
 TEST_F(ModelAgreement, ImportedGraphMatchesPyTorchOneImageAtATime) {
-  const References* refs = references();
+  const ReferenceSet* refs = references();
   if (!refs) return;
   OnnxImportOptions options;
   options.batch_size = 1;
@@ -131,7 +84,7 @@ TEST_F(ModelAgreement, ImportedGraphMatchesPyTorchOneImageAtATime) {
 
   print_header();
   double worst = 0;
-  for (const Reference& ref : refs->entries) {
+  for (const ReferenceImage& ref : refs->entries) {
     const auto start = std::chrono::steady_clock::now();
     Result<std::vector<HostTensor>> out = runtime::run_reference(net->graph(), {ref.input});
     ASSERT_TRUE(out.ok()) << ref.image << ": " << out.status().to_string();
@@ -148,7 +101,7 @@ TEST_F(ModelAgreement, ImportedGraphMatchesPyTorchOneImageAtATime) {
 // The public path: parse, optimize (graph passes), build a reference engine for batches of up to
 // 8, and infer one full batch and one partial one.
 TEST_F(ModelAgreement, OptimizedEngineMatchesPyTorchInBatches) {
-  const References* refs = references();
+  const ReferenceSet* refs = references();
   if (!refs) return;
   ASSERT_GE(static_cast<int64_t>(refs->entries.size()), kBatch + 3) << "too few reference images";
   OnnxImportOptions import_options;
@@ -179,7 +132,7 @@ TEST_F(ModelAgreement, OptimizedEngineMatchesPyTorchInBatches) {
     const int64_t num_classes = refs->entries[first].output.numel();
     ASSERT_EQ(outputs[0].dims(), (Dims{count, num_classes}));
     for (int64_t i = 0; i < count; ++i) {
-      const Reference& ref = refs->entries[first + i];
+      const ReferenceImage& ref = refs->entries[first + i];
       HostTensor row = HostTensor::from_floats(
           std::vector<float>(outputs[0].data<float>() + i * num_classes, outputs[0].data<float>() + (i + 1) * num_classes),
           {1, num_classes});

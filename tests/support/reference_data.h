@@ -1,0 +1,31 @@
+// The reference images and PyTorch outputs that scripts/make_reference_model.py writes to
+// models/generated/reference (manifest.json + .npy files), shared by the whole-model tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "chexrt/tensor.h"
+
+namespace chexrt::testing {
+
+struct ReferenceImage {
+  std::string image;      ///< The source X-ray, relative to the repository.
+  HostTensor input;       ///< [1, 3, 224, 224] float32, preprocessed by PIL + torchvision.
+  HostTensor output;      ///< [1, 14] float32, PyTorch in float32.
+  HostTensor output_f64;  ///< [1, 14] float64, PyTorch in float64.
+};
+
+struct ReferenceSet {
+  std::string model_path;  ///< The seeded ONNX model these outputs came from.
+  std::vector<ReferenceImage> entries;
+};
+
+/// Reads `<generated_dir>/reference/manifest.json` and its tensors. NotFound (saying which
+/// script makes them) when they are missing: the whole-model tests fail then, never skip.
+Result<ReferenceSet> load_reference_set(const std::string& generated_dir);
+
+/// ||got - want||_2 / ||want||_2 over all elements.
+double relative_error(const HostTensor& got, const HostTensor& want);
+
+}  // namespace chexrt::testing
