@@ -74,25 +74,7 @@ Result<std::vector<std::vector<double>>> run_all(Engine& engine, const Reference
   return rows;
 }
 
-class CpuModelTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { refs_ = new Result<ReferenceSet>(testing::load_reference_set(CHEXRT_GENERATED_DIR)); }
-  static void TearDownTestSuite() {
-    delete refs_;
-    refs_ = nullptr;
-  }
-  // Fails (not skips) when the generated files are missing, as tests/models does.
-  const ReferenceSet* references() {
-    if (!refs_->ok()) {
-      ADD_FAILURE() << refs_->status().to_string();
-      return nullptr;
-    }
-    return &refs_->value();
-  }
-  static Result<ReferenceSet>* refs_;
-};
-
-Result<ReferenceSet>* CpuModelTest::refs_ = nullptr;
+class CpuModelTest : public testing::ReferenceSetTest {};
 
 TEST_F(CpuModelTest, Fp32MatchesPyTorchAndReferenceBackend) {
   const ReferenceSet* refs = references();

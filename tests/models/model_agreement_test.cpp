@@ -34,27 +34,7 @@ using testing::ReferenceImage;
 using testing::ReferenceSet;
 using testing::relative_error;
 
-class ModelAgreement : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { refs_ = new Result<ReferenceSet>(testing::load_reference_set(CHEXRT_GENERATED_DIR)); }
-  static void TearDownTestSuite() {
-    delete refs_;
-    refs_ = nullptr;
-  }
-
-  // Fails the test (not skips it) when the generated files are missing or unreadable.
-  const ReferenceSet* references() {
-    if (!refs_->ok()) {
-      ADD_FAILURE() << refs_->status().to_string();
-      return nullptr;
-    }
-    return &refs_->value();
-  }
-
-  static Result<ReferenceSet>* refs_;
-};
-
-Result<ReferenceSet>* ModelAgreement::refs_ = nullptr;
+class ModelAgreement : public testing::ReferenceSetTest {};
 
 // One row of the table: chexrt against PyTorch float32 and float64, and PyTorch's own drift.
 double report(const ReferenceImage& ref, const HostTensor& got, double seconds) {

@@ -51,4 +51,21 @@ double relative_error(const HostTensor& got, const HostTensor& want) {
   return std::sqrt(diff / norm);
 }
 
+Result<ReferenceSet>* ReferenceSetTest::set_ = nullptr;
+
+void ReferenceSetTest::SetUpTestSuite() { set_ = new Result<ReferenceSet>(load_reference_set(CHEXRT_GENERATED_DIR)); }
+
+void ReferenceSetTest::TearDownTestSuite() {
+  delete set_;
+  set_ = nullptr;
+}
+
+const ReferenceSet* ReferenceSetTest::references() {
+  if (!set_->ok()) {
+    ADD_FAILURE() << set_->status().to_string();
+    return nullptr;
+  }
+  return &set_->value();
+}
+
 }  // namespace chexrt::testing

@@ -2,6 +2,8 @@
 // models/generated/reference (manifest.json + .npy files), shared by the whole-model tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
 
@@ -27,5 +29,17 @@ Result<ReferenceSet> load_reference_set(const std::string& generated_dir);
 
 /// ||got - want||_2 / ||want||_2 over all elements.
 double relative_error(const HostTensor& got, const HostTensor& want);
+
+/// A test suite that loads the reference set of CHEXRT_GENERATED_DIR once. references() fails
+/// the calling test (it does not skip it) when the generated files are missing or unreadable.
+class ReferenceSetTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  const ReferenceSet* references();
+
+ private:
+  static Result<ReferenceSet>* set_;
+};
 
 }  // namespace chexrt::testing
