@@ -31,6 +31,7 @@ constexpr int kExitSomeImagesFailed = 3;
 struct PredictOptions {
   std::vector<std::string> paths;
   std::string model;
+  std::string engine;
   std::string device = "auto";
   std::string precision = "fp32";
   int64_t batch = 8;
@@ -139,6 +140,36 @@ std::string render_json(const std::vector<ImageResult>& results, const std::stri
   return doc.dump(1) + "\n";
 }
 
+struct PredictEngine {
+  std::unique_ptr<Engine> engine;
+  HostTensor classifier_weights;  // [14, C] when the engine also outputs the CAM features
+};
+
+// Imports the model, exposes the last feature map for heat maps if asked, and builds.
+Result<PredictEngine> build_predict_engine(const PredictOptions& o, const std::string& model, int64_t max_batch,
+                                           bool heatmaps) {
+  PredictEngine result;
+  CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, load_network(model, max_batch));
+  if (heatmaps) {
+    CHEXRT_ASSIGN_OR_RETURN(result.classifier_weights, attach_cam_features(network));
+  }
+  CHEXRT_ASSIGN_OR_RETURN(BuildOptions build, make_build_options(o.device, o.precision, max_batch, o.threads));
+  CHEXRT_ASSIGN_OR_RETURN(result.engine, build_engine(std::move(network), build));
+  return result;
+}
+
+// An engine file made by `chexrt build`: it has the model's outputs only, so no heat maps.
+Result<PredictEngine> load_predict_engine(const std::string& path, bool heatmaps) {
+  if (heatmaps) return invalid_argument("--heatmap-dir needs --model: engine files hold no feature-map output");
+  PredictEngine result;
+  CHEXRT_ASSIGN_OR_RETURN(result.engine, load_engine(path));
+  if (result.engine->outputs().empty() || result.engine->outputs()[0].dims.size() != 2 ||
+      result.engine->outputs()[0].dims[1] != app::kNumFindings) {
+    return invalid_argument(path + ": the engine's first output is not [batch, 14] findings");
+  }
+  return result;
+}
+
 int run_predict(const PredictOptions& o) {
   if (o.format != "table" && o.format != "json" && o.format != "csv") {
     return report_error(invalid_argument("--format must be table, json or csv, not '" + o.format + "'"));
@@ -149,33 +180,31 @@ int run_predict(const PredictOptions& o) {
   if (!files.ok()) return report_error(files.status());
   if (files->empty()) return report_error(not_found("no image files found in the given paths"));
 
-  const bool default_model = o.model.empty();
-  const std::string model = default_model ? default_model_path() : o.model;
+  const bool default_model = o.model.empty() && o.engine.empty();
+  const std::string model = !o.engine.empty() ? o.engine : default_model ? default_model_path() : o.model;
   if (default_model) std::fprintf(stderr, "%s\n", kUntrainedModelNotice);
   const int64_t samples = app::samples_per_image(*prep);
-  const int64_t images_per_batch = std::max<int64_t>(1, o.batch);
-  auto network = load_network(model, images_per_batch * samples);
-  if (!network.ok()) return report_error(network.status());
-  HostTensor classifier_weights;
   const bool want_heatmaps = !o.heatmap_dir.empty();
-  if (want_heatmaps) {
-    auto weights = attach_cam_features(*network);
-    if (!weights.ok()) return report_error(weights.status());
-    classifier_weights = *weights;
-    std::error_code ec;
-    fs::create_directories(o.heatmap_dir, ec);
-    if (ec) return report_error(io_error(o.heatmap_dir + ": " + ec.message()));
-  }
   int heatmap_class = -1;
   if (!o.heatmap_finding.empty()) {
     auto index = app::finding_index(o.heatmap_finding);
     if (!index.ok()) return report_error(index.status());
     heatmap_class = *index;
   }
-  auto build = make_build_options(o.device, o.precision, images_per_batch * samples, o.threads);
-  if (!build.ok()) return report_error(build.status());
-  auto engine = build_engine(std::move(*network), *build);
+  if (want_heatmaps) {
+    std::error_code ec;
+    fs::create_directories(o.heatmap_dir, ec);
+    if (ec) return report_error(io_error(o.heatmap_dir + ": " + ec.message()));
+  }
+  auto engine = o.engine.empty() ? build_predict_engine(o, model, samples * std::max<int64_t>(1, o.batch), want_heatmaps)
+                                 : load_predict_engine(o.engine, want_heatmaps);
   if (!engine.ok()) return report_error(engine.status());
+  const int64_t images_per_batch = engine->engine->max_batch() / samples;
+  if (images_per_batch < 1) {
+    return report_error(invalid_argument("the engine's max batch " + std::to_string(engine->engine->max_batch()) +
+                                         " is smaller than the " + std::to_string(samples) + " samples of one image"));
+  }
+  const HostTensor& classifier_weights = engine->classifier_weights;
 
   std::vector<ImageResult> results;
   Progress progress(files->size());
@@ -189,7 +218,7 @@ int run_predict(const PredictOptions& o) {
     if (!batch.ok()) return report_error(batch.status());
     std::vector<HostTensor> outputs;
     Status run_status;
-    if (batch->num_ok() > 0) run_status = (*engine)->infer({batch->input}, &outputs);
+    if (batch->num_ok() > 0) run_status = engine->engine->infer({batch->input}, &outputs);
     for (auto& item : batch->items) {
       ImageResult r{item.path, item.status, {}, {}};
       if (r.status.ok()) r.status = run_status;
@@ -248,9 +277,12 @@ void register_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("paths", o->paths, "Image files (PNG, JPEG, DICOM) and folders")->required();
   cmd->add_option("--model", o->model, "ONNX model (default: the seeded demo model, not trained)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build` (instead of --model)")
+      ->check(CLI::ExistingFile)
+      ->excludes("--model");
   cmd->add_option("--device", o->device, "auto, reference, cpu or cuda")->capture_default_str();
-  cmd->add_option("--precision", o->precision, "fp32 or fp16")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Images per engine call")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--precision", o->precision, "fp32, fp16 or bf16")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Images per engine call (with --engine: its max batch)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
   cmd->add_option("--format", o->format, "table, json or csv")->capture_default_str();
   cmd->add_option("--output", o->output, "Write the results to this file (atomically) instead of stdout");
