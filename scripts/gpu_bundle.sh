@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds chexrt's GPU programs on this machine (no GPU needed) and gathers what the GPU machine
 # needs into .gpu/ (git-ignored), for scripts/gpu_check.sh to run there:
-#   .gpu/bin/{gpu_tests,gpu_bench,dense_layer_bench,chexrt}   executables (CUDA 13, sm_90)
+#   .gpu/bin/{gpu_tests,gpu_bench,chexrt}   executables (CUDA 13, sm_90)
 #   .gpu/lib/                               shared libraries the GPU machine lacks (libjpeg.so.62)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
 #   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
@@ -16,11 +16,11 @@ if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF -DCHEXRT_WITH_DCMTK=OFF \
     -DCHEXRT_WITH_CUDA=ON
 fi
-cmake --build "$build" -j "$(nproc)" --target gpu_tests gpu_bench dense_layer_bench chexrt_cli
+cmake --build "$build" -j "$(nproc)" --target gpu_tests gpu_bench chexrt_cli
 
 rm -rf .gpu/bin .gpu/lib
 mkdir -p .gpu/bin .gpu/lib
-cp "$build/tests/gpu/gpu_tests" "$build/bench/gpu_bench" "$build/bench/dense_layer_bench" "$build/tools/cli/chexrt" .gpu/bin/
+cp "$build/tests/gpu/gpu_tests" "$build/bench/gpu_bench" "$build/tools/cli/chexrt" .gpu/bin/
 # Libraries of this machine that the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9) does not have.
 for exe in .gpu/bin/*; do
   for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl' || true); do
