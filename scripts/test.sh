@@ -9,7 +9,7 @@ scripts/build.sh
 /usr/bin/python3 scripts/make_reference_model.py
 cd build
 if ! { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }; then
-  echo "test.sh: skipped: no GPU on this machine: the $(ctest -N -L gpu | grep -c 'Test *#') GPU tests (label gpu)" \
-       "report 'no GPU' and are skipped; scripts/gpu_check.sh runs them on a GPU machine"
+  echo "test.sh: no GPU on this machine: the GPU tests (label gpu) that need one are skipped with the" \
+       "reason 'no GPU'; scripts/gpu_check.sh runs them on a GPU machine"
 fi
 ctest --output-on-failure -j "$(nproc)" "$@"
