@@ -1,6 +1,8 @@
 #include "backends/cuda/timing_cache.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -30,6 +32,10 @@ Status TimingCache::load(const std::string& path) {
 }
 
 Status TimingCache::save(const std::string& path) const {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return io_error(parent.string() + ": " + ec.message());
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -62,6 +68,19 @@ void TimingCache::insert(const std::string& key, double ms) {
 size_t TimingCache::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_.size();
+}
+
+std::string default_timing_cache_path() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/chexrt/timing_cache.tsv";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/chexrt/timing_cache.tsv";
+  return "";
+}
+
+std::string timing_cache_path_from_environment() {
+  const char* v = std::getenv("CHEXRT_TIMING_CACHE");
+  if (v == nullptr) return default_timing_cache_path();
+  const std::string path = v;
+  return path == "off" ? "" : path;
 }
 
 }  // namespace chexrt::cuda

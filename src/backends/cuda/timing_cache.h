@@ -1,6 +1,7 @@
 // Tactic timings kept across builds: key (GPU, kernel name, problem signature) -> milliseconds.
 // A text file, one "<ms>\t<key>" line per entry, so that a rebuild of the same model on the same
-// GPU skips timing. Set CHEXRT_TIMING_CACHE to its path.
+// GPU skips timing. It lives in default_timing_cache_path() unless CHEXRT_TIMING_CACHE names
+// another file (or is empty, or "off": no cache).
 #pragma once
 
 #include <map>
@@ -16,7 +17,7 @@ class TimingCache {
  public:
   /// Reads `path`; a missing file is an empty cache. Malformed lines are an error naming the line.
   Status load(const std::string& path);
-  /// Writes to `path`.tmp and renames it over `path`.
+  /// Writes to `path`.tmp and renames it over `path`, creating the folder if needed.
   Status save(const std::string& path) const;
   std::optional<double> find(const std::string& key) const;
   void insert(const std::string& key, double ms);
@@ -26,5 +27,11 @@ class TimingCache {
   mutable std::mutex mu_;
   std::map<std::string, double> entries_;
 };
+
+/// $XDG_CACHE_HOME/chexrt/timing_cache.tsv, else $HOME/.cache/chexrt/timing_cache.tsv, else "".
+std::string default_timing_cache_path();
+
+/// The cache file to use: CHEXRT_TIMING_CACHE when set ("" or "off": none), else the default.
+std::string timing_cache_path_from_environment();
 
 }  // namespace chexrt::cuda
