@@ -365,6 +365,27 @@ struct ConvProblem {
   }
 };
 
+// The sliding-window geometry that every implicit-GEMM kernel's argument struct carries under
+// the same field names (ConvGemmArgs, ConvGemmF32Args).
+template <class Args>
+void set_conv_geometry(const ConvProblem& p, int64_t batch, Args* a) {
+  a->batch = static_cast<int>(batch);
+  a->in_h = p.in_h;
+  a->in_w = p.in_w;
+  a->in_c = p.in_c;
+  a->kernel_h = p.kh;
+  a->kernel_w = p.kw;
+  a->stride_h = p.sh;
+  a->stride_w = p.sw;
+  a->pad_h = p.ph;
+  a->pad_w = p.pw;
+  a->dil_h = p.dh;
+  a->dil_w = p.dw;
+  a->out_h = p.out_h;
+  a->out_w = p.out_w;
+  a->out_c = p.out_c;
+}
+
 // A stride-2 convolution over a space-to-depth input (see ValueLayout::space_to_depth) as the
 // stride-1 convolution it equals. Input row y = 2 oh - p + r of the original is row
 // Y = oh - p' + r'' of the 2x2-blocked input at sub-row dy, with y = 2Y + dy, p' = ceil(p / 2):
@@ -571,21 +592,7 @@ class MmaConvStep : public Step {
     const ValueLayout& ly = plan_.values[p_.y];
     ConvGemmArgs a;
     a.x_ld = lx.ld;
-    a.batch = static_cast<int>(batch);
-    a.in_h = p_.in_h;
-    a.in_w = p_.in_w;
-    a.in_c = p_.in_c;
-    a.kernel_h = p_.kh;
-    a.kernel_w = p_.kw;
-    a.stride_h = p_.sh;
-    a.stride_w = p_.sw;
-    a.pad_h = p_.ph;
-    a.pad_w = p_.pw;
-    a.dil_h = p_.dh;
-    a.dil_w = p_.dw;
-    a.out_h = p_.out_h;
-    a.out_w = p_.out_w;
-    a.out_c = p_.out_c;
+    set_conv_geometry(p_, batch, &a);
     a.weight = weight_.as<__half>();
     a.k_pad = k_pad_;
     a.pro_scale = scale_.as<__half>();
@@ -670,21 +677,7 @@ class F32ConvStepBase : public Step {
     ConvGemmF32Args a;
     a.x = static_cast<const float*>(ctx.ptr(p_.x));
     a.x_ld = lx.ld;
-    a.batch = static_cast<int>(ctx.batch);
-    a.in_h = p_.in_h;
-    a.in_w = p_.in_w;
-    a.in_c = p_.in_c;
-    a.kernel_h = p_.kh;
-    a.kernel_w = p_.kw;
-    a.stride_h = p_.sh;
-    a.stride_w = p_.sw;
-    a.pad_h = p_.ph;
-    a.pad_w = p_.pw;
-    a.dil_h = p_.dh;
-    a.dil_w = p_.dw;
-    a.out_h = p_.out_h;
-    a.out_w = p_.out_w;
-    a.out_c = p_.out_c;
+    set_conv_geometry(p_, ctx.batch, &a);
     a.weight = weight_.as<float>();
     a.weight_lo = weight_lo_.as<float>();
     a.k_pad = k_pad_;

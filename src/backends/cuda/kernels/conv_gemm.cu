@@ -38,6 +38,35 @@ cudaError_t launch_pdl(Kernel kernel, dim3 grid, int threads, size_t smem, cudaS
   return cudaLaunchKernelEx(&config, kernel, args...);
 }
 
+// The epilogue's first half, shared by the tensor-core kernels: bias and ReLU on this warp's
+// mma accumulators (fragment layout of mma.m16n8k16: rows g and g + 8, columns 2t and 2t + 1),
+// stored as fp16 into the CTA's output tile in shared memory (row stride T::kLdc), from where
+// the CTA writes whole 16-byte rows to global memory.
+template <class T>
+__device__ __forceinline__ void stage_tile_f16(const float (&acc)[T::kMI][T::kNI][4], const float* bias, bool relu,
+                                               int n0, int warp_m, int warp_n, int g, int t, __half* sc) {
+#pragma unroll
+  for (int ni = 0; ni < T::kNI; ++ni) {
+    const int col = warp_n * T::kWN + ni * 8 + 2 * t;
+    const float b0 = bias ? bias[n0 + col] : 0.f;
+    const float b1 = bias ? bias[n0 + col + 1] : 0.f;
+#pragma unroll
+    for (int mi = 0; mi < T::kMI; ++mi) {
+      const int row = warp_m * T::kWM + mi * 16 + g;
+      float v0 = acc[mi][ni][0] + b0, v1 = acc[mi][ni][1] + b1;
+      float v2 = acc[mi][ni][2] + b0, v3 = acc[mi][ni][3] + b1;
+      if (relu) {
+        v0 = fmaxf(v0, 0.f);
+        v1 = fmaxf(v1, 0.f);
+        v2 = fmaxf(v2, 0.f);
+        v3 = fmaxf(v3, 0.f);
+      }
+      *reinterpret_cast<__half2*>(sc + row * T::kLdc + col) = __floats2half2_rn(v0, v1);
+      *reinterpret_cast<__half2*>(sc + (row + 8) * T::kLdc + col) = __floats2half2_rn(v2, v3);
+    }
+  }
+}
+
 template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES = kStages>
 struct Tile {
   static constexpr int kStages = STAGES;
@@ -84,30 +113,11 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
   const int c_chunks = a.in_c / 8;
   const int taps = a.kernel_h * a.kernel_w;
 
-  // The rows of A this thread copies are the same at every stage: resolve their pixels once.
   const int a_col = tid & 3;
   const __half* a_base[T::kAChunks];
   int a_h0[T::kAChunks], a_w0[T::kAChunks];
   bool a_valid[T::kAChunks];
-#pragma unroll
-  for (int i = 0; i < T::kAChunks; ++i) {
-    const int row = (tid >> 2) + i * (T::kThreads / 4);
-    const int p = m0 + row;
-    a_valid[i] = p < pixels;
-    const int pp = a_valid[i] ? p : 0;
-    if (kPointwise) {
-      a_base[i] = a.x + static_cast<long long>(pp) * a.x_ld;
-      a_h0[i] = a_w0[i] = 0;
-    } else {
-      const int n = pp / out_hw;
-      const int rem = pp - n * out_hw;
-      const int oh = rem / a.out_w;
-      const int ow = rem - oh * a.out_w;
-      a_h0[i] = oh * a.stride_h - a.pad_h;
-      a_w0[i] = ow * a.stride_w - a.pad_w;
-      a_base[i] = a.x + static_cast<long long>(n) * a.in_h * a.in_w * a.x_ld;
-    }
-  }
+  resolve_a_rows<T::kAChunks, T::kThreads, kPointwise>(a, a.x, tid, m0, a_base, a_h0, a_w0, a_valid);
 
   // Weights (and prologue constants) of a stage: constants, so they may be fetched before
   // pdl_wait().
@@ -128,34 +138,8 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
   auto load_a = [&](int slot, int kt) {
     __half* sa_s = sa + slot * BM * kLds;
     const int chunk = kt * (kBK / 8) + a_col;  // 8-channel chunk index along k
-    if (kPointwise) {
-      const int c0 = chunk * 8;
-      const bool in_k = c0 < a.in_c;
-#pragma unroll
-      for (int i = 0; i < T::kAChunks; ++i) {
-        const int row = (tid >> 2) + i * (T::kThreads / 4);
-        const bool ok = a_valid[i] && in_k;
-        cp_async_16(sa_s + row * kLds + a_col * 8, ok ? a_base[i] + c0 : a.x, ok ? 16 : 0);
-      }
-    } else {
-      const int tap = chunk / c_chunks;
-      const int c0 = (chunk - tap * c_chunks) * 8;
-      const int r = tap / a.kernel_w;
-      const int s = tap - r * a.kernel_w;
-      const bool in_k = tap < taps;
-#pragma unroll
-      for (int i = 0; i < T::kAChunks; ++i) {
-        const int row = (tid >> 2) + i * (T::kThreads / 4);
-        const int h = a_h0[i] + r * a.dil_h;
-        const int w = a_w0[i] + s * a.dil_w;
-        const bool ok = a_valid[i] && in_k && static_cast<unsigned>(h) < static_cast<unsigned>(a.in_h) &&
-                        static_cast<unsigned>(w) < static_cast<unsigned>(a.in_w);
-        const __half* src = ok ? a_base[i] + (static_cast<long long>(h) * a.in_w + w) * a.x_ld + c0 : a.x;
-        // Through L1 (.ca): neighbouring output pixels of the tile read the same input pixels
-        // at other taps (9 times each for a 3x3 kernel).
-        cp_async_16_ca(sa_s + row * kLds + a_col * 8, src, ok ? 16 : 0);
-      }
-    }
+    load_a_stage<T::kAChunks, T::kThreads, kPointwise>(a, a.x, sa_s, kLds, tid, chunk, c_chunks, taps, a_base, a_h0,
+                                                         a_w0, a_valid);
   };
 
   float acc[T::kMI][T::kNI][4];
@@ -259,26 +243,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
     return;
   }
   __half* sc = reinterpret_cast<__half*>(smem);
-#pragma unroll
-  for (int ni = 0; ni < T::kNI; ++ni) {
-    const int col = warp_n * T::kWN + ni * 8 + 2 * t;
-    const float b0 = a.bias ? a.bias[n0 + col] : 0.f;
-    const float b1 = a.bias ? a.bias[n0 + col + 1] : 0.f;
-#pragma unroll
-    for (int mi = 0; mi < T::kMI; ++mi) {
-      const int row = warp_m * T::kWM + mi * 16 + g;
-      float v0 = acc[mi][ni][0] + b0, v1 = acc[mi][ni][1] + b1;
-      float v2 = acc[mi][ni][2] + b0, v3 = acc[mi][ni][3] + b1;
-      if (a.relu) {
-        v0 = fmaxf(v0, 0.f);
-        v1 = fmaxf(v1, 0.f);
-        v2 = fmaxf(v2, 0.f);
-        v3 = fmaxf(v3, 0.f);
-      }
-      *reinterpret_cast<__half2*>(sc + row * T::kLdc + col) = __floats2half2_rn(v0, v1);
-      *reinterpret_cast<__half2*>(sc + (row + 8) * T::kLdc + col) = __floats2half2_rn(v2, v3);
-    }
-  }
+  stage_tile_f16<T>(acc, a.bias, a.relu, n0, warp_m, warp_n, g, t, sc);
   __syncthreads();
   constexpr int kRowChunks = BN / 8;
 #pragma unroll 4
@@ -422,26 +387,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
   const int g = lane >> 2;
   const int t = lane & 3;
   __half* sc = reinterpret_cast<__half*>(smem);
-#pragma unroll
-  for (int ni = 0; ni < T::kNI; ++ni) {
-    const int col = warp_n * T::kWN + ni * 8 + 2 * t;
-    const float b0 = a.bias ? a.bias[n0 + col] : 0.f;
-    const float b1 = a.bias ? a.bias[n0 + col + 1] : 0.f;
-#pragma unroll
-    for (int mi = 0; mi < T::kMI; ++mi) {
-      const int row = warp_m * T::kWM + mi * 16 + g;
-      float v0 = acc[mi][ni][0] + b0, v1 = acc[mi][ni][1] + b1;
-      float v2 = acc[mi][ni][2] + b0, v3 = acc[mi][ni][3] + b1;
-      if (a.relu) {
-        v0 = fmaxf(v0, 0.f);
-        v1 = fmaxf(v1, 0.f);
-        v2 = fmaxf(v2, 0.f);
-        v3 = fmaxf(v3, 0.f);
-      }
-      *reinterpret_cast<__half2*>(sc + row * T::kLdc + col) = __floats2half2_rn(v0, v1);
-      *reinterpret_cast<__half2*>(sc + (row + 8) * T::kLdc + col) = __floats2half2_rn(v2, v3);
-    }
-  }
+  stage_tile_f16<T>(acc, a.bias, a.relu, n0, warp_m, warp_n, g, t, sc);
   __syncthreads();
   constexpr int kRowChunks = BN / 8;
   for (int id = tid; id < BM * kRowChunks; id += T::kThreads) {

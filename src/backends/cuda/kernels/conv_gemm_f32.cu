@@ -59,55 +59,13 @@ __global__ void __launch_bounds__(F32Tile<BM, BN, TM, TN, V>::kThreads) conv_gem
   const float* a_base[T::kAChunks];
   int a_h0[T::kAChunks], a_w0[T::kAChunks];
   bool a_valid[T::kAChunks];
-#pragma unroll
-  for (int i = 0; i < T::kAChunks; ++i) {
-    const int row = (tid >> 2) + i * (T::kThreads / 4);
-    const int p = m0 + row;
-    a_valid[i] = p < pixels;
-    const int pp = a_valid[i] ? p : 0;
-    if (kPointwise) {
-      a_base[i] = a.x + static_cast<long long>(pp) * a.x_ld;
-      a_h0[i] = a_w0[i] = 0;
-    } else {
-      const int n = pp / out_hw;
-      const int rem = pp - n * out_hw;
-      const int oh = rem / a.out_w;
-      const int ow = rem - oh * a.out_w;
-      a_h0[i] = oh * a.stride_h - a.pad_h;
-      a_w0[i] = ow * a.stride_w - a.pad_w;
-      a_base[i] = a.x + static_cast<long long>(n) * a.in_h * a.in_w * a.x_ld;
-    }
-  }
+  resolve_a_rows<T::kAChunks, T::kThreads, kPointwise>(a, a.x, tid, m0, a_base, a_h0, a_w0, a_valid);
 
   auto load_stage = [&](int slot, int kt) {
     float* sa_s = sa + slot * BM * kLds;
     const int chunk = kt * (kBK / 4) + a_col;  // 4-channel chunk index along k
-    if (kPointwise) {
-      const int c0 = chunk * 4;
-      const bool in_k = c0 < a.in_c;
-#pragma unroll
-      for (int i = 0; i < T::kAChunks; ++i) {
-        const int row = (tid >> 2) + i * (T::kThreads / 4);
-        const bool ok = a_valid[i] && in_k;
-        cp_async_16(sa_s + row * kLds + a_col * 4, ok ? a_base[i] + c0 : a.x, ok ? 16 : 0);
-      }
-    } else {
-      const int tap = chunk / c_chunks;
-      const int c0 = (chunk - tap * c_chunks) * 4;
-      const int r = tap / a.kernel_w;
-      const int s = tap - r * a.kernel_w;
-      const bool in_k = tap < taps;
-#pragma unroll
-      for (int i = 0; i < T::kAChunks; ++i) {
-        const int row = (tid >> 2) + i * (T::kThreads / 4);
-        const int h = a_h0[i] + r * a.dil_h;
-        const int w = a_w0[i] + s * a.dil_w;
-        const bool ok = a_valid[i] && in_k && static_cast<unsigned>(h) < static_cast<unsigned>(a.in_h) &&
-                        static_cast<unsigned>(w) < static_cast<unsigned>(a.in_w);
-        const float* src = ok ? a_base[i] + (static_cast<long long>(h) * a.in_w + w) * a.x_ld + c0 : a.x;
-        cp_async_16_ca(sa_s + row * kLds + a_col * 4, src, ok ? 16 : 0);
-      }
-    }
+    load_a_stage<T::kAChunks, T::kThreads, kPointwise>(a, a.x, sa_s, kLds, tid, chunk, c_chunks, taps, a_base, a_h0,
+                                                         a_w0, a_valid);
     float* sb_s = sb + slot * BN * kLds;
     for (int id = tid; id < BN * (kBK / 4); id += T::kThreads) {
       const int row = id >> 2;

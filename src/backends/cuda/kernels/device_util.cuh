@@ -94,4 +94,74 @@ __device__ __forceinline__ float from_float<float>(float v) { return v; }
 template <>
 __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 
+/// The A rows (output pixels) one thread of an implicit-GEMM convolution copies: row i is
+/// pixel m0 + tid / 4 + i * kThreads / 4. For each, the start of its image in the NHWC input
+/// (pointwise: of the pixel itself), the top-left input coordinate of its window, and whether the
+/// pixel exists. The rows are the same at every K stage, so kernels resolve them once.
+template <int kChunks, int kThreads, bool kPointwise, class Elem, class Args>
+__device__ __forceinline__ void resolve_a_rows(const Args& a, const Elem* x, int tid, int m0, const Elem* (&base)[kChunks],
+                                               int (&h0)[kChunks], int (&w0)[kChunks], bool (&valid)[kChunks]) {
+  const int out_hw = a.out_h * a.out_w;
+  const int pixels = a.batch * out_hw;
+#pragma unroll
+  for (int i = 0; i < kChunks; ++i) {
+    const int p = m0 + (tid >> 2) + i * (kThreads / 4);
+    valid[i] = p < pixels;
+    const int pp = valid[i] ? p : 0;
+    if (kPointwise) {
+      base[i] = x + static_cast<long long>(pp) * a.x_ld;
+      h0[i] = w0[i] = 0;
+    } else {
+      const int n = pp / out_hw;
+      const int rem = pp - n * out_hw;
+      const int oh = rem / a.out_w;
+      const int ow = rem - oh * a.out_w;
+      h0[i] = oh * a.stride_h - a.pad_h;
+      w0[i] = ow * a.stride_w - a.pad_w;
+      base[i] = x + static_cast<long long>(n) * a.in_h * a.in_w * a.x_ld;
+    }
+  }
+}
+
+/// Copies this thread's A chunks of one K stage into shared memory (row r of the stage at
+/// sa_stage + r * lds), 16 bytes each, for rows resolved by resolve_a_rows(). `chunk` is the
+/// 16-byte chunk index along K: pointwise convolutions read those channels of each pixel; the
+/// others the chunk's tap of the window, zero-filled where the tap lies in the padding or past K.
+/// Window taps go through L1 (.ca): neighbouring output pixels read the same input pixels at
+/// other taps (9 times each for a 3x3 kernel).
+template <int kChunks, int kThreads, bool kPointwise, class Elem, class Args>
+__device__ __forceinline__ void load_a_stage(const Args& a, const Elem* x, Elem* sa_stage, int lds, int tid, int chunk,
+                                             int c_chunks, int taps, const Elem* const (&base)[kChunks],
+                                             const int (&h0)[kChunks], const int (&w0)[kChunks],
+                                             const bool (&valid)[kChunks]) {
+  constexpr int kVec = 16 / sizeof(Elem);  // elements per 16-byte chunk
+  const int a_col = tid & 3;
+  if (kPointwise) {
+    const int c0 = chunk * kVec;
+    const bool in_k = c0 < a.in_c;
+#pragma unroll
+    for (int i = 0; i < kChunks; ++i) {
+      const int row = (tid >> 2) + i * (kThreads / 4);
+      const bool ok = valid[i] && in_k;
+      cp_async_16(sa_stage + row * lds + a_col * kVec, ok ? base[i] + c0 : x, ok ? 16 : 0);
+    }
+  } else {
+    const int tap = chunk / c_chunks;
+    const int c0 = (chunk - tap * c_chunks) * kVec;
+    const int r = tap / a.kernel_w;
+    const int s = tap - r * a.kernel_w;
+    const bool in_k = tap < taps;
+#pragma unroll
+    for (int i = 0; i < kChunks; ++i) {
+      const int row = (tid >> 2) + i * (kThreads / 4);
+      const int h = h0[i] + r * a.dil_h;
+      const int w = w0[i] + s * a.dil_w;
+      const bool ok = valid[i] && in_k && static_cast<unsigned>(h) < static_cast<unsigned>(a.in_h) &&
+                      static_cast<unsigned>(w) < static_cast<unsigned>(a.in_w);
+      const Elem* src = ok ? base[i] + (static_cast<long long>(h) * a.in_w + w) * a.x_ld + c0 : x;
+      cp_async_16_ca(sa_stage + row * lds + a_col * kVec, src, ok ? 16 : 0);
+    }
+  }
+}
+
 }  // namespace chexrt::cuda::device
