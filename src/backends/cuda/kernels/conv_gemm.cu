@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "backends/cuda/kernels/device_util.cuh"
+#include "backends/cuda/kernels/tile_table.cuh"
 
 namespace chexrt::cuda {
 
@@ -465,12 +466,9 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   return launch_pdl(splitk_reduce_kernel, dim3((work + 255) / 256), 256, 0, stream, a);
 }
 
-using Launcher = cudaError_t (*)(const ConvGemmArgs&, cudaStream_t);
+using Table = TileTable<ConvGemmTile, ConvGemmArgs>;
+using TileEntry = Table::Entry;
 
-struct TileEntry {
-  ConvGemmTile tile;
-  Launcher launch;
-};
 
 template <ConvGemmVariant V>
 std::vector<TileEntry> pointwise_table() {
@@ -501,50 +499,21 @@ std::vector<TileEntry> halo_table() {
           {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
 }
 
-const std::vector<TileEntry>& table(ConvGemmVariant variant) {
-  static const std::vector<TileEntry> pointwise = pointwise_table<ConvGemmVariant::kPointwise>();
-  static const std::vector<TileEntry> prologue = pointwise_table<ConvGemmVariant::kPointwisePrologue>();
-  static const std::vector<TileEntry> general = general_table();
-  static const std::vector<TileEntry> halo = halo_table();
-  switch (variant) {
-    case ConvGemmVariant::kPointwise: return pointwise;
-    case ConvGemmVariant::kPointwisePrologue: return prologue;
-    case ConvGemmVariant::kGeneral: return general;
-    case ConvGemmVariant::kHalo3x3: break;
-  }
-  return halo;
+const Table& table() {
+  static const Table t(pointwise_table<ConvGemmVariant::kPointwise>(),
+                       pointwise_table<ConvGemmVariant::kPointwisePrologue>(), general_table(), halo_table());
+  return t;
 }
 
 }  // namespace
 
 const std::vector<ConvGemmTile>& conv_gemm_tiles(ConvGemmVariant variant) {
-  static const auto make = [](ConvGemmVariant v) {
-    std::vector<ConvGemmTile> tiles;
-    for (const TileEntry& e : table(v)) tiles.push_back(e.tile);
-    return tiles;
-  };
-  static const std::vector<ConvGemmTile> pointwise = make(ConvGemmVariant::kPointwise);
-  static const std::vector<ConvGemmTile> prologue = make(ConvGemmVariant::kPointwisePrologue);
-  static const std::vector<ConvGemmTile> general = make(ConvGemmVariant::kGeneral);
-  static const std::vector<ConvGemmTile> halo = make(ConvGemmVariant::kHalo3x3);
-  switch (variant) {
-    case ConvGemmVariant::kPointwise: return pointwise;
-    case ConvGemmVariant::kPointwisePrologue: return prologue;
-    case ConvGemmVariant::kGeneral: return general;
-    case ConvGemmVariant::kHalo3x3: break;
-  }
-  return halo;
+  return table().tiles(variant);
 }
 
 cudaError_t launch_conv_gemm_f16(const ConvGemmArgs& args, ConvGemmVariant variant, const ConvGemmTile& tile,
                                  cudaStream_t stream) {
-  for (const TileEntry& e : table(variant)) {
-    if (e.tile.bm == tile.bm && e.tile.bn == tile.bn && e.tile.warps_m == tile.warps_m &&
-        e.tile.warps_n == tile.warps_n && e.tile.stages == tile.stages) {
-      return e.launch(args, stream);
-    }
-  }
-  return cudaErrorInvalidValue;
+  return table().launch(args, variant, tile, stream);
 }
 
 }  // namespace chexrt::cuda

@@ -55,6 +55,9 @@ constexpr int kMaxSplits = 16;
 struct ConvGemmTile {
   int bm, bn, warps_m, warps_n;
   int stages = 4;
+  bool operator==(const ConvGemmTile& o) const {
+    return bm == o.bm && bn == o.bn && warps_m == o.warps_m && warps_n == o.warps_n && stages == o.stages;
+  }
   std::string name() const {
     return std::to_string(bm) + "x" + std::to_string(bn) + (stages != 4 ? "_s" + std::to_string(stages) : "");
   }

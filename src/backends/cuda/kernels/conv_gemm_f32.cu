@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "backends/cuda/kernels/device_util.cuh"
+#include "backends/cuda/kernels/tile_table.cuh"
 
 namespace chexrt::cuda {
 
@@ -173,11 +174,8 @@ cudaError_t launch(const ConvGemmF32Args& a, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-using Launcher = cudaError_t (*)(const ConvGemmF32Args&, cudaStream_t);
-struct Entry {
-  ConvGemmF32Tile tile;
-  Launcher launch;
-};
+using Table = TileTable<ConvGemmF32Tile, ConvGemmF32Args>;
+using Entry = Table::Entry;
 
 template <ConvGemmVariant V>
 std::vector<Entry> pointwise_table() {
@@ -197,49 +195,21 @@ std::vector<Entry> general_table() {
           {{128, 64, 4, 8}, launch<128, 64, 4, 8, V>}};
 }
 
-const std::vector<Entry>& table(ConvGemmVariant v) {
-  static const std::vector<Entry> pointwise = pointwise_table<ConvGemmVariant::kPointwise>();
-  static const std::vector<Entry> prologue = pointwise_table<ConvGemmVariant::kPointwisePrologue>();
-  static const std::vector<Entry> general = general_table();
-  static const std::vector<Entry> none;
-  switch (v) {
-    case ConvGemmVariant::kPointwise: return pointwise;
-    case ConvGemmVariant::kPointwisePrologue: return prologue;
-    case ConvGemmVariant::kGeneral: return general;
-    case ConvGemmVariant::kHalo3x3: break;
-  }
-  return none;
+const Table& table() {
+  static const Table t(pointwise_table<ConvGemmVariant::kPointwise>(),
+                       pointwise_table<ConvGemmVariant::kPointwisePrologue>(), general_table(), {});
+  return t;
 }
 
 }  // namespace
 
 const std::vector<ConvGemmF32Tile>& conv_gemm_f32_tiles(ConvGemmVariant variant) {
-  static const auto make = [](ConvGemmVariant v) {
-    std::vector<ConvGemmF32Tile> tiles;
-    for (const Entry& e : table(v)) tiles.push_back(e.tile);
-    return tiles;
-  };
-  static const std::vector<ConvGemmF32Tile> pointwise = make(ConvGemmVariant::kPointwise);
-  static const std::vector<ConvGemmF32Tile> prologue = make(ConvGemmVariant::kPointwisePrologue);
-  static const std::vector<ConvGemmF32Tile> general = make(ConvGemmVariant::kGeneral);
-  static const std::vector<ConvGemmF32Tile> none;
-  switch (variant) {
-    case ConvGemmVariant::kPointwise: return pointwise;
-    case ConvGemmVariant::kPointwisePrologue: return prologue;
-    case ConvGemmVariant::kGeneral: return general;
-    case ConvGemmVariant::kHalo3x3: break;
-  }
-  return none;
+  return table().tiles(variant);
 }
 
 cudaError_t launch_conv_gemm_f32(const ConvGemmF32Args& args, ConvGemmVariant variant, const ConvGemmF32Tile& tile,
                                  cudaStream_t stream) {
-  for (const Entry& e : table(variant)) {
-    if (e.tile.bm == tile.bm && e.tile.bn == tile.bn && e.tile.tm == tile.tm && e.tile.tn == tile.tn) {
-      return e.launch(args, stream);
-    }
-  }
-  return cudaErrorInvalidValue;
+  return table().launch(args, variant, tile, stream);
 }
 
 }  // namespace chexrt::cuda

@@ -35,6 +35,7 @@ struct ConvGemmF32Args {
 /// A CTA tile: BM pixels x BN channels, each thread tm pixels x tn channels.
 struct ConvGemmF32Tile {
   int bm, bn, tm, tn;
+  bool operator==(const ConvGemmF32Tile& o) const { return bm == o.bm && bn == o.bn && tm == o.tm && tn == o.tn; }
   std::string name() const { return std::to_string(bm) + "x" + std::to_string(bn) + "_t" + std::to_string(tm) + "x" + std::to_string(tn); }
 };
 
