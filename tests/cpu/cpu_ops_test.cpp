@@ -21,7 +21,7 @@
 namespace chexrt {
 namespace {
 
-using cputest::random_tensor;
+using cputest::random_uniform;
 using cputest::worst_error_vs_reference;
 
 constexpr double kFp32Tolerance = 1e-5;
@@ -43,12 +43,12 @@ HostTensor weights(const Dims& dims, uint32_t seed) {
   int64_t fan_in = 1;
   for (size_t i = 1; i < dims.size(); ++i) fan_in *= dims[i];
   const float a = std::sqrt(3.f / static_cast<float>(fan_in));
-  return random_tensor(dims, seed, -a, a);
+  return random_uniform(dims, seed, -a, a);
 }
 
 Tensor affine(NetworkDefinition& net, const std::string& name, Tensor x, int64_t c, bool relu, uint32_t seed) {
-  const Tensor scale = net.add_constant(name + ".scale", random_tensor({c}, seed, 0.5f, 1.5f));
-  const Tensor shift = net.add_constant(name + ".shift", random_tensor({c}, seed + 1, -0.3f, 0.3f));
+  const Tensor scale = net.add_constant(name + ".scale", random_uniform({c}, seed, 0.5f, 1.5f));
+  const Tensor shift = net.add_constant(name + ".shift", random_uniform({c}, seed + 1, -0.3f, 0.3f));
   return net.add_layer("ChannelAffine", name, {x, scale, shift},
                        {LayerAttribute::string("activation", relu ? "relu" : "")})[0];
 }
@@ -56,7 +56,7 @@ Tensor affine(NetworkDefinition& net, const std::string& name, Tensor x, int64_t
 Tensor conv(NetworkDefinition& net, const std::string& name, Tensor x, int64_t cin, int64_t cout, int64_t k,
             int64_t stride, int64_t pad, bool bias, bool relu, uint32_t seed) {
   std::vector<Tensor> inputs = {x, net.add_constant(name + ".w", weights({cout, cin, k, k}, seed))};
-  if (bias) inputs.push_back(net.add_constant(name + ".b", random_tensor({cout}, seed + 1, -0.1f, 0.1f)));
+  if (bias) inputs.push_back(net.add_constant(name + ".b", random_uniform({cout}, seed + 1, -0.1f, 0.1f)));
   std::vector<LayerAttribute> attrs = {LayerAttribute::integers("kernel_shape", {k, k}),
                                        LayerAttribute::integers("strides", {stride, stride}),
                                        LayerAttribute::integers("pads", {pad, pad, pad, pad})};
@@ -242,7 +242,7 @@ TEST_P(CpuKernelTest, ClassifierHeadWithFusedNorm5) {
         const Tensor x = net.add_input("x", DataType::kFloat32, {batch, 1024, 7, 7});
         const Tensor in = with_norm ? affine(net, "norm5", x, 1024, true, 13) : x;
         const Tensor w = net.add_constant("fc.w", weights({14, 1024}, 17));
-        const Tensor b = net.add_constant("fc.b", random_tensor({14}, 19, -0.1f, 0.1f));
+        const Tensor b = net.add_constant("fc.b", random_uniform({14}, 19, -0.1f, 0.1f));
         net.mark_output(
             net.add_layer("ClassifierHead", "head", {in, w, b}, {LayerAttribute::string("activation", act)})[0], "p");
         return net;
@@ -258,8 +258,8 @@ TEST_P(CpuKernelTest, BatchNormAndRelu) {
   const double error = run([](int64_t batch) {
     NetworkDefinition net;
     const Tensor x = net.add_input("x", DataType::kFloat32, {batch, 64, 56, 56});
-    const Tensor bn = net.add_batch_norm("bn", x, random_tensor({64}, 1, 0.5f, 1.5f), random_tensor({64}, 2),
-                                         random_tensor({64}, 3), random_tensor({64}, 4, 0.5f, 1.5f), 1e-5f);
+    const Tensor bn = net.add_batch_norm("bn", x, random_uniform({64}, 1, 0.5f, 1.5f), random_uniform({64}, 2),
+                                         random_uniform({64}, 3), random_uniform({64}, 4, 0.5f, 1.5f), 1e-5f);
     net.mark_output(net.add_activation("relu", bn, Activation::kRelu), "y");
     return net;
   });

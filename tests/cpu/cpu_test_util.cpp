@@ -12,14 +12,6 @@
 
 namespace chexrt::cputest {
 
-HostTensor random_tensor(const Dims& dims, uint32_t seed, float lo, float hi) {
-  HostTensor t(DataType::kFloat32, dims);
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(gen);
-  return t;
-}
-
 double range_relative_error(const HostTensor& got, const HostTensor& want) {
   EXPECT_EQ(got.dims(), want.dims());
   if (got.dims() != want.dims()) return INFINITY;
@@ -54,7 +46,7 @@ double worst_error_vs_reference(const NetworkFactory& make, Precision precision,
     std::vector<HostTensor> inputs;
     uint32_t seed = static_cast<uint32_t>(batch) * 7919u;
     for (int v : ref_net.graph().inputs()) {
-      inputs.push_back(random_tensor(ref_net.graph().value(v).dims, seed++));
+      inputs.push_back(random_uniform(ref_net.graph().value(v).dims, seed++));
     }
     auto want = runtime::run_reference(ref_net.graph(), inputs);
     EXPECT_TRUE(want.ok()) << want.status().to_string();

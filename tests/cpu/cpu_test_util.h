@@ -9,11 +9,11 @@
 
 #include "chexrt/builder.h"
 #include "chexrt/network.h"
+#include "reference_data.h"
 
 namespace chexrt::cputest {
 
-/// Uniform in [lo, hi), reproducible from the seed.
-HostTensor random_tensor(const Dims& dims, uint32_t seed, float lo = -1.f, float hi = 1.f);
+using chexrt::testing::random_uniform;
 
 /// max |got - want| / max |want|: the error relative to the output's range, so that outputs
 /// near zero (ReLU, cancellation in long sums) do not blow it up.

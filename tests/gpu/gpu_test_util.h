@@ -49,4 +49,8 @@ class LayerMaker {
   std::mt19937 rng_;
 };
 
+/// The stem's max pool and the first two DenseNet layers after it (input "x" [n, 64, 112, 112],
+/// output "y", the block's concat), in the form the graph passes produce.
+void add_two_dense_layers(NetworkDefinition& net, LayerMaker& m, int64_t n);
+
 }  // namespace chexrt::gputest

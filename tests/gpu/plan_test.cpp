@@ -12,20 +12,10 @@ namespace {
 
 using gputest::LayerMaker;
 
-// Two DenseNet layers after the stem's max pool, in the form the graph passes produce.
 NetworkDefinition dense_block(int64_t batch) {
   NetworkDefinition net;
   LayerMaker m(net, 1);
-  Tensor x = net.add_input("x", DataType::kFloat32, {batch, 64, 112, 112});
-  Tensor x0 = m.pool("pool0", x, true, 3, 2, 1);
-  std::vector<Tensor> features = {x0};
-  for (int i = 1; i <= 2; ++i) {
-    const std::string l = "layer" + std::to_string(i);
-    Tensor in = features.size() == 1 ? x0 : net.add_concat(l + ".concat", features, 1);
-    Tensor h = m.conv(l + ".conv1", m.affine(l + ".norm1", in, true), 128, 1, 1, 0, true, true);
-    features.push_back(m.conv(l + ".conv2", h, 32, 3, 1, 1, false, false));
-  }
-  net.mark_output(net.add_concat("block.concat", features, 1), "y");
+  gputest::add_two_dense_layers(net, m, batch);
   return net;
 }
 

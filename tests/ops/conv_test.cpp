@@ -109,9 +109,9 @@ double conv2d_at(const Conv2dCase& c, const HostTensor& x, const HostTensor& w, 
 // Runs the kernel on random data and checks the borders (every output row and column 0 and
 // last, where padding matters) and `samples` random positions against conv2d_at.
 void check_against_definition(const Conv2dCase& c, int samples) {
-  const HostTensor x = random_f32(c.x, 1);
-  const HostTensor w = random_f32(c.w, 2, -0.2f, 0.2f);
-  const HostTensor b = random_f32({c.w[0]}, 3);
+  const HostTensor x = random_uniform(c.x, 1);
+  const HostTensor w = random_uniform(c.w, 2, -0.2f, 0.2f);
+  const HostTensor b = random_uniform({c.w[0]}, 3);
   auto out = run_op_ok("Conv", {x, constant(w), constant(b)},
                        {A::integer("group", c.group), A::integers("strides", c.strides),
                         A::integers("dilations", c.dilations), A::integers("pads", c.pads)});

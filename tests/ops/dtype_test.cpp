@@ -30,9 +30,9 @@ void expect_same_in_f64(const std::string& op, const std::vector<HostTensor>& in
 }
 
 TEST(ReferenceDtypes, Float64GivesFloat32Results) {
-  const HostTensor x = random_f32({2, 3, 4, 4}, 21);
-  expect_same_in_f64("Add", {x, random_f32({4}, 22)}, {});
-  expect_same_in_f64("Div", {x, random_f32({3, 1, 1}, 23, 1.0f, 2.0f)}, {});
+  const HostTensor x = random_uniform({2, 3, 4, 4}, 21);
+  expect_same_in_f64("Add", {x, random_uniform({4}, 22)}, {});
+  expect_same_in_f64("Div", {x, random_uniform({3, 1, 1}, 23, 1.0f, 2.0f)}, {});
   expect_same_in_f64("Relu", {x}, {});
   expect_same_in_f64("Sigmoid", {x}, {});
   expect_same_in_f64("Exp", {x}, {});

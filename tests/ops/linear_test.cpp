@@ -43,8 +43,8 @@ TEST(ReferenceMatMul, MatrixAndVectorOperands) {
 
 TEST(ReferenceMatMul, BatchAxesBroadcast) {
   // a [2, 1, 2, 3] x b [3, 3, 2] -> [2, 3, 2, 2]: out[i, j] = a[i, 0] b[j].
-  const HostTensor a = random_f32({2, 1, 2, 3}, 11);
-  const HostTensor b = random_f32({3, 3, 2}, 12);
+  const HostTensor a = random_uniform({2, 1, 2, 3}, 11);
+  const HostTensor b = random_uniform({3, 3, 2}, 12);
   auto out = run_op_ok("MatMul", {a, b});
   std::vector<double> expected;
   for (int i = 0; i < 2; ++i) {

@@ -13,14 +13,6 @@ HostTensor iota_f32(const Dims& dims, float first) {
   return t;
 }
 
-HostTensor random_f32(const Dims& dims, uint32_t seed, float lo, float hi) {
-  HostTensor t(DataType::kFloat32, dims);
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(gen);
-  return t;
-}
-
 Result<std::vector<HostTensor>> run_op(const std::string& op, const std::vector<OpInput>& inputs,
                                        const std::vector<LayerAttribute>& attributes, int num_outputs) {
   NetworkDefinition net;

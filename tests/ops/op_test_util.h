@@ -12,6 +12,7 @@
 
 #include "chexrt/network.h"
 #include "chexrt/tensor.h"
+#include "reference_data.h"
 
 namespace chexrt::test {
 
@@ -33,8 +34,7 @@ inline HostTensor i64(Dims dims, const std::vector<int64_t>& values) {
 }
 /// 1, 2, 3, ... in row-major order.
 HostTensor iota_f32(const Dims& dims, float first = 1.0f);
-/// Uniform in [lo, hi), reproducible from the seed.
-HostTensor random_f32(const Dims& dims, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
+using chexrt::testing::random_uniform;
 
 template <class T>
 std::vector<T> values_of(const HostTensor& t) {

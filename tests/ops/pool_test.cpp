@@ -122,7 +122,7 @@ TEST(ReferenceGlobalAveragePool, MeanPerChannel) {
 
 // Definition of a 2-D pool at every output: max, or average over the taps inside the input.
 void check_pool_against_definition(const std::string& op, const Dims& x_dims, int64_t k, int64_t s, int64_t p) {
-  const HostTensor x = random_f32(x_dims, 7);
+  const HostTensor x = random_uniform(x_dims, 7);
   auto out = run_op_ok(
       op, {x},
       {A::integers("kernel_shape", {k, k}), A::integers("strides", {s, s}), A::integers("pads", {p, p, p, p})});

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,14 @@ Result<ReferenceSet> load_reference_set(const std::string& generated_dir) {
   }
   if (set.entries.empty()) return parse_error(manifest_path.string() + ": no entries");
   return set;
+}
+
+HostTensor random_uniform(const Dims& dims, uint32_t seed, float lo, float hi) {
+  HostTensor t(DataType::kFloat32, dims);
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(gen);
+  return t;
 }
 
 double relative_error(const HostTensor& got, const HostTensor& want) {

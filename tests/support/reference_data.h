@@ -1,5 +1,6 @@
-// The reference images and PyTorch outputs that scripts/make_reference_model.py writes to
-// models/generated/reference (manifest.json + .npy files), shared by the whole-model tests.
+// Helpers shared by the test tiers: the reference images and PyTorch outputs that
+// scripts/make_reference_model.py writes to models/generated/reference (manifest.json + .npy
+// files), the error measure the whole-model tests use, and seeded random tensors.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -26,6 +27,9 @@ struct ReferenceSet {
 /// Reads `<generated_dir>/reference/manifest.json` and its tensors. NotFound (saying which
 /// script makes them) when they are missing: the whole-model tests fail then, never skip.
 Result<ReferenceSet> load_reference_set(const std::string& generated_dir);
+
+/// float32 tensor of uniform random values in [lo, hi), the same for the same seed.
+HostTensor random_uniform(const Dims& dims, uint32_t seed, float lo = -1.f, float hi = 1.f);
 
 /// ||got - want||_2 / ||want||_2 over all elements.
 double relative_error(const HostTensor& got, const HostTensor& want);
