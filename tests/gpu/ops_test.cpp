@@ -49,6 +49,18 @@ std::vector<OpCase> op_cases() {
          Tensor h = m.conv("conv1", m.affine("norm1", x, true), 128, 1, 1, 0, true, true);
          net.mark_output(m.conv("conv2", h, 32, 3, 1, 1, false, false), "y");
        }},
+      {"dense_layer_block2_28x28", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("x", DataType::kFloat32, {n, 160, 28, 28});
+         Tensor h = m.conv("conv1", m.affine("norm1", x, true), 128, 1, 1, 0, true, true);
+         net.mark_output(m.conv("conv2", h, 32, 3, 1, 1, false, false), "y");
+       }},
+      {"dense_layer_block3_14x14", 2,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("x", DataType::kFloat32, {n, 288, 14, 14});
+         Tensor h = m.conv("conv1", m.affine("norm1", x, true), 128, 1, 1, 0, true, true);
+         net.mark_output(m.conv("conv2", h, 32, 3, 1, 1, false, false), "y");
+       }},
       {"transition1_pool_before_conv", 2,
        [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
          Tensor x = net.add_input("x", DataType::kFloat32, {n, 256, 56, 56});
@@ -141,12 +153,12 @@ TEST_P(CudaOps, EveryTacticMatchesReference) {
     settings.tactics = run;
     auto engine = CudaEngine::build(graph, options, settings);
     ASSERT_TRUE(engine.ok()) << engine.status().to_string();
-    std::vector<HostTensor> outputs;
-    const Status s = (*engine)->infer_with(inputs, false, &outputs);
-    ASSERT_TRUE(s.ok()) << s.to_string();
-    ASSERT_EQ(outputs.size(), reference->size());
     std::string kernels;
     for (const auto& k : run) kernels += k.empty() ? "" : k + " ";
+    std::vector<HostTensor> outputs;
+    const Status s = (*engine)->infer_with(inputs, false, &outputs);
+    ASSERT_TRUE(s.ok()) << s.to_string() << " with " << kernels;
+    ASSERT_EQ(outputs.size(), reference->size());
     for (size_t o = 0; o < outputs.size(); ++o) {
       ASSERT_EQ(outputs[o].dims(), (*reference)[o].dims());
       const gputest::Diff d = gputest::compare(outputs[o], (*reference)[o]);

@@ -518,8 +518,8 @@ class LibraryConvBase : public Step {
 class MmaConvStep : public Step {
  public:
   MmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmTile tile,
-              int splits)
-      : plan_(plan), p_(p), variant_(variant), tile_(tile), splits_(splits) {}
+              int splits, bool cluster_reduce = false)
+      : plan_(plan), p_(p), variant_(variant), tile_(tile), splits_(splits), cluster_reduce_(cluster_reduce) {}
   static bool applicable(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
                          const ConvGemmTile& tile) {
     const ValueLayout& lx = plan.values[p.x];
@@ -560,9 +560,10 @@ class MmaConvStep : public Step {
   }
   std::string name() const override {
     return p_.op_name() + "_f16_nhwc" + p_.fusion_suffix() +
-           (variant_ == ConvGemmVariant::kHalo3x3 ? "__mma_halo_" : "__mma_") + tile_.name() + "_" +
+           (variant_ == ConvGemmVariant::kHalo3x3 ? (tile_.wgmma ? "__wgmma_halo_" : "__mma_halo_") : "__mma_") +
+           tile_.name() + "_" +
            std::to_string(tile_.warps_m * tile_.warps_n) + "w" +
-           (splits_ > 1 ? "_splitk" + std::to_string(splits_) : "");
+           (splits_ > 1 ? (cluster_reduce_ ? "_clusterk" : "_splitk") + std::to_string(splits_) : "");
   }
   size_t scratch_bytes() const override { return align_up(conv_gemm_partial_bytes(args(p_.batch))); }
 
@@ -601,6 +602,7 @@ class MmaConvStep : public Step {
     a.relu = p_.relu;
     a.y_ld = ly.ld;
     a.splits = splits_;
+    a.cluster_reduce = cluster_reduce_;
     return a;
   }
 
@@ -609,6 +611,7 @@ class MmaConvStep : public Step {
   ConvGemmVariant variant_;
   ConvGemmTile tile_;
   int splits_ = 1;
+  bool cluster_reduce_ = false;
   int k_pad_ = 0;
   DeviceBuffer weight_, bias_, scale_, shift_;
 };
@@ -1040,12 +1043,28 @@ Result<std::vector<std::unique_ptr<Step>>> conv_candidates(const StepFactoryEnv&
                             ConvGemmVariant::kGeneral, ConvGemmVariant::kHalo3x3}) {
     for (const ConvGemmTile& tile : conv_gemm_tiles(v)) {
       if (!MmaConvStep::applicable(env.plan, p, v, tile)) continue;
+      // wgmma kernels are built for sm_90a, which runs on compute capability 9.0 alone.
+      if (tile.wgmma && !(env.device.major == 9 && env.device.minor == 0)) continue;
       const int splits = MmaConvStep::split_count(env.plan, p, v, tile, env.device.multiProcessorCount);
-      // Each tile whole, and split along K where the tiles alone leave multiprocessors idle.
+      // Each tile whole, and split along K where the tiles alone leave multiprocessors idle: just
+      // enough CTAs to fill them, and twice that (more loads in flight per multiprocessor).
       std::vector<int> split_counts = {1};
       if (splits > 1) split_counts.push_back(splits);
+      const int k_tiles = ((p.pointwise() ? p.in_c : p.kh * p.kw * p.in_c) + 31) / 32;
+      if (splits > 1 && 2 * splits <= std::min(k_tiles / 2, kMaxSplits)) split_counts.push_back(2 * splits);
+      std::vector<int> cluster_counts;  // the same splits reduced inside a thread-block cluster
       for (int s : split_counts) {
         auto step = std::make_unique<MmaConvStep>(env.plan, p, v, tile, s);
+        CHEXRT_RETURN_IF_ERROR(step->init());
+        out.push_back(std::move(step));
+        const int c = std::min(s, kMaxClusterSplits);
+        if (c > 1 && env.device.major >= 9 &&
+            std::find(cluster_counts.begin(), cluster_counts.end(), c) == cluster_counts.end()) {
+          cluster_counts.push_back(c);
+        }
+      }
+      for (int c : cluster_counts) {
+        auto step = std::make_unique<MmaConvStep>(env.plan, p, v, tile, c, true);
         CHEXRT_RETURN_IF_ERROR(step->init());
         out.push_back(std::move(step));
       }

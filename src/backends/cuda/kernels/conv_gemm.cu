@@ -8,8 +8,11 @@
 // tile in shared memory and writes it with 16-byte stores into the (strided) output view.
 #include "backends/cuda/kernels/conv_gemm.cuh"
 
+#include <cooperative_groups.h>
+
 #include <mutex>
 
+#include "backends/cuda/kernels/conv3x3_wgmma.cuh"
 #include "backends/cuda/kernels/device_util.cuh"
 #include "backends/cuda/kernels/tile_table.cuh"
 
@@ -22,22 +25,6 @@ using namespace device;
 constexpr int kBK = 32;
 constexpr int kLds = kBK + 8;
 constexpr int kStages = 4;
-
-// Launches with programmatic stream serialization (see pdl_wait in device_util.cuh).
-template <class Kernel, class... Args>
-cudaError_t launch_pdl(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t stream, Args... args) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = grid;
-  config.blockDim = dim3(threads);
-  config.dynamicSmemBytes = smem;
-  config.stream = stream;
-  cudaLaunchAttribute attribute;
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, kernel, args...);
-}
 
 // The epilogue's first half, shared by the tensor-core kernels: bias and ReLU on this warp's
 // mma accumulators (fragment layout of mma.m16n8k16: rows g and g + 8, columns 2t and 2t + 1),
@@ -68,8 +55,63 @@ __device__ __forceinline__ void stage_tile_f16(const float (&acc)[T::kMI][T::kNI
   }
 }
 
+// Split-K within a cluster (ConvGemmArgs::cluster_reduce): every CTA of the cluster stores its
+// fp32 partial tile in its own shared memory ([BM][BN + 4]); after a cluster barrier CTA r sums
+// rows r * BM / S ... of all S partial tiles (through distributed shared memory, rank order),
+// adds the bias, applies ReLU and writes them; a second barrier keeps each CTA's shared memory
+// alive until the others have read it.
+template <class T>
+__device__ __forceinline__ void cluster_reduce_epilogue(const ConvGemmArgs& a, const float (&acc)[T::kMI][T::kNI][4],
+                                                        unsigned char* smem, int m0, int n0, int pixels, int warp_m,
+                                                        int warp_n, int g, int t) {
+  namespace cg = cooperative_groups;
+  constexpr int kLdr = T::kBN + 4;
+  float* red = reinterpret_cast<float*>(smem);
+#pragma unroll
+  for (int mi = 0; mi < T::kMI; ++mi) {
+#pragma unroll
+    for (int ni = 0; ni < T::kNI; ++ni) {
+      const int row = warp_m * T::kWM + mi * 16 + g;
+      const int col = warp_n * T::kWN + ni * 8 + 2 * t;
+      *reinterpret_cast<float2*>(red + row * kLdr + col) = make_float2(acc[mi][ni][0], acc[mi][ni][1]);
+      *reinterpret_cast<float2*>(red + (row + 8) * kLdr + col) = make_float2(acc[mi][ni][2], acc[mi][ni][3]);
+    }
+  }
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
+  const int splits = static_cast<int>(cluster.num_blocks());
+  const int rank = static_cast<int>(cluster.block_rank());
+  const int rows_per_rank = (T::kBM + splits - 1) / splits;
+  const int row_begin = rank * rows_per_rank;
+  const int row_end = min(T::kBM, row_begin + rows_per_rank);
+  constexpr int kGroups = T::kBN / 8;
+  for (int id = row_begin * kGroups + static_cast<int>(threadIdx.x); id < row_end * kGroups; id += T::kThreads) {
+    const int row = id / kGroups;
+    const int c0 = (id - row * kGroups) * 8;
+    const int p = m0 + row;
+    if (p >= pixels) continue;
+    float v[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) v[j] = a.bias ? a.bias[n0 + c0 + j] : 0.f;
+    for (int z = 0; z < splits; ++z) {
+      const float* src = cluster.map_shared_rank(red, z) + row * kLdr + c0;
+      const float4 lo = reinterpret_cast<const float4*>(src)[0];
+      const float4 hi = reinterpret_cast<const float4*>(src)[1];
+      v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
+      v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
+    }
+    Vec8<__half> out;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) out.set(j, a.relu ? fmaxf(v[j], 0.f) : v[j]);
+    out.store(a.y + static_cast<long long>(p) * a.y_ld + n0 + c0);
+  }
+  cluster.sync();
+}
+
 template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES = kStages>
 struct Tile {
+  static constexpr int kBM = BM;
+  static constexpr int kBN = BN;
   static constexpr int kStages = STAGES;
   static constexpr int kThreads = WARPS_M * WARPS_N * 32;
   static constexpr int kWM = BM / WARPS_M;
@@ -81,6 +123,7 @@ struct Tile {
   static constexpr size_t kPipeBytes = size_t(kStages) * (BM + BN) * kLds * 2 + size_t(kStages) * 2 * kBK * 2;
   static constexpr size_t kEpilogueBytes = size_t(BM) * kLdc * 2;
   static constexpr size_t kSmemBytes = kPipeBytes > kEpilogueBytes ? kPipeBytes : kEpilogueBytes;
+  static constexpr size_t kClusterReduceBytes = size_t(BM) * (BN + 4) * 4;
   static_assert(kWM % 16 == 0 && kWN % 16 == 0, "warp tile must be a multiple of 16x16");
   static_assert(BM * (kBK / 8) % kThreads == 0 && kAChunks >= 1, "A chunks must divide among threads");
 };
@@ -225,6 +268,10 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
   // Accumulator (row g, cols 2t, 2t+1) and (row g + 8, same cols) of each 16x8 tile.
   const int g = lane >> 2;
   const int t = lane & 3;
+  if (a.splits > 1 && a.cluster_reduce) {
+    cluster_reduce_epilogue<T>(a, acc, smem, m0, n0, pixels, warp_m, warp_n, g, t);
+    return;
+  }
   if (a.splits > 1) {
     float* part = a.partial + static_cast<long long>(blockIdx.z) * pixels * a.out_c;
 #pragma unroll
@@ -450,15 +497,33 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   using T = Tile<BM, BN, WARPS_M, WARPS_N, STAGES>;
   auto kernel = conv_gemm_f16_kernel<BM, BN, WARPS_M, WARPS_N, V, STAGES>;
   // Shared memory beyond 48 KB must be opted into, once per kernel.
+  constexpr size_t kMaxSmem = T::kSmemBytes > T::kClusterReduceBytes ? T::kSmemBytes : T::kClusterReduceBytes;
   static std::once_flag once;
   static cudaError_t attr_status = cudaSuccess;
   std::call_once(once, [&] {
-    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(T::kSmemBytes));
+    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kMaxSmem));
   });
   if (attr_status != cudaSuccess) return attr_status;
   const int pixels = a.batch * a.out_h * a.out_w;
   const dim3 grid((pixels + BM - 1) / BM, a.out_c / BN, a.splits);
+  if (a.splits > 1 && a.cluster_reduce) {
+    if (a.splits > kMaxClusterSplits) return cudaErrorInvalidValue;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = dim3(T::kThreads);
+    config.dynamicSmemBytes = kMaxSmem;
+    config.stream = stream;
+    cudaLaunchAttribute attributes[2];
+    attributes[0].id = cudaLaunchAttributeClusterDimension;
+    attributes[0].val.clusterDim.x = 1;
+    attributes[0].val.clusterDim.y = 1;
+    attributes[0].val.clusterDim.z = a.splits;
+    attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[1].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attributes;
+    config.numAttrs = 2;
+    return cudaLaunchKernelEx(&config, kernel, a);
+  }
   if (a.splits > kMaxSplits || (a.splits > 1 && !a.partial)) return cudaErrorInvalidValue;
   cudaError_t e = launch_pdl(kernel, grid, T::kThreads, T::kSmemBytes, stream, a);
   if (e != cudaSuccess || a.splits == 1) return e;
@@ -472,7 +537,8 @@ using TileEntry = Table::Entry;
 
 template <ConvGemmVariant V>
 std::vector<TileEntry> pointwise_table() {
-  return {{{128, 128, 2, 2}, launch<128, 128, 2, 2, V>},
+  return {{{256, 128, 4, 2, 3}, launch<256, 128, 4, 2, V, 3>},
+          {{128, 128, 2, 2}, launch<128, 128, 2, 2, V>},
           {{128, 128, 4, 2}, launch<128, 128, 4, 2, V>},
           {{128, 128, 2, 2, 3}, launch<128, 128, 2, 2, V, 3>},
           {{128, 128, 4, 2, 3}, launch<128, 128, 4, 2, V, 3>},
@@ -493,10 +559,12 @@ std::vector<TileEntry> general_table() {
 }
 
 std::vector<TileEntry> halo_table() {
-  return {{{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>}, {{256, 32, 8, 1}, launch_halo<256, 32, 8, 1>},
+  std::vector<TileEntry> tiles = {{{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>}, {{256, 32, 8, 1}, launch_halo<256, 32, 8, 1>},
           {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>},
           {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>}, {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},
           {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
+  for (const TileEntry& e : conv3x3_wgmma_entries()) tiles.push_back(e);
+  return tiles;
 }
 
 const Table& table() {

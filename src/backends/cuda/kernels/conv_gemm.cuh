@@ -45,18 +45,28 @@ struct ConvGemmArgs {
   /// H200, its one CTA waiting on L2 round trips that the separate kernel spreads out.)
   int splits = 1;
   float* partial = nullptr;
+  /// With splits > 1: the `splits` CTAs of a tile form a thread-block cluster and add their
+  /// partial sums through distributed shared memory (ranks in order, deterministic), each CTA
+  /// finishing a share of the tile's rows. One kernel, no partials in global memory: at batch 1
+  /// the separate reduce kernels were about half the kernels of an inference.
+  bool cluster_reduce = false;
 };
 
 /// Splits at most.
 constexpr int kMaxSplits = 16;
+/// Splits at most when they reduce within a cluster (the portable cluster size).
+constexpr int kMaxClusterSplits = 8;
 
 /// A CTA tile: BM output pixels x BN output channels, split over warps_m x warps_n warps.
 /// `stages` deep cp.async pipeline (fewer stages: less shared memory, more CTAs per SM).
 struct ConvGemmTile {
   int bm, bn, warps_m, warps_n;
   int stages = 4;
+  /// A wgmma (sm_90a) kernel rather than mma.sync; compute capability 9.0 only.
+  bool wgmma = false;
   bool operator==(const ConvGemmTile& o) const {
-    return bm == o.bm && bn == o.bn && warps_m == o.warps_m && warps_n == o.warps_n && stages == o.stages;
+    return bm == o.bm && bn == o.bn && warps_m == o.warps_m && warps_n == o.warps_n && stages == o.stages &&
+           wgmma == o.wgmma;
   }
   std::string name() const {
     return std::to_string(bm) + "x" + std::to_string(bn) + (stages != 4 ? "_s" + std::to_string(stages) : "");
@@ -79,7 +89,7 @@ const std::vector<ConvGemmTile>& conv_gemm_tiles(ConvGemmVariant variant);
 
 /// Bytes of fp32 partials a split-K launch needs.
 inline size_t conv_gemm_partial_bytes(const ConvGemmArgs& a) {
-  return a.splits > 1 ? size_t(a.splits) * a.batch * a.out_h * a.out_w * a.out_c * sizeof(float) : 0;
+  return a.splits > 1 && !a.cluster_reduce ? size_t(a.splits) * a.batch * a.out_h * a.out_w * a.out_c * sizeof(float) : 0;
 }
 
 /// Enqueues the convolution; the tile must be one of conv_gemm_tiles(variant).
