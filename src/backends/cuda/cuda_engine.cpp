@@ -318,7 +318,16 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
           if (auto cached = cache_.find(key)) {
             ms = *cached;
           } else {
-            CHEXRT_RETURN_IF_ERROR(list[i]->enqueue(rc));  // warm-up
+            // Warm-up. A launch the device refuses (e.g. a cluster it cannot co-schedule) rules
+            // the tactic out; a fault while running stays fatal (synchronize below).
+            const Status warm = list[i]->enqueue(rc);
+            if (!warm.ok()) {
+              cudaGetLastError();
+              CHEXRT_RETURN_IF_ERROR(ctx->synchronize("after refused tactic " + list[i]->name()));
+              if (options_.verbose) std::fprintf(stderr, "cuda: tactic %-70s refused: %s\n", list[i]->name().c_str(),
+                                                 warm.message().c_str());
+              continue;
+            }
             cudaEventRecord(ev.start, ctx->stream());
             for (int r = 0; r < kReps; ++r) CHEXRT_RETURN_IF_ERROR(list[i]->enqueue(rc));
             cudaEventRecord(ev.stop, ctx->stream());
@@ -331,6 +340,9 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
             best_ms = ms;
             best = i;
           }
+        }
+        if (best_ms == std::numeric_limits<double>::infinity()) {
+          return runtime_error("no tactic of step " + list[0]->name() + " runs on this GPU");
         }
         std::unique_ptr<Step> chosen = std::move(list[best]);
         list.clear();

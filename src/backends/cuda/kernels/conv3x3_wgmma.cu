@@ -1,6 +1,7 @@
 // 3x3 / stride 1 / padding 1 convolution on wgmma (sm_90a); see conv3x3_wgmma.cuh for the idea.
 //
-// CTA: one band of tile_h output rows of one image, 32 output channels, kWarpgroups warpgroups.
+// CTA: one band of tile_h rows of the batch stacked as one tall image (below), 32 output
+// channels, kWarpgroups warpgroups.
 // GEMM rows of the band are m = ty * Wp + tx (tx < W valid), cut into 64-row chunks; warpgroup w
 // owns chunks w * kChunksPerWg ... and keeps their 64 x 32 fp32 accumulators in registers
 // (16 per thread per chunk). K is consumed 32 input channels at a time through a kStages-deep
@@ -99,14 +100,18 @@ __global__ void __launch_bounds__(kWarpgroups * 128, 1) conv3x3_wgmma_kernel(con
   const int warp = tid >> 5;
   const int lane = tid & 31;
   const int wg = warp >> 2;
-  const int bands = (height + tile_h - 1) / tile_h;
-  const int img = blockIdx.x / bands;
-  const int y0 = (blockIdx.x - img * bands) * tile_h;
-  const int valid_rows = min(tile_h, height - y0);
-  const int chunks = (valid_rows * geo.wp + 63) / 64;  // 64-row chunks holding valid pixels
-  const int halo_px = chunks * 64 + 2 * geo.wp + 2;    // bordered pixels those chunks read
+  // The batch as one tall image: image i owns virtual rows i * (H + 2) ... (i + 1) * (H + 2) - 1,
+  // of which the first H are its output rows and the last two are computed and thrown away, so
+  // bordered row u (input row u % (H + 2) - 1 of image u / (H + 2), zero for the two border rows)
+  // serves output row v = u - r for taps of kernel row r without ever crossing into the next
+  // image. Bands of tile_h virtual rows thus pack small images several to a CTA.
+  const int vheight = height + 2;
+  const int total_rows = a.batch * vheight;
+  const int v0 = blockIdx.x * tile_h;
+  const int band_rows = min(tile_h, total_rows - v0);
+  const int chunks = (band_rows * geo.wp + 63) / 64;  // 64-row chunks holding band pixels
+  const int halo_px = chunks * 64 + 2 * geo.wp + 2;  // bordered pixels those chunks read
   const int n0 = blockIdx.y * kCout;
-  const __half* x_img = a.x + static_cast<long long>(img) * height * width * a.x_ld;
   const int c_steps = a.in_c / kCin;
 
   auto stage_addr = [&](int slot) { return smem_base + slot * geo.stage_bytes; };
@@ -120,14 +125,16 @@ __global__ void __launch_bounds__(kWarpgroups * 128, 1) conv3x3_wgmma_kernel(con
       const int hx = e >> 2;
       const int xx = hx - 1;
       const bool col_ok = static_cast<unsigned>(xx) < static_cast<unsigned>(width);
-      const __half* src = x_img + (static_cast<long long>(y0 - 1) * width + xx) * a.x_ld + kc * kCin + plane * 8;
+      const __half* col = a.x + static_cast<long long>(xx) * a.x_ld + kc * kCin + plane * 8;
       unsigned char* d = dst + plane * geo.plane_bytes + hx * 16;
+      int img = v0 / vheight;
+      int j = v0 - img * vheight;  // bordered row v0 + hy is row j of image img's block
       for (int hy = 0; hy < halo_rows; ++hy) {
-        const int yy = y0 - 1 + hy;
-        const bool ok = col_ok && hy < valid_rows + 2 && static_cast<unsigned>(yy) < static_cast<unsigned>(height);
+        const bool ok = col_ok && j >= 1 && j <= height && img < a.batch;
+        const __half* src = col + (static_cast<long long>(img) * height + j - 1) * width * a.x_ld;
         cp_async_16(d, ok ? src : a.x, ok ? 16 : 0);
-        src += static_cast<long long>(width) * a.x_ld;
         d += geo.wp * 16;
+        if (++j == vheight) j = 0, ++img;
       }
     }
   };
@@ -238,8 +245,11 @@ __global__ void __launch_bounds__(kWarpgroups * 128, 1) conv3x3_wgmma_kernel(con
     const int cc = id & 3;
     const int ty = m / geo.wp;
     const int tx = m - ty * geo.wp;
-    if (ty >= valid_rows || tx >= width) continue;
-    const long long p = (static_cast<long long>(img) * height + y0 + ty) * width + tx;
+    const int v = v0 + ty;
+    const int img = v / vheight;
+    const int oy = v - img * vheight;
+    if (ty >= band_rows || tx >= width || oy >= height) continue;
+    const long long p = (static_cast<long long>(img) * height + oy) * width + tx;
     *reinterpret_cast<uint4*>(a.y + p * a.y_ld + n0 + cc * 8) = *reinterpret_cast<const uint4*>(sc + m * kLdc + cc * 8);
   }
 }
@@ -262,8 +272,9 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
     attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
   });
   if (attr_status != cudaSuccess) return attr_status;
-  const int tile_h = min(a.in_h, kRows / (a.in_w + 2));
-  const dim3 grid(a.batch * ((a.in_h + tile_h - 1) / tile_h), a.out_c / kCout);
+  const int tile_h = kRows / (a.in_w + 2);
+  const int total_rows = a.batch * (a.in_h + 2);
+  const dim3 grid((total_rows + tile_h - 1) / tile_h, a.out_c / kCout);
   return launch_pdl(kernel, grid, kWarpgroups * 128, smem, stream, a, tile_h);
 }
 

@@ -8,8 +8,10 @@
 // issue and shared-memory rates at batch 256, per Nsight Compute). wgmma reads A and B straight
 // from shared memory through matrix descriptors.
 //
-// How the taps become plain descriptors: a CTA computes a band of rows of one image over a
-// padded width Wp = W + 2 (the two extra columns per row are computed and thrown away), so GEMM
+// How the taps become plain descriptors: a CTA computes a band of rows over a padded width
+// Wp = W + 2 (the two extra columns per row are computed and thrown away; likewise two extra rows
+// per image, the batch being stacked into one tall image so that bands of small images hold
+// several of them), so GEMM
 // row m of the band reads, for tap (r, s), bordered-input pixel m + r * Wp + s: a contiguous run
 // of rows. The band's input is stored as four planes of 8 channels ([plane][pixel], 16 bytes per
 // pixel), i.e. wgmma's no-swizzle K-major layout, in which a descriptor may start at any pixel.

@@ -54,8 +54,9 @@ struct ConvGemmArgs {
 
 /// Splits at most.
 constexpr int kMaxSplits = 16;
-/// Splits at most when they reduce within a cluster (the portable cluster size).
-constexpr int kMaxClusterSplits = 8;
+/// Splits at most when they reduce within a cluster (beyond 8, Hopper's non-portable cluster
+/// sizes; a launch the device cannot schedule is refused and the tactic skipped).
+constexpr int kMaxClusterSplits = 16;
 
 /// A CTA tile: BM output pixels x BN output channels, split over warps_m x warps_n warps.
 /// `stages` deep cp.async pipeline (fewer stages: less shared memory, more CTAs per SM).
