@@ -8,7 +8,7 @@
 // --per-layer it times every kernel in a run without CUDA graphs.
 //
 //   gpu_bench [--model M.onnx] [--precision fp16,fp32] [--batches 1,32,256] [--iterations 100]
-//             [--warmup 20] [--no-graphs] [--streams N] [--per-layer] [--tactic-filter S]
+//             [--warmup 20] [--no-graphs] [--streams N] [--split N] [--per-layer] [--tactic-filter S]
 //             [--json FILE] [--verbose]
 //
 // Without --model the network is DenseNet-121 built layer by layer with random weights
@@ -45,6 +45,7 @@ struct Args {
   int warmup = 20;
   bool graphs = true;
   int streams = 1;
+  int split = 1;
   bool per_layer = false;
   std::string tactic_filter;
   std::string json;
@@ -72,6 +73,7 @@ bool parse_args(int argc, char** argv, Args* a) {
     else if (k == "--warmup") a->warmup = std::stoi(next());
     else if (k == "--no-graphs") a->graphs = false;
     else if (k == "--streams") a->streams = std::stoi(next());
+    else if (k == "--split") a->split = std::stoi(next());
     else if (k == "--per-layer") a->per_layer = true;
     else if (k == "--tactic-filter") a->tactic_filter = next();
     else if (k == "--json") a->json = next();
@@ -208,6 +210,7 @@ int run(const Args& a) {
       bo.warmup = a.warmup;
       bo.use_cuda_graphs = a.graphs;
       bo.streams = a.streams;
+      bo.split = a.split;
       bo.per_layer = a.per_layer;
       auto r = (*engine)->benchmark(bo);
       if (!r.ok()) {

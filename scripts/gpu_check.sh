@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one script for the GPU machine: runs chexrt's GPU tests, `chexrt bench` on DenseNet-121
 # (FP16 and FP32, batch 1, 32, 256, one engine per precision whose optimization profiles time
-# the kernels at each batch), a smoke check of `chexrt build --device cuda` / `inspect` /
+# the kernels at each batch; FP16 at the largest batch also as two concurrent sub-batches,
+# `chexrt bench --split 2`), a smoke check of `chexrt build --device cuda` / `inspect` /
 # `bench --engine`, compute-sanitizer on full inferences, the PyTorch peers
 # (../shared/tools/pytorch_peers.py) on the same card, and prints one table. With --per-layer,
 # bench/gpu_bench.cpp adds the per-layer profile, TFLOP/s and bandwidth. Needs the bundle of
@@ -66,6 +67,11 @@ if [ "$bench" = 1 ]; then
     rc=$?
     [ $rc = 0 ] || { echo "chexrt bench $precision: exit $rc"; tail -5 "$out/chexrt_bench.log"; status=1; }
   done
+  # The largest batch again as two concurrent sub-batches on two execution contexts.
+  largest=${batches##*,}
+  timeout 200 "$chexrt" bench --model "$model" --device cuda --precision fp16 --batch "$largest" --split 2 \
+    --iterations 100 --warmup 20 --json "$work/split_fp16.json" >>"$out/chexrt_bench.log" 2>&1 ||
+    { echo "chexrt bench --split 2: failed"; status=1; }
   grep -v '^bench:' "$out/chexrt_bench.log"
   python3 - "$work" "$out/chexrt.json" <<'PY'
 import glob, json, os, sys
@@ -74,6 +80,12 @@ for path in sorted(glob.glob(os.path.join(sys.argv[1], "chexrt_fp*.json"))):
     doc = json.load(open(path))
     for r in doc["rows"]:
         r["precision"] = doc["precision"]
+        r["images_per_second_compute"] = r["batch"] * 1000.0 / r["compute_median_ms"]
+        rows.append(r)
+split = os.path.join(sys.argv[1], "split_fp16.json")
+if os.path.exists(split):
+    for r in json.load(open(split))["rows"]:
+        r["precision"] = "fp16, 2 concurrent sub-batches"
         r["images_per_second_compute"] = r["batch"] * 1000.0 / r["compute_median_ms"]
         rows.append(r)
 json.dump({"rows": rows}, open(sys.argv[2], "w"), indent=1)
@@ -149,11 +161,12 @@ if p:
         rows.setdefault(f"pytorch {r['config']}", {})[r["batch"]] = (r["ms_per_batch"], r["img_per_s"])
 batches = sorted({b for v in rows.values() for b in v})
 print(f"# {device}: ms per batch (images/s), compute only, inputs already on the GPU")
-print(f"{'configuration':28s}" + "".join(f"{'batch ' + str(b):>24s}" for b in batches))
+print(f"{'configuration':40s}" + "".join(f"{'batch ' + str(b):>24s}" for b in batches))
 for name, v in rows.items():
     cells = "".join(f"{(f'{v[b][0]:.3f} ({v[b][1]:.0f})' if b in v else '-'):>24s}" for b in batches)
-    print(f"{name:28s}{cells}")
-for peer, names in (("pytorch compile_fp16", ("chexrt fp16",)), ("pytorch eager_tf32", ("chexrt fp32",))):
+    print(f"{name:40s}{cells}")
+for peer, names in (("pytorch compile_fp16", ("chexrt fp16", "chexrt fp16, 2 concurrent sub-batches")),
+                    ("pytorch eager_tf32", ("chexrt fp32",))):
     ref = rows.get(peer, {})
     for name in names:
         for b in batches:

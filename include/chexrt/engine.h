@@ -22,6 +22,9 @@ struct BenchmarkOptions {
   int iterations = 100;
   bool use_cuda_graphs = true;  ///< CUDA engines: replay one captured graph per inference.
   int streams = 1;              ///< CUDA engines: concurrent execution contexts.
+  /// CUDA engines: run each batch as this many equal sub-batches at once, one per execution
+  /// context and stream, and time the whole (compute only; inputs stay on the GPU).
+  int split = 1;
   bool per_layer = false;       ///< Also time each layer (slower; no graphs).
 };
 

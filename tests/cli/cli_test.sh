@@ -123,6 +123,9 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
     "$chexrt" inspect "$work/m.engine" > "$work/inspect.txt" || fail "inspect engine exit code $?"
     grep -q "^backend reference  precision fp32  batch 1..2" "$work/inspect.txt" || fail "engine header missing"
     grep -q "ClassifierHead" "$work/inspect.txt" || fail "engine layers missing"
+    "$chexrt" bench --engine "$work/m.engine" --batch 2 --split 2 --iterations 1 > "$work/out.txt" 2>&1 \
+      && fail "--split accepted by the reference backend"
+    grep -q "needs the CUDA backend" "$work/out.txt" || fail "unclear --split error: $(cat "$work/out.txt")"
     ;;
   corrupt_engine_refused)
     "$chexrt" build --model "$model" --device reference --out "$work/m.engine" > /dev/null || fail "build exit code $?"

@@ -563,12 +563,65 @@ std::string CudaEngine::describe_layers() const {
 
 // --- benchmark -----------------------------------------------------------------------------
 
+// One batch as `split` equal sub-batches on as many contexts at once: the start event on the first
+// stream, the others wait for it, each runs its sub-batch, and the first waits for all of them.
+Result<BenchmarkResult> CudaEngine::benchmark_split(const BenchmarkOptions& options) {
+  const int split = options.split;
+  if (options.batch % split != 0) {
+    return invalid_argument("batch " + std::to_string(options.batch) + " does not split into " +
+                            std::to_string(split) + " equal sub-batches");
+  }
+  const int64_t sub = options.batch / split;
+  CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(sub));
+  std::vector<std::unique_ptr<ExecutionContext>> contexts;
+  for (int i = 0; i < split; ++i) {
+    CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(true, *profile));
+    std::mt19937 rng(11 + i);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    for (size_t k = 0; k < inputs_.size(); ++k) {
+      const int64_t n = sub * per_image_elements(inputs_[k]);
+      for (int64_t j = 0; j < n; ++j) ctx->host_input(k)[j] = normal(rng);
+    }
+    CHEXRT_RETURN_IF_ERROR(ctx->enqueue_h2d(*this, sub));
+    CHEXRT_RETURN_IF_ERROR(ctx->synchronize("benchmark input"));
+    contexts.push_back(std::move(ctx));
+  }
+  EventPair total;
+  std::vector<cudaEvent_t> done(split);
+  for (auto& e : done) cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+  BenchmarkResult result;
+  Status status;
+  cudaStream_t first = contexts[0]->stream();
+  for (int it = 0; it < options.warmup + options.iterations && status.ok(); ++it) {
+    cudaEventRecord(total.start, first);
+    for (int c = 0; c < split && status.ok(); ++c) {
+      cudaStream_t s = contexts[c]->stream();
+      if (c > 0) cudaStreamWaitEvent(s, total.start, 0);
+      status = contexts[c]->enqueue_compute(*this, profile->steps, sub, options.use_cuda_graphs);
+      cudaEventRecord(done[c], s);
+    }
+    for (int c = 1; c < split; ++c) cudaStreamWaitEvent(first, done[c], 0);
+    cudaEventRecord(total.stop, first);
+    if (status.ok()) status = contexts[0]->synchronize("benchmark iteration");
+    if (status.ok() && it >= options.warmup) result.compute_ms.push_back(elapsed_ms(total.start, total.stop));
+  }
+  for (auto& e : done) cudaEventDestroy(e);
+  CHEXRT_RETURN_IF_ERROR(status);
+  result.latency_ms = result.compute_ms;
+  const double m = median(result.compute_ms);
+  result.throughput = m > 0 ? options.batch * 1000.0 / m : 0;
+  result.notes = "batch " + std::to_string(options.batch) + " as " + std::to_string(split) + " concurrent sub-batches of " +
+                 std::to_string(sub) + "; compute only (inputs on the GPU)";
+  return result;
+}
+
 Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
   const int64_t batch = options.batch;
   if (batch < 1 || batch > max_batch()) {
     return invalid_argument("batch " + std::to_string(batch) + " is outside the engine's range 1.." +
                             std::to_string(max_batch()));
   }
+  if (options.split > 1) return benchmark_split(options);
   CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
   const int streams = std::max(1, options.streams);
   const int iterations = std::max(1, options.iterations);

@@ -63,6 +63,7 @@ class CudaEngine final : public Engine {
   std::vector<std::string> node_tactics() const override;
   /// Times the batch with the steps of its profile (timing that profile first if need be).
   Result<BenchmarkResult> benchmark(const BenchmarkOptions& options) override;
+  Result<BenchmarkResult> benchmark_split(const BenchmarkOptions& options);
 
   /// Like infer(), choosing whether to replay a CUDA graph (infer() replays one unless
   /// CHEXRT_CUDA_GRAPHS=0).

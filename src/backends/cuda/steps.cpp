@@ -5,6 +5,7 @@
 #include <set>
 
 #include "backends/cuda/kernels/conv_gemm.cuh"
+#include "backends/cuda/kernels/conv_halo_wgmma.cuh"
 #include "backends/cuda/kernels/conv_gemm_3xtf32.cuh"
 #include "backends/cuda/kernels/conv_gemm_f32.cuh"
 #include "backends/cuda/kernels/head.cuh"
@@ -519,7 +520,10 @@ class MmaConvStep : public Step {
  public:
   MmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmTile tile,
               int splits, bool cluster_reduce = false)
-      : plan_(plan), p_(p), variant_(variant), tile_(tile), splits_(splits), cluster_reduce_(cluster_reduce) {}
+      : plan_(plan), p_(p), variant_(variant), tile_(tile), splits_(splits), cluster_reduce_(cluster_reduce) {
+    const int k = p_.pointwise() ? p_.in_c : p_.kh * p_.kw * p_.in_c;
+    k_pad_ = (k + 31) / 32 * 32;
+  }
   static bool applicable(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
                          const ConvGemmTile& tile) {
     const ValueLayout& lx = plan.values[p.x];
@@ -541,8 +545,6 @@ class MmaConvStep : public Step {
     return false;
   }
   Status init() {
-    const int k = p_.pointwise() ? p_.in_c : p_.kh * p_.kw * p_.in_c;
-    k_pad_ = (k + 31) / 32 * 32;
     const std::vector<uint16_t> w = to_half(p_.packed_weight(p_.in_c, k_pad_));
     CHEXRT_RETURN_IF_ERROR(weight_.upload(w.data(), w.size() * 2, p_.node_name + " weights"));
     if (!p_.bias.empty()) {
@@ -560,12 +562,15 @@ class MmaConvStep : public Step {
   }
   std::string name() const override {
     return p_.op_name() + "_f16_nhwc" + p_.fusion_suffix() +
-           (variant_ == ConvGemmVariant::kHalo3x3 ? (tile_.wgmma ? "__wgmma_halo_" : "__mma_halo_") : "__mma_") +
+           (tile_.wgmma ? "__wgmma_halo_" : variant_ == ConvGemmVariant::kHalo3x3 ? "__mma_halo_" : "__mma_") +
            tile_.name() + "_" +
            std::to_string(tile_.warps_m * tile_.warps_n) + "w" +
            (splits_ > 1 ? (cluster_reduce_ ? "_clusterk" : "_splitk") + std::to_string(splits_) : "");
   }
   size_t scratch_bytes() const override { return align_up(conv_gemm_partial_bytes(args(p_.batch))); }
+  /// Whether the tile's kernel computes this convolution (the wgmma kernels take fewer shapes
+  /// than their variant).
+  bool fits() const { return !tile_.wgmma || conv_halo_wgmma_fits(args(p_.batch), tile_); }
 
   /// K is split when the tiles alone would not fill the GPU: as many ways as it takes to give
   /// every multiprocessor a CTA, keeping at least two 32-wide K steps per split.
@@ -1055,6 +1060,7 @@ Result<std::vector<std::unique_ptr<Step>>> conv_candidates(const StepFactoryEnv&
       std::vector<int> cluster_counts;  // the same splits reduced inside a thread-block cluster
       for (int s : split_counts) {
         auto step = std::make_unique<MmaConvStep>(env.plan, p, v, tile, s);
+        if (!step->fits()) continue;
         CHEXRT_RETURN_IF_ERROR(step->init());
         out.push_back(std::move(step));
         const int c = std::min(s, kMaxClusterSplits);

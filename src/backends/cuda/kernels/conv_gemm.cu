@@ -12,7 +12,7 @@
 
 #include <mutex>
 
-#include "backends/cuda/kernels/conv3x3_wgmma.cuh"
+#include "backends/cuda/kernels/conv_halo_wgmma.cuh"
 #include "backends/cuda/kernels/device_util.cuh"
 #include "backends/cuda/kernels/tile_table.cuh"
 
@@ -353,18 +353,20 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
     hb[mi] = ty * halo_w + (m - ty * width);
   }
 
+  // Thread e copies chunk (e % 4) of bordered column (e / 4) on every row: no per-copy division.
   auto load_halo = [&](int slot, int kc) {
     __half* dh = sh + slot * halo_px * kLds;
-    for (int id = tid; id < halo_px * 4; id += T::kThreads) {
-      const int px = id >> 2;
-      const int cc = id & 3;
-      const int hy = px / halo_w;
-      const int yy = y0 - 1 + hy;
-      const int xx = px - hy * halo_w - 1;
-      const bool ok = static_cast<unsigned>(yy) < static_cast<unsigned>(height) &&
-                      static_cast<unsigned>(xx) < static_cast<unsigned>(width);
-      const __half* src = ok ? x_img + (static_cast<long long>(yy) * width + xx) * a.x_ld + kc * kBK + cc * 8 : a.x;
-      cp_async_16(dh + px * kLds + cc * 8, src, ok ? 16 : 0);
+    for (int e = tid; e < halo_w * 4; e += T::kThreads) {
+      const int cc = e & 3;
+      const int hx = e >> 2;
+      const int xx = hx - 1;
+      const bool col_ok = static_cast<unsigned>(xx) < static_cast<unsigned>(width);
+      for (int hy = 0; hy < tile_h + 2; ++hy) {
+        const int yy = y0 - 1 + hy;
+        const bool ok = col_ok && static_cast<unsigned>(yy) < static_cast<unsigned>(height);
+        const __half* src = ok ? x_img + (static_cast<long long>(yy) * width + xx) * a.x_ld + kc * kBK + cc * 8 : a.x;
+        cp_async_16(dh + (hy * halo_w + hx) * kLds + cc * 8, src, ok ? 16 : 0);
+      }
     }
   };
   auto load_weights = [&](int slot, int kc) {
@@ -437,14 +439,16 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
   __half* sc = reinterpret_cast<__half*>(smem);
   stage_tile_f16<T>(acc, a.bias, a.relu, n0, warp_m, warp_n, g, t, sc);
   __syncthreads();
+  // Row by row of the band: no per-store division.
   constexpr int kRowChunks = BN / 8;
-  for (int id = tid; id < BM * kRowChunks; id += T::kThreads) {
-    const int m = id / kRowChunks;
-    const int cc = id - m * kRowChunks;
-    if (m >= valid_px) continue;
-    const int ty = m / width;
-    const long long p = (static_cast<long long>(img) * height + y0 + ty) * width + (m - ty * width);
-    *reinterpret_cast<uint4*>(a.y + p * a.y_ld + n0 + cc * 8) = *reinterpret_cast<const uint4*>(sc + m * T::kLdc + cc * 8);
+  for (int ty = 0; ty < valid_px / width; ++ty) {
+    const long long p0 = (static_cast<long long>(img) * height + y0 + ty) * width;
+    for (int id = tid; id < width * kRowChunks; id += T::kThreads) {
+      const int tx = id / kRowChunks;
+      const int cc = id % kRowChunks;
+      *reinterpret_cast<uint4*>(a.y + (p0 + tx) * a.y_ld + n0 + cc * 8) =
+          *reinterpret_cast<const uint4*>(sc + (ty * width + tx) * T::kLdc + cc * 8);
+    }
   }
 }
 
@@ -552,12 +556,14 @@ std::vector<TileEntry> pointwise_table() {
 
 std::vector<TileEntry> general_table() {
   constexpr ConvGemmVariant V = ConvGemmVariant::kGeneral;
-  return {{{256, 32, 8, 1}, launch<256, 32, 8, 1, V>}, {{256, 32, 4, 1}, launch<256, 32, 4, 1, V>},
+  std::vector<TileEntry> tiles = {{{256, 32, 8, 1}, launch<256, 32, 8, 1, V>}, {{256, 32, 4, 1}, launch<256, 32, 4, 1, V>},
           {{128, 32, 4, 1}, launch<128, 32, 4, 1, V>}, {{128, 32, 2, 1}, launch<128, 32, 2, 1, V>},
           {{64, 32, 2, 1}, launch<64, 32, 2, 1, V>},   {{64, 32, 1, 1}, launch<64, 32, 1, 1, V>},
           {{32, 32, 1, 1}, launch<32, 32, 1, 1, V>},   {{128, 64, 4, 2}, launch<128, 64, 4, 2, V>},
           {{256, 64, 4, 2}, launch<256, 64, 4, 2, V>}, {{128, 64, 2, 2}, launch<128, 64, 2, 2, V>},
           {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>}};
+  for (const TileEntry& e : conv_halo_wgmma_entries(V)) tiles.push_back(e);
+  return tiles;
 }
 
 std::vector<TileEntry> halo_table() {
@@ -565,7 +571,7 @@ std::vector<TileEntry> halo_table() {
           {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>},
           {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>}, {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},
           {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
-  for (const TileEntry& e : conv3x3_wgmma_entries()) tiles.push_back(e);
+  for (const TileEntry& e : conv_halo_wgmma_entries(ConvGemmVariant::kHalo3x3)) tiles.push_back(e);
   return tiles;
 }
 
