@@ -1,4 +1,5 @@
-// The classifier head in one kernel, one CTA per image:
+// The classifier head in one kernel, one CTA per image (1024 threads, the image's pixels pooled
+// in parallel):
 //
 //   pooled[c] = mean_{h,w} pro(x[n, h, w, c]),   pro(v) = act(v * scale[c] + shift[c]) or v
 //   y[n, k]   = act( sum_c weight[k, c] * pooled[c] + bias[k] )

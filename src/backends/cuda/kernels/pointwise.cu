@@ -35,6 +35,8 @@ template <class T>
 __global__ void channel_map_vec8(const T* __restrict__ x, long long x_ld, T* __restrict__ y, long long y_ld,
                                  int pixels, int channels, const float* __restrict__ scale,
                                  const float* __restrict__ shift, Act act) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int groups = channels >> 3;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= pixels * groups) return;
@@ -54,6 +56,8 @@ template <class T>
 __global__ void channel_map_scalar(const T* __restrict__ x, long long x_ld, T* __restrict__ y, long long y_ld,
                                    int pixels, int channels, const float* __restrict__ scale,
                                    const float* __restrict__ shift, Act act) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= pixels * channels) return;
   const int p = i / channels;
@@ -69,6 +73,8 @@ __global__ void channel_map_scalar(const T* __restrict__ x, long long x_ld, T* _
 template <class T>
 __global__ void nchw_f32_to_nhwc(const float* __restrict__ x, int n, int c, int h, int w, T* __restrict__ y,
                                  long long y_ld, int c_pad) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const int hw = h * w;
   if (i >= n * hw) return;
@@ -92,6 +98,8 @@ __global__ void nchw_f32_to_nhwc(const float* __restrict__ x, int n, int c, int 
 template <class T>
 __global__ void nchw_f32_to_nhwc_s2d(const float* __restrict__ x, int n, int c, int h, int w, T* __restrict__ y,
                                      long long y_ld, int c_pad) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int h2 = (h + 1) / 2, w2 = (w + 1) / 2;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n * h2 * w2) return;
@@ -122,6 +130,8 @@ __global__ void nchw_f32_to_nhwc_s2d(const float* __restrict__ x, int n, int c, 
 template <class T>
 __global__ void nhwc_to_nchw_f32(const T* __restrict__ x, long long x_ld, int n, int c, int h, int w,
                                  float* __restrict__ y) {
+  pdl_wait();
+  pdl_launch_dependents();
   // One thread per output element, in NCHW order: the writes coalesce, the reads hit cache.
   const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const long long hw = static_cast<long long>(h) * w;
@@ -148,17 +158,18 @@ cudaError_t channel_map(const void* x, long long x_ld, void* y, long long y_ld, 
   constexpr int kVecElems = 16 / sizeof(T);  // elements per 16 bytes: loads stay aligned
   const bool vec = channels % 8 == 0 && x_ld % kVecElems == 0 && y_ld % kVecElems == 0 && aligned16(x) &&
                    aligned16(y) && aligned16(scale) && aligned16(shift);
+  cudaError_t status = cudaSuccess;
   if (vec) {
     const long long work = pixels * (channels / 8);
-    channel_map_vec8<T><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(
+    status = launch_pdl(channel_map_vec8<T>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, 
         static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, static_cast<int>(pixels), channels, scale, shift,
         act);
   } else {
-    channel_map_scalar<T><<<blocks_for(pixels * channels, kThreads), kThreads, 0, stream>>>(
+    status = launch_pdl(channel_map_scalar<T>, dim3(blocks_for(pixels * channels, kThreads)), kThreads, 0, stream, 
         static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, static_cast<int>(pixels), channels, scale, shift,
         act);
   }
-  return cudaGetLastError();
+  return status;
 }
 
 }  // namespace
@@ -175,14 +186,15 @@ cudaError_t launch_nchw_f32_to_nhwc(const float* x, int n, int c, int h, int w, 
   const long long work = static_cast<long long>(n) * h * w;
   if (work == 0) return cudaSuccess;
   if (work * c_pad > kMaxIndex) return cudaErrorInvalidValue;
+  cudaError_t status = cudaSuccess;
   if (fp16) {
-    nchw_f32_to_nhwc<__half><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(x, n, c, h, w,
+    status = launch_pdl(nchw_f32_to_nhwc<__half>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, x, n, c, h, w,
                                                                                    static_cast<__half*>(y), y_ld, c_pad);
   } else {
-    nchw_f32_to_nhwc<float><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(x, n, c, h, w, static_cast<float*>(y),
+    status = launch_pdl(nchw_f32_to_nhwc<float>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, x, n, c, h, w, static_cast<float*>(y),
                                                                                  y_ld, c_pad);
   }
-  return cudaGetLastError();
+  return status;
 }
 
 cudaError_t launch_nchw_f32_to_nhwc_s2d(const float* x, int n, int c, int h, int w, void* y, long long y_ld, int c_pad,
@@ -191,14 +203,15 @@ cudaError_t launch_nchw_f32_to_nhwc_s2d(const float* x, int n, int c, int h, int
   const long long work = static_cast<long long>(n) * ((h + 1) / 2) * ((w + 1) / 2);
   if (work == 0) return cudaSuccess;
   if (work * c_pad > kMaxIndex) return cudaErrorInvalidValue;
+  cudaError_t status = cudaSuccess;
   if (fp16) {
-    nchw_f32_to_nhwc_s2d<__half><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(
+    status = launch_pdl(nchw_f32_to_nhwc_s2d<__half>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, 
         x, n, c, h, w, static_cast<__half*>(y), y_ld, c_pad);
   } else {
-    nchw_f32_to_nhwc_s2d<float><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(
+    status = launch_pdl(nchw_f32_to_nhwc_s2d<float>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, 
         x, n, c, h, w, static_cast<float*>(y), y_ld, c_pad);
   }
-  return cudaGetLastError();
+  return status;
 }
 
 cudaError_t launch_nhwc_to_nchw_f32(const void* x, long long x_ld, int n, int c, int h, int w, float* y, bool fp16,
@@ -206,14 +219,15 @@ cudaError_t launch_nhwc_to_nchw_f32(const void* x, long long x_ld, int n, int c,
   constexpr int kThreads = 256;
   const long long work = static_cast<long long>(n) * c * h * w;
   if (work == 0) return cudaSuccess;
+  cudaError_t status = cudaSuccess;
   if (fp16) {
-    nhwc_to_nchw_f32<__half><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(static_cast<const __half*>(x), x_ld,
+    status = launch_pdl(nhwc_to_nchw_f32<__half>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, static_cast<const __half*>(x), x_ld,
                                                                                    n, c, h, w, y);
   } else {
-    nhwc_to_nchw_f32<float><<<blocks_for(work, kThreads), kThreads, 0, stream>>>(static_cast<const float*>(x), x_ld, n,
+    status = launch_pdl(nhwc_to_nchw_f32<float>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, static_cast<const float*>(x), x_ld, n,
                                                                                  c, h, w, y);
   }
-  return cudaGetLastError();
+  return status;
 }
 
 }  // namespace chexrt::cuda

@@ -17,6 +17,8 @@ using namespace device;
 // half the copy bandwidth on an H200).
 template <class T, int kVec, int KH = 0, int KW = 0>
 __global__ void pool2d_kernel(const PoolArgs a) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int kernel_h = KH > 0 ? KH : a.kernel_h;
   const int kernel_w = KW > 0 ? KW : a.kernel_w;
   const int groups = a.channels / kVec;
@@ -104,21 +106,22 @@ cudaError_t pool2d(const PoolArgs& a, cudaStream_t stream) {
   const long long out_pixels = static_cast<long long>(a.batch) * a.out_h * a.out_w;
   if (out_pixels == 0) return cudaSuccess;
   if (out_pixels * a.channels > 0x7fffffffLL) return cudaErrorInvalidValue;
+  cudaError_t status = cudaSuccess;
   if (vec) {
     const long long work = out_pixels * (a.channels / 8);
     const unsigned blocks = static_cast<unsigned>((work + kThreads - 1) / kThreads);
     if (a.kernel_h == 3 && a.kernel_w == 3) {
-      pool2d_kernel<T, 8, 3, 3><<<blocks, kThreads, 0, stream>>>(a);
+      status = launch_pdl(pool2d_kernel<T, 8, 3, 3>, dim3(blocks), kThreads, 0, stream, a);
     } else if (a.kernel_h == 2 && a.kernel_w == 2) {
-      pool2d_kernel<T, 8, 2, 2><<<blocks, kThreads, 0, stream>>>(a);
+      status = launch_pdl(pool2d_kernel<T, 8, 2, 2>, dim3(blocks), kThreads, 0, stream, a);
     } else {
-      pool2d_kernel<T, 8><<<blocks, kThreads, 0, stream>>>(a);
+      status = launch_pdl(pool2d_kernel<T, 8>, dim3(blocks), kThreads, 0, stream, a);
     }
   } else {
     const long long work = out_pixels * a.channels;
-    pool2d_kernel<T, 1><<<static_cast<unsigned>((work + kThreads - 1) / kThreads), kThreads, 0, stream>>>(a);
+    status = launch_pdl(pool2d_kernel<T, 1>, dim3(static_cast<unsigned>((work + kThreads - 1) / kThreads)), kThreads, 0, stream, a);
   }
-  return cudaGetLastError();
+  return status;
 }
 
 }  // namespace
