@@ -40,9 +40,7 @@ std::vector<OpCase> op_cases() {
          net.mark_output(m.conv("conv0", x, 64, 7, 2, 3, true, true), "y");
        }},
       {"dense_block1_two_layers", 2,
-       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
-         gputest::add_two_dense_layers(net, m, n);
-       }},
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) { gputest::add_two_dense_layers(net, m, n); }},
       {"dense_layer_block4_7x7", 3,
        [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
          Tensor x = net.add_input("x", DataType::kFloat32, {n, 512, 7, 7});

@@ -132,8 +132,9 @@ int run_bench(const BenchCliOptions& o) {
   }
   std::printf("%s (%s), %d iterations after %d warm-up%s\n%s", engine->backend_name().c_str(), precision.c_str(),
               o.iterations, o.warmup,
-              o.split > 1 ? (", each batch as " + std::to_string(o.split) + " concurrent sub-batches (compute only)").c_str()
-                          : "",
+              o.split > 1
+                  ? (", each batch as " + std::to_string(o.split) + " concurrent sub-batches (compute only)").c_str()
+                  : "",
               table.to_string().c_str());
   return 0;
 }

@@ -324,8 +324,9 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
             if (!warm.ok()) {
               cudaGetLastError();
               CHEXRT_RETURN_IF_ERROR(ctx->synchronize("after refused tactic " + list[i]->name()));
-              if (options_.verbose) std::fprintf(stderr, "cuda: tactic %-70s refused: %s\n", list[i]->name().c_str(),
-                                                 warm.message().c_str());
+              if (options_.verbose)
+                std::fprintf(stderr, "cuda: tactic %-70s refused: %s\n", list[i]->name().c_str(),
+                             warm.message().c_str());
               continue;
             }
             cudaEventRecord(ev.start, ctx->stream());
@@ -563,25 +564,32 @@ std::string CudaEngine::describe_layers() const {
 
 // --- benchmark -----------------------------------------------------------------------------
 
+// An extra execution context for benchmarks, its host inputs filled with seeded normal values.
+Result<std::unique_ptr<ExecutionContext>> CudaEngine::benchmark_context(const Profile& profile, int64_t batch,
+                                                                        unsigned seed) {
+  CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(true, profile));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (size_t k = 0; k < inputs_.size(); ++k) {
+    const int64_t n = batch * per_image_elements(inputs_[k]);
+    for (int64_t j = 0; j < n; ++j) ctx->host_input(k)[j] = normal(rng);
+  }
+  return ctx;
+}
+
 // One batch as `split` equal sub-batches on as many contexts at once: the start event on the first
 // stream, the others wait for it, each runs its sub-batch, and the first waits for all of them.
 Result<BenchmarkResult> CudaEngine::benchmark_split(const BenchmarkOptions& options) {
   const int split = options.split;
   if (options.batch % split != 0) {
-    return invalid_argument("batch " + std::to_string(options.batch) + " does not split into " +
-                            std::to_string(split) + " equal sub-batches");
+    return invalid_argument("batch " + std::to_string(options.batch) + " does not split into " + std::to_string(split) +
+                            " equal sub-batches");
   }
   const int64_t sub = options.batch / split;
   CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(sub));
   std::vector<std::unique_ptr<ExecutionContext>> contexts;
   for (int i = 0; i < split; ++i) {
-    CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(true, *profile));
-    std::mt19937 rng(11 + i);
-    std::normal_distribution<float> normal(0.f, 1.f);
-    for (size_t k = 0; k < inputs_.size(); ++k) {
-      const int64_t n = sub * per_image_elements(inputs_[k]);
-      for (int64_t j = 0; j < n; ++j) ctx->host_input(k)[j] = normal(rng);
-    }
+    CHEXRT_ASSIGN_OR_RETURN(auto ctx, benchmark_context(*profile, sub, 11 + i));
     CHEXRT_RETURN_IF_ERROR(ctx->enqueue_h2d(*this, sub));
     CHEXRT_RETURN_IF_ERROR(ctx->synchronize("benchmark input"));
     contexts.push_back(std::move(ctx));
@@ -610,8 +618,8 @@ Result<BenchmarkResult> CudaEngine::benchmark_split(const BenchmarkOptions& opti
   result.latency_ms = result.compute_ms;
   const double m = median(result.compute_ms);
   result.throughput = m > 0 ? options.batch * 1000.0 / m : 0;
-  result.notes = "batch " + std::to_string(options.batch) + " as " + std::to_string(split) + " concurrent sub-batches of " +
-                 std::to_string(sub) + "; compute only (inputs on the GPU)";
+  result.notes = "batch " + std::to_string(options.batch) + " as " + std::to_string(split) +
+                 " concurrent sub-batches of " + std::to_string(sub) + "; compute only (inputs on the GPU)";
   return result;
 }
 
@@ -627,13 +635,7 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
   const int iterations = std::max(1, options.iterations);
   std::vector<std::unique_ptr<ExecutionContext>> contexts;
   for (int i = 0; i < streams; ++i) {
-    CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(true, *profile));
-    std::mt19937 rng(11 + i);
-    std::normal_distribution<float> normal(0.f, 1.f);
-    for (size_t k = 0; k < inputs_.size(); ++k) {
-      const int64_t n = batch * per_image_elements(inputs_[k]);
-      for (int64_t j = 0; j < n; ++j) ctx->host_input(k)[j] = normal(rng);
-    }
+    CHEXRT_ASSIGN_OR_RETURN(auto ctx, benchmark_context(*profile, batch, 11 + i));
     contexts.push_back(std::move(ctx));
   }
   struct Samples {

@@ -63,7 +63,6 @@ class CudaEngine final : public Engine {
   std::vector<std::string> node_tactics() const override;
   /// Times the batch with the steps of its profile (timing that profile first if need be).
   Result<BenchmarkResult> benchmark(const BenchmarkOptions& options) override;
-  Result<BenchmarkResult> benchmark_split(const BenchmarkOptions& options);
 
   /// Like infer(), choosing whether to replay a CUDA graph (infer() replays one unless
   /// CHEXRT_CUDA_GRAPHS=0).
@@ -91,6 +90,9 @@ class CudaEngine final : public Engine {
   std::vector<std::string> profile_tactics(const Profile& profile) const;
   /// An idle context, or a new one; either way with the memory `profile` needs.
   Result<std::unique_ptr<ExecutionContext>> acquire(bool allow_extra, const Profile& profile);
+  Result<std::unique_ptr<ExecutionContext>> benchmark_context(const Profile& profile, int64_t batch, unsigned seed);
+  /// benchmark() with BenchmarkOptions::split > 1.
+  Result<BenchmarkResult> benchmark_split(const BenchmarkOptions& options);
   void release(std::unique_ptr<ExecutionContext> ctx);
   Result<int64_t> check_inputs(const std::vector<HostTensor>& inputs) const;
 

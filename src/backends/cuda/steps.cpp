@@ -518,8 +518,8 @@ class LibraryConvBase : public Step {
 // chexrt's tensor-core implicit GEMM (kernels/conv_gemm.cu), fp16 only.
 class MmaConvStep : public Step {
  public:
-  MmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmTile tile,
-              int splits, bool cluster_reduce = false)
+  MmaConvStep(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant, ConvGemmTile tile, int splits,
+              bool cluster_reduce = false)
       : plan_(plan), p_(p), variant_(variant), tile_(tile), splits_(splits), cluster_reduce_(cluster_reduce) {
     const int k = p_.pointwise() ? p_.in_c : p_.kh * p_.kw * p_.in_c;
     k_pad_ = (k + 31) / 32 * 32;
@@ -562,9 +562,10 @@ class MmaConvStep : public Step {
   }
   std::string name() const override {
     return p_.op_name() + "_f16_nhwc" + p_.fusion_suffix() +
-           (tile_.wgmma ? "__wgmma_halo_" : variant_ == ConvGemmVariant::kHalo3x3 ? "__mma_halo_" : "__mma_") +
-           tile_.name() + "_" +
-           std::to_string(tile_.warps_m * tile_.warps_n) + "w" +
+           (tile_.wgmma                             ? "__wgmma_halo_"
+            : variant_ == ConvGemmVariant::kHalo3x3 ? "__mma_halo_"
+                                                    : "__mma_") +
+           tile_.name() + "_" + std::to_string(tile_.warps_m * tile_.warps_n) + "w" +
            (splits_ > 1 ? (cluster_reduce_ ? "_clusterk" : "_splitk") + std::to_string(splits_) : "");
   }
   size_t scratch_bytes() const override { return align_up(conv_gemm_partial_bytes(args(p_.batch))); }

@@ -556,21 +556,22 @@ std::vector<TileEntry> pointwise_table() {
 
 std::vector<TileEntry> general_table() {
   constexpr ConvGemmVariant V = ConvGemmVariant::kGeneral;
-  std::vector<TileEntry> tiles = {{{256, 32, 8, 1}, launch<256, 32, 8, 1, V>}, {{256, 32, 4, 1}, launch<256, 32, 4, 1, V>},
-          {{128, 32, 4, 1}, launch<128, 32, 4, 1, V>}, {{128, 32, 2, 1}, launch<128, 32, 2, 1, V>},
-          {{64, 32, 2, 1}, launch<64, 32, 2, 1, V>},   {{64, 32, 1, 1}, launch<64, 32, 1, 1, V>},
-          {{32, 32, 1, 1}, launch<32, 32, 1, 1, V>},   {{128, 64, 4, 2}, launch<128, 64, 4, 2, V>},
-          {{256, 64, 4, 2}, launch<256, 64, 4, 2, V>}, {{128, 64, 2, 2}, launch<128, 64, 2, 2, V>},
-          {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>}};
+  std::vector<TileEntry> tiles = {
+      {{256, 32, 8, 1}, launch<256, 32, 8, 1, V>}, {{256, 32, 4, 1}, launch<256, 32, 4, 1, V>},
+      {{128, 32, 4, 1}, launch<128, 32, 4, 1, V>}, {{128, 32, 2, 1}, launch<128, 32, 2, 1, V>},
+      {{64, 32, 2, 1}, launch<64, 32, 2, 1, V>},   {{64, 32, 1, 1}, launch<64, 32, 1, 1, V>},
+      {{32, 32, 1, 1}, launch<32, 32, 1, 1, V>},   {{128, 64, 4, 2}, launch<128, 64, 4, 2, V>},
+      {{256, 64, 4, 2}, launch<256, 64, 4, 2, V>}, {{128, 64, 2, 2}, launch<128, 64, 2, 2, V>},
+      {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>}};
   for (const TileEntry& e : conv_halo_wgmma_entries(V)) tiles.push_back(e);
   return tiles;
 }
 
 std::vector<TileEntry> halo_table() {
-  std::vector<TileEntry> tiles = {{{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>}, {{256, 32, 8, 1}, launch_halo<256, 32, 8, 1>},
-          {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>},
-          {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>}, {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},
-          {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
+  std::vector<TileEntry> tiles = {
+      {{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>}, {{256, 32, 8, 1}, launch_halo<256, 32, 8, 1>},
+      {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>}, {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>},
+      {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},   {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
   for (const TileEntry& e : conv_halo_wgmma_entries(ConvGemmVariant::kHalo3x3)) tiles.push_back(e);
   return tiles;
 }

@@ -90,7 +90,8 @@ const std::vector<ConvGemmTile>& conv_gemm_tiles(ConvGemmVariant variant);
 
 /// Bytes of fp32 partials a split-K launch needs.
 inline size_t conv_gemm_partial_bytes(const ConvGemmArgs& a) {
-  return a.splits > 1 && !a.cluster_reduce ? size_t(a.splits) * a.batch * a.out_h * a.out_w * a.out_c * sizeof(float) : 0;
+  return a.splits > 1 && !a.cluster_reduce ? size_t(a.splits) * a.batch * a.out_h * a.out_w * a.out_c * sizeof(float)
+                                           : 0;
 }
 
 /// Enqueues the convolution; the tile must be one of conv_gemm_tiles(variant).

@@ -121,7 +121,7 @@ __global__ void __launch_bounds__(kWarpgroups * 128, 1) conv_halo_wgmma_kernel(c
   const int total_rows = a.batch * vheight;
   const int v0 = blockIdx.x * tile_h;
   const int band_rows = min(tile_h, total_rows - v0);
-  const int chunks = (band_rows * geo.wp + 63) / 64;                // 64-row chunks holding band pixels
+  const int chunks = (band_rows * geo.wp + 63) / 64;               // 64-row chunks holding band pixels
   const int halo_px = chunks * 64 + (KH - 1) * geo.wp + (KW - 1);  // bordered pixels they read
   const int halo_rows = (halo_px + geo.wp - 1) / geo.wp;
   const int n0 = blockIdx.y * kCout;
@@ -282,10 +282,10 @@ template <int KH, int KW, int kCin, int kCout>
 bool geometry_fits(const ConvGemmArgs& a, int rows) {
   const int bottom = a.out_h + KH - 1 - a.in_h - a.pad_h;
   const int right = a.out_w + KW - 1 - a.in_w - a.pad_w;
-  return a.kernel_h == KH && a.kernel_w == KW && a.stride_h == 1 && a.stride_w == 1 && a.dil_h == 1 &&
-         a.dil_w == 1 && a.pad_h >= 0 && a.pad_w >= 0 && a.pad_h < KH && a.pad_w < KW && bottom >= 0 &&
-         bottom < KH && right >= 0 && right < KW && a.in_c % kCin == 0 && a.out_c % kCout == 0 && a.splits == 1 &&
-         a.out_w + KW - 1 <= rows && a.k_pad == (KH * KW * a.in_c + 31) / 32 * 32;
+  return a.kernel_h == KH && a.kernel_w == KW && a.stride_h == 1 && a.stride_w == 1 && a.dil_h == 1 && a.dil_w == 1 &&
+         a.pad_h >= 0 && a.pad_w >= 0 && a.pad_h < KH && a.pad_w < KW && bottom >= 0 && bottom < KH && right >= 0 &&
+         right < KW && a.in_c % kCin == 0 && a.out_c % kCout == 0 && a.splits == 1 && a.out_w + KW - 1 <= rows &&
+         a.k_pad == (KH * KW * a.in_c + 31) / 32 * 32;
 }
 
 template <int KH, int KW, int kCin, int kCout, int kWarpgroups, int kChunksPerWg, int kStages>
@@ -334,8 +334,10 @@ std::vector<TileTable<ConvGemmTile, ConvGemmArgs>::Entry> conv_halo_wgmma_entrie
   }
   if (variant == ConvGemmVariant::kGeneral) {
     // The stem as a 4x4 convolution over its space-to-depth input (16 channels, 64 outputs).
-    return {{tile(64, 2, 2, 2), launch<4, 4, 16, 64, 2, 2, 2>}, {tile(64, 4, 1, 2), launch<4, 4, 16, 64, 4, 1, 2>},
-            {tile(64, 2, 1, 2), launch<4, 4, 16, 64, 2, 1, 2>}, {tile(64, 1, 2, 2), launch<4, 4, 16, 64, 1, 2, 2>}};
+    return {{tile(64, 2, 2, 2), launch<4, 4, 16, 64, 2, 2, 2>},
+            {tile(64, 4, 1, 2), launch<4, 4, 16, 64, 4, 1, 2>},
+            {tile(64, 2, 1, 2), launch<4, 4, 16, 64, 2, 1, 2>},
+            {tile(64, 1, 2, 2), launch<4, 4, 16, 64, 1, 2, 2>}};
   }
   return {};
 }

@@ -81,7 +81,7 @@ __device__ __forceinline__ void pool_scalar(const HeadArgs& a, const T* x, float
 template <class T>
 __global__ void __launch_bounds__(kThreads) head_kernel(const HeadArgs a, bool vec8) {
   extern __shared__ float smem[];
-  float* pooled = smem;                 // [channels]
+  float* pooled = smem;                // [channels]
   float* partial = smem + a.channels;  // [slices][channels] (vectorized pooling only)
   pdl_wait();
   pdl_launch_dependents();

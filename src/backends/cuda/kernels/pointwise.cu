@@ -161,13 +161,13 @@ cudaError_t channel_map(const void* x, long long x_ld, void* y, long long y_ld, 
   cudaError_t status = cudaSuccess;
   if (vec) {
     const long long work = pixels * (channels / 8);
-    status = launch_pdl(channel_map_vec8<T>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, 
-        static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, static_cast<int>(pixels), channels, scale, shift,
-        act);
+    status =
+        launch_pdl(channel_map_vec8<T>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, static_cast<const T*>(x),
+                   x_ld, static_cast<T*>(y), y_ld, static_cast<int>(pixels), channels, scale, shift, act);
   } else {
-    status = launch_pdl(channel_map_scalar<T>, dim3(blocks_for(pixels * channels, kThreads)), kThreads, 0, stream, 
-        static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, static_cast<int>(pixels), channels, scale, shift,
-        act);
+    status = launch_pdl(channel_map_scalar<T>, dim3(blocks_for(pixels * channels, kThreads)), kThreads, 0, stream,
+                        static_cast<const T*>(x), x_ld, static_cast<T*>(y), y_ld, static_cast<int>(pixels), channels,
+                        scale, shift, act);
   }
   return status;
 }
@@ -189,10 +189,10 @@ cudaError_t launch_nchw_f32_to_nhwc(const float* x, int n, int c, int h, int w, 
   cudaError_t status = cudaSuccess;
   if (fp16) {
     status = launch_pdl(nchw_f32_to_nhwc<__half>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, x, n, c, h, w,
-                                                                                   static_cast<__half*>(y), y_ld, c_pad);
+                        static_cast<__half*>(y), y_ld, c_pad);
   } else {
-    status = launch_pdl(nchw_f32_to_nhwc<float>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, x, n, c, h, w, static_cast<float*>(y),
-                                                                                 y_ld, c_pad);
+    status = launch_pdl(nchw_f32_to_nhwc<float>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, x, n, c, h, w,
+                        static_cast<float*>(y), y_ld, c_pad);
   }
   return status;
 }
@@ -205,11 +205,11 @@ cudaError_t launch_nchw_f32_to_nhwc_s2d(const float* x, int n, int c, int h, int
   if (work * c_pad > kMaxIndex) return cudaErrorInvalidValue;
   cudaError_t status = cudaSuccess;
   if (fp16) {
-    status = launch_pdl(nchw_f32_to_nhwc_s2d<__half>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, 
-        x, n, c, h, w, static_cast<__half*>(y), y_ld, c_pad);
+    status = launch_pdl(nchw_f32_to_nhwc_s2d<__half>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, x, n, c, h,
+                        w, static_cast<__half*>(y), y_ld, c_pad);
   } else {
-    status = launch_pdl(nchw_f32_to_nhwc_s2d<float>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, 
-        x, n, c, h, w, static_cast<float*>(y), y_ld, c_pad);
+    status = launch_pdl(nchw_f32_to_nhwc_s2d<float>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, x, n, c, h,
+                        w, static_cast<float*>(y), y_ld, c_pad);
   }
   return status;
 }
@@ -221,11 +221,11 @@ cudaError_t launch_nhwc_to_nchw_f32(const void* x, long long x_ld, int n, int c,
   if (work == 0) return cudaSuccess;
   cudaError_t status = cudaSuccess;
   if (fp16) {
-    status = launch_pdl(nhwc_to_nchw_f32<__half>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, static_cast<const __half*>(x), x_ld,
-                                                                                   n, c, h, w, y);
+    status = launch_pdl(nhwc_to_nchw_f32<__half>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream,
+                        static_cast<const __half*>(x), x_ld, n, c, h, w, y);
   } else {
-    status = launch_pdl(nhwc_to_nchw_f32<float>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream, static_cast<const float*>(x), x_ld, n,
-                                                                                 c, h, w, y);
+    status = launch_pdl(nhwc_to_nchw_f32<float>, dim3(blocks_for(work, kThreads)), kThreads, 0, stream,
+                        static_cast<const float*>(x), x_ld, n, c, h, w, y);
   }
   return status;
 }

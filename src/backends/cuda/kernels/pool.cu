@@ -119,7 +119,8 @@ cudaError_t pool2d(const PoolArgs& a, cudaStream_t stream) {
     }
   } else {
     const long long work = out_pixels * a.channels;
-    status = launch_pdl(pool2d_kernel<T, 1>, dim3(static_cast<unsigned>((work + kThreads - 1) / kThreads)), kThreads, 0, stream, a);
+    status = launch_pdl(pool2d_kernel<T, 1>, dim3(static_cast<unsigned>((work + kThreads - 1) / kThreads)), kThreads, 0,
+                        stream, a);
   }
   return status;
 }
