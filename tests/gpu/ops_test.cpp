@@ -26,6 +26,15 @@ struct OpCase {
   std::function<void(NetworkDefinition&, LayerMaker&, int64_t)> build;
 };
 
+// One DenseNet layer (BN + ReLU, 1x1 to 128 channels, 3x3 to 32) on a channels x size x size input.
+OpCase dense_layer_case(std::string name, int64_t batch, int64_t channels, int64_t size) {
+  return {std::move(name), batch, [channels, size](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+            Tensor x = net.add_input("x", DataType::kFloat32, {n, channels, size, size});
+            Tensor h = m.conv("conv1", m.affine("norm1", x, true), 128, 1, 1, 0, true, true);
+            net.mark_output(m.conv("conv2", h, 32, 3, 1, 1, false, false), "y");
+          }};
+}
+
 std::vector<OpCase> op_cases() {
   return {
       {"stem_conv7x7s2_maxpool", 2,
@@ -41,24 +50,9 @@ std::vector<OpCase> op_cases() {
        }},
       {"dense_block1_two_layers", 2,
        [](NetworkDefinition& net, LayerMaker& m, int64_t n) { gputest::add_two_dense_layers(net, m, n); }},
-      {"dense_layer_block4_7x7", 3,
-       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
-         Tensor x = net.add_input("x", DataType::kFloat32, {n, 512, 7, 7});
-         Tensor h = m.conv("conv1", m.affine("norm1", x, true), 128, 1, 1, 0, true, true);
-         net.mark_output(m.conv("conv2", h, 32, 3, 1, 1, false, false), "y");
-       }},
-      {"dense_layer_block2_28x28", 2,
-       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
-         Tensor x = net.add_input("x", DataType::kFloat32, {n, 160, 28, 28});
-         Tensor h = m.conv("conv1", m.affine("norm1", x, true), 128, 1, 1, 0, true, true);
-         net.mark_output(m.conv("conv2", h, 32, 3, 1, 1, false, false), "y");
-       }},
-      {"dense_layer_block3_14x14", 2,
-       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
-         Tensor x = net.add_input("x", DataType::kFloat32, {n, 288, 14, 14});
-         Tensor h = m.conv("conv1", m.affine("norm1", x, true), 128, 1, 1, 0, true, true);
-         net.mark_output(m.conv("conv2", h, 32, 3, 1, 1, false, false), "y");
-       }},
+      dense_layer_case("dense_layer_block4_7x7", 3, 512, 7),
+      dense_layer_case("dense_layer_block2_28x28", 2, 160, 28),
+      dense_layer_case("dense_layer_block3_14x14", 2, 288, 14),
       {"transition1_pool_before_conv", 2,
        [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
          Tensor x = net.add_input("x", DataType::kFloat32, {n, 256, 56, 56});
