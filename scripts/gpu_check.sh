@@ -32,13 +32,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-bundle=.gpu
+. scripts/gpu_env.sh
 chexrt=$bundle/bin/chexrt
-# cuDNN 9.19 (what chexrt is compiled against) from PyTorch's environment, before the system's 9.14.
-cudnn_venv=$(ls -d /opt/torch/.venv/lib/python3*/site-packages/nvidia/cudnn/lib 2>/dev/null | head -1)
-export LD_LIBRARY_PATH="${cudnn_venv:+$cudnn_venv:}$PWD/$bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-export CHEXRT_TIMING_CACHE=/tmp/chexrt_timing_cache.txt
-model=$bundle/densenet121_chexnet_seeded.onnx
 [ -f "$model" ] || { echo "gpu_check: $model is missing; run scripts/gpu_bundle.sh first" >&2; exit 2; }
 export CHEXRT_REFERENCE_MODEL=$model CHEXRT_REFERENCE_DIR=$bundle/reference
 status=0

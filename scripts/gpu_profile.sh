@@ -23,11 +23,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-bundle=.gpu
-cudnn_venv=$(ls -d /opt/torch/.venv/lib/python3*/site-packages/nvidia/cudnn/lib 2>/dev/null | head -1)
-export LD_LIBRARY_PATH="${cudnn_venv:+$cudnn_venv:}$PWD/$bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-export CHEXRT_TIMING_CACHE=/tmp/chexrt_timing_cache.txt
-model=$bundle/densenet121_chexnet_seeded.onnx
+. scripts/gpu_env.sh
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 section_args=""
 for s in $sections; do section_args="$section_args --section $s"; done
