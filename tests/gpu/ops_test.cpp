@@ -53,6 +53,12 @@ std::vector<OpCase> op_cases() {
       dense_layer_case("dense_layer_block4_7x7", 3, 512, 7),
       dense_layer_case("dense_layer_block2_28x28", 2, 160, 28),
       dense_layer_case("dense_layer_block3_14x14", 2, 288, 14),
+      // Shapes the one-kernel dense layer (kernels/dense_layer_cluster.cu) takes: batch 1 at
+      // 14x14 with the most input channels of block 3, batch 4 at 7x7, and an input of fewer
+      // 16-channel chunks than the cluster has CTAs (some CTAs add nothing in phase 1).
+      dense_layer_case("dense_layer_block3_14x14_batch1", 1, 992, 14),
+      dense_layer_case("dense_layer_block4_7x7_batch4", 4, 1008, 7),
+      dense_layer_case("dense_layer_narrow_input", 1, 144, 14),
       {"transition1_pool_before_conv", 2,
        [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
          Tensor x = net.add_input("x", DataType::kFloat32, {n, 256, 56, 56});

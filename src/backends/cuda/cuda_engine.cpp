@@ -266,8 +266,9 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
     auto made = make_step_candidates(env, static_cast<int>(s));
     if (!made.ok()) return made.status();
     auto& list = candidates[s] = std::move(*made);
-    const std::string wanted =
-        desc.node >= 0 && desc.node < static_cast<int>(forced.size()) ? forced[desc.node] : "";
+    std::string wanted = desc.node >= 0 && desc.node < static_cast<int>(forced.size()) ? forced[desc.node] : "";
+    // A node whose work a fused kernel of the previous node does: settled with that node below.
+    if (is_fused_away_name(wanted)) wanted.clear();
     const auto keep_if = [&](auto pred) {
       std::vector<std::unique_ptr<Step>> kept;
       for (auto& c : list) {
@@ -307,45 +308,66 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
     const RunContext rc = ctx->run_context(*this, batch);
     EventPair ev;
     constexpr int kReps = 5;
+    constexpr double kRefused = std::numeric_limits<double>::infinity();
+    // Milliseconds per run of a candidate (from the cache when it is there), or kRefused when
+    // the device refuses its launch (e.g. a cluster it cannot co-schedule).
+    const auto time_candidate = [&](const Step& step) -> Result<double> {
+      const std::string key = device_name_ + "|" + step.name() + "|" + step.signature();
+      double ms = 0;
+      if (auto cached = cache_.find(key)) {
+        ms = *cached;
+      } else {
+        // Warm-up; a fault while running stays fatal (synchronize below).
+        const Status warm = step.enqueue(rc);
+        if (!warm.ok()) {
+          cudaGetLastError();
+          CHEXRT_RETURN_IF_ERROR(ctx->synchronize("after refused tactic " + step.name()));
+          if (options_.verbose)
+            std::fprintf(stderr, "cuda: tactic %-70s refused: %s\n", step.name().c_str(), warm.message().c_str());
+          return kRefused;
+        }
+        cudaEventRecord(ev.start, ctx->stream());
+        for (int r = 0; r < kReps; ++r) CHEXRT_RETURN_IF_ERROR(step.enqueue(rc));
+        cudaEventRecord(ev.stop, ctx->stream());
+        CHEXRT_RETURN_IF_ERROR(ctx->synchronize("timing tactic " + step.name()));
+        ms = elapsed_ms(ev.start, ev.stop) / kReps;
+        cache_.insert(key, ms);
+      }
+      if (options_.verbose) std::fprintf(stderr, "cuda: tactic %-70s %9.4f ms\n", step.name().c_str(), ms);
+      return ms;
+    };
+    // The fastest of `list` (index and ms); kRefused when the device runs none.
+    const auto fastest = [&](const std::vector<std::unique_ptr<Step>>& list) -> Result<std::pair<size_t, double>> {
+      std::pair<size_t, double> best{0, kRefused};
+      for (size_t i = 0; i < list.size(); ++i) {
+        CHEXRT_ASSIGN_OR_RETURN(const double ms, time_candidate(*list[i]));
+        if (ms < best.second) best = {i, ms};
+      }
+      return best;
+    };
+    const auto run = [&](const Step& step) -> Status {
+      CHEXRT_RETURN_IF_ERROR(step.enqueue(rc));
+      return ctx->synchronize("running " + step.name());
+    };
+
+    // A fused kernel of steps s and s + 1 (fuses_next()) is timed after step s's other tactics
+    // and wins if it beats the best of step s plus the best of step s + 1.
+    std::unique_ptr<Step> pending_fused;
+    double pending_ms = kRefused, pending_first_ms = kRefused;
     for (size_t s = 0; s < num_steps; ++s) {
       auto& list = candidates[s];
-      if (list.size() > 1) {
-        size_t best = 0;
-        double best_ms = std::numeric_limits<double>::infinity();
-        for (size_t i = 0; i < list.size(); ++i) {
-          const std::string key = device_name_ + "|" + list[i]->name() + "|" + list[i]->signature();
-          double ms = 0;
-          if (auto cached = cache_.find(key)) {
-            ms = *cached;
-          } else {
-            // Warm-up. A launch the device refuses (e.g. a cluster it cannot co-schedule) rules
-            // the tactic out; a fault while running stays fatal (synchronize below).
-            const Status warm = list[i]->enqueue(rc);
-            if (!warm.ok()) {
-              cudaGetLastError();
-              CHEXRT_RETURN_IF_ERROR(ctx->synchronize("after refused tactic " + list[i]->name()));
-              if (options_.verbose)
-                std::fprintf(stderr, "cuda: tactic %-70s refused: %s\n", list[i]->name().c_str(),
-                             warm.message().c_str());
-              continue;
-            }
-            cudaEventRecord(ev.start, ctx->stream());
-            for (int r = 0; r < kReps; ++r) CHEXRT_RETURN_IF_ERROR(list[i]->enqueue(rc));
-            cudaEventRecord(ev.stop, ctx->stream());
-            CHEXRT_RETURN_IF_ERROR(ctx->synchronize("timing tactic " + list[i]->name()));
-            ms = elapsed_ms(ev.start, ev.stop) / kReps;
-            cache_.insert(key, ms);
-          }
-          if (options_.verbose) std::fprintf(stderr, "cuda: tactic %-70s %9.4f ms\n", list[i]->name().c_str(), ms);
-          if (ms < best_ms) {
-            best_ms = ms;
-            best = i;
-          }
-        }
-        if (best_ms == std::numeric_limits<double>::infinity()) {
-          return runtime_error("no tactic of step " + list[0]->name() + " runs on this GPU");
-        }
-        std::unique_ptr<Step> chosen = std::move(list[best]);
+      if (s > 0 && candidates[s - 1][0]->fuses_next()) continue;  // a forced fused kernel did it
+      std::vector<std::unique_ptr<Step>> fused, plain;
+      for (auto& c : list) (c->fuses_next() ? fused : plain).push_back(std::move(c));
+      list = plain.empty() ? std::move(fused) : std::move(plain);  // a forced fused tactic stands alone
+      if (list[0]->fuses_next()) fused.clear();
+      const bool deciding = pending_fused != nullptr;
+      double best_ms = kRefused;
+      if (list.size() > 1 || deciding || !fused.empty()) {
+        CHEXRT_ASSIGN_OR_RETURN(const auto best, fastest(list));
+        if (best.second == kRefused) return runtime_error("no tactic of step " + list[0]->name() + " runs on this GPU");
+        best_ms = best.second;
+        std::unique_ptr<Step> chosen = std::move(list[best.first]);
         list.clear();
         list.push_back(std::move(chosen));
         if (options_.verbose) {
@@ -353,13 +375,50 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
                        list[0]->name().c_str(), best_ms);
         }
       }
-      CHEXRT_RETURN_IF_ERROR(list[0]->enqueue(rc));
-      CHEXRT_RETURN_IF_ERROR(ctx->synchronize("running " + list[0]->name()));
+      CHEXRT_RETURN_IF_ERROR(run(*list[0]));
+      if (deciding) {
+        const double pair_ms = pending_first_ms + best_ms;
+        const bool take = pending_ms < pair_ms;
+        if (options_.verbose) {
+          std::fprintf(stderr, "cuda: batch %lld: %s %s (%.4f ms against %.4f ms for the pair)\n",
+                       static_cast<long long>(batch), take ? "chose" : "passed over", pending_fused->name().c_str(),
+                       pending_ms, pair_ms);
+        }
+        if (take) {
+          candidates[s - 1][0] = std::move(pending_fused);
+          CHEXRT_RETURN_IF_ERROR(run(*candidates[s - 1][0]));
+          fused.clear();  // this step's work is done; it cannot start a fused pair of its own
+        }
+        pending_fused.reset();
+      }
+      if (!fused.empty()) {
+        CHEXRT_ASSIGN_OR_RETURN(const auto best, fastest(fused));
+        if (best.second != kRefused) {
+          pending_fused = std::move(fused[best.first]);
+          pending_ms = best.second;
+          pending_first_ms = best_ms;
+        }
+      }
     }
     // The cache only saves time later: failing to write it is worth a warning, not the build.
     if (!settings_.timing_cache.empty()) {
       const Status saved = cache_.save(settings_.timing_cache);
       if (!saved.ok()) std::fprintf(stderr, "chexrt: warning: timing cache not saved: %s\n", saved.to_string().c_str());
+    }
+  }
+  // The step after a fused kernel runs nothing. (Every list holds one tactic here: a fused one
+  // is only offered next to others, which makes the builder time them, unless it is forced.)
+  for (size_t s = 0; s < num_steps; ++s) {
+    auto& list = candidates[s];
+    if (s > 0 && candidates[s - 1][0]->fuses_next()) {
+      list.clear();
+      list.push_back(fused_away_step(*candidates[s - 1][0]));
+      continue;
+    }
+    const int node = plan_.steps[s].node;
+    if (node >= 0 && node < static_cast<int>(forced.size()) && is_fused_away_name(forced[node])) {
+      return runtime_error(ir::describe(graph_.node(node)) + ": tactic '" + forced[node] +
+                           "' needs the previous node's fused kernel, which was not chosen");
     }
   }
 
@@ -717,6 +776,7 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
       if (d.kind == StepKind::kInput) name = "input " + inputs_[d.io_index].name;
       else if (d.kind == StepKind::kOutput) name = "output " + outputs_[d.io_index].name;
       else name = graph_.node(d.node).name;
+      if (steps[s]->fused_away()) continue;  // timed with the previous step's kernel
       result.layers.push_back({name, steps[s]->name(), median(per_step[s])});
     }
   }

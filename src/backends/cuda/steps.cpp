@@ -8,6 +8,7 @@
 #include "backends/cuda/kernels/conv_halo_wgmma.cuh"
 #include "backends/cuda/kernels/conv_gemm_3xtf32.cuh"
 #include "backends/cuda/kernels/conv_gemm_f32.cuh"
+#include "backends/cuda/kernels/dense_layer_cluster.cuh"
 #include "backends/cuda/kernels/head.cuh"
 #include "backends/cuda/kernels/pointwise.cuh"
 #include "backends/cuda/kernels/pool.cuh"
@@ -622,6 +623,131 @@ class MmaConvStep : public Step {
   DeviceBuffer weight_, bias_, scale_, shift_;
 };
 
+// A DenseNet dense layer (the 1x1 with its BN + ReLU prologue, then the 3x3) as one kernel on a
+// thread-block cluster (kernels/dense_layer_cluster.cu): a tactic of the 1x1's step that also
+// does the 3x3's. For small batches, where the two kernels' launch and drain cost more than
+// their work.
+class DenseLayerStep : public Step {
+ public:
+  /// `bands`: how many clusters share the profile's batch (whole images each, or bands of rows).
+  DenseLayerStep(const ExecutionPlan& plan, ConvProblem conv1, ConvProblem conv2, int k_split, int bands)
+      : plan_(plan), p1_(std::move(conv1)), p2_(std::move(conv2)), k_split_(k_split) {
+    const int batch = static_cast<int>(p1_.batch);
+    if (bands <= batch) {
+      band_images_ = (batch + bands - 1) / bands;
+      band_rows_ = p1_.in_h;
+    } else {
+      band_images_ = 1;
+      const int per_image = (bands + batch - 1) / batch;
+      band_rows_ = (p1_.in_h + per_image - 1) / per_image;
+    }
+    k1_pad_ = (p1_.in_c + 31) / 32 * 32;
+  }
+  /// Whether conv1 -> conv2 is a dense layer the kernel takes at the profile's batch: conv1 a 1x1
+  /// to 128 channels with a BN + ReLU prologue, read only by conv2, a 3x3 (stride 1, padding 1)
+  /// to 32 channels.
+  /// Whether conv1 -> conv2 is a dense layer the kernel takes in these bands at the profile's
+  /// batch (see the constructor).
+  bool applicable(const ir::Graph& g, int conv1_step, int conv2_node) const {
+    const ConvProblem& p1 = p1_;
+    const ConvProblem& p2 = p2_;
+    const ExecutionPlan& plan = plan_;
+    if (!is_fp16(plan) || !p1.pointwise() || !p1.has_prologue || !p1.prologue.relu || p1.out_c != kDenseMid ||
+        p2.x != p1.y || p2.has_prologue || p2.kh != 3 || p2.kw != 3 || p2.sh != 1 || p2.sw != 1 || p2.ph != 1 ||
+        p2.pw != 1 || p2.ph_end != 1 || p2.pw_end != 1 || p2.dh != 1 || p2.dw != 1 || p2.in_c != kDenseMid ||
+        p2.c_logical != kDenseMid || p2.out_c != kDenseOut || p2.in_h != p1.out_h || p2.in_w != p1.out_w ||
+        p2.out_h != p2.in_h || p2.out_w != p2.in_w) {
+      return false;
+    }
+    if (g.is_graph_output(p1.y) || g.consumers()[p1.y] != std::vector<int>{conv2_node}) {
+      return false;
+    }
+    const ValueLayout& lx = plan.values[p1.x];
+    const ValueLayout& ly = plan.values[p2.y];
+    if (lx.channel_offset % 8 != 0 || ly.channel_offset % 8 != 0) return false;
+    // The kernel writes conv2's output during conv1's step: its buffer must already be live
+    // there, or the memory planner may have given that memory to a value still in use.
+    if (plan.buffers[ly.buffer].first_step > conv1_step) return false;
+    DenseLayerArgs a = shape_args(p1.batch);
+    a.k1_pad = k1_pad_;
+    return dense_layer_cluster_fits(a);
+  }
+  Status init() {
+    const std::vector<uint16_t> w1 = to_half(p1_.packed_weight(p1_.in_c, k1_pad_));
+    CHEXRT_RETURN_IF_ERROR(w1_.upload(w1.data(), w1.size() * 2, p1_.node_name + " weights"));
+    const std::vector<uint16_t> w2 = to_half(p2_.packed_weight(kDenseMid, 9 * kDenseMid));
+    CHEXRT_RETURN_IF_ERROR(w2_.upload(w2.data(), w2.size() * 2, p2_.node_name + " weights"));
+    if (!p1_.bias.empty()) {
+      CHEXRT_RETURN_IF_ERROR(bias1_.upload(p1_.bias.data(), p1_.bias.size() * sizeof(float), p1_.node_name + " bias"));
+    }
+    if (!p2_.bias.empty()) {
+      CHEXRT_RETURN_IF_ERROR(bias2_.upload(p2_.bias.data(), p2_.bias.size() * sizeof(float), p2_.node_name + " bias"));
+    }
+    std::vector<float> scale(k1_pad_, 0.f), shift(k1_pad_, 0.f);
+    std::copy(p1_.prologue.scale.begin(), p1_.prologue.scale.end(), scale.begin());
+    std::copy(p1_.prologue.shift.begin(), p1_.prologue.shift.end(), shift.begin());
+    const std::vector<uint16_t> hs = to_half(scale), ht = to_half(shift);
+    CHEXRT_RETURN_IF_ERROR(scale_.upload(hs.data(), hs.size() * 2, p1_.node_name + " prologue"));
+    CHEXRT_RETURN_IF_ERROR(shift_.upload(ht.data(), ht.size() * 2, p1_.node_name + " prologue"));
+    return Status::ok_status();
+  }
+  std::string name() const override {
+    return "dense_layer_f16_nhwc" + p1_.fusion_suffix() + "_conv3x3" + p2_.fusion_suffix() + "__cluster" +
+           std::to_string(kDenseCluster) + "_k" + std::to_string(k_split_) +
+           (band_rows_ < p1_.in_h ? "_rows" + std::to_string(band_rows_) : "_images" + std::to_string(band_images_));
+  }
+  std::string signature() const override { return conv_signature(p1_, plan_) + " + " + conv_signature(p2_, plan_); }
+  bool fuses_next() const override { return true; }
+  Status enqueue(const RunContext& ctx) const override {
+    DenseLayerArgs a = shape_args(ctx.batch);
+    a.x = static_cast<const __half*>(ctx.ptr(p1_.x));
+    a.y = static_cast<__half*>(ctx.ptr(p2_.y));
+    a.pro_scale = scale_.as<__half>();
+    a.pro_shift = shift_.as<__half>();
+    a.w1 = w1_.as<__half>();
+    a.k1_pad = k1_pad_;
+    a.bias1 = bias1_.as<float>();
+    a.w2 = w2_.as<__half>();
+    a.bias2 = bias2_.as<float>();
+    return check_cuda(launch_dense_layer_cluster(a, k_split_, ctx.stream), p1_.node_name + " + " + p2_.node_name);
+  }
+
+ private:
+  DenseLayerArgs shape_args(int64_t batch) const {
+    DenseLayerArgs a;
+    a.x_ld = plan_.values[p1_.x].ld;
+    a.batch = static_cast<int>(batch);
+    a.height = p1_.in_h;
+    a.width = p1_.in_w;
+    a.in_c = p1_.in_c;
+    a.relu1 = p1_.relu;
+    a.relu2 = p2_.relu;
+    a.y_ld = plan_.values[p2_.y].ld;
+    a.band_rows = band_rows_;
+    a.band_images = band_images_;
+    return a;
+  }
+
+  const ExecutionPlan& plan_;
+  ConvProblem p1_, p2_;
+  int k_split_ = 16;
+  int band_rows_ = 0, band_images_ = 0;
+  int k1_pad_ = 0;
+  DeviceBuffer w1_, w2_, bias1_, bias2_, scale_, shift_;
+};
+
+class FusedAwayStep : public Step {
+ public:
+  explicit FusedAwayStep(std::string by) : by_(std::move(by)) {}
+  std::string name() const override { return "(in " + by_ + ")"; }
+  std::string signature() const override { return ""; }
+  bool fused_away() const override { return true; }
+  Status enqueue(const RunContext&) const override { return Status::ok_status(); }
+
+ private:
+  std::string by_;
+};
+
 // FFT and Winograd transform the data and lose digits (1e-5 to 1e-4 relative in fp32, more over
 // a deep network): an fp32 engine, which must match the reference to 1e-4, keeps to the GEMM and
 // direct algorithms.
@@ -1116,6 +1242,31 @@ Result<std::vector<std::unique_ptr<Step>>> conv_candidates(const StepFactoryEnv&
   return out;
 }
 
+// The dense-layer kernels for steps index and index + 1, when they take them on this GPU (thread-
+// block clusters of 16 need compute capability 9.0).
+Result<std::vector<std::unique_ptr<Step>>> dense_layer_candidates(const StepFactoryEnv& env, int index) {
+  std::vector<std::unique_ptr<Step>> out;
+  const auto& steps = env.plan.steps;
+  if (env.device.major < 9 || !is_fp16(env.plan) || index + 1 >= static_cast<int>(steps.size()) ||
+      steps[index + 1].kind != StepKind::kConv) {
+    return out;
+  }
+  CHEXRT_ASSIGN_OR_RETURN(ConvProblem p1, conv_problem(env.graph, env.plan, steps[index], env.batch));
+  CHEXRT_ASSIGN_OR_RETURN(ConvProblem p2, conv_problem(env.graph, env.plan, steps[index + 1], env.batch));
+  // One cluster for the whole batch, or 2 to 16 sharing it (smaller bands: less latency per
+  // cluster and more multiprocessors at work, for mid rows computed twice).
+  std::set<std::string> names;
+  for (int bands : {1, 2, 4, 8, 16}) {
+    for (int k_split : kDenseKSplits) {
+      auto step = std::make_unique<DenseLayerStep>(env.plan, p1, p2, k_split, bands);
+      if (!step->applicable(env.graph, index, steps[index + 1].node) || !names.insert(step->name()).second) continue;
+      CHEXRT_RETURN_IF_ERROR(step->init());
+      out.push_back(std::move(step));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactoryEnv& env, int index) {
@@ -1145,9 +1296,18 @@ Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactor
       out.push_back(std::move(step));
       break;
     }
-    case StepKind::kConv: return conv_candidates(env, desc);
+    case StepKind::kConv: {
+      CHEXRT_ASSIGN_OR_RETURN(out, conv_candidates(env, desc));
+      CHEXRT_ASSIGN_OR_RETURN(auto fused, dense_layer_candidates(env, index));
+      for (auto& f : fused) out.push_back(std::move(f));
+      break;
+    }
   }
   return out;
 }
+
+std::unique_ptr<Step> fused_away_step(const Step& fused) { return std::make_unique<FusedAwayStep>(fused.name()); }
+
+bool is_fused_away_name(const std::string& tactic) { return tactic.rfind("(in ", 0) == 0; }
 
 }  // namespace chexrt::cuda

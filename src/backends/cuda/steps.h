@@ -53,7 +53,19 @@ class Step {
   virtual size_t scratch_bytes() const { return 0; }
   /// Library workspace, at its profile's batch.
   virtual size_t workspace_bytes() const { return 0; }
+  /// True for a kernel that also does the next plan step's work (a fused pair of layers). The
+  /// builder times it against the best pair and, when it wins, replaces the next step by a
+  /// fused_away_step().
+  virtual bool fuses_next() const { return false; }
+  /// True for a step whose work the previous step's kernel does: it enqueues nothing.
+  virtual bool fused_away() const { return false; }
 };
+
+/// The step that stands in for plan step `index` when the previous step's kernel (`fused`, whose
+/// fuses_next() is true) does its work. Its name marks it in engine files and `chexrt inspect`.
+std::unique_ptr<Step> fused_away_step(const Step& fused);
+/// Whether a tactic name is one of fused_away_step()'s.
+bool is_fused_away_name(const std::string& tactic);
 
 struct StepFactoryEnv {
   const ir::Graph& graph;

@@ -57,7 +57,8 @@ __device__ __forceinline__ void stage_tile_f16(const float (&acc)[T::kMI][T::kNI
 
 // Split-K within a cluster (ConvGemmArgs::cluster_reduce): every CTA of the cluster stores its
 // fp32 partial tile in its own shared memory ([BM][BN + 4]); after a cluster barrier CTA r sums
-// rows r * BM / S ... of all S partial tiles (through distributed shared memory, rank order),
+// rows r * BM / S ... of all S partial tiles (through distributed shared memory, in the fixed
+// order r, r + 1, ..., S - 1, 0, ..., r - 1, so that the CTAs do not all read one CTA at once),
 // adds the bias, applies ReLU and writes them; a second barrier keeps each CTA's shared memory
 // alive until the others have read it.
 template <class T>
@@ -93,7 +94,8 @@ __device__ __forceinline__ void cluster_reduce_epilogue(const ConvGemmArgs& a, c
     float v[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) v[j] = a.bias ? a.bias[n0 + c0 + j] : 0.f;
-    for (int z = 0; z < splits; ++z) {
+    for (int i = 0; i < splits; ++i) {
+      const int z = rank + i < splits ? rank + i : rank + i - splits;  // staggered: not all CTAs on rank 0 first
       const float* src = cluster.map_shared_rank(red, z) + row * kLdr + c0;
       const float4 lo = reinterpret_cast<const float4*>(src)[0];
       const float4 hi = reinterpret_cast<const float4*>(src)[1];

@@ -46,7 +46,7 @@ struct ConvGemmArgs {
   int splits = 1;
   float* partial = nullptr;
   /// With splits > 1: the `splits` CTAs of a tile form a thread-block cluster and add their
-  /// partial sums through distributed shared memory (ranks in order, deterministic), each CTA
+  /// partial sums through distributed shared memory (in a fixed order, deterministic), each CTA
   /// finishing a share of the tile's rows. One kernel, no partials in global memory: at batch 1
   /// the separate reduce kernels were about half the kernels of an inference.
   bool cluster_reduce = false;
