@@ -26,12 +26,17 @@ struct OpCase {
   std::function<void(NetworkDefinition&, LayerMaker&, int64_t)> build;
 };
 
-// One DenseNet layer (BN + ReLU, 1x1 to 128 channels, 3x3 to 32) on a channels x size x size input.
+// One DenseNet layer (BN + ReLU, 1x1 to 128 channels, 3x3 to 32) on a channels x size x size input,
+// inside its block as in the network: a kernel writes the block's first channels, the layer
+// writes its 32 into the block's buffer (an in-place Concat). So the one-kernel dense layer
+// (kernels/dense_layer_cluster.cu) is offered where its shape fits.
 OpCase dense_layer_case(std::string name, int64_t batch, int64_t channels, int64_t size) {
   return {std::move(name), batch, [channels, size](NetworkDefinition& net, LayerMaker& m, int64_t n) {
-            Tensor x = net.add_input("x", DataType::kFloat32, {n, channels, size, size});
+            Tensor input = net.add_input("x", DataType::kFloat32, {n, channels, size, size});
+            Tensor x = net.add_activation("block_input", input, Activation::kRelu);
             Tensor h = m.conv("conv1", m.affine("norm1", x, true), 128, 1, 1, 0, true, true);
-            net.mark_output(m.conv("conv2", h, 32, 3, 1, 1, false, false), "y");
+            Tensor y = m.conv("conv2", h, 32, 3, 1, 1, false, false);
+            net.mark_output(net.add_concat("block", {x, y}, 1), "y");
           }};
 }
 
@@ -193,6 +198,35 @@ TEST_P(CudaOps, GraphReplayEqualsStepByStep) {
   for (size_t o = 0; o < without.size(); ++o) {
     ASSERT_EQ(with_graph[o].nbytes(), without[o].nbytes());
     EXPECT_EQ(std::memcmp(with_graph[o].raw(), without[o].raw(), without[o].nbytes()), 0) << "output " << o;
+  }
+}
+
+// Every dense-layer case offers the one-kernel dense layer in FP16 (else the test above would
+// not run it).
+TEST(CudaOps, OneKernelDenseLayerIsOfferedWhereItFits) {
+  CHEXRT_SKIP_WITHOUT_GPU();
+  cudaDeviceProp prop{};
+  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+  if (prop.major < 9) GTEST_SKIP() << "the one-kernel dense layer needs thread-block clusters (compute capability 9.0)";
+  for (const OpCase& c : op_cases()) {
+    if (c.name.rfind("dense_layer_", 0) != 0) continue;
+    SCOPED_TRACE(c.name);
+    NetworkDefinition net;
+    LayerMaker maker(net, 17);
+    c.build(net, maker, c.batch);
+    ASSERT_TRUE(net.status().ok());
+    BuildOptions options;
+    options.device = Device::kCuda;
+    options.precision = Precision::kFp16;
+    options.max_batch = c.batch;
+    auto tactics = CudaEngine::candidate_tactics(net.graph(), options);
+    ASSERT_TRUE(tactics.ok()) << tactics.status().to_string();
+    int offered = 0;
+    for (int n = 0; n < net.graph().num_nodes(); ++n) {
+      if (net.graph().node(n).name != "conv1") continue;
+      for (const std::string& t : (*tactics)[n]) offered += t.rfind("dense_layer_f16", 0) == 0;
+    }
+    EXPECT_GT(offered, 0);
   }
 }
 

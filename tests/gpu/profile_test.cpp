@@ -4,8 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "backends/cuda/cuda_engine.h"
+#include "backends/cuda/steps.h"
+#include "chexrt/builder.h"
 #include "gpu_test_util.h"
 #include "runtime/graph_executor.h"
 
@@ -14,19 +18,32 @@ namespace {
 
 using gputest::LayerMaker;
 
-// A dense layer of block 4 (7x7 pixels, where batch 1 and batch 8 want different kernels:
-// split-K at batch 1), then the block's next layer reading both slices.
-ir::Graph dense_layers(int64_t batch) {
+// Two dense layers of block 4 (7x7 pixels, where batch 1 and batch 8 want different kernels:
+// split-K or the one-kernel dense layer at batch 1), writing into the block's buffer as in the
+// network (a kernel writes its first channels, the Concats are in place).
+NetworkDefinition dense_layers_network(int64_t batch) {
   NetworkDefinition net;
   LayerMaker m(net, 41);  // the same seed gives the same weights at every batch
-  Tensor x = net.add_input("x", DataType::kFloat32, {batch, 512, 7, 7});
+  Tensor input = net.add_input("x", DataType::kFloat32, {batch, 512, 7, 7});
+  Tensor x = net.add_activation("block_input", input, Activation::kRelu);
   Tensor h = m.conv("l1.conv1", m.affine("l1.norm1", x, true), 128, 1, 1, 0, true, true);
   Tensor f = m.conv("l1.conv2", h, 32, 3, 1, 1, false, false);
   Tensor c = net.add_concat("l2.concat", {x, f}, 1);
   Tensor h2 = m.conv("l2.conv1", m.affine("l2.norm1", c, true), 128, 1, 1, 0, true, true);
-  net.mark_output(m.conv("l2.conv2", h2, 32, 3, 1, 1, false, false), "y");
+  Tensor f2 = m.conv("l2.conv2", h2, 32, 3, 1, 1, false, false);
+  net.mark_output(net.add_concat("block", {x, f, f2}, 1), "y");
   EXPECT_TRUE(net.status().ok()) << net.status().to_string();
-  return net.graph();
+  return net;
+}
+
+ir::Graph dense_layers(int64_t batch) { return dense_layers_network(batch).graph(); }
+
+// The tactic of the nearest node before `n` that runs a one-kernel dense layer ("" if none).
+std::string fused_partner(const std::vector<std::string>& tactics, size_t n) {
+  while (n-- > 0) {
+    if (tactics[n].rfind("dense_layer_f16", 0) == 0) return tactics[n];
+  }
+  return "";
 }
 
 TEST(CudaProfiles, EachBatchRunsKernelsTimedAtItsProfile) {
@@ -67,6 +84,11 @@ TEST(CudaProfiles, EachBatchRunsKernelsTimedAtItsProfile) {
       for (size_t n = 0; n < chosen->size(); ++n) {
         const auto& list = (*offered)[n];
         if (list.empty()) continue;
+        if (is_fused_away_name((*chosen)[n])) {
+          // A 3x3 whose work the one-kernel dense layer chosen for the 1x1 before it does.
+          EXPECT_EQ((*chosen)[n], "(inside " + fused_partner(*chosen, n) + ")");
+          continue;
+        }
         EXPECT_NE(std::find(list.begin(), list.end(), (*chosen)[n]), list.end())
             << graph.node(static_cast<int>(n)).name << ": " << (*chosen)[n];
       }
@@ -75,6 +97,50 @@ TEST(CudaProfiles, EachBatchRunsKernelsTimedAtItsProfile) {
     ASSERT_TRUE(at_max.ok());
     EXPECT_EQ(*at_max, (*engine)->node_tactics());
   }
+}
+
+// An engine file keeps the one-kernel dense layer (kernels/dense_layer_cluster.cu): the 1x1's
+// tactic names it, the 3x3's says it runs inside it, and the loaded engine runs it and matches
+// the reference.
+TEST(CudaProfiles, EngineFileKeepsTheOneKernelDenseLayer) {
+  CHEXRT_SKIP_WITHOUT_GPU();
+  cudaDeviceProp prop{};
+  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+  if (prop.major < 9) GTEST_SKIP() << "the one-kernel dense layer needs thread-block clusters (compute capability 9.0)";
+  const ir::Graph graph = dense_layers(1);
+  NetworkDefinition net = dense_layers_network(1);
+  BuildOptions options;
+  options.device = Device::kCuda;
+  options.precision = Precision::kFp16;
+  options.max_batch = 1;
+  const std::string path = testing::TempDir() + "/dense_layer.engine";
+  // Only the dense-layer kernel where it applies, so that the timing cannot pick the pair.
+  setenv("CHEXRT_CUDA_TACTIC", "dense_layer", 1);
+  auto built = build_engine_file(std::move(net), options, path);
+  unsetenv("CHEXRT_CUDA_TACTIC");
+  ASSERT_TRUE(built.ok()) << built.status().to_string();
+  auto loaded = load_engine(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  const std::vector<std::string> tactics = (*loaded)->node_tactics();
+  EXPECT_EQ(tactics, (*built)->node_tactics());
+  int fused = 0;
+  for (size_t n = 0; n < tactics.size(); ++n) {
+    if (!is_fused_away_name(tactics[n])) continue;
+    EXPECT_EQ(tactics[n], "(inside " + fused_partner(tactics, n) + ")");
+    ++fused;
+  }
+  EXPECT_EQ(fused, 2);  // both layers
+
+  std::mt19937 rng(5);
+  const std::vector<HostTensor> in = {gputest::random_normal({1, 512, 7, 7}, rng)};
+  std::vector<HostTensor> out;
+  ASSERT_TRUE((*loaded)->infer(in, &out).ok());
+  auto ref = runtime::run_reference(graph, in);
+  ASSERT_TRUE(ref.ok()) << ref.status().to_string();
+  const gputest::Diff d = gputest::compare(out[0], (*ref)[0]);
+  EXPECT_TRUE(d.finite);
+  EXPECT_LT(d.rel_l2, 2e-3) << "max |diff| " << d.max_abs;
+  std::remove(path.c_str());
 }
 
 TEST(CudaProfiles, ProfileBatchesArePowersOfTwoUpToTheMax) {

@@ -739,7 +739,7 @@ class DenseLayerStep : public Step {
 class FusedAwayStep : public Step {
  public:
   explicit FusedAwayStep(std::string by) : by_(std::move(by)) {}
-  std::string name() const override { return "(in " + by_ + ")"; }
+  std::string name() const override { return "(inside " + by_ + ")"; }
   std::string signature() const override { return ""; }
   bool fused_away() const override { return true; }
   Status enqueue(const RunContext&) const override { return Status::ok_status(); }
@@ -1308,6 +1308,6 @@ Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactor
 
 std::unique_ptr<Step> fused_away_step(const Step& fused) { return std::make_unique<FusedAwayStep>(fused.name()); }
 
-bool is_fused_away_name(const std::string& tactic) { return tactic.rfind("(in ", 0) == 0; }
+bool is_fused_away_name(const std::string& tactic) { return tactic.rfind("(inside ", 0) == 0; }
 
 }  // namespace chexrt::cuda
