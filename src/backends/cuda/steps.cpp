@@ -516,6 +516,27 @@ class LibraryConvBase : public Step {
   bool pack_input_ = false;
 };
 
+// The fp16 tensor-core kernels' constants: weights packed [out_c][k_pad] over `channels` stored
+// input channels, the fp32 bias (when there is one), and the prologue's scale and shift as fp16
+// zero-padded to k_pad (when there is one).
+Status upload_f16_weights(const ConvProblem& p, int channels, int k_pad, DeviceBuffer* weight) {
+  const std::vector<uint16_t> w = to_half(p.packed_weight(channels, k_pad));
+  return weight->upload(w.data(), w.size() * 2, p.node_name + " weights");
+}
+Status upload_bias(const ConvProblem& p, DeviceBuffer* bias) {
+  if (p.bias.empty()) return Status::ok_status();
+  return bias->upload(p.bias.data(), p.bias.size() * sizeof(float), p.node_name + " bias");
+}
+Status upload_f16_prologue(const ConvProblem& p, int k_pad, DeviceBuffer* scale, DeviceBuffer* shift) {
+  if (!p.has_prologue) return Status::ok_status();
+  std::vector<float> s(k_pad, 0.f), t(k_pad, 0.f);
+  std::copy(p.prologue.scale.begin(), p.prologue.scale.end(), s.begin());
+  std::copy(p.prologue.shift.begin(), p.prologue.shift.end(), t.begin());
+  const std::vector<uint16_t> hs = to_half(s), ht = to_half(t);
+  CHEXRT_RETURN_IF_ERROR(scale->upload(hs.data(), hs.size() * 2, p.node_name + " prologue"));
+  return shift->upload(ht.data(), ht.size() * 2, p.node_name + " prologue");
+}
+
 // chexrt's tensor-core implicit GEMM (kernels/conv_gemm.cu), fp16 only.
 class MmaConvStep : public Step {
  public:
@@ -546,20 +567,9 @@ class MmaConvStep : public Step {
     return false;
   }
   Status init() {
-    const std::vector<uint16_t> w = to_half(p_.packed_weight(p_.in_c, k_pad_));
-    CHEXRT_RETURN_IF_ERROR(weight_.upload(w.data(), w.size() * 2, p_.node_name + " weights"));
-    if (!p_.bias.empty()) {
-      CHEXRT_RETURN_IF_ERROR(bias_.upload(p_.bias.data(), p_.bias.size() * sizeof(float), p_.node_name + " bias"));
-    }
-    if (p_.has_prologue) {
-      std::vector<float> scale(k_pad_, 0.f), shift(k_pad_, 0.f);
-      std::copy(p_.prologue.scale.begin(), p_.prologue.scale.end(), scale.begin());
-      std::copy(p_.prologue.shift.begin(), p_.prologue.shift.end(), shift.begin());
-      const std::vector<uint16_t> hs = to_half(scale), ht = to_half(shift);
-      CHEXRT_RETURN_IF_ERROR(scale_.upload(hs.data(), hs.size() * 2, p_.node_name + " prologue"));
-      CHEXRT_RETURN_IF_ERROR(shift_.upload(ht.data(), ht.size() * 2, p_.node_name + " prologue"));
-    }
-    return Status::ok_status();
+    CHEXRT_RETURN_IF_ERROR(upload_f16_weights(p_, p_.in_c, k_pad_, &weight_));
+    CHEXRT_RETURN_IF_ERROR(upload_bias(p_, &bias_));
+    return upload_f16_prologue(p_, k_pad_, &scale_, &shift_);
   }
   std::string name() const override {
     return p_.op_name() + "_f16_nhwc" + p_.fusion_suffix() +
@@ -673,23 +683,11 @@ class DenseLayerStep : public Step {
     return dense_layer_cluster_fits(a);
   }
   Status init() {
-    const std::vector<uint16_t> w1 = to_half(p1_.packed_weight(p1_.in_c, k1_pad_));
-    CHEXRT_RETURN_IF_ERROR(w1_.upload(w1.data(), w1.size() * 2, p1_.node_name + " weights"));
-    const std::vector<uint16_t> w2 = to_half(p2_.packed_weight(kDenseMid, 9 * kDenseMid));
-    CHEXRT_RETURN_IF_ERROR(w2_.upload(w2.data(), w2.size() * 2, p2_.node_name + " weights"));
-    if (!p1_.bias.empty()) {
-      CHEXRT_RETURN_IF_ERROR(bias1_.upload(p1_.bias.data(), p1_.bias.size() * sizeof(float), p1_.node_name + " bias"));
-    }
-    if (!p2_.bias.empty()) {
-      CHEXRT_RETURN_IF_ERROR(bias2_.upload(p2_.bias.data(), p2_.bias.size() * sizeof(float), p2_.node_name + " bias"));
-    }
-    std::vector<float> scale(k1_pad_, 0.f), shift(k1_pad_, 0.f);
-    std::copy(p1_.prologue.scale.begin(), p1_.prologue.scale.end(), scale.begin());
-    std::copy(p1_.prologue.shift.begin(), p1_.prologue.shift.end(), shift.begin());
-    const std::vector<uint16_t> hs = to_half(scale), ht = to_half(shift);
-    CHEXRT_RETURN_IF_ERROR(scale_.upload(hs.data(), hs.size() * 2, p1_.node_name + " prologue"));
-    CHEXRT_RETURN_IF_ERROR(shift_.upload(ht.data(), ht.size() * 2, p1_.node_name + " prologue"));
-    return Status::ok_status();
+    CHEXRT_RETURN_IF_ERROR(upload_f16_weights(p1_, p1_.in_c, k1_pad_, &w1_));
+    CHEXRT_RETURN_IF_ERROR(upload_f16_weights(p2_, kDenseMid, 9 * kDenseMid, &w2_));
+    CHEXRT_RETURN_IF_ERROR(upload_bias(p1_, &bias1_));
+    CHEXRT_RETURN_IF_ERROR(upload_bias(p2_, &bias2_));
+    return upload_f16_prologue(p1_, k1_pad_, &scale_, &shift_);
   }
   std::string name() const override {
     return "dense_layer_f16_nhwc" + p1_.fusion_suffix() + "_conv3x3" + p2_.fusion_suffix() + "__cluster" +

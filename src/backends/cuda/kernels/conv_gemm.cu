@@ -91,21 +91,8 @@ __device__ __forceinline__ void cluster_reduce_epilogue(const ConvGemmArgs& a, c
     const int c0 = (id - row * kGroups) * 8;
     const int p = m0 + row;
     if (p >= pixels) continue;
-    float v[8];
-#pragma unroll
-    for (int j = 0; j < 8; ++j) v[j] = a.bias ? a.bias[n0 + c0 + j] : 0.f;
-    for (int i = 0; i < splits; ++i) {
-      const int z = rank + i < splits ? rank + i : rank + i - splits;  // staggered: not all CTAs on rank 0 first
-      const float* src = cluster.map_shared_rank(red, z) + row * kLdr + c0;
-      const float4 lo = reinterpret_cast<const float4*>(src)[0];
-      const float4 hi = reinterpret_cast<const float4*>(src)[1];
-      v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
-      v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
-    }
-    Vec8<__half> out;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) out.set(j, a.relu ? fmaxf(v[j], 0.f) : v[j]);
-    out.store(a.y + static_cast<long long>(p) * a.y_ld + n0 + c0);
+    store_cluster_sum8(cluster, red + row * kLdr + c0, 0, splits, rank, a.bias ? a.bias + n0 + c0 : nullptr, a.relu,
+                       a.y + static_cast<long long>(p) * a.y_ld + n0 + c0);
   }
   cluster.sync();
 }
@@ -506,32 +493,13 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   constexpr size_t kMaxSmem = T::kSmemBytes > T::kClusterReduceBytes ? T::kSmemBytes : T::kClusterReduceBytes;
   static std::once_flag once;
   static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] {
-    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kMaxSmem));
-    if (attr_status == cudaSuccess) {
-      attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-    }
-  });
+  std::call_once(once, [&] { attr_status = allow_smem_and_large_clusters(kernel, kMaxSmem); });
   if (attr_status != cudaSuccess) return attr_status;
   const int pixels = a.batch * a.out_h * a.out_w;
   const dim3 grid((pixels + BM - 1) / BM, a.out_c / BN, a.splits);
   if (a.splits > 1 && a.cluster_reduce) {
     if (a.splits > kMaxClusterSplits) return cudaErrorInvalidValue;
-    cudaLaunchConfig_t config = {};
-    config.gridDim = grid;
-    config.blockDim = dim3(T::kThreads);
-    config.dynamicSmemBytes = kMaxSmem;
-    config.stream = stream;
-    cudaLaunchAttribute attributes[2];
-    attributes[0].id = cudaLaunchAttributeClusterDimension;
-    attributes[0].val.clusterDim.x = 1;
-    attributes[0].val.clusterDim.y = 1;
-    attributes[0].val.clusterDim.z = a.splits;
-    attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attributes[1].val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = attributes;
-    config.numAttrs = 2;
-    return cudaLaunchKernelEx(&config, kernel, a);
+    return launch_cluster_pdl(kernel, grid, dim3(1, 1, a.splits), T::kThreads, kMaxSmem, stream, a);
   }
   if (a.splits > kMaxSplits || (a.splits > 1 && !a.partial)) return cudaErrorInvalidValue;
   cudaError_t e = launch_pdl(kernel, grid, T::kThreads, T::kSmemBytes, stream, a);

@@ -296,22 +296,8 @@ __global__ void __launch_bounds__(kThreads) dense_layer_cluster_kernel(const Den
     for (int id = tid; id < (p_end - p_begin) * kGroups; id += kThreads) {
       const int p = p_begin + id / kGroups;
       const int c0 = (id % kGroups) * 8;
-      float v[8];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) v[j] = a.bias2 ? a.bias2[c0 + j] : 0.f;
-#pragma unroll
-      for (int i = 0; i < kDenseCluster; ++i) {
-        const int z = (rank + i) % kDenseCluster;
-        const float* src = cluster.map_shared_rank(sp2, z) + p * kLdp2 + c0;
-        const float4 lo = reinterpret_cast<const float4*>(src)[0];
-        const float4 hi = reinterpret_cast<const float4*>(src)[1];
-        v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
-        v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
-      }
-      Vec8<__half> out;
-#pragma unroll
-      for (int j = 0; j < 8; ++j) out.set(j, a.relu2 ? fmaxf(v[j], 0.f) : v[j]);
-      out.store(a.y + (out_first + p) * a.y_ld + c0);
+      store_cluster_sum8(cluster, sp2 + p * kLdp2 + c0, 0, kDenseCluster, rank, a.bias2 ? a.bias2 + c0 : nullptr,
+                         a.relu2, a.y + (out_first + p) * a.y_ld + c0);
     }
   }
   cluster.sync();  // every CTA's partials stay alive until the others have read them
@@ -344,28 +330,10 @@ cudaError_t launch_split(const DenseLayerArgs& a, cudaStream_t stream) {
   constexpr size_t kSmem = Split<KG>::kSmemBytes;
   static std::once_flag once;
   static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] {
-    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
-    if (attr_status == cudaSuccess) {
-      attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-    }
-  });
+  std::call_once(once, [&] { attr_status = allow_smem_and_large_clusters(kernel, kSmem); });
   if (attr_status != cudaSuccess) return attr_status;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(kDenseCluster * dense_band_count(a));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = kSmem;
-  config.stream = stream;
-  cudaLaunchAttribute attributes[2];
-  attributes[0].id = cudaLaunchAttributeClusterDimension;
-  attributes[0].val.clusterDim.x = kDenseCluster;
-  attributes[0].val.clusterDim.y = 1;
-  attributes[0].val.clusterDim.z = 1;
-  attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attributes[1].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attributes;
-  config.numAttrs = 2;
-  return cudaLaunchKernelEx(&config, kernel, a);
+  return launch_cluster_pdl(kernel, dim3(kDenseCluster * dense_band_count(a)), dim3(kDenseCluster), kThreads, kSmem,
+                            stream, a);
 }
 
 cudaError_t launch_dense_layer_cluster(const DenseLayerArgs& a, int k_split, cudaStream_t stream) {

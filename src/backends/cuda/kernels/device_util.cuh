@@ -49,6 +49,39 @@ cudaError_t launch_pdl(Kernel kernel, dim3 grid, int threads, size_t smem, cudaS
   return cudaLaunchKernelEx(&config, kernel, args...);
 }
 
+/// Host side: lets `kernel` use `smem` bytes of dynamic shared memory (beyond 48 KB must be
+/// opted into) and thread-block clusters beyond 8 CTAs (Hopper's non-portable sizes).
+template <class Kernel>
+cudaError_t allow_smem_and_large_clusters(Kernel kernel, size_t smem) {
+  const cudaError_t e =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (e != cudaSuccess) return e;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+}
+
+/// Host side: launches `kernel` on thread-block clusters of `cluster` CTAs, with programmatic
+/// stream serialization as launch_pdl. The kernel must allow the cluster size (beyond 8 CTAs:
+/// cudaFuncAttributeNonPortableClusterSizeAllowed); a size the device cannot schedule fails here.
+template <class Kernel, class... Args>
+cudaError_t launch_cluster_pdl(Kernel kernel, dim3 grid, dim3 cluster, int threads, size_t smem, cudaStream_t stream,
+                               Args... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(threads);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attributes[2];
+  attributes[0].id = cudaLaunchAttributeClusterDimension;
+  attributes[0].val.clusterDim.x = cluster.x;
+  attributes[0].val.clusterDim.y = cluster.y;
+  attributes[0].val.clusterDim.z = cluster.z;
+  attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attributes[1].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attributes;
+  config.numAttrs = 2;
+  return cudaLaunchKernelEx(&config, kernel, args...);
+}
+
 /// Four 8x8 fp16 matrices from shared memory; lane i gives the address of row i % 8 of matrix
 /// i / 8, and register j receives matrix j laid out as an mma fragment.
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
@@ -101,6 +134,32 @@ struct Vec8<float> {
     reinterpret_cast<float4*>(p)[1] = hi;
   }
 };
+
+/// Split-K within a thread-block cluster: eight output channels of one pixel, the sum of `bias`
+/// (8 values, or null) and the fp32 partial sums at `part` in the shared memory of CTAs
+/// rank_base .. rank_base + ranks - 1 (distributed shared memory), ReLU if asked, stored as fp16
+/// at y. Read in the fixed order first, first + 1, ... (cyclically): deterministic, and CTAs
+/// that start at different ranks do not all read one CTA's shared memory at once.
+template <class Cluster>
+__device__ __forceinline__ void store_cluster_sum8(Cluster& cluster, const float* part, int rank_base, int ranks,
+                                                   int first, const float* bias, bool relu, __half* y) {
+  float v[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v[j] = bias ? bias[j] : 0.f;
+#pragma unroll 4
+  for (int i = 0; i < ranks; ++i) {
+    const int z = first + i < ranks ? first + i : first + i - ranks;
+    const float* src = cluster.map_shared_rank(part, rank_base + z);
+    const float4 lo = reinterpret_cast<const float4*>(src)[0];
+    const float4 hi = reinterpret_cast<const float4*>(src)[1];
+    v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
+    v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
+  }
+  Vec8<__half> out;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) out.set(j, relu ? fmaxf(v[j], 0.f) : v[j]);
+  out.store(y);
+}
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
