@@ -642,15 +642,12 @@ class DenseLayerStep : public Step {
   /// `bands`: how many clusters share the profile's batch (whole images each, or bands of rows).
   DenseLayerStep(const ExecutionPlan& plan, ConvProblem conv1, ConvProblem conv2, int k_split, int bands)
       : plan_(plan), p1_(std::move(conv1)), p2_(std::move(conv2)), k_split_(k_split) {
-    const int batch = static_cast<int>(p1_.batch);
-    if (bands <= batch) {
-      band_images_ = (batch + bands - 1) / bands;
-      band_rows_ = p1_.in_h;
-    } else {
-      band_images_ = 1;
-      const int per_image = (bands + batch - 1) / batch;
-      band_rows_ = (p1_.in_h + per_image - 1) / per_image;
-    }
+    DenseLayerArgs a;
+    a.batch = static_cast<int>(p1_.batch);
+    a.height = p1_.in_h;
+    set_dense_bands(bands, &a);
+    band_rows_ = a.band_rows;
+    band_images_ = a.band_images;
     k1_pad_ = (p1_.in_c + 31) / 32 * 32;
   }
   /// Whether conv1 -> conv2 is a dense layer the kernel takes at the profile's batch: conv1 a 1x1

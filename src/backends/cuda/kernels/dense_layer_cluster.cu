@@ -54,26 +54,6 @@ struct Split {
   static_assert(kWarpsN * kWarpsM == kWarps && kSmemBytes <= 227 * 1024, "fits an SM");
 };
 
-struct DenseBand {
-  int i0, images;  // images i0 .. i0 + images - 1
-  int y0, y1;      // output rows
-  int m0, m1;      // mid rows phase 1 computes: y0 - 1 .. y1, within the image
-};
-
-__device__ __forceinline__ DenseBand dense_band(const DenseLayerArgs& a, int band) {
-  const int row_bands = (a.height + a.band_rows - 1) / a.band_rows;
-  const int image_band = band / row_bands;
-  const int row_band = band - image_band * row_bands;
-  DenseBand b;
-  b.i0 = image_band * a.band_images;
-  b.images = min(a.band_images, a.batch - b.i0);
-  b.y0 = row_band * a.band_rows;
-  b.y1 = min(a.height, b.y0 + a.band_rows);
-  b.m0 = max(0, b.y0 - 1);
-  b.m1 = min(a.height, b.y1 + 1);
-  return b;
-}
-
 template <int KG>
 __global__ void __launch_bounds__(kThreads) dense_layer_cluster_kernel(const DenseLayerArgs a) {
   using S = Split<KG>;
@@ -304,11 +284,6 @@ __global__ void __launch_bounds__(kThreads) dense_layer_cluster_kernel(const Den
 }
 
 }  // namespace
-
-int dense_band_count(const DenseLayerArgs& a) {
-  const int row_bands = (a.height + a.band_rows - 1) / a.band_rows;
-  return (a.batch + a.band_images - 1) / a.band_images * row_bands;
-}
 
 bool dense_layer_cluster_fits(const DenseLayerArgs& a) {
   if (a.batch <= 0 || a.height <= 0 || a.width <= 0 || a.band_rows <= 0 || a.band_rows > a.height ||

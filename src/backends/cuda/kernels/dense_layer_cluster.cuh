@@ -60,8 +60,45 @@ struct DenseLayerArgs {
   int band_rows = 0, band_images = 0;
 };
 
+/// Sets a.band_rows and a.band_images for about `bands` clusters over a batch of a.batch images
+/// of a.height rows: whole images per band while there are at least as many images as bands,
+/// else bands of rows of one image.
+inline void set_dense_bands(int bands, DenseLayerArgs* a) {
+  if (bands <= a->batch) {
+    a->band_images = (a->batch + bands - 1) / bands;
+    a->band_rows = a->height;
+  } else {
+    const int per_image = (bands + a->batch - 1) / a->batch;
+    a->band_images = 1;
+    a->band_rows = (a->height + per_image - 1) / per_image;
+  }
+}
+
 /// Clusters (bands) one launch runs.
-int dense_band_count(const DenseLayerArgs& a);
+inline int dense_band_count(const DenseLayerArgs& a) {
+  const int row_bands = (a.height + a.band_rows - 1) / a.band_rows;
+  return (a.batch + a.band_images - 1) / a.band_images * row_bands;
+}
+
+/// What band `band` of a launch covers (host and device).
+struct DenseBand {
+  int i0, images;  ///< images i0 .. i0 + images - 1
+  int y0, y1;      ///< output rows y0 .. y1 - 1 of each
+  int m0, m1;      ///< mid rows the band needs: y0 - 1 .. y1, within the image
+};
+__host__ __device__ inline DenseBand dense_band(const DenseLayerArgs& a, int band) {
+  const int row_bands = (a.height + a.band_rows - 1) / a.band_rows;
+  const int image_band = band / row_bands;
+  const int row_band = band - image_band * row_bands;
+  DenseBand b;
+  b.i0 = image_band * a.band_images;
+  b.images = a.batch - b.i0 < a.band_images ? a.batch - b.i0 : a.band_images;
+  b.y0 = row_band * a.band_rows;
+  b.y1 = b.y0 + a.band_rows < a.height ? b.y0 + a.band_rows : a.height;
+  b.m0 = b.y0 > 0 ? b.y0 - 1 : 0;
+  b.m1 = b.y1 < a.height ? b.y1 + 1 : a.height;
+  return b;
+}
 
 /// Whether the kernel takes this problem's shape (see the limits above; the launch also checks
 /// the addresses).
