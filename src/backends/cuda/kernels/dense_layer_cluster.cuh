@@ -1,9 +1,9 @@
-// One DenseNet dense layer in one kernel, for small problems (batch 1 in dense blocks 3 and 4):
+// One DenseNet dense layer in one kernel, for small problems (batch 1 in dense blocks 2 to 4):
 //
 //   mid = act1( bias1 + W1 * max(x * scale + shift, 0) )   1x1, in_c -> 128 channels
 //   y   = act2( bias2 + W2 (*) mid )                        3x3, pad 1, 128 -> 32 channels
 //
-// At batch 1 the two convolutions of a layer in blocks 3-4 are a few microseconds of work each,
+// At batch 1 the two convolutions of a layer in blocks 2-4 are a few microseconds of work each,
 // and an inference is 120-odd such kernels in a chain: their launch and drain, not their
 // arithmetic, set the latency. This kernel runs both on one 16-CTA thread-block cluster and
 // keeps the 128-channel intermediate on chip:
