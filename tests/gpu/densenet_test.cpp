@@ -30,10 +30,7 @@ std::vector<HostTensor> images(int64_t batch, uint32_t seed) {
 }
 
 std::unique_ptr<CudaEngine> build(const ir::Graph& graph, Precision precision, int64_t max_batch) {
-  BuildOptions options;
-  options.device = Device::kCuda;
-  options.precision = precision;
-  options.max_batch = max_batch;
+  const BuildOptions options = gputest::cuda_options(precision, max_batch);
   auto engine = CudaEngine::build(graph, options, settings_from_environment());
   EXPECT_TRUE(engine.ok()) << engine.status().to_string();
   return engine.ok() ? std::move(*engine) : nullptr;

@@ -12,6 +12,19 @@ bool have_gpu() {
   return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
 }
 
+bool have_large_clusters() {
+  cudaDeviceProp prop{};
+  return have_gpu() && cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major >= 9;
+}
+
+BuildOptions cuda_options(Precision precision, int64_t max_batch) {
+  BuildOptions options;
+  options.device = Device::kCuda;
+  options.precision = precision;
+  options.max_batch = max_batch;
+  return options;
+}
+
 Diff compare(const HostTensor& a, const HostTensor& b) {
   Diff d;
   const std::vector<double> x = a.to_doubles(), y = b.to_doubles();

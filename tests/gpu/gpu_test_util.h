@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "chexrt/builder.h"
 #include "chexrt/network.h"
 #include "chexrt/tensor.h"
 #include "densenet_random.h"
@@ -22,6 +23,19 @@ bool have_gpu();
   do {                                                    \
     if (!::chexrt::gputest::have_gpu()) GTEST_SKIP() << "no GPU"; \
   } while (0)
+
+/// True when device 0 has thread-block clusters (compute capability 9.0 and up), which the
+/// one-kernel dense layer needs (the builder offers it there).
+bool have_large_clusters();
+
+#define CHEXRT_SKIP_WITHOUT_LARGE_CLUSTERS()                                                             \
+  do {                                                                                                   \
+    if (!::chexrt::gputest::have_large_clusters())                                                       \
+      GTEST_SKIP() << "the one-kernel dense layer needs thread-block clusters (compute capability 9.0)"; \
+  } while (0)
+
+/// Build options for a CUDA engine.
+BuildOptions cuda_options(Precision precision, int64_t max_batch);
 
 struct Diff {
   double rel_l2 = 0;   ///< ||a - b|| / ||b||

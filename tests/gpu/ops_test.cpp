@@ -132,10 +132,7 @@ TEST_P(CudaOps, EveryTacticMatchesReference) {
   auto reference = runtime::run_reference(graph, inputs);
   ASSERT_TRUE(reference.ok()) << reference.status().to_string();
 
-  BuildOptions options;
-  options.device = Device::kCuda;
-  options.precision = precision;
-  options.max_batch = c.batch;
+  const BuildOptions options = gputest::cuda_options(precision, c.batch);
   auto tactics = CudaEngine::candidate_tactics(graph, options);
   ASSERT_TRUE(tactics.ok()) << tactics.status().to_string();
 
@@ -178,10 +175,7 @@ TEST_P(CudaOps, GraphReplayEqualsStepByStep) {
   LayerMaker maker(net, 29);
   c.build(net, maker, c.batch);
   ASSERT_TRUE(net.status().ok());
-  BuildOptions options;
-  options.device = Device::kCuda;
-  options.precision = GetParam().precision;
-  options.max_batch = c.batch;
+  const BuildOptions options = gputest::cuda_options(GetParam().precision, c.batch);
   auto engine = CudaEngine::build(net.graph(), options, {});
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
   std::mt19937 rng(31);
@@ -205,9 +199,7 @@ TEST_P(CudaOps, GraphReplayEqualsStepByStep) {
 // not run it).
 TEST(CudaOps, OneKernelDenseLayerIsOfferedWhereItFits) {
   CHEXRT_SKIP_WITHOUT_GPU();
-  cudaDeviceProp prop{};
-  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
-  if (prop.major < 9) GTEST_SKIP() << "the one-kernel dense layer needs thread-block clusters (compute capability 9.0)";
+  CHEXRT_SKIP_WITHOUT_LARGE_CLUSTERS();
   for (const OpCase& c : op_cases()) {
     if (c.name.rfind("dense_layer_", 0) != 0) continue;
     SCOPED_TRACE(c.name);
@@ -215,10 +207,7 @@ TEST(CudaOps, OneKernelDenseLayerIsOfferedWhereItFits) {
     LayerMaker maker(net, 17);
     c.build(net, maker, c.batch);
     ASSERT_TRUE(net.status().ok());
-    BuildOptions options;
-    options.device = Device::kCuda;
-    options.precision = Precision::kFp16;
-    options.max_batch = c.batch;
+    const BuildOptions options = gputest::cuda_options(Precision::kFp16, c.batch);
     auto tactics = CudaEngine::candidate_tactics(net.graph(), options);
     ASSERT_TRUE(tactics.ok()) << tactics.status().to_string();
     int offered = 0;

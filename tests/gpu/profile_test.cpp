@@ -38,6 +38,18 @@ NetworkDefinition dense_layers_network(int64_t batch) {
 
 ir::Graph dense_layers(int64_t batch) { return dense_layers_network(batch).graph(); }
 
+// Runs `engine` on `in` and compares its first output with the reference backend's for `graph`.
+void expect_matches_reference(Engine& engine, const ir::Graph& graph, const std::vector<HostTensor>& in,
+                              double tolerance) {
+  std::vector<HostTensor> out;
+  ASSERT_TRUE(engine.infer(in, &out).ok());
+  auto ref = runtime::run_reference(graph, in);
+  ASSERT_TRUE(ref.ok()) << ref.status().to_string();
+  const gputest::Diff d = gputest::compare(out[0], (*ref)[0]);
+  EXPECT_TRUE(d.finite);
+  EXPECT_LT(d.rel_l2, tolerance) << "max |diff| " << d.max_abs;
+}
+
 // The tactic of the nearest node before `n` that runs a one-kernel dense layer ("" if none).
 std::string fused_partner(const std::vector<std::string>& tactics, size_t n) {
   while (n-- > 0) {
@@ -51,10 +63,7 @@ TEST(CudaProfiles, EachBatchRunsKernelsTimedAtItsProfile) {
   constexpr int64_t kMax = 8;
   for (Precision precision : {Precision::kFp32, Precision::kFp16}) {
     const ir::Graph graph = dense_layers(kMax);
-    BuildOptions options;
-    options.device = Device::kCuda;
-    options.precision = precision;
-    options.max_batch = kMax;
+    const BuildOptions options = gputest::cuda_options(precision, kMax);
     auto engine = CudaEngine::build(graph, options, settings_from_environment());
     ASSERT_TRUE(engine.ok()) << engine.status().to_string();
 
@@ -63,13 +72,7 @@ TEST(CudaProfiles, EachBatchRunsKernelsTimedAtItsProfile) {
       const ir::Graph at_batch = dense_layers(batch);
       std::mt19937 rng(static_cast<uint32_t>(batch));
       const std::vector<HostTensor> in = {gputest::random_normal({batch, 512, 7, 7}, rng)};
-      std::vector<HostTensor> out;
-      ASSERT_TRUE((*engine)->infer(in, &out).ok());
-      auto ref = runtime::run_reference(at_batch, in);
-      ASSERT_TRUE(ref.ok()) << ref.status().to_string();
-      const gputest::Diff d = gputest::compare(out[0], (*ref)[0]);
-      EXPECT_TRUE(d.finite);
-      EXPECT_LT(d.rel_l2, precision == Precision::kFp16 ? 2e-3 : 1e-5) << "max |diff| " << d.max_abs;
+      expect_matches_reference(**engine, at_batch, in, precision == Precision::kFp16 ? 2e-3 : 1e-5);
 
       // The kernels that ran are ones offered for the profile's batch (split-K counts and
       // library algorithms depend on it).
@@ -104,15 +107,10 @@ TEST(CudaProfiles, EachBatchRunsKernelsTimedAtItsProfile) {
 // the reference.
 TEST(CudaProfiles, EngineFileKeepsTheOneKernelDenseLayer) {
   CHEXRT_SKIP_WITHOUT_GPU();
-  cudaDeviceProp prop{};
-  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
-  if (prop.major < 9) GTEST_SKIP() << "the one-kernel dense layer needs thread-block clusters (compute capability 9.0)";
+  CHEXRT_SKIP_WITHOUT_LARGE_CLUSTERS();
   const ir::Graph graph = dense_layers(1);
   NetworkDefinition net = dense_layers_network(1);
-  BuildOptions options;
-  options.device = Device::kCuda;
-  options.precision = Precision::kFp16;
-  options.max_batch = 1;
+  const BuildOptions options = gputest::cuda_options(Precision::kFp16, 1);
   const std::string path = testing::TempDir() + "/dense_layer.engine";
   // Only the dense-layer kernel where it applies, so that the timing cannot pick the pair.
   setenv("CHEXRT_CUDA_TACTIC", "dense_layer", 1);
@@ -133,13 +131,7 @@ TEST(CudaProfiles, EngineFileKeepsTheOneKernelDenseLayer) {
 
   std::mt19937 rng(5);
   const std::vector<HostTensor> in = {gputest::random_normal({1, 512, 7, 7}, rng)};
-  std::vector<HostTensor> out;
-  ASSERT_TRUE((*loaded)->infer(in, &out).ok());
-  auto ref = runtime::run_reference(graph, in);
-  ASSERT_TRUE(ref.ok()) << ref.status().to_string();
-  const gputest::Diff d = gputest::compare(out[0], (*ref)[0]);
-  EXPECT_TRUE(d.finite);
-  EXPECT_LT(d.rel_l2, 2e-3) << "max |diff| " << d.max_abs;
+  expect_matches_reference(**loaded, graph, in, 2e-3);
   std::remove(path.c_str());
 }
 

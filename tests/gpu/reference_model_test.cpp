@@ -70,10 +70,7 @@ TEST(CudaReferenceModel, MatchesPyTorchOnXrays) {
 
   std::vector<HostTensor> fp32_out, fp16_out;
   for (Precision precision : {Precision::kFp32, Precision::kFp16}) {
-    BuildOptions options;
-    options.device = Device::kCuda;
-    options.precision = precision;
-    options.max_batch = batch;
+    const BuildOptions options = gputest::cuda_options(precision, batch);
     auto engine = CudaEngine::build(graph, options, settings_from_environment());
     ASSERT_TRUE(engine.ok()) << engine.status().to_string();
     ASSERT_TRUE((*engine)->infer({input}, precision == Precision::kFp32 ? &fp32_out : &fp16_out).ok());

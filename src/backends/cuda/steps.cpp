@@ -650,15 +650,11 @@ class DenseLayerStep : public Step {
     band_images_ = a.band_images;
     k1_pad_ = (p1_.in_c + 31) / 32 * 32;
   }
-  /// Whether conv1 -> conv2 is a dense layer the kernel takes at the profile's batch: conv1 a 1x1
-  /// to 128 channels with a BN + ReLU prologue, read only by conv2, a 3x3 (stride 1, padding 1)
-  /// to 32 channels.
-  /// Whether conv1 -> conv2 is a dense layer the kernel takes in these bands at the profile's
-  /// batch (see the constructor).
-  bool applicable(const ir::Graph& g, int conv1_step, int conv2_node) const {
-    const ConvProblem& p1 = p1_;
-    const ConvProblem& p2 = p2_;
-    const ExecutionPlan& plan = plan_;
+  /// Whether conv1 -> conv2 is a dense layer the kernel computes: conv1 a 1x1 to 128 channels
+  /// with a BN + ReLU prologue, read only by conv2, a 3x3 (stride 1, padding 1) to 32 channels,
+  /// with a layout the kernel can address. (Whether a band shape fits: fits().)
+  static bool is_dense_layer(const ir::Graph& g, const ExecutionPlan& plan, const ConvProblem& p1,
+                             const ConvProblem& p2, int conv1_step, int conv2_node) {
     if (!is_fp16(plan) || !p1.pointwise() || !p1.has_prologue || !p1.prologue.relu || p1.out_c != kDenseMid ||
         p2.x != p1.y || p2.has_prologue || p2.kh != 3 || p2.kw != 3 || p2.sh != 1 || p2.sw != 1 || p2.ph != 1 ||
         p2.pw != 1 || p2.ph_end != 1 || p2.pw_end != 1 || p2.dh != 1 || p2.dw != 1 || p2.in_c != kDenseMid ||
@@ -666,16 +662,17 @@ class DenseLayerStep : public Step {
         p2.out_h != p2.in_h || p2.out_w != p2.in_w) {
       return false;
     }
-    if (g.is_graph_output(p1.y) || g.consumers()[p1.y] != std::vector<int>{conv2_node}) {
-      return false;
-    }
+    if (g.is_graph_output(p1.y) || g.consumers()[p1.y] != std::vector<int>{conv2_node}) return false;
     const ValueLayout& lx = plan.values[p1.x];
     const ValueLayout& ly = plan.values[p2.y];
     if (lx.channel_offset % 8 != 0 || ly.channel_offset % 8 != 0) return false;
     // The kernel writes conv2's output during conv1's step: its buffer must already be live
     // there, or the memory planner may have given that memory to a value still in use.
-    if (plan.buffers[ly.buffer].first_step > conv1_step) return false;
-    DenseLayerArgs a = shape_args(p1.batch);
+    return plan.buffers[ly.buffer].first_step <= conv1_step;
+  }
+  /// Whether the kernel takes this step's bands at the profile's batch.
+  bool fits() const {
+    DenseLayerArgs a = shape_args(p1_.batch);
     a.k1_pad = k1_pad_;
     return dense_layer_cluster_fits(a);
   }
@@ -1242,19 +1239,22 @@ Result<std::vector<std::unique_ptr<Step>>> conv_candidates(const StepFactoryEnv&
 Result<std::vector<std::unique_ptr<Step>>> dense_layer_candidates(const StepFactoryEnv& env, int index) {
   std::vector<std::unique_ptr<Step>> out;
   const auto& steps = env.plan.steps;
+  // Cheap checks first: conv_problem copies both layers' weights.
   if (env.device.major < 9 || !is_fp16(env.plan) || index + 1 >= static_cast<int>(steps.size()) ||
-      steps[index + 1].kind != StepKind::kConv) {
+      steps[index].prologue < 0 || steps[index + 1].kind != StepKind::kConv ||
+      steps[index + 1].reads[0] != env.graph.node(steps[index].node).outputs[0]) {
     return out;
   }
   CHEXRT_ASSIGN_OR_RETURN(ConvProblem p1, conv_problem(env.graph, env.plan, steps[index], env.batch));
   CHEXRT_ASSIGN_OR_RETURN(ConvProblem p2, conv_problem(env.graph, env.plan, steps[index + 1], env.batch));
+  if (!DenseLayerStep::is_dense_layer(env.graph, env.plan, p1, p2, index, steps[index + 1].node)) return out;
   // One cluster for the whole batch, or 2 to 16 sharing it (smaller bands: less latency per
   // cluster and more multiprocessors at work, for mid rows computed twice).
   std::set<std::string> names;
   for (int bands : {1, 2, 4, 8, 16}) {
     for (int k_split : kDenseKSplits) {
       auto step = std::make_unique<DenseLayerStep>(env.plan, p1, p2, k_split, bands);
-      if (!step->applicable(env.graph, index, steps[index + 1].node) || !names.insert(step->name()).second) continue;
+      if (!step->fits() || !names.insert(step->name()).second) continue;
       CHEXRT_RETURN_IF_ERROR(step->init());
       out.push_back(std::move(step));
     }
