@@ -17,6 +17,11 @@ bool have_large_clusters() {
   return have_gpu() && cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major >= 9;
 }
 
+bool have_sm90() {
+  cudaDeviceProp prop{};
+  return have_gpu() && cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major == 9 && prop.minor == 0;
+}
+
 BuildOptions cuda_options(Precision precision, int64_t max_batch) {
   BuildOptions options;
   options.device = Device::kCuda;

@@ -34,6 +34,15 @@ bool have_large_clusters();
       GTEST_SKIP() << "the one-kernel dense layer needs thread-block clusters (compute capability 9.0)"; \
   } while (0)
 
+/// True when device 0 is compute capability 9.0 exactly, where the builder offers its wgmma
+/// (sm_90a) kernels.
+bool have_sm90();
+
+#define CHEXRT_SKIP_WITHOUT_SM90()                                                              \
+  do {                                                                                          \
+    if (!::chexrt::gputest::have_sm90()) GTEST_SKIP() << "wgmma kernels need compute capability 9.0"; \
+  } while (0)
+
 /// Build options for a CUDA engine.
 BuildOptions cuda_options(Precision precision, int64_t max_batch);
 

@@ -48,6 +48,14 @@ std::vector<OpCase> op_cases() {
          Tensor y = m.conv("conv0", x, 64, 7, 2, 3, true, true);
          net.mark_output(m.pool("pool0", y, true, 3, 2, 1), "y");
        }},
+      // A smaller, non-square stem: the one-kernel stem and pool (kernels/stem_pool_wgmma.cu)
+      // in bands of 24, 12, 6, 8, 4, 2 and 1 pooled rows, so that bands start inside the image.
+      {"stem_maxpool_96x80", 3,
+       [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
+         Tensor x = net.add_input("image", DataType::kFloat32, {n, 3, 96, 80});
+         Tensor y = m.conv("conv0", x, 64, 7, 2, 3, true, true);
+         net.mark_output(m.pool("pool0", y, true, 3, 2, 1), "y");
+       }},
       {"stem_odd_size_space_to_depth", 2,
        [](NetworkDefinition& net, LayerMaker& m, int64_t n) {
          Tensor x = net.add_input("image", DataType::kFloat32, {n, 3, 31, 37});
@@ -216,6 +224,29 @@ TEST(CudaOps, OneKernelDenseLayerIsOfferedWhereItFits) {
       for (const std::string& t : (*tactics)[n]) offered += t.rfind("dense_layer_f16", 0) == 0;
     }
     EXPECT_GT(offered, 0);
+  }
+}
+
+// The stem cases offer the one-kernel stem and max pool in FP16 on compute capability 9.0 (else
+// EveryTacticMatchesReference would not run it).
+TEST(CudaOps, OneKernelStemAndPoolIsOfferedOnHopper) {
+  CHEXRT_SKIP_WITHOUT_GPU();
+  CHEXRT_SKIP_WITHOUT_SM90();
+  for (const OpCase& c : op_cases()) {
+    if (c.name.rfind("stem_", 0) != 0 || c.name.find("maxpool") == std::string::npos) continue;
+    SCOPED_TRACE(c.name);
+    NetworkDefinition net;
+    LayerMaker maker(net, 17);
+    c.build(net, maker, c.batch);
+    ASSERT_TRUE(net.status().ok());
+    auto tactics = CudaEngine::candidate_tactics(net.graph(), gputest::cuda_options(Precision::kFp16, c.batch));
+    ASSERT_TRUE(tactics.ok()) << tactics.status().to_string();
+    int offered = 0;
+    for (int n = 0; n < net.graph().num_nodes(); ++n) {
+      if (net.graph().node(n).name != "conv0") continue;
+      for (const std::string& t : (*tactics)[n]) offered += t.find("_maxpool3x3s2__wgmma_band") != std::string::npos;
+    }
+    EXPECT_GE(offered, 1);
   }
 }
 

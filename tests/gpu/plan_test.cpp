@@ -146,6 +146,26 @@ TEST(CudaPlan, StemInputIsSpaceToDepth) {
   EXPECT_EQ(fp32->values[input].c_stored, 12);
 }
 
+// The stem's convolution step may also run the max pool after it (StemPoolStep): the pool's
+// output is live from the convolution's step on, so it never shares memory with the image.
+TEST(CudaPlan, MaxPoolOutputIsLiveFromTheConvolutionBeforeIt) {
+  NetworkDefinition net;
+  LayerMaker m(net, 2);
+  Tensor x = net.add_input("image", DataType::kFloat32, {2, 3, 64, 64});
+  net.mark_output(m.pool("pool0", m.conv("conv0", x, 64, 7, 2, 3, true, true), true, 3, 2, 1), "y");
+  ASSERT_TRUE(net.status().ok());
+  const ir::Graph& g = net.graph();
+  auto plan = make_plan(g, 2, Precision::kFp16);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  const int conv_step = plan->node_step[node_index(g, "conv0")];
+  const int pool_step = plan->node_step[node_index(g, "pool0")];
+  ASSERT_EQ(pool_step, conv_step + 1);
+  const BufferDesc& pooled = plan->buffers[plan->values[plan->steps[pool_step].writes[0]].buffer];
+  const BufferDesc& image = plan->buffers[plan->values[g.inputs()[0]].buffer];
+  EXPECT_LE(pooled.first_step, conv_step);
+  EXPECT_TRUE(pooled.offset + pooled.bytes <= image.offset || image.offset + image.bytes <= pooled.offset);
+}
+
 TEST(CudaPlan, UnsupportedNodeIsNamed) {
   NetworkDefinition net;
   Tensor x = net.add_input("x", DataType::kFloat32, {2, 10});

@@ -366,6 +366,21 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
       }
     }
   }
+  // A convolution's kernel may also do the max pool right after it (the stem's StemPoolStep):
+  // the pool's output then lives from the convolution's step on, so that it shares no memory
+  // with the convolution's input.
+  for (int s = 1; s < static_cast<int>(plan.steps.size()); ++s) {
+    const StepDesc& pool = plan.steps[s];
+    const StepDesc& conv = plan.steps[s - 1];
+    if (pool.kind != StepKind::kPool || g.node(pool.node).op != OpType::kMaxPool || conv.kind != StepKind::kConv ||
+        pool.reads.empty() || std::find(conv.writes.begin(), conv.writes.end(), pool.reads[0]) == conv.writes.end()) {
+      continue;
+    }
+    for (int v : pool.writes) {
+      BufferDesc& b = plan.buffers[plan.values[v].buffer];
+      b.first_step = std::min(b.first_step, s - 1);
+    }
+  }
   std::vector<builder::BufferRequest> requests;
   for (BufferDesc& b : plan.buffers) {
     if (b.first_step < 0) b.first_step = b.last_step = 0;

@@ -1,0 +1,233 @@
+// The stem convolution and its max pool in one kernel; see stem_pool_wgmma.cuh for the idea.
+//
+// CTA: one band of pooled rows [j0, j1) of one image, two warpgroups. Step s computes
+// convolution rows 2s and 2s + 1 as a 256-row GEMM over the bordered width Wp = W + 3 (GEMM row
+// m = ty * Wp + tx reads bordered pixel m + r * Wp + c for tap (r, c), the halo layout of
+// conv_halo_wgmma.cu; rows with tx >= W or m >= 2 Wp are computed and thrown away), adds the
+// bias, applies ReLU and stores the two rows as fp16 in a ring of three rows in shared memory
+// (row r in slot r % 3). Pooled row s is then the max over rows 2s - 1 .. 2s + 1 (the first of
+// them kept from step s - 1) and columns 2px - 1 .. 2px + 1, padding excluded. A band starting
+// at j0 > 0 first runs step j0 - 1 for its row 2 j0 - 1.
+//
+// Shared memory: the weights ([tap][plane][64][8 halves], loaded once), the halo of one step
+// (two planes of 8 channels, [plane][pixel], 16 bytes per pixel: wgmma's no-swizzle K-major
+// layout) and the ring; about 100 KB at W = 112, so that two CTAs share a multiprocessor and one
+// computes while the other stores and pools.
+#include "backends/cuda/kernels/stem_pool_wgmma.cuh"
+
+#include <mutex>
+
+#include "backends/cuda/kernels/device_util.cuh"
+#include "backends/cuda/kernels/wgmma_util.cuh"
+
+namespace chexrt::cuda {
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#error "stem_pool_wgmma.cu must be compiled for sm_90a (wgmma); see src/backends/cuda/CMakeLists.txt"
+#endif
+
+namespace {
+
+using namespace device;
+using namespace wgmma;
+
+constexpr int kKernel = 4;  // 4x4 taps
+constexpr int kTaps = kKernel * kKernel;
+constexpr int kPad = 2;  // before; 1 after
+constexpr int kPlanes = kStemCin / 8;
+constexpr int kWarpgroups = 2;
+constexpr int kChunksPerWg = 2;
+constexpr int kThreads = kWarpgroups * 128;
+constexpr int kRows = kWarpgroups * kChunksPerWg * 64;  // GEMM rows per step
+constexpr int kLdc = kStemCout + 8;  // ring pixel stride in halves: conflict-free half2 stores
+constexpr int kWeightBytes = kTaps * kPlanes * kStemCout * 16;
+
+struct StemGeometry {
+  int wp;           // bordered width W + 3
+  int halo_rows;    // bordered rows a step reads
+  int plane_bytes;  // 16-byte pixels per plane (odd: the planes' copies of a pixel in different banks)
+  int ring_bytes;
+  int smem_bytes;
+
+  __host__ __device__ static StemGeometry make(int in_w) {
+    StemGeometry g;
+    g.wp = in_w + kKernel - 1;
+    g.halo_rows = (kRows + (kKernel - 1) * g.wp + kKernel - 1 + g.wp - 1) / g.wp;
+    g.plane_bytes = ((g.halo_rows * g.wp + 7) / 8 * 8 + 1) * 16;
+    g.ring_bytes = 3 * in_w * kLdc * 2;
+    g.smem_bytes = kWeightBytes + kPlanes * g.plane_bytes + g.ring_bytes;
+    return g;
+  }
+};
+
+__global__ void __launch_bounds__(kThreads, 2) stem_pool_wgmma_kernel(const StemPoolArgs a) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  const StemGeometry geo = StemGeometry::make(a.in_w);
+  const uint32_t weights = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const uint32_t halo = weights + kWeightBytes;
+  unsigned char* halo_ptr = smem + kWeightBytes;
+  __half* ring = reinterpret_cast<__half*>(smem + kWeightBytes + kPlanes * geo.plane_bytes);
+
+  const int tid = threadIdx.x;
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+  const int wg = warp >> 2;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int out_h = a.in_h / 2, out_w = a.in_w / 2;
+  const int bands = (out_h + a.band - 1) / a.band;
+  const int img = blockIdx.x / bands;
+  const int j0 = (blockIdx.x - img * bands) * a.band;
+  const int j1 = min(out_h, j0 + a.band);
+  const __half* x_img = a.x + static_cast<long long>(img) * a.in_h * a.in_w * a.x_ld;
+
+  // Weights are constants: fetched before pdl_wait().
+  for (int id = tid; id < kTaps * kPlanes * kStemCout; id += kThreads) {
+    const int plane = id % kPlanes;
+    const int tap = (id / kPlanes) % kTaps;
+    const int n = id / (kPlanes * kTaps);
+    cp_async_16(smem + ((tap * kPlanes + plane) * kStemCout + n) * 16,
+                a.weight + n * (kTaps * kStemCin) + tap * kStemCin + plane * 8, 16);
+  }
+  // Step s reads input rows 2s - 2 ... as bordered rows 0 ...; thread e copies plane e % kPlanes
+  // of bordered column e / kPlanes on every row.
+  auto load_halo = [&](int s) {
+    for (int e = tid; e < geo.wp * kPlanes; e += kThreads) {
+      const int plane = e % kPlanes;
+      const int hx = e / kPlanes;
+      const int xx = hx - kPad;
+      const bool col_ok = static_cast<unsigned>(xx) < static_cast<unsigned>(a.in_w);
+      const __half* col = x_img + static_cast<long long>(xx) * a.x_ld + plane * 8;
+      unsigned char* d = halo_ptr + plane * geo.plane_bytes + hx * 16;
+      for (int hy = 0; hy < geo.halo_rows; ++hy) {
+        const int yy = 2 * s - kPad + hy;
+        const bool ok = col_ok && static_cast<unsigned>(yy) < static_cast<unsigned>(a.in_h);
+        cp_async_16(d, ok ? col + static_cast<long long>(yy) * a.in_w * a.x_ld : a.x, ok ? 16 : 0);
+        d += geo.wp * 16;
+      }
+    }
+  };
+
+  const int first = j0 > 0 ? j0 - 1 : 0;
+  pdl_wait();
+  load_halo(first);
+  cp_async_commit();
+
+  float acc[kChunksPerWg][kStemCout / 2];
+  for (int s = first; s < j1; ++s) {
+    cp_async_wait<0>();
+    fence_proxy_async();
+    __syncthreads();  // the halo (and the weights) landed; the last pool is done with the ring
+
+#pragma unroll
+    for (int q = 0; q < kChunksPerWg; ++q) {
+#pragma unroll
+      for (int i = 0; i < kStemCout / 2; ++i) acc[q][i] = 0.f;
+      fence_accumulators(acc[q]);
+    }
+    wgmma_fence();
+    // Descriptors advance by volatile adds issued next to their wgmma: computed ahead, the 32
+    // descriptors (or their offsets) would occupy registers and spill.
+    uint64_t desc_a[kChunksPerWg];
+#pragma unroll
+    for (int q = 0; q < kChunksPerWg; ++q) {
+      desc_a[q] = smem_desc(halo + (wg * kChunksPerWg + q) * 64 * 16, geo.plane_bytes, 128);
+    }
+    uint64_t desc_b = smem_desc(weights, kStemCout * 16, 128);
+#pragma unroll
+    for (int r = 0; r < kKernel; ++r) {
+#pragma unroll
+      for (int c = 0; c < kKernel; ++c) {
+#pragma unroll
+        for (int q = 0; q < kChunksPerWg; ++q) {
+          wgmma_m64nk16(acc[q], desc_a[q], desc_b);
+          desc_a[q] = desc_advance(desc_a[q], c + 1 < kKernel ? 1 : geo.wp - (kKernel - 1));  // next pixel or row
+        }
+        desc_b = desc_advance(desc_b, kPlanes * kStemCout);  // next tap's weights
+      }
+    }
+    wgmma_commit();
+    wgmma_wait_all();
+#pragma unroll
+    for (int q = 0; q < kChunksPerWg; ++q) fence_accumulators(acc[q]);
+    __syncthreads();  // both warpgroups are done with the halo
+    if (s + 1 < j1) load_halo(s + 1);
+    cp_async_commit();
+
+    // Bias, ReLU, fp16, into the ring.
+#pragma unroll
+    for (int q = 0; q < kChunksPerWg; ++q) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int m = (wg * kChunksPerWg + q) * 64 + (warp & 3) * 16 + g + 8 * half;
+        const int ty = m >= geo.wp ? 1 : 0;
+        const int tx = m - ty * geo.wp;
+        if (m >= 2 * geo.wp || tx >= a.in_w) continue;
+        __half* dst = ring + (((2 * s + ty) % 3) * a.in_w + tx) * kLdc;
+#pragma unroll
+        for (int nb = 0; nb < kStemCout / 8; ++nb) {
+          // The bias through L1 each time: kept in registers it would spill.
+          const float2 b = a.bias ? __ldg(reinterpret_cast<const float2*>(a.bias + nb * 8 + 2 * t)) : float2{0.f, 0.f};
+          float v0 = acc[q][4 * nb + 2 * half] + b.x;
+          float v1 = acc[q][4 * nb + 2 * half + 1] + b.y;
+          if (a.relu) {
+            v0 = fmaxf(v0, 0.f);
+            v1 = fmaxf(v1, 0.f);
+          }
+          *reinterpret_cast<__half2*>(dst + nb * 8 + 2 * t) = __floats2half2_rn(v0, v1);
+        }
+      }
+    }
+    __syncthreads();  // rows 2s and 2s + 1 are in the ring
+    if (s < j0) continue;  // the step before the band: its row 2 j0 - 1 only
+
+    // Pooled row s, eight channels per thread and pixel; every window holds its centre.
+    __half* y_row = a.y + (static_cast<long long>(img) * out_h + s) * out_w * a.y_ld;
+    for (int id = tid; id < out_w * (kStemCout / 8); id += kThreads) {
+      const int px = id / (kStemCout / 8);
+      const int cg = id % (kStemCout / 8);
+      uint4 best = *reinterpret_cast<const uint4*>(ring + (((2 * s) % 3) * a.in_w + 2 * px) * kLdc + cg * 8);
+#pragma unroll
+      for (int i = 0; i < 3; ++i) {
+        const int r = 2 * s - 1 + i;
+        if (r < 0) continue;
+#pragma unroll
+        for (int j = 0; j < 3; ++j) {
+          const int c = 2 * px - 1 + j;
+          if (c < 0) continue;
+          const uint4 v = *reinterpret_cast<const uint4*>(ring + ((r % 3) * a.in_w + c) * kLdc + cg * 8);
+          best.x = as_u32(__hmax2(as_half2(best.x), as_half2(v.x)));
+          best.y = as_u32(__hmax2(as_half2(best.y), as_half2(v.y)));
+          best.z = as_u32(__hmax2(as_half2(best.z), as_half2(v.z)));
+          best.w = as_u32(__hmax2(as_half2(best.w), as_half2(v.w)));
+        }
+      }
+      *reinterpret_cast<uint4*>(y_row + static_cast<long long>(px) * a.y_ld + cg * 8) = best;
+    }
+  }
+  pdl_launch_dependents();
+}
+
+}  // namespace
+
+bool stem_pool_fits(const StemPoolArgs& a) {
+  return a.in_h >= 2 && a.in_w >= 2 && a.in_h % 2 == 0 && a.in_w % 2 == 0 && 2 * (a.in_w + kKernel - 1) <= kRows &&
+         a.x_ld >= kStemCin && a.x_ld % 8 == 0 && a.y_ld >= kStemCout && a.y_ld % 8 == 0 && a.band >= 1 &&
+         a.batch >= 1;
+}
+
+cudaError_t launch_stem_pool_wgmma(const StemPoolArgs& a, cudaStream_t stream) {
+  if (!stem_pool_fits(a)) return cudaErrorInvalidValue;
+  const StemGeometry geo = StemGeometry::make(a.in_w);
+  static std::once_flag once;
+  static cudaError_t attr_status = cudaSuccess;
+  std::call_once(once, [&] {
+    attr_status =
+        cudaFuncSetAttribute(stem_pool_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+  });
+  if (attr_status != cudaSuccess) return attr_status;
+  const int bands = (a.in_h / 2 + a.band - 1) / a.band;
+  return launch_pdl(stem_pool_wgmma_kernel, dim3(a.batch * bands), kThreads, geo.smem_bytes, stream, a);
+}
+
+}  // namespace chexrt::cuda
