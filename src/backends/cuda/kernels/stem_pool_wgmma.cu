@@ -1,17 +1,23 @@
 // The stem convolution and its max pool in one kernel; see stem_pool_wgmma.cuh for the idea.
 //
 // CTA: one band of pooled rows [j0, j1) of one image, two warpgroups. Step s computes
-// convolution rows 2s and 2s + 1 as a 256-row GEMM over the bordered width Wp = W + 3 (GEMM row
-// m = ty * Wp + tx reads bordered pixel m + r * Wp + c for tap (r, c), the halo layout of
-// conv_halo_wgmma.cu; rows with tx >= W or m >= 2 Wp are computed and thrown away), adds the
-// bias, applies ReLU and stores the two rows as fp16 in a ring of three rows in shared memory
-// (row r in slot r % 3). Pooled row s is then the max over rows 2s - 1 .. 2s + 1 (the first of
-// them kept from step s - 1) and columns 2px - 1 .. 2px + 1, padding excluded. A band starting
-// at j0 > 0 first runs step j0 - 1 for its row 2 j0 - 1.
+// convolution rows 2s and 2s + 1 over the bordered width Wp = W + 3 as the transposed GEMM
+// D[64 channels][256 pixels] = W[64][K] X[K][256]: pixel m = ty * Wp + tx reads bordered pixel
+// m + r * Wp + c for tap (r, c) (the halo layout of conv_halo_wgmma.cu; pixels with tx >= W or
+// m >= 2 Wp are computed and thrown away), warpgroup w taking pixels 128 w ... (one
+// wgmma.m64n128k16 per tap). With the weights as the 64-row operand, a wgmma reads 2 KB of
+// weights and 4 KB of pixels for 64 x 128 x 16 products (6 KB per 131072 products, against
+// 4 KB per 65536 with the pixels as rows): shared memory, which the wgmma, the copies and the
+// pool share, is the kernel's busiest unit. The epilogue adds the bias, applies ReLU and stores
+// the two rows as fp16 with stmatrix.trans (pixel-major, 8 channels per 16-byte row) into a ring
+// of three bordered rows in shared memory (row r in slot r % 3). Pooled row s is then the max
+// over rows 2s - 1 .. 2s + 1 (the first of them kept from step s - 1) and columns
+// 2px - 1 .. 2px + 1, padding excluded. A band starting at j0 > 0 first runs step j0 - 1 for its
+// row 2 j0 - 1.
 //
 // Shared memory: the weights ([tap][plane][64][8 halves], loaded once), the halo of one step
 // (two planes of 8 channels, [plane][pixel], 16 bytes per pixel: wgmma's no-swizzle K-major
-// layout) and the ring; about 100 KB at W = 112, so that two CTAs share a multiprocessor and one
+// layout) and the ring; about 106 KB at W = 112, so that two CTAs share a multiprocessor and one
 // computes while the other stores and pools.
 #include "backends/cuda/kernels/stem_pool_wgmma.cuh"
 
@@ -36,9 +42,9 @@ constexpr int kTaps = kKernel * kKernel;
 constexpr int kPad = 2;  // before; 1 after
 constexpr int kPlanes = kStemCin / 8;
 constexpr int kWarpgroups = 2;
-constexpr int kChunksPerWg = 2;
+constexpr int kPixelsPerWg = 128;
 constexpr int kThreads = kWarpgroups * 128;
-constexpr int kRows = kWarpgroups * kChunksPerWg * 64;  // GEMM rows per step
+constexpr int kRows = kWarpgroups * kPixelsPerWg;  // GEMM pixels per step
 constexpr int kLdc = kStemCout + 8;  // ring pixel stride in halves: conflict-free half2 stores
 constexpr int kWeightBytes = kTaps * kPlanes * kStemCout * 16;
 
@@ -46,7 +52,7 @@ struct StemGeometry {
   int wp;           // bordered width W + 3
   int halo_rows;    // bordered rows a step reads
   int plane_bytes;  // 16-byte pixels per plane (odd: the planes' copies of a pixel in different banks)
-  int ring_bytes;
+  int ring_bytes;   // three bordered rows, then rows for the pixels past 2 Wp (never read)
   int smem_bytes;
 
   __host__ __device__ static StemGeometry make(int in_w) {
@@ -54,7 +60,7 @@ struct StemGeometry {
     g.wp = in_w + kKernel - 1;
     g.halo_rows = (kRows + (kKernel - 1) * g.wp + kKernel - 1 + g.wp - 1) / g.wp;
     g.plane_bytes = ((g.halo_rows * g.wp + 7) / 8 * 8 + 1) * 16;
-    g.ring_bytes = 3 * in_w * kLdc * 2;
+    g.ring_bytes = (3 * g.wp + kRows - 2 * g.wp) * kLdc * 2;
     g.smem_bytes = kWeightBytes + kPlanes * g.plane_bytes + g.ring_bytes;
     return g;
   }
@@ -73,7 +79,6 @@ __global__ void __launch_bounds__(kThreads, 2) stem_pool_wgmma_kernel(const Stem
   const int lane = tid & 31;
   const int wg = warp >> 2;
   const int g = lane >> 2;
-  const int t = lane & 3;
   const int out_h = a.in_h / 2, out_w = a.in_w / 2;
   const int bands = (out_h + a.band - 1) / a.band;
   const int img = blockIdx.x / bands;
@@ -113,70 +118,66 @@ __global__ void __launch_bounds__(kThreads, 2) stem_pool_wgmma_kernel(const Stem
   load_halo(first);
   cp_async_commit();
 
-  float acc[kChunksPerWg][kStemCout / 2];
+  // This thread's channels (rows of D) and their bias.
+  const int ch0 = 16 * (warp & 3) + g;
+  const float bias_lo = a.bias ? a.bias[ch0] : 0.f;
+  const float bias_hi = a.bias ? a.bias[ch0 + 8] : 0.f;
+  const uint32_t ring_addr = static_cast<uint32_t>(__cvta_generic_to_shared(ring));
+
+  float acc[kPixelsPerWg / 2];
   for (int s = first; s < j1; ++s) {
     cp_async_wait<0>();
     fence_proxy_async();
     __syncthreads();  // the halo (and the weights) landed; the last pool is done with the ring
 
 #pragma unroll
-    for (int q = 0; q < kChunksPerWg; ++q) {
-#pragma unroll
-      for (int i = 0; i < kStemCout / 2; ++i) acc[q][i] = 0.f;
-      fence_accumulators(acc[q]);
-    }
+    for (int i = 0; i < kPixelsPerWg / 2; ++i) acc[i] = 0.f;
+    fence_accumulators(acc);
     wgmma_fence();
-    // Descriptors advance by volatile adds issued next to their wgmma: computed ahead, the 32
-    // descriptors (or their offsets) would occupy registers and spill.
-    uint64_t desc_a[kChunksPerWg];
-#pragma unroll
-    for (int q = 0; q < kChunksPerWg; ++q) {
-      desc_a[q] = smem_desc(halo + (wg * kChunksPerWg + q) * 64 * 16, geo.plane_bytes, 128);
-    }
-    uint64_t desc_b = smem_desc(weights, kStemCout * 16, 128);
+    // Descriptors advance by volatile adds issued next to their wgmma: computed ahead, the 16
+    // descriptors (or their offsets) would occupy registers.
+    uint64_t desc_w = smem_desc(weights, kStemCout * 16, 128);
+    uint64_t desc_x = smem_desc(halo + wg * kPixelsPerWg * 16, geo.plane_bytes, 128);
 #pragma unroll
     for (int r = 0; r < kKernel; ++r) {
 #pragma unroll
       for (int c = 0; c < kKernel; ++c) {
-#pragma unroll
-        for (int q = 0; q < kChunksPerWg; ++q) {
-          wgmma_m64nk16(acc[q], desc_a[q], desc_b);
-          desc_a[q] = desc_advance(desc_a[q], c + 1 < kKernel ? 1 : geo.wp - (kKernel - 1));  // next pixel or row
-        }
-        desc_b = desc_advance(desc_b, kPlanes * kStemCout);  // next tap's weights
+        wgmma_m64nk16(acc, desc_w, desc_x);
+        desc_x = desc_advance(desc_x, c + 1 < kKernel ? 1 : geo.wp - (kKernel - 1));  // next pixel or row
+        desc_w = desc_advance(desc_w, kPlanes * kStemCout);                           // next tap's weights
       }
     }
     wgmma_commit();
     wgmma_wait_all();
-#pragma unroll
-    for (int q = 0; q < kChunksPerWg; ++q) fence_accumulators(acc[q]);
+    fence_accumulators(acc);
     __syncthreads();  // both warpgroups are done with the halo
     if (s + 1 < j1) load_halo(s + 1);
     cp_async_commit();
 
-    // Bias, ReLU, fp16, into the ring.
+    // Bias, ReLU, fp16; stmatrix.trans turns each 8-channel x 8-pixel block of D into eight
+    // 16-byte pixel rows of the ring. Lane l addresses pixel l % 8 of block l / 8.
+    const int row_a = (2 * s) % 3, row_b = (2 * s + 1) % 3;
+    const int lane_block = lane >> 3;
 #pragma unroll
-    for (int q = 0; q < kChunksPerWg; ++q) {
+    for (int jj = 0; jj < kPixelsPerWg / 16; ++jj) {
+      uint32_t r[4];
 #pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int m = (wg * kChunksPerWg + q) * 64 + (warp & 3) * 16 + g + 8 * half;
-        const int ty = m >= geo.wp ? 1 : 0;
-        const int tx = m - ty * geo.wp;
-        if (m >= 2 * geo.wp || tx >= a.in_w) continue;
-        __half* dst = ring + (((2 * s + ty) % 3) * a.in_w + tx) * kLdc;
-#pragma unroll
-        for (int nb = 0; nb < kStemCout / 8; ++nb) {
-          // The bias through L1 each time: kept in registers it would spill.
-          const float2 b = a.bias ? __ldg(reinterpret_cast<const float2*>(a.bias + nb * 8 + 2 * t)) : float2{0.f, 0.f};
-          float v0 = acc[q][4 * nb + 2 * half] + b.x;
-          float v1 = acc[q][4 * nb + 2 * half + 1] + b.y;
-          if (a.relu) {
-            v0 = fmaxf(v0, 0.f);
-            v1 = fmaxf(v1, 0.f);
-          }
-          *reinterpret_cast<__half2*>(dst + nb * 8 + 2 * t) = __floats2half2_rn(v0, v1);
+      for (int h = 0; h < 2; ++h) {
+        const int j = 2 * jj + h;
+        float v0 = acc[4 * j] + bias_lo, v1 = acc[4 * j + 1] + bias_lo;
+        float v2 = acc[4 * j + 2] + bias_hi, v3 = acc[4 * j + 3] + bias_hi;
+        if (a.relu) {
+          v0 = fmaxf(v0, 0.f);
+          v1 = fmaxf(v1, 0.f);
+          v2 = fmaxf(v2, 0.f);
+          v3 = fmaxf(v3, 0.f);
         }
+        r[2 * h] = as_u32(__floats2half2_rn(v0, v1));
+        r[2 * h + 1] = as_u32(__floats2half2_rn(v2, v3));
       }
+      const int px = wg * kPixelsPerWg + 8 * (2 * jj + (lane_block >> 1)) + (lane & 7);
+      const int ring_px = px < geo.wp ? row_a * geo.wp + px : px < 2 * geo.wp ? row_b * geo.wp + px - geo.wp : px + geo.wp;
+      stmatrix_x4_trans(ring_addr + (ring_px * kLdc + 16 * (warp & 3) + 8 * (lane_block & 1)) * 2, r[0], r[1], r[2], r[3]);
     }
     __syncthreads();  // rows 2s and 2s + 1 are in the ring
     if (s < j0) continue;  // the step before the band: its row 2 j0 - 1 only
@@ -186,7 +187,7 @@ __global__ void __launch_bounds__(kThreads, 2) stem_pool_wgmma_kernel(const Stem
     for (int id = tid; id < out_w * (kStemCout / 8); id += kThreads) {
       const int px = id / (kStemCout / 8);
       const int cg = id % (kStemCout / 8);
-      uint4 best = *reinterpret_cast<const uint4*>(ring + (((2 * s) % 3) * a.in_w + 2 * px) * kLdc + cg * 8);
+      uint4 best = *reinterpret_cast<const uint4*>(ring + (row_a * geo.wp + 2 * px) * kLdc + cg * 8);
 #pragma unroll
       for (int i = 0; i < 3; ++i) {
         const int r = 2 * s - 1 + i;
@@ -195,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, 2) stem_pool_wgmma_kernel(const Stem
         for (int j = 0; j < 3; ++j) {
           const int c = 2 * px - 1 + j;
           if (c < 0) continue;
-          const uint4 v = *reinterpret_cast<const uint4*>(ring + ((r % 3) * a.in_w + c) * kLdc + cg * 8);
+          const uint4 v = *reinterpret_cast<const uint4*>(ring + ((r % 3) * geo.wp + c) * kLdc + cg * 8);
           best.x = as_u32(__hmax2(as_half2(best.x), as_half2(v.x)));
           best.y = as_u32(__hmax2(as_half2(best.y), as_half2(v.y)));
           best.z = as_u32(__hmax2(as_half2(best.z), as_half2(v.z)));
