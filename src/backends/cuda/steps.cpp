@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 
+#include "backends/cuda/kernels/conv3x3_resident.cuh"
 #include "backends/cuda/kernels/conv_gemm.cuh"
 #include "backends/cuda/kernels/conv_halo_wgmma.cuh"
 #include "backends/cuda/kernels/conv_gemm_3xtf32.cuh"
@@ -575,6 +576,7 @@ class MmaConvStep : public Step {
   std::string name() const override {
     return p_.op_name() + "_f16_nhwc" + p_.fusion_suffix() +
            (tile_.wgmma                             ? "__wgmma_halo_"
+            : tile_.images > 0                      ? "__mma_resident_"
             : variant_ == ConvGemmVariant::kHalo3x3 ? "__mma_halo_"
                                                     : "__mma_") +
            tile_.name() + "_" + std::to_string(tile_.warps_m * tile_.warps_n) + "w" +
@@ -583,7 +585,10 @@ class MmaConvStep : public Step {
   size_t scratch_bytes() const override { return align_up(conv_gemm_partial_bytes(args(p_.batch))); }
   /// Whether the tile's kernel computes this convolution (the wgmma kernels take fewer shapes
   /// than their variant).
-  bool fits() const { return !tile_.wgmma || conv_halo_wgmma_fits(args(p_.batch), tile_); }
+  bool fits() const {
+    if (tile_.images > 0) return conv3x3_resident_fits(args(p_.batch), tile_);
+    return !tile_.wgmma || conv_halo_wgmma_fits(args(p_.batch), tile_);
+  }
 
   /// K is split when the tiles alone would not fill the GPU: as many ways as it takes to give
   /// every multiprocessor a CTA, keeping at least two 32-wide K steps per split.

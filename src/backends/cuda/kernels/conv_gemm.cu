@@ -12,6 +12,7 @@
 
 #include <mutex>
 
+#include "backends/cuda/kernels/conv3x3_resident.cuh"
 #include "backends/cuda/kernels/conv_halo_wgmma.cuh"
 #include "backends/cuda/kernels/device_util.cuh"
 #include "backends/cuda/kernels/tile_table.cuh"
@@ -539,10 +540,12 @@ std::vector<TileEntry> general_table() {
 
 std::vector<TileEntry> halo_table() {
   std::vector<TileEntry> tiles = {
+      {{512, 32, 8, 1}, launch_halo<512, 32, 8, 1>},
       {{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>}, {{256, 32, 8, 1}, launch_halo<256, 32, 8, 1>},
       {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>}, {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>},
       {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},   {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
   for (const TileEntry& e : conv_halo_wgmma_entries(ConvGemmVariant::kHalo3x3)) tiles.push_back(e);
+  for (const TileEntry& e : conv3x3_resident_entries()) tiles.push_back(e);
   return tiles;
 }
 

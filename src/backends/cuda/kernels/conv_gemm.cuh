@@ -65,11 +65,15 @@ struct ConvGemmTile {
   int stages = 4;
   /// A wgmma (sm_90a) kernel rather than mma.sync; compute capability 9.0 only.
   bool wgmma = false;
+  /// > 0: the 3x3 kernel with resident weights (conv3x3_resident.cu), tiles of this many whole
+  /// images.
+  int images = 0;
   bool operator==(const ConvGemmTile& o) const {
     return bm == o.bm && bn == o.bn && warps_m == o.warps_m && warps_n == o.warps_n && stages == o.stages &&
-           wgmma == o.wgmma;
+           wgmma == o.wgmma && images == o.images;
   }
   std::string name() const {
+    if (images > 0) return std::to_string(bm) + "x" + std::to_string(bn) + "_i" + std::to_string(images);
     return std::to_string(bm) + "x" + std::to_string(bn) + (stages != 4 ? "_s" + std::to_string(stages) : "");
   }
 };
