@@ -38,8 +38,8 @@ bool have_large_clusters();
 /// (sm_90a) kernels.
 bool have_sm90();
 
-#define CHEXRT_SKIP_WITHOUT_SM90()                                                              \
-  do {                                                                                          \
+#define CHEXRT_SKIP_WITHOUT_SM90()                                                                    \
+  do {                                                                                                \
     if (!::chexrt::gputest::have_sm90()) GTEST_SKIP() << "wgmma kernels need compute capability 9.0"; \
   } while (0)
 

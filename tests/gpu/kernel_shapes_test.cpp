@@ -41,7 +41,7 @@ TEST(Conv3x3Resident, TakesSmallImagesThatFitItsTiles) {
   ASSERT_NE(three_7, nullptr);
   EXPECT_TRUE(conv3x3_resident_fits(dense_3x3(14, 256), *one_14));
   EXPECT_TRUE(conv3x3_resident_fits(dense_3x3(7, 256), *three_7));
-  EXPECT_TRUE(conv3x3_resident_fits(dense_3x3(7, 1), *three_7));  // a tile past the batch is zero-filled
+  EXPECT_TRUE(conv3x3_resident_fits(dense_3x3(7, 1), *three_7));      // a tile past the batch is zero-filled
   EXPECT_FALSE(conv3x3_resident_fits(dense_3x3(14, 256), *three_7));  // 3 x 196 pixels > 160
   for (const auto& e : entries) {
     EXPECT_FALSE(conv3x3_resident_fits(dense_3x3(28, 256), e.tile)) << e.tile.name();

@@ -177,8 +177,8 @@ bool shape_fits(const ConvGemmArgs& a, int capacity, int images) {
 int multiprocessors() {
   static int count = [] {
     int device = 0, n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) !=
-                                                     cudaSuccess) {
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
       return 0;
     }
     return n;
@@ -192,9 +192,8 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   if (!shape_fits(a, kWarps * kMI * 16, kImages) || multiprocessors() <= 0) return cudaErrorInvalidValue;
   static std::once_flag once;
   static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] {
-    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
-  });
+  std::call_once(
+      once, [&] { attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem); });
   if (attr_status != cudaSuccess) return attr_status;
   const int tiles = (a.batch + kImages - 1) / kImages;
   const int grid = std::min(tiles, multiprocessors());
@@ -216,9 +215,8 @@ std::vector<TileTable<ConvGemmTile, ConvGemmArgs>::Entry> conv3x3_resident_entri
   // of 7 and 4 rows of 28x28 images and of 2 rows of 56x56 ones timed no faster than the halo
   // kernel of conv_gemm.cu on an H200 at batch 256, which is as fast here at 14x14: those layers
   // are bound by the mma loop, not by the weight loads.)
-  return {{tile(7, 2, 1), launch<7, 2, 1>},           {tile(4, 4, 1), launch<4, 4, 1>},
-          {tile(8, 2, 1), launch<8, 2, 1>},           {tile(4, 1, 1), launch<4, 1, 1>},
-          {tile(7, 1, 2), launch<7, 1, 2>},           {tile(4, 2, 2), launch<4, 2, 2>},
+  return {{tile(7, 2, 1), launch<7, 2, 1>}, {tile(4, 4, 1), launch<4, 4, 1>}, {tile(8, 2, 1), launch<8, 2, 1>},
+          {tile(4, 1, 1), launch<4, 1, 1>}, {tile(7, 1, 2), launch<7, 1, 2>}, {tile(4, 2, 2), launch<4, 2, 2>},
           {tile(5, 2, 3), launch<5, 2, 3>}};
 }
 

@@ -540,10 +540,10 @@ std::vector<TileEntry> general_table() {
 
 std::vector<TileEntry> halo_table() {
   std::vector<TileEntry> tiles = {
-      {{512, 32, 8, 1}, launch_halo<512, 32, 8, 1>},
-      {{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>}, {{256, 32, 8, 1}, launch_halo<256, 32, 8, 1>},
-      {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>}, {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>},
-      {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},   {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
+      {{512, 32, 8, 1}, launch_halo<512, 32, 8, 1>}, {{256, 32, 4, 1}, launch_halo<256, 32, 4, 1>},
+      {{256, 32, 8, 1}, launch_halo<256, 32, 8, 1>}, {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>},
+      {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>}, {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},
+      {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
   for (const TileEntry& e : conv_halo_wgmma_entries(ConvGemmVariant::kHalo3x3)) tiles.push_back(e);
   for (const TileEntry& e : conv3x3_resident_entries()) tiles.push_back(e);
   return tiles;

@@ -45,7 +45,7 @@ constexpr int kWarpgroups = 2;
 constexpr int kPixelsPerWg = 128;
 constexpr int kThreads = kWarpgroups * 128;
 constexpr int kRows = kWarpgroups * kPixelsPerWg;  // GEMM pixels per step
-constexpr int kLdc = kStemCout + 8;  // ring pixel stride in halves: conflict-free half2 stores
+constexpr int kLdc = kStemCout + 8;                // ring pixel stride in halves: conflict-free half2 stores
 constexpr int kWeightBytes = kTaps * kPlanes * kStemCout * 16;
 
 struct StemGeometry {
@@ -176,10 +176,13 @@ __global__ void __launch_bounds__(kThreads, 2) stem_pool_wgmma_kernel(const Stem
         r[2 * h + 1] = as_u32(__floats2half2_rn(v2, v3));
       }
       const int px = wg * kPixelsPerWg + 8 * (2 * jj + (lane_block >> 1)) + (lane & 7);
-      const int ring_px = px < geo.wp ? row_a * geo.wp + px : px < 2 * geo.wp ? row_b * geo.wp + px - geo.wp : px + geo.wp;
-      stmatrix_x4_trans(ring_addr + (ring_px * kLdc + 16 * (warp & 3) + 8 * (lane_block & 1)) * 2, r[0], r[1], r[2], r[3]);
+      const int ring_px = px < geo.wp       ? row_a * geo.wp + px
+                          : px < 2 * geo.wp ? row_b * geo.wp + px - geo.wp
+                                            : px + geo.wp;
+      stmatrix_x4_trans(ring_addr + (ring_px * kLdc + 16 * (warp & 3) + 8 * (lane_block & 1)) * 2, r[0], r[1], r[2],
+                        r[3]);
     }
-    __syncthreads();  // rows 2s and 2s + 1 are in the ring
+    __syncthreads();       // rows 2s and 2s + 1 are in the ring
     if (s < j0) continue;  // the step before the band: its row 2 j0 - 1 only
 
     // Pooled row s, eight channels per thread and pixel; every window holds its centre.
@@ -213,8 +216,7 @@ __global__ void __launch_bounds__(kThreads, 2) stem_pool_wgmma_kernel(const Stem
 
 bool stem_pool_fits(const StemPoolArgs& a) {
   return a.in_h >= 2 && a.in_w >= 2 && a.in_h % 2 == 0 && a.in_w % 2 == 0 && 2 * (a.in_w + kKernel - 1) <= kRows &&
-         a.x_ld >= kStemCin && a.x_ld % 8 == 0 && a.y_ld >= kStemCout && a.y_ld % 8 == 0 && a.band >= 1 &&
-         a.batch >= 1;
+         a.x_ld >= kStemCin && a.x_ld % 8 == 0 && a.y_ld >= kStemCout && a.y_ld % 8 == 0 && a.band >= 1 && a.batch >= 1;
 }
 
 cudaError_t launch_stem_pool_wgmma(const StemPoolArgs& a, cudaStream_t stream) {
@@ -223,8 +225,7 @@ cudaError_t launch_stem_pool_wgmma(const StemPoolArgs& a, cudaStream_t stream) {
   static std::once_flag once;
   static cudaError_t attr_status = cudaSuccess;
   std::call_once(once, [&] {
-    attr_status =
-        cudaFuncSetAttribute(stem_pool_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+    attr_status = cudaFuncSetAttribute(stem_pool_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
   });
   if (attr_status != cudaSuccess) return attr_status;
   const int bands = (a.in_h / 2 + a.band - 1) / a.band;
