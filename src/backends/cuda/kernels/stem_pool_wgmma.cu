@@ -45,7 +45,9 @@ constexpr int kWarpgroups = 2;
 constexpr int kPixelsPerWg = 128;
 constexpr int kThreads = kWarpgroups * 128;
 constexpr int kRows = kWarpgroups * kPixelsPerWg;  // GEMM pixels per step
-constexpr int kLdc = kStemCout + 8;                // ring pixel stride in halves: conflict-free half2 stores
+// Ring pixel stride in halves: 144 bytes, so that the eight 16-byte rows of an stmatrix and the
+// pool's eight-thread phases land in eight bank groups.
+constexpr int kLdc = kStemCout + 8;
 constexpr int kWeightBytes = kTaps * kPlanes * kStemCout * 16;
 
 struct StemGeometry {
