@@ -366,10 +366,10 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
       }
     }
   }
-  // A convolution's kernel may also do the max pool right after it (the stem's StemPoolStep):
-  // the pool's output then lives from the convolution's step on, so that it shares no memory
-  // with the convolution's input.
-  for (int s = 1; s < static_cast<int>(plan.steps.size()); ++s) {
+  // An fp16 convolution's kernel may also do the max pool right after it (the stem's
+  // StemPoolStep): the pool's output then lives from the convolution's step on, so that it
+  // shares no memory with the convolution's input.
+  for (int s = 1; precision == Precision::kFp16 && s < static_cast<int>(plan.steps.size()); ++s) {
     const StepDesc& pool = plan.steps[s];
     const StepDesc& conv = plan.steps[s - 1];
     if (pool.kind != StepKind::kPool || g.node(pool.node).op != OpType::kMaxPool || conv.kind != StepKind::kConv ||

@@ -774,7 +774,7 @@ class StemPoolStep : public Step {
   }
   bool fits() const { return stem_pool_fits(args(p_.batch)); }
   Status init() {
-    CHEXRT_RETURN_IF_ERROR(upload_f16_weights(p_, kStemCin, 16 * kStemCin, &weight_));
+    CHEXRT_RETURN_IF_ERROR(upload_f16_weights(p_, kStemCin, kStemK, &weight_));
     return upload_bias(p_, &bias_);
   }
   std::string name() const override {
@@ -1362,12 +1362,11 @@ Result<std::vector<std::unique_ptr<Step>>> stem_pool_candidates(const StepFactor
   if (!StemPoolStep::is_stem_pool(env.graph, env.plan, p, index, steps[index + 1])) return out;
   const int pooled_rows = p.out_h / 2;
   const int pool_y = env.graph.node(steps[index + 1].node).outputs[0];
+  std::set<int> bands;
   for (int band : {pooled_rows, (pooled_rows + 1) / 2, (pooled_rows + 3) / 4, 8, 4, 2, 1}) {
-    if (band > pooled_rows) continue;
+    if (band > pooled_rows || !bands.insert(band).second) continue;
     auto step = std::make_unique<StemPoolStep>(env.plan, p, pool_y, band);
-    bool seen = false;
-    for (const auto& o : out) seen |= o->name() == step->name();
-    if (seen || !step->fits()) continue;
+    if (!step->fits()) continue;
     CHEXRT_RETURN_IF_ERROR(step->init());
     out.push_back(std::move(step));
   }

@@ -49,6 +49,7 @@ constexpr int kRows = kWarpgroups * kPixelsPerWg;  // GEMM pixels per step
 // pool's eight-thread phases land in eight bank groups.
 constexpr int kLdc = kStemCout + 8;
 constexpr int kWeightBytes = kTaps * kPlanes * kStemCout * 16;
+static_assert(kStemK == kTaps * kStemCin, "the weights' row length of stem_pool_wgmma.cuh");
 
 struct StemGeometry {
   int wp;           // bordered width W + 3
@@ -94,7 +95,7 @@ __global__ void __launch_bounds__(kThreads, 2) stem_pool_wgmma_kernel(const Stem
     const int tap = (id / kPlanes) % kTaps;
     const int n = id / (kPlanes * kTaps);
     cp_async_16(smem + ((tap * kPlanes + plane) * kStemCout + n) * 16,
-                a.weight + n * (kTaps * kStemCin) + tap * kStemCin + plane * 8, 16);
+                a.weight + n * kStemK + tap * kStemCin + plane * 8, 16);
   }
   // Step s reads input rows 2s - 2 ... as bordered rows 0 ...; thread e copies plane e % kPlanes
   // of bordered column e / kPlanes on every row.

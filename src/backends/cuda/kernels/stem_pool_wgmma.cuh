@@ -18,6 +18,8 @@ namespace chexrt::cuda {
 /// stored as 16) and output channels of the stem.
 constexpr int kStemCin = 16;
 constexpr int kStemCout = 64;
+/// Weights per output channel: 4x4 taps x kStemCin.
+constexpr int kStemK = 16 * kStemCin;
 
 struct StemPoolArgs {
   /// Space-to-depth input [batch][in_h][in_w][x_ld], kStemCin channels read. The convolution:
@@ -25,7 +27,7 @@ struct StemPoolArgs {
   const __half* x = nullptr;
   long long x_ld = 0;
   int batch = 0, in_h = 0, in_w = 0;
-  const __half* weight = nullptr;  ///< [kStemCout][16 taps x kStemCin], (r, s, c) order.
+  const __half* weight = nullptr;  ///< [kStemCout][kStemK], (r, s, c) order.
   const float* bias = nullptr;     ///< [kStemCout] or null.
   bool relu = false;
   /// Pooled output [batch][in_h / 2][in_w / 2][y_ld], kStemCout channels written.

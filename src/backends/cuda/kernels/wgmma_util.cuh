@@ -37,9 +37,10 @@ __device__ __forceinline__ void fence_accumulators(float (&d)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-// D[64 x N] += A[64 x 16] * B[16 x N]^T, both K-major in shared memory, fp32 accumulators.
-// Accumulator i of a thread: row 16 * (warp % 4) + lane / 4 (+ 8 for i % 4 >= 2), column
-// 8 * (i / 4) + 2 * (lane % 4) + i % 2, as in mma.m16n8k16.
+// D[64 x N] += A[64 x 16] * B[16 x N]^T for N = 32, 64, 128 (N / 2 accumulators per thread),
+// both K-major in shared memory, fp32 accumulators. Accumulator i of a thread: row
+// 16 * (warp % 4) + lane / 4 (+ 8 for i % 4 >= 2), column 8 * (i / 4) + 2 * (lane % 4) + i % 2,
+// as in mma.m16n8k16.
 __device__ __forceinline__ void wgmma_m64nk16(float (&d)[16], uint64_t desc_a, uint64_t desc_b) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
@@ -62,9 +63,6 @@ __device__ __forceinline__ void wgmma_m64nk16(float (&d)[32], uint64_t desc_a, u
       : "l"(desc_a), "l"(desc_b), "r"(1));
 }
 
-// D[64 x 128] += A[64 x 16] * B[16 x 128]^T, both K-major in shared memory, fp32 accumulators.
-// Accumulator i of a thread: row 16 * (warp % 4) + lane / 4 (+ 8 for i % 4 >= 2), column
-// 8 * (i / 4) + 2 * (lane % 4) + i % 2.
 __device__ __forceinline__ void wgmma_m64nk16(float (&d)[64], uint64_t desc_a, uint64_t desc_b) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
