@@ -30,9 +30,10 @@ const ConvGemmTile* tile_with(const std::vector<TileTable<ConvGemmTile, ConvGemm
   return nullptr;
 }
 
-// The resident-weight 3x3 kernel takes blocks 3 and 4 (whole 14x14 and 7x7 images within a
-// tile's pixels and shared memory), never the larger images or other channel counts.
-TEST(Conv3x3Resident, TakesSmallImagesThatFitItsTiles) {
+// The resident-weight 3x3 kernels: tiles of whole images take blocks 3 and 4 (14x14 and 7x7
+// images within a tile's pixels and shared memory), never the larger images; tiles of bands take
+// rows up to their pixels wide. Neither takes other channel counts or split-K.
+TEST(Conv3x3Resident, TakesTheImagesThatFitItsTiles) {
   const auto entries = conv3x3_resident_entries();
   ASSERT_FALSE(entries.empty());
   const ConvGemmTile* one_14 = tile_with(entries, 1, 224);
@@ -43,10 +44,28 @@ TEST(Conv3x3Resident, TakesSmallImagesThatFitItsTiles) {
   EXPECT_TRUE(conv3x3_resident_fits(dense_3x3(7, 256), *three_7));
   EXPECT_TRUE(conv3x3_resident_fits(dense_3x3(7, 1), *three_7));      // a tile past the batch is zero-filled
   EXPECT_FALSE(conv3x3_resident_fits(dense_3x3(14, 256), *three_7));  // 3 x 196 pixels > 160
+  int band_tiles = 0;
   for (const auto& e : entries) {
-    EXPECT_FALSE(conv3x3_resident_fits(dense_3x3(28, 256), e.tile)) << e.tile.name();
-    EXPECT_FALSE(conv3x3_resident_fits(dense_3x3(56, 256), e.tile)) << e.tile.name();
+    if (e.tile.images > 0) {
+      EXPECT_FALSE(conv3x3_resident_fits(dense_3x3(28, 256), e.tile)) << e.tile.name();
+      EXPECT_FALSE(conv3x3_resident_fits(dense_3x3(56, 256), e.tile)) << e.tile.name();
+      continue;
+    }
+    // Band tiles: rows of any width up to the tile's pixels, the ring within shared memory.
+    ASSERT_TRUE(e.tile.resident) << e.tile.name();
+    ++band_tiles;
+    EXPECT_TRUE(conv3x3_resident_fits(dense_3x3(28, 256), e.tile)) << e.tile.name();
+    EXPECT_TRUE(conv3x3_resident_fits(dense_3x3(56, 256), e.tile)) << e.tile.name();
+    EXPECT_FALSE(conv3x3_resident_fits(dense_3x3(e.tile.bm + 1, 1), e.tile)) << e.tile.name();
+    ConvGemmArgs wide = dense_3x3(56, 256);
+    wide.in_c = 256;
+    wide.k_pad = 9 * 256;
+    EXPECT_FALSE(conv3x3_resident_fits(wide, e.tile)) << e.tile.name();
+    ConvGemmTile not_resident = e.tile;
+    not_resident.resident = false;
+    EXPECT_FALSE(conv3x3_resident_fits(dense_3x3(56, 256), not_resident)) << e.tile.name();
   }
+  EXPECT_GT(band_tiles, 0);
   ConvGemmArgs wide = dense_3x3(14, 256);
   wide.in_c = 256;
   wide.k_pad = 9 * 256;

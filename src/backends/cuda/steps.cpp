@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 
+#include "backends/cuda/kernels/conv1x1_resident.cuh"
 #include "backends/cuda/kernels/conv3x3_resident.cuh"
 #include "backends/cuda/kernels/conv_gemm.cuh"
 #include "backends/cuda/kernels/conv_halo_wgmma.cuh"
@@ -576,7 +577,7 @@ class MmaConvStep : public Step {
   std::string name() const override {
     return p_.op_name() + "_f16_nhwc" + p_.fusion_suffix() +
            (tile_.wgmma                             ? "__wgmma_halo_"
-            : tile_.images > 0                      ? "__mma_resident_"
+            : tile_.images > 0 || tile_.resident    ? "__mma_resident_"
             : variant_ == ConvGemmVariant::kHalo3x3 ? "__mma_halo_"
                                                     : "__mma_") +
            tile_.name() + "_" + std::to_string(tile_.warps_m * tile_.warps_n) + "w" +
@@ -586,7 +587,10 @@ class MmaConvStep : public Step {
   /// Whether the tile's kernel computes this convolution (the wgmma kernels take fewer shapes
   /// than their variant).
   bool fits() const {
-    if (tile_.images > 0) return conv3x3_resident_fits(args(p_.batch), tile_);
+    if (variant_ == ConvGemmVariant::kHalo3x3 && (tile_.images > 0 || tile_.resident)) {
+      return conv3x3_resident_fits(args(p_.batch), tile_);
+    }
+    if (tile_.resident) return conv1x1_resident_fits(args(p_.batch), tile_);
     return !tile_.wgmma || conv_halo_wgmma_fits(args(p_.batch), tile_);
   }
 
@@ -594,7 +598,7 @@ class MmaConvStep : public Step {
   /// every multiprocessor a CTA, keeping at least two 32-wide K steps per split.
   static int split_count(const ExecutionPlan& plan, const ConvProblem& p, ConvGemmVariant variant,
                          const ConvGemmTile& tile, int sms) {
-    if (variant == ConvGemmVariant::kHalo3x3) return 1;
+    if (variant == ConvGemmVariant::kHalo3x3 || tile.resident) return 1;
     const int64_t ctas = (p.batch * p.out_h * p.out_w + tile.bm - 1) / tile.bm * (p.out_c / tile.bn);
     const int k = p.pointwise() ? p.in_c : p.kh * p.kw * p.in_c;
     const int k_tiles = (k + 31) / 32;

@@ -12,6 +12,7 @@
 
 #include <mutex>
 
+#include "backends/cuda/kernels/conv1x1_resident.cuh"
 #include "backends/cuda/kernels/conv3x3_resident.cuh"
 #include "backends/cuda/kernels/conv_halo_wgmma.cuh"
 #include "backends/cuda/kernels/device_util.cuh"
@@ -219,31 +220,16 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
         ldmatrix_x4(af[mi], as + (mi * 16 + (lane & 15)) * kLds + ks * 16 + (lane >> 4) * 8);
       }
       if (kPrologue) {
-        // Fragment registers 0 and 1 hold k = 2t, 2t+1 of the 16-wide slice; 2 and 3 hold k + 8.
         const __half* ps = sp + slot * 2 * kBK + ks * 16 + 2 * (lane & 3);
         const __half2 s_lo = *reinterpret_cast<const __half2*>(ps);
         const __half2 s_hi = *reinterpret_cast<const __half2*>(ps + 8);
         const __half2 t_lo = *reinterpret_cast<const __half2*>(ps + kBK);
         const __half2 t_hi = *reinterpret_cast<const __half2*>(ps + kBK + 8);
-        const __half2 zero = __float2half2_rn(0.f);
 #pragma unroll
-        for (int mi = 0; mi < T::kMI; ++mi) {
-          af[mi][0] = as_u32(__hmax2(__hfma2(as_half2(af[mi][0]), s_lo, t_lo), zero));
-          af[mi][1] = as_u32(__hmax2(__hfma2(as_half2(af[mi][1]), s_lo, t_lo), zero));
-          af[mi][2] = as_u32(__hmax2(__hfma2(as_half2(af[mi][2]), s_hi, t_hi), zero));
-          af[mi][3] = as_u32(__hmax2(__hfma2(as_half2(af[mi][3]), s_hi, t_hi), zero));
-        }
+        for (int mi = 0; mi < T::kMI; ++mi) affine_relu_fragment(af[mi], s_lo, s_hi, t_lo, t_hi);
       }
       uint32_t bf[T::kNI][2];
-#pragma unroll
-      for (int nj = 0; nj < T::kNI / 2; ++nj) {
-        uint32_t r[4];
-        ldmatrix_x4(r, bs + (nj * 16 + (lane & 7) + ((lane >> 4) << 3)) * kLds + ks * 16 + ((lane >> 3) & 1) * 8);
-        bf[2 * nj][0] = r[0];
-        bf[2 * nj][1] = r[1];
-        bf[2 * nj + 1][0] = r[2];
-        bf[2 * nj + 1][1] = r[3];
-      }
+      load_b_fragments(bf, bs + ks * 16, kLds, lane);
 #pragma unroll
       for (int mi = 0; mi < T::kMI; ++mi)
 #pragma unroll
@@ -333,6 +319,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
   const __half* x_img = a.x + static_cast<long long>(img) * height * width * a.x_ld;
   const int c_steps = a.in_c / kBK;
 
+  const bool warp_has_rows = warp_m * T::kWM < valid_px;
   // Border-tile index of each A row this lane addresses (rows past the band read pixel 0).
   int hb[T::kMI];
 #pragma unroll
@@ -393,31 +380,26 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
     __syncthreads();
     const __half* hs = sh + (kc & 1) * halo_px * kLds;
     const __half* bs = sb + (kc & 1) * 9 * BN * kLds + warp_n * T::kWN * kLds;
+    // Warps whose rows all lie past the band (the short last band of an image) leave the
+    // multiprocessor to the others.
+    if (warp_has_rows) {
 #pragma unroll
-    for (int tap = 0; tap < 9; ++tap) {
-      const int off = (tap / 3) * halo_w + tap % 3;
+      for (int tap = 0; tap < 9; ++tap) {
+        const int off = (tap / 3) * halo_w + tap % 3;
 #pragma unroll
-      for (int ks = 0; ks < kBK / 16; ++ks) {
-        uint32_t af[T::kMI][4];
+        for (int ks = 0; ks < kBK / 16; ++ks) {
+          uint32_t af[T::kMI][4];
 #pragma unroll
-        for (int mi = 0; mi < T::kMI; ++mi) {
-          ldmatrix_x4(af[mi], hs + (hb[mi] + off) * kLds + ks * 16 + (lane >> 4) * 8);
+          for (int mi = 0; mi < T::kMI; ++mi) {
+            ldmatrix_x4(af[mi], hs + (hb[mi] + off) * kLds + ks * 16 + (lane >> 4) * 8);
+          }
+          uint32_t bf[T::kNI][2];
+          load_b_fragments(bf, bs + tap * BN * kLds + ks * 16, kLds, lane);
+#pragma unroll
+          for (int mi = 0; mi < T::kMI; ++mi)
+#pragma unroll
+            for (int ni = 0; ni < T::kNI; ++ni) mma_16816(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
         }
-        uint32_t bf[T::kNI][2];
-#pragma unroll
-        for (int nj = 0; nj < T::kNI / 2; ++nj) {
-          uint32_t r[4];
-          ldmatrix_x4(r, bs + (tap * BN + nj * 16 + (lane & 7) + ((lane >> 4) << 3)) * kLds + ks * 16 +
-                             ((lane >> 3) & 1) * 8);
-          bf[2 * nj][0] = r[0];
-          bf[2 * nj][1] = r[1];
-          bf[2 * nj + 1][0] = r[2];
-          bf[2 * nj + 1][1] = r[3];
-        }
-#pragma unroll
-        for (int mi = 0; mi < T::kMI; ++mi)
-#pragma unroll
-          for (int ni = 0; ni < T::kNI; ++ni) mma_16816(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
       }
     }
     __syncthreads();  // the next iteration's load refills the slot read here
@@ -515,14 +497,13 @@ using TileEntry = Table::Entry;
 
 template <ConvGemmVariant V>
 std::vector<TileEntry> pointwise_table() {
-  return {{{128, 128, 2, 2}, launch<128, 128, 2, 2, V>},
-          {{128, 128, 4, 2}, launch<128, 128, 4, 2, V>},
-          {{128, 128, 2, 2, 3}, launch<128, 128, 2, 2, V, 3>},
-          {{128, 128, 4, 2, 3}, launch<128, 128, 4, 2, V, 3>},
-          {{64, 128, 2, 2}, launch<64, 128, 2, 2, V>},
-          {{64, 128, 2, 2, 3}, launch<64, 128, 2, 2, V, 3>},
-          {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>},
-          {{32, 64, 1, 2}, launch<32, 64, 1, 2, V>}};
+  std::vector<TileEntry> tiles = {
+      {{128, 128, 2, 2}, launch<128, 128, 2, 2, V>},       {{128, 128, 4, 2}, launch<128, 128, 4, 2, V>},
+      {{128, 128, 2, 2, 3}, launch<128, 128, 2, 2, V, 3>}, {{128, 128, 4, 2, 3}, launch<128, 128, 4, 2, V, 3>},
+      {{64, 128, 2, 2}, launch<64, 128, 2, 2, V>},         {{64, 128, 2, 2, 3}, launch<64, 128, 2, 2, V, 3>},
+      {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>},           {{32, 64, 1, 2}, launch<32, 64, 1, 2, V>}};
+  for (const TileEntry& e : conv1x1_resident_entries(V)) tiles.push_back(e);
+  return tiles;
 }
 
 std::vector<TileEntry> general_table() {

@@ -50,6 +50,10 @@ struct ConvGemmArgs {
   /// finishing a share of the tile's rows. One kernel, no partials in global memory: at batch 1
   /// the separate reduce kernels were about half the kernels of an inference.
   bool cluster_reduce = false;
+  /// Persistent kernels (conv1x1_resident.cu, conv3x3_resident.cu): at most this many CTAs
+  /// along the pixels (0: as many as fit on the GPU). Tests set it to give every CTA several
+  /// tiles.
+  int max_ctas = 0;
 };
 
 /// Splits at most.
@@ -68,9 +72,11 @@ struct ConvGemmTile {
   /// > 0: the 3x3 kernel with resident weights (conv3x3_resident.cu), tiles of this many whole
   /// images.
   int images = 0;
+  /// The 1x1 kernel with resident weights (conv1x1_resident.cu): persistent CTAs.
+  bool resident = false;
   bool operator==(const ConvGemmTile& o) const {
     return bm == o.bm && bn == o.bn && warps_m == o.warps_m && warps_n == o.warps_n && stages == o.stages &&
-           wgmma == o.wgmma && images == o.images;
+           wgmma == o.wgmma && images == o.images && resident == o.resident;
   }
   std::string name() const {
     if (images > 0) return std::to_string(bm) + "x" + std::to_string(bn) + "_i" + std::to_string(images);

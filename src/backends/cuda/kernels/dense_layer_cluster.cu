@@ -169,13 +169,7 @@ __global__ void __launch_bounds__(kThreads) dense_layer_cluster_kernel(const Den
         if (j >= nk) continue;  // (not break: the loop must unroll for bf to stay in registers)
         uint32_t af[4];
         ldmatrix_x4(af, sx + (j * kRows + mt * 16 + (lane & 15)) * kLdx + (lane >> 4) * 8);
-        // Registers 0 and 1 hold k = 2t, 2t + 1 of the chunk; 2 and 3 hold k + 8.
-        const __half2 s_lo = pro[j][0], s_hi = pro[j][1], t_lo = pro[j][2], t_hi = pro[j][3];
-        const __half2 zero = __float2half2_rn(0.f);
-        af[0] = as_u32(__hmax2(__hfma2(as_half2(af[0]), s_lo, t_lo), zero));
-        af[1] = as_u32(__hmax2(__hfma2(as_half2(af[1]), s_lo, t_lo), zero));
-        af[2] = as_u32(__hmax2(__hfma2(as_half2(af[2]), s_hi, t_hi), zero));
-        af[3] = as_u32(__hmax2(__hfma2(as_half2(af[3]), s_hi, t_hi), zero));
+        affine_relu_fragment(af, pro[j][0], pro[j][1], pro[j][2], pro[j][3]);
         mma_16816(acc[0], af, bf[j][0], bf[j][1]);
         mma_16816(acc[1], af, bf[j][2], bf[j][3]);
       }
@@ -225,15 +219,7 @@ __global__ void __launch_bounds__(kThreads) dense_layer_cluster_kernel(const Den
     uint32_t bf[kTaps2 / 2][4][2];
 #pragma unroll
     for (int kk = 0; kk < kTaps2 / 2; ++kk) {
-#pragma unroll
-      for (int nj = 0; nj < 2; ++nj) {
-        uint32_t r[4];
-        ldmatrix_x4(r, sw2 + (nj * 16 + (lane & 7) + ((lane >> 4) << 3)) * kLdw2 + kk * 16 + ((lane >> 3) & 1) * 8);
-        bf[kk][2 * nj][0] = r[0];
-        bf[kk][2 * nj][1] = r[1];
-        bf[kk][2 * nj + 1][0] = r[2];
-        bf[kk][2 * nj + 1][1] = r[3];
-      }
+      load_b_fragments(bf[kk], sw2 + kk * 16, kLdw2, lane);
     }
     for (int mt = warp; mt < out_tiles; mt += kWarps) {
       const int p = mt * 16 + (lane & 15);

@@ -103,6 +103,35 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
 __device__ __forceinline__ uint32_t as_u32(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
 __device__ __forceinline__ __half2 as_half2(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
 
+/// The B fragments of a warp's kNI 8-column mma tiles for one k16 slice. `bs` points at the
+/// slice's first k in the row of the warp's first output channel; rows (output channels, k
+/// contiguous) are `ldb` halves apart. Each ldmatrix.x4 gives two tiles.
+template <int kNI>
+__device__ __forceinline__ void load_b_fragments(uint32_t (&bf)[kNI][2], const __half* bs, int ldb, int lane) {
+  static_assert(kNI % 2 == 0, "B fragments come in pairs of 8-column tiles");
+#pragma unroll
+  for (int nj = 0; nj < kNI / 2; ++nj) {
+    uint32_t r[4];
+    ldmatrix_x4(r, bs + (nj * 16 + (lane & 7) + ((lane >> 4) << 3)) * ldb + ((lane >> 3) & 1) * 8);
+    bf[2 * nj][0] = r[0];
+    bf[2 * nj][1] = r[1];
+    bf[2 * nj + 1][0] = r[2];
+    bf[2 * nj + 1][1] = r[3];
+  }
+}
+
+/// DenseNet's pre-activation batch norm + ReLU on an A fragment of one k16 slice, in fp16:
+/// a = max(a * scale + shift, 0). Registers 0 and 1 hold k = 2t, 2t + 1 of the slice (scale s_lo,
+/// shift t_lo), registers 2 and 3 hold k + 8 (s_hi, t_hi).
+__device__ __forceinline__ void affine_relu_fragment(uint32_t (&af)[4], __half2 s_lo, __half2 s_hi, __half2 t_lo,
+                                                     __half2 t_hi) {
+  const __half2 zero = __float2half2_rn(0.f);
+  af[0] = as_u32(__hmax2(__hfma2(as_half2(af[0]), s_lo, t_lo), zero));
+  af[1] = as_u32(__hmax2(__hfma2(as_half2(af[1]), s_lo, t_lo), zero));
+  af[2] = as_u32(__hmax2(__hfma2(as_half2(af[2]), s_hi, t_hi), zero));
+  af[3] = as_u32(__hmax2(__hfma2(as_half2(af[3]), s_hi, t_hi), zero));
+}
+
 /// Eight consecutive channels, as one 16-byte load or store.
 template <class T>
 struct Vec8;
