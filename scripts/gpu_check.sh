@@ -112,7 +112,7 @@ if [ "$smoke" = 1 ]; then
 fi
 
 if [ "$sanitizer" = 1 ] && command -v compute-sanitizer >/dev/null; then
-  echo "== compute-sanitizer memcheck (batch 1): one FP16 inference, one each with the one-kernel stem and pool, the resident-weight 3x3 kernels and the one-kernel dense layers forced, one FP32 on the 3xTF32 kernels"
+  echo "== compute-sanitizer memcheck (batch 1): one FP16 inference, one each with the one-kernel stem and pool, the resident-weight kernels (1x1, 3x3, one-kernel transition) and the one-kernel dense layers forced, one FP32 on the 3xTF32 kernels"
   : >"$out/memcheck.log"
   for run in "fp16 " "fp16 maxpool3x3s2__wgmma" "fp16 mma_resident" "fp16 dense_layer" "fp32 3xtf32"; do
     set -- $run

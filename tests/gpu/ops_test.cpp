@@ -250,6 +250,34 @@ TEST(CudaOps, OneKernelStemAndPoolIsOfferedOnHopper) {
   }
 }
 
+// DenseNet's transition (BN + ReLU, average pool, 1x1) as one kernel, a tactic of the pool's node
+// (PoolConvStep) in fp16.
+TEST(CudaOps, OneKernelTransitionIsOffered) {
+  CHEXRT_SKIP_WITHOUT_GPU();
+  for (const OpCase& c : op_cases()) {
+    if (c.name.rfind("transition", 0) != 0) continue;
+    SCOPED_TRACE(c.name);
+    NetworkDefinition net;
+    LayerMaker maker(net, 17);
+    c.build(net, maker, c.batch);
+    ASSERT_TRUE(net.status().ok());
+    for (Precision precision : {Precision::kFp16, Precision::kFp32}) {
+      auto tactics = CudaEngine::candidate_tactics(net.graph(), gputest::cuda_options(precision, c.batch));
+      ASSERT_TRUE(tactics.ok()) << tactics.status().to_string();
+      int offered = 0;
+      for (int n = 0; n < net.graph().num_nodes(); ++n) {
+        if (net.graph().node(n).name != "pool") continue;
+        for (const std::string& t : (*tactics)[n]) offered += t.find("_conv1x1__mma_resident_") != std::string::npos;
+      }
+      if (precision == Precision::kFp16) {
+        EXPECT_GE(offered, 1);
+      } else {
+        EXPECT_EQ(offered, 0);
+      }
+    }
+  }
+}
+
 std::vector<OpParam> all_params() {
   std::vector<OpParam> p;
   for (size_t i = 0; i < op_cases().size(); ++i) {

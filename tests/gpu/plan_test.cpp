@@ -166,6 +166,33 @@ TEST(CudaPlan, MaxPoolOutputIsLiveFromTheConvolutionBeforeIt) {
   EXPECT_TRUE(pooled.offset + pooled.bytes <= image.offset || image.offset + image.bytes <= pooled.offset);
 }
 
+// A transition (BN + ReLU + average pool, then the 1x1) may run as one kernel during the pool's
+// step (PoolConvStep): the convolution's output lives from there, apart from the pool's input.
+TEST(CudaPlan, TransitionOutputIsLiveFromThePoolBeforeIt) {
+  NetworkDefinition net;
+  LayerMaker m(net, 2);
+  Tensor x = net.add_input("x", DataType::kFloat32, {2, 256, 16, 16});
+  Tensor pooled = m.pool("pool", m.affine("norm", x, true), false, 2, 2, 0);
+  net.mark_output(m.conv("conv", pooled, 128, 1, 1, 0, false, false), "y");
+  ASSERT_TRUE(net.status().ok());
+  const ir::Graph& g = net.graph();
+  for (Precision precision : {Precision::kFp16, Precision::kFp32}) {
+    auto plan = make_plan(g, 2, precision);
+    ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+    const int pool_step = plan->node_step[node_index(g, "pool")];
+    const int conv_step = plan->node_step[node_index(g, "conv")];
+    ASSERT_EQ(conv_step, pool_step + 1);
+    const BufferDesc& out = plan->buffers[plan->values[plan->steps[conv_step].writes[0]].buffer];
+    const BufferDesc& in = plan->buffers[plan->values[plan->steps[pool_step].reads[0]].buffer];
+    if (precision == Precision::kFp16) {
+      EXPECT_LE(out.first_step, pool_step);
+      EXPECT_TRUE(out.offset + out.bytes <= in.offset || in.offset + in.bytes <= out.offset);
+    } else {
+      EXPECT_EQ(out.first_step, conv_step);  // no fused kernel in fp32: no longer lifetime
+    }
+  }
+}
+
 TEST(CudaPlan, UnsupportedNodeIsNamed) {
   NetworkDefinition net;
   Tensor x = net.add_input("x", DataType::kFloat32, {2, 10});

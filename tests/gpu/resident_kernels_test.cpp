@@ -62,6 +62,30 @@ TEST(Conv1x1Resident, TakesPointwiseLayersWhoseWeightsFit) {
   EXPECT_GT(fit_block2, 0);
 }
 
+// The pooled kernel (transitions): an input of twice the output's size; transitions 1 and 2
+// fit (K = 256 and 512), transition 3 (K = 1024) does not.
+TEST(Conv1x1Resident, PooledKernelTakesTransitionsOneAndTwo) {
+  const Entries entries = avgpool_conv1x1_resident_entries();
+  ASSERT_FALSE(entries.empty());
+  auto transition = [](int in_c, int out_c, int out_size) {
+    ConvGemmArgs a = pointwise(in_c, out_c, out_size, 256);
+    a.in_h = a.in_w = 2 * out_size;
+    a.pool2x2 = true;
+    return a;
+  };
+  int fit_t1 = 0, fit_t2 = 0;
+  for (const auto& e : entries) {
+    fit_t1 += conv1x1_resident_fits(transition(256, 128, 28), e.tile);
+    fit_t2 += conv1x1_resident_fits(transition(512, 256, 14), e.tile);
+    EXPECT_FALSE(conv1x1_resident_fits(transition(1024, 512, 7), e.tile)) << e.tile.name();
+    ConvGemmArgs odd = transition(256, 128, 28);
+    odd.in_h = 57;  // not twice the output
+    EXPECT_FALSE(conv1x1_resident_fits(odd, e.tile)) << e.tile.name();
+  }
+  EXPECT_GT(fit_t1, 0);
+  EXPECT_GT(fit_t2, 0);
+}
+
 template <class T>
 struct DeviceArray {
   T* p = nullptr;
@@ -80,22 +104,27 @@ struct DeviceArray {
 struct Case {
   int in_c, out_c, size, batch;
   bool prologue;
+  bool pool = false;  // A: the 2x2 stride-2 average pool of the prologue's output (transitions)
 };
 
-// Y = relu(bias + W * A') with A' = relu(X * scale + shift) (prologue) or X, on a strided input
-// whose channels past in_c are NaN (never read: a NaN there would reach every output) and a
-// strided output whose channels past out_c must stay as they were.
+// Y = relu(bias + W * A') with A' = relu(X * scale + shift) (prologue) or X, or (pool) the 2x2
+// average of relu(X * scale + shift) over an input of twice the size, on a strided input whose
+// channels past in_c are NaN (never read: a NaN there would reach every output) and a strided
+// output whose channels past out_c must stay as they were.
 void check_every_tile(const Case& c, int max_ctas) {
   const ConvGemmVariant variant = c.prologue ? ConvGemmVariant::kPointwisePrologue : ConvGemmVariant::kPointwise;
   const int pixels = c.batch * c.size * c.size;
+  const int window = c.pool ? 2 : 1;
+  const int in_size = window * c.size;
+  const int in_pixels = c.batch * in_size * in_size;
   const int k_pad = (c.in_c + 31) / 32 * 32;
   const int x_ld = c.in_c + 24, y_ld = c.out_c + 8;
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.f, 1.f);
   std::uniform_real_distribution<float> uniform(0.5f, 1.5f);
   const __half nan = __float2half(std::numeric_limits<float>::quiet_NaN());
-  std::vector<__half> x(size_t(pixels) * x_ld, nan);
-  for (int p = 0; p < pixels; ++p)
+  std::vector<__half> x(size_t(in_pixels) * x_ld, nan);
+  for (int p = 0; p < in_pixels; ++p)
     for (int k = 0; k < c.in_c; ++k) x[size_t(p) * x_ld + k] = __float2half(normal(rng));
   std::vector<__half> w(size_t(c.out_c) * k_pad, __float2half(0.f)), scale(k_pad, __float2half(0.f)),
       shift(k_pad, __float2half(0.f));
@@ -114,9 +143,17 @@ void check_every_tile(const Case& c, int max_ctas) {
   std::vector<double> ref(size_t(pixels) * c.out_c);
   std::vector<double> a(c.in_c);
   for (int p = 0; p < pixels; ++p) {
+    const int n = p / (c.size * c.size), oh = p / c.size % c.size, ow = p % c.size;
     for (int k = 0; k < c.in_c; ++k) {
-      const double v = __half2float(x[size_t(p) * x_ld + k]);
-      a[k] = c.prologue ? std::max(0.0, v * __half2float(scale[k]) + __half2float(shift[k])) : v;
+      a[k] = 0;
+      for (int dy = 0; dy < window; ++dy) {
+        for (int dx = 0; dx < window; ++dx) {
+          const size_t q = (size_t(n) * in_size + window * oh + dy) * in_size + window * ow + dx;
+          const double v = __half2float(x[q * x_ld + k]);
+          a[k] += c.prologue ? std::max(0.0, v * __half2float(scale[k]) + __half2float(shift[k])) : v;
+        }
+      }
+      a[k] /= window * window;
     }
     for (int o = 0; o < c.out_c; ++o) {
       double s = bias[o];
@@ -125,12 +162,20 @@ void check_every_tile(const Case& c, int max_ctas) {
     }
   }
 
-  DeviceArray<__half> dx(x), dw(w), dscale(scale), dshift(shift);
+  // The pooled kernel takes the prologue divided by the window's 4 pixels (as PoolConvStep does).
+  std::vector<__half> scale_in = scale, shift_in = shift;
+  for (int k = 0; k < k_pad; ++k) {
+    scale_in[k] = __float2half(__half2float(scale[k]) / (window * window));
+    shift_in[k] = __float2half(__half2float(shift[k]) / (window * window));
+  }
+  DeviceArray<__half> dx(x), dw(w), dscale(scale_in), dshift(shift_in);
   DeviceArray<float> dbias(bias);
   int fitted = 0;
-  for (const auto& e : conv1x1_resident_entries(variant)) {
+  for (const auto& e : c.pool ? avgpool_conv1x1_resident_entries() : conv1x1_resident_entries(variant)) {
     DeviceArray<__half> dy(y_init);
     ConvGemmArgs args = pointwise(c.in_c, c.out_c, c.size, c.batch);
+    args.in_h = args.in_w = in_size;
+    args.pool2x2 = c.pool;
     args.x = dx.p;
     args.x_ld = x_ld;
     args.weight = dw.p;
@@ -169,13 +214,16 @@ void check_every_tile(const Case& c, int max_ctas) {
   EXPECT_GT(fitted, 0);
 }
 
-// 1200 pixels: 10 tiles of 128 (the last of 48 pixels) or 5 of 256, over 3 CTAs or a full GPU.
+// 1200 pixels: 10 tiles of 128 (the last of 48 pixels) or 5 of 256, over 3 CTAs or a full GPU;
+// the pooled kernel on 588 and 245 pooled pixels (tiles of 64 and 128).
 TEST(Conv1x1Resident, EveryTileMatchesTheReferenceAcrossTiles) {
   CHEXRT_SKIP_WITHOUT_GPU();
   for (int max_ctas : {3, 0}) {
-    check_every_tile({160, 128, 20, 3, true}, max_ctas);   // block 2's second layer, 5 K steps
-    check_every_tile({72, 128, 20, 3, true}, max_ctas);    // K not a multiple of 32: zero-filled tail
-    check_every_tile({256, 256, 20, 3, false}, max_ctas);  // two 128-channel slices, no prologue
+    check_every_tile({160, 128, 20, 3, true}, max_ctas);        // block 2's second layer, 5 K steps
+    check_every_tile({72, 128, 20, 3, true}, max_ctas);         // K not a multiple of 32: zero-filled tail
+    check_every_tile({256, 256, 20, 3, false}, max_ctas);       // two 128-channel slices, no prologue
+    check_every_tile({256, 128, 14, 3, true, true}, max_ctas);  // transition 1's shape, pooled
+    check_every_tile({512, 256, 7, 5, true, true}, max_ctas);   // transition 2's channels, two slices
   }
 }
 

@@ -283,7 +283,7 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
                              "' is not available with this GPU and these libraries");
       }
       list = std::move(kept);
-    } else if (!settings_.tactic_filter.empty() && desc.kind == StepKind::kConv) {
+    } else if (!settings_.tactic_filter.empty() && (desc.kind == StepKind::kConv || desc.kind == StepKind::kPool)) {
       auto kept = keep_if([&](const Step& c) { return c.name().find(settings_.tactic_filter) != std::string::npos; });
       if (!kept.empty()) list = std::move(kept);
     }

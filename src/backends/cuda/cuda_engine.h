@@ -33,7 +33,8 @@ struct CudaBuildSettings {
   /// Per graph node, the tactic of the max-batch profile to use instead of timing ("" or
   /// absent: time the candidates); engine files store these. Smaller profiles are timed.
   std::vector<std::string> tactics;
-  /// Keep only convolution tactics whose name contains this (when any does); e.g. "cudnn".
+  /// Keep only convolution and pool tactics whose name contains this (when any does); e.g.
+  /// "cudnn". (A pool's tactics are its kernel and the one-kernel transition.)
   std::string tactic_filter;
   /// Timing cache file ("" = none).
   std::string timing_cache;

@@ -366,17 +366,25 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
       }
     }
   }
-  // An fp16 convolution's kernel may also do the max pool right after it (the stem's
-  // StemPoolStep): the pool's output then lives from the convolution's step on, so that it
-  // shares no memory with the convolution's input.
+  // An fp16 kernel may do two steps at once: a convolution and the max pool right after it (the
+  // stem's StemPoolStep), or an average pool and the convolution right after it (a transition's
+  // PoolConvStep). The second step's outputs then live from the first step on, so that they
+  // share no memory with the first step's inputs.
   for (int s = 1; precision == Precision::kFp16 && s < static_cast<int>(plan.steps.size()); ++s) {
-    const StepDesc& pool = plan.steps[s];
-    const StepDesc& conv = plan.steps[s - 1];
-    if (pool.kind != StepKind::kPool || g.node(pool.node).op != OpType::kMaxPool || conv.kind != StepKind::kConv ||
-        pool.reads.empty() || std::find(conv.writes.begin(), conv.writes.end(), pool.reads[0]) == conv.writes.end()) {
+    const StepDesc& second = plan.steps[s];
+    const StepDesc& first = plan.steps[s - 1];
+    const auto fusable = [&](StepKind a, OpType a_op, StepKind b, OpType b_op) {
+      return first.kind == a && g.node(first.node).op == a_op && second.kind == b && g.node(second.node).op == b_op;
+    };
+    if (!fusable(StepKind::kConv, OpType::kConv, StepKind::kPool, OpType::kMaxPool) &&
+        !fusable(StepKind::kPool, OpType::kAveragePool, StepKind::kConv, OpType::kConv)) {
       continue;
     }
-    for (int v : pool.writes) {
+    if (second.reads.empty() ||
+        std::find(first.writes.begin(), first.writes.end(), second.reads[0]) == first.writes.end()) {
+      continue;
+    }
+    for (int v : second.writes) {
       BufferDesc& b = plan.buffers[plan.values[v].buffer];
       b.first_step = std::min(b.first_step, s - 1);
     }

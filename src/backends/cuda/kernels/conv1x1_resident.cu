@@ -5,17 +5,21 @@
 //  - the weights of its 128 channels, [128][k_pad + 8 halves] (the 8-half padding keeps
 //    ldmatrix's eight rows in eight bank groups), and the prologue's scale and shift [2][k_pad],
 //    loaded once;
-//  - a ring of STAGES A stages, [BM][32 + 8 halves], that the loop below fills one 32-wide K step
-//    ahead of another, tile after tile: step s of the CTA is K step s % k_tiles of its tile
-//    s / k_tiles;
+//  - a ring of STAGES A stages, [kTaps][BM][32 + 8 halves], that the loop below fills one
+//    32-wide K step ahead of another, tile after tile: step s of the CTA is K step s % k_tiles of
+//    its tile s / k_tiles;
 //  - per warp, 16 rows of its output columns, through which the epilogue turns the mma
 //    fragments into whole 16-byte stores.
 // Warp (warp_m, warp_n) computes rows warp_m * kWM ... and columns warp_n * kWN ... of each
 // tile, with the prologue (BN + ReLU) applied to the A fragments as conv_gemm.cu does.
+//
+// With kTaps = 4 (ConvGemmArgs::pool2x2, DenseNet's transitions) A row p is the 2x2 stride-2
+// average pool of the prologue's output at pooled pixel p: a stage holds the 32 channels of the
+// window's four input pixels, and the A fragment is the sum of the four pixels' fragments after
+// the prologue, whose scale and shift come divided by 4. The pooled tensor is never written.
 #include "backends/cuda/kernels/conv1x1_resident.cuh"
 
 #include <algorithm>
-#include <mutex>
 
 #include "backends/cuda/kernels/device_util.cuh"
 
@@ -31,18 +35,18 @@ constexpr int kLda = kBK + 8;  // A stage row stride in halves (80 bytes: confli
 constexpr int kMaxSmem = 227 * 1024;
 
 struct Layout {
-  int bm, warps_m, warps_n, stages;
+  int bm, warps_m, warps_n, stages, taps;
   int wn() const { return kBN / warps_n; }
   size_t bytes(int k_pad) const {
     const size_t weights = size_t(kBN) * (k_pad + 8) * 2;
     const size_t prologue = size_t(2) * k_pad * 2;
-    const size_t ring = size_t(stages) * bm * kLda * 2;
+    const size_t ring = size_t(stages) * taps * bm * kLda * 2;
     const size_t staging = size_t(warps_m) * warps_n * 16 * (wn() + 8) * 2;
     return weights + prologue + ring + staging;
   }
 };
 
-template <int BM, int WARPS_M, int WARPS_N, int STAGES, bool kPrologue>
+template <int BM, int WARPS_M, int WARPS_N, int STAGES, bool kPrologue, int kTaps>
 __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv1x1_resident_kernel(const ConvGemmArgs a) {
   constexpr int kThreads = WARPS_M * WARPS_N * 32;
   constexpr int kWM = BM / WARPS_M;
@@ -53,13 +57,14 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv1x1_resident_kernel
   constexpr int kAChunks = BM * (kBK / 8) / kThreads;  // 16-byte A chunks per thread per stage
   static_assert(kWM % 16 == 0 && kWN % 16 == 0, "warp tile must be a multiple of 16x16");
   static_assert(BM * (kBK / 8) % kThreads == 0, "A chunks must divide among threads");
+  static_assert(kTaps == 1 || (kTaps == 4 && kPrologue), "the pooled variant needs the prologue's ReLU");
 
   extern __shared__ __align__(16) unsigned char smem[];
   const int ldw = a.k_pad + 8;
   __half* sw = reinterpret_cast<__half*>(smem);  // [kBN][ldw]
   __half* sp = sw + kBN * ldw;                   // [scale | shift][k_pad]
-  __half* sa = sp + 2 * a.k_pad;                 // [STAGES][BM][kLda]
-  __half* so = sa + STAGES * BM * kLda;          // [warps][16][kLdo]
+  __half* sa = sp + 2 * a.k_pad;                 // [STAGES][kTaps][BM][kLda]
+  __half* so = sa + STAGES * kTaps * BM * kLda;  // [warps][16][kLdo]
 
   const int tid = threadIdx.x;
   const int lane = tid & 31;
@@ -91,19 +96,43 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv1x1_resident_kernel
     }
   }
 
-  // The producer's position: the tile and K step of the next stage it loads.
+  // The producer's position: the tile and K step of the next stage it loads, and the first
+  // input pixel of each of this thread's A rows in that tile (null past the last pixel).
   int load_tile = blockIdx.x, load_kt = 0;
+  const __half* a_row[kAChunks];
+  const int out_hw = a.out_h * a.out_w;
+  // The window's pixels relative to its first (kTaps = 4).
+  const long long tap_offset[4] = {0, a.x_ld, a.in_w * a.x_ld, (a.in_w + 1) * a.x_ld};
   auto load_next_stage = [&](int slot) {
-    __half* dst = sa + slot * BM * kLda;
+    if (load_kt == 0) {
+#pragma unroll
+      for (int i = 0; i < kAChunks; ++i) {
+        const int p = load_tile * BM + (tid >> 2) + i * (kThreads / 4);
+        if (p >= pixels) {
+          a_row[i] = nullptr;
+        } else if (kTaps == 1) {
+          a_row[i] = a.x + static_cast<long long>(p) * a.x_ld;
+        } else {
+          const int n = p / out_hw;
+          const int rem = p - n * out_hw;
+          const int oh = rem / a.out_w;
+          const int ow = rem - oh * a.out_w;
+          a_row[i] = a.x + ((static_cast<long long>(n) * a.in_h + 2 * oh) * a.in_w + 2 * ow) * a.x_ld;
+        }
+      }
+    }
+    __half* dst = sa + slot * kTaps * BM * kLda;
     const int chunk = load_kt * (kBK / 8) + (tid & 3);
     const bool in_k = chunk < c_chunks;
 #pragma unroll
     for (int i = 0; i < kAChunks; ++i) {
       const int row = (tid >> 2) + i * (kThreads / 4);
-      const int p = load_tile * BM + row;
-      const bool ok = in_k && p < pixels;
-      cp_async_16(dst + row * kLda + (tid & 3) * 8, ok ? a.x + static_cast<long long>(p) * a.x_ld + chunk * 8 : a.x,
-                  ok ? 16 : 0);
+      const bool ok = in_k && a_row[i] != nullptr;
+#pragma unroll
+      for (int tap = 0; tap < kTaps; ++tap) {
+        cp_async_16(dst + (tap * BM + row) * kLda + (tid & 3) * 8, ok ? a_row[i] + tap_offset[tap] + chunk * 8 : a.x,
+                    ok ? 16 : 0);
+      }
     }
     if (++load_kt == k_tiles) {
       load_kt = 0;
@@ -136,23 +165,32 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv1x1_resident_kernel
     if (step + STAGES - 1 < steps) load_next_stage((step + STAGES - 1) % STAGES);
     cp_async_commit();
 
-    const __half* as = sa + (step % STAGES) * BM * kLda + warp_m * kWM * kLda;
+    const __half* as = sa + (step % STAGES) * kTaps * BM * kLda + warp_m * kWM * kLda;
     const __half* bs = sw + warp_n * kWN * ldw + kt * kBK;
 #pragma unroll
     for (int ks = 0; ks < kBK / 16; ++ks) {
+      __half2 s_lo, s_hi, t_lo, t_hi;
+      if (kPrologue) {
+        const __half* ps = sp + kt * kBK + ks * 16 + 2 * t;
+        s_lo = *reinterpret_cast<const __half2*>(ps);
+        s_hi = *reinterpret_cast<const __half2*>(ps + 8);
+        t_lo = *reinterpret_cast<const __half2*>(ps + a.k_pad);
+        t_hi = *reinterpret_cast<const __half2*>(ps + a.k_pad + 8);
+      }
       uint32_t af[kMI][4];
 #pragma unroll
       for (int mi = 0; mi < kMI; ++mi) {
-        ldmatrix_x4(af[mi], as + (mi * 16 + (lane & 15)) * kLda + ks * 16 + (lane >> 4) * 8);
-      }
-      if (kPrologue) {
-        const __half* ps = sp + kt * kBK + ks * 16 + 2 * t;
-        const __half2 s_lo = *reinterpret_cast<const __half2*>(ps);
-        const __half2 s_hi = *reinterpret_cast<const __half2*>(ps + 8);
-        const __half2 t_lo = *reinterpret_cast<const __half2*>(ps + a.k_pad);
-        const __half2 t_hi = *reinterpret_cast<const __half2*>(ps + a.k_pad + 8);
+        const __half* row = as + (mi * 16 + (lane & 15)) * kLda + ks * 16 + (lane >> 4) * 8;
+        ldmatrix_x4(af[mi], row);
+        if (kPrologue) affine_relu_fragment(af[mi], s_lo, s_hi, t_lo, t_hi);
 #pragma unroll
-        for (int mi = 0; mi < kMI; ++mi) affine_relu_fragment(af[mi], s_lo, s_hi, t_lo, t_hi);
+        for (int tap = 1; tap < kTaps; ++tap) {
+          uint32_t v[4];
+          ldmatrix_x4(v, row + tap * BM * kLda);
+          affine_relu_fragment(v, s_lo, s_hi, t_lo, t_hi);
+#pragma unroll
+          for (int j = 0; j < 4; ++j) af[mi][j] = as_u32(__hadd2(as_half2(af[mi][j]), as_half2(v[j])));
+        }
       }
       uint32_t bf[kNI][2];
       load_b_fragments(bf, bs + ks * 16, ldw, lane);
@@ -206,23 +244,27 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv1x1_resident_kernel
   pdl_launch_dependents();
 }
 
+Layout layout_of(const ConvGemmTile& t, const ConvGemmArgs& a) {
+  return Layout{t.bm, t.warps_m, t.warps_n, t.stages, a.pool2x2 ? 4 : 1};
+}
+
 bool shape_fits(const ConvGemmArgs& a, const Layout& layout) {
+  const int window = a.pool2x2 ? 2 : 1;
   return a.kernel_h == 1 && a.kernel_w == 1 && a.stride_h == 1 && a.stride_w == 1 && a.pad_h == 0 && a.pad_w == 0 &&
-         a.out_h == a.in_h && a.out_w == a.in_w && a.out_c % kBN == 0 && a.splits == 1 && a.k_pad % kBK == 0 &&
-         a.k_pad >= a.in_c && a.in_c % 8 == 0 && a.x_ld % 8 == 0 && a.y_ld % 8 == 0 &&
+         a.in_h == window * a.out_h && a.in_w == window * a.out_w && a.out_c % kBN == 0 && a.splits == 1 &&
+         a.k_pad % kBK == 0 && a.k_pad >= a.in_c && a.in_c % 8 == 0 && a.x_ld % 8 == 0 && a.y_ld % 8 == 0 &&
          layout.bytes(a.k_pad) <= size_t(kMaxSmem);
 }
 
-template <int BM, int WARPS_M, int WARPS_N, int STAGES, bool kPrologue>
+template <int BM, int WARPS_M, int WARPS_N, int STAGES, bool kPrologue, int kTaps>
 cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
-  constexpr Layout kLayout{BM, WARPS_M, WARPS_N, STAGES};
+  constexpr Layout kLayout{BM, WARPS_M, WARPS_N, STAGES, kTaps};
   constexpr int kThreads = WARPS_M * WARPS_N * 32;
-  auto kernel = conv1x1_resident_kernel<BM, WARPS_M, WARPS_N, STAGES, kPrologue>;
-  if (!shape_fits(a, kLayout)) return cudaErrorInvalidValue;
-  static std::once_flag once;
-  static cudaError_t attr_status = cudaSuccess;
-  std::call_once(
-      once, [&] { attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem); });
+  auto kernel = conv1x1_resident_kernel<BM, WARPS_M, WARPS_N, STAGES, kPrologue, kTaps>;
+  if (a.pool2x2 != (kTaps == 4) || !shape_fits(a, kLayout)) return cudaErrorInvalidValue;
+  // Shared memory beyond 48 KB must be opted into, once per kernel.
+  static const cudaError_t attr_status =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
   if (attr_status != cudaSuccess) return attr_status;
   const size_t smem = kLayout.bytes(a.k_pad);
   int device = 0, sms = 0, per_sm = 0;
@@ -239,30 +281,43 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   return launch_pdl(kernel, dim3(std::min(m_tiles, ctas), n_slices), kThreads, smem, stream, a);
 }
 
+using Entry = TileTable<ConvGemmTile, ConvGemmArgs>::Entry;
+
+ConvGemmTile tile(int bm, int warps_m, int warps_n, int stages) {
+  ConvGemmTile t{bm, kBN, warps_m, warps_n, stages};
+  t.resident = true;
+  return t;
+}
+
 template <bool kPrologue>
-std::vector<TileTable<ConvGemmTile, ConvGemmArgs>::Entry> entries() {
-  auto tile = [](int bm, int warps_m, int warps_n, int stages) {
-    ConvGemmTile t{bm, kBN, warps_m, warps_n, stages};
-    t.resident = true;
-    return t;
-  };
-  return {{tile(128, 2, 2, 4), launch<128, 2, 2, 4, kPrologue>},
-          {tile(128, 4, 2, 4), launch<128, 4, 2, 4, kPrologue>},
-          {tile(128, 2, 2, 3), launch<128, 2, 2, 3, kPrologue>},
-          {tile(256, 4, 2, 3), launch<256, 4, 2, 3, kPrologue>},
-          {tile(256, 4, 2, 4), launch<256, 4, 2, 4, kPrologue>}};
+std::vector<Entry> entries() {
+  return {{tile(128, 2, 2, 4), launch<128, 2, 2, 4, kPrologue, 1>},
+          {tile(128, 4, 2, 4), launch<128, 4, 2, 4, kPrologue, 1>},
+          {tile(128, 2, 2, 3), launch<128, 2, 2, 3, kPrologue, 1>},
+          {tile(256, 4, 2, 3), launch<256, 4, 2, 3, kPrologue, 1>},
+          {tile(256, 4, 2, 4), launch<256, 4, 2, 4, kPrologue, 1>}};
 }
 
 }  // namespace
 
 bool conv1x1_resident_fits(const ConvGemmArgs& a, const ConvGemmTile& t) {
-  return t.resident && t.bn == kBN && shape_fits(a, Layout{t.bm, t.warps_m, t.warps_n, t.stages});
+  return t.resident && t.bn == kBN && shape_fits(a, layout_of(t, a));
 }
 
-std::vector<TileTable<ConvGemmTile, ConvGemmArgs>::Entry> conv1x1_resident_entries(ConvGemmVariant variant) {
+std::vector<Entry> conv1x1_resident_entries(ConvGemmVariant variant) {
   if (variant == ConvGemmVariant::kPointwisePrologue) return entries<true>();
   if (variant == ConvGemmVariant::kPointwise) return entries<false>();
   return {};
+}
+
+std::vector<Entry> avgpool_conv1x1_resident_entries() {
+  // Four input pixels per A row: the stages are four times as large (transition 2, K = 512,
+  // fits two of 128 rows or three of 64).
+  return {{tile(128, 2, 2, 3), launch<128, 2, 2, 3, true, 4>},
+          {tile(128, 4, 2, 3), launch<128, 4, 2, 3, true, 4>},
+          {tile(128, 2, 2, 2), launch<128, 2, 2, 2, true, 4>},
+          {tile(64, 2, 2, 3), launch<64, 2, 2, 3, true, 4>},
+          {tile(64, 2, 2, 4), launch<64, 2, 2, 4, true, 4>}};
 }
 
 }  // namespace chexrt::cuda

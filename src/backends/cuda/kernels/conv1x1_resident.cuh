@@ -21,8 +21,13 @@ namespace chexrt::cuda {
 /// kPointwisePrologue), with their launchers.
 std::vector<TileTable<ConvGemmTile, ConvGemmArgs>::Entry> conv1x1_resident_entries(ConvGemmVariant variant);
 
+/// The tiles of the kernel that reads its A operand as the 2x2 stride-2 average pool of the
+/// prologue's output (ConvGemmArgs::pool2x2; DenseNet's transitions: BN + ReLU, pool, 1x1).
+std::vector<TileTable<ConvGemmTile, ConvGemmArgs>::Entry> avgpool_conv1x1_resident_entries();
+
 /// Whether a resident-weight tile computes this convolution (1x1, stride 1, no padding, output
-/// channels a multiple of 128, no split-K, weights and pipeline within the shared memory limit).
+/// channels a multiple of 128, no split-K, weights and pipeline within the shared memory limit;
+/// with pool2x2, an input of twice the output's height and width).
 bool conv1x1_resident_fits(const ConvGemmArgs& args, const ConvGemmTile& tile);
 
 }  // namespace chexrt::cuda

@@ -54,6 +54,10 @@ struct ConvGemmArgs {
   /// along the pixels (0: as many as fit on the GPU). Tests set it to give every CTA several
   /// tiles.
   int max_ctas = 0;
+  /// conv1x1_resident.cu's transition kernel: A is the 2x2 stride-2 average pool of the
+  /// prologue's output over x, an input of in_h = 2 out_h by in_w = 2 out_w pixels; the prologue's
+  /// scale and shift come divided by 4.
+  bool pool2x2 = false;
 };
 
 /// Splits at most.
