@@ -101,6 +101,40 @@ struct DeviceArray {
   }
 };
 
+constexpr float kGuard = -7.f;  // output channels a kernel must not write start as this
+
+// Runs `e` on `args` (whose output, [pixels][args.y_ld], starts as kGuard) and checks the output
+// against `ref` [pixels][channels]: relative L2 error under 2e-3 (the op tests' FP16 bound),
+// every value finite, the channels past `channels` untouched.
+void expect_matches(const TileTable<ConvGemmTile, ConvGemmArgs>::Entry& e, const ConvGemmArgs& args, int pixels,
+                    const std::vector<double>& ref, int channels, const std::string& what) {
+  const size_t elems = size_t(pixels) * args.y_ld;
+  DeviceArray<__half> dy(std::vector<__half>(elems, __float2half(kGuard)));
+  ConvGemmArgs a = args;
+  a.y = dy.p;
+  ASSERT_EQ(e.launch(a, nullptr), cudaSuccess) << what;
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what;
+  const std::vector<__half> y = dy.download(elems);
+  double err = 0, norm = 0;
+  int guards_changed = 0, not_finite = 0;
+  for (int p = 0; p < pixels; ++p) {
+    for (int o = 0; o < args.y_ld; ++o) {
+      const float v = __half2float(y[size_t(p) * args.y_ld + o]);
+      if (o >= channels) {
+        guards_changed += v != kGuard;
+        continue;
+      }
+      not_finite += !std::isfinite(v);
+      const double r = ref[size_t(p) * channels + o];
+      err += (v - r) * (v - r);
+      norm += r * r;
+    }
+  }
+  EXPECT_EQ(not_finite, 0) << what;
+  EXPECT_EQ(guards_changed, 0) << what;
+  EXPECT_LT(std::sqrt(err / norm), 2e-3) << what;
+}
+
 struct Case {
   int in_c, out_c, size, batch;
   bool prologue;
@@ -136,8 +170,6 @@ void check_every_tile(const Case& c, int max_ctas) {
   }
   std::vector<float> bias(c.out_c);
   for (float& b : bias) b = normal(rng) * 0.1f;
-  const __half guard = __float2half(-7.f);
-  const std::vector<__half> y_init(size_t(pixels) * y_ld, guard);
 
   // The float64 reference (fp16 inputs as the kernel reads them).
   std::vector<double> ref(size_t(pixels) * c.out_c);
@@ -172,7 +204,6 @@ void check_every_tile(const Case& c, int max_ctas) {
   DeviceArray<float> dbias(bias);
   int fitted = 0;
   for (const auto& e : c.pool ? avgpool_conv1x1_resident_entries() : conv1x1_resident_entries(variant)) {
-    DeviceArray<__half> dy(y_init);
     ConvGemmArgs args = pointwise(c.in_c, c.out_c, c.size, c.batch);
     args.in_h = args.in_w = in_size;
     args.pool2x2 = c.pool;
@@ -184,32 +215,11 @@ void check_every_tile(const Case& c, int max_ctas) {
     args.pro_shift = dshift.p;
     args.bias = dbias.p;
     args.relu = true;
-    args.y = dy.p;
     args.y_ld = y_ld;
     args.max_ctas = max_ctas;
     if (!conv1x1_resident_fits(args, e.tile)) continue;
     ++fitted;
-    ASSERT_EQ(e.launch(args, nullptr), cudaSuccess) << e.tile.name();
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << e.tile.name();
-    const std::vector<__half> y = dy.download(y_init.size());
-    double err = 0, norm = 0;
-    int guards_changed = 0, not_finite = 0;
-    for (int p = 0; p < pixels; ++p) {
-      for (int o = 0; o < y_ld; ++o) {
-        const float v = __half2float(y[size_t(p) * y_ld + o]);
-        if (o >= c.out_c) {
-          guards_changed += v != -7.f;
-          continue;
-        }
-        not_finite += !std::isfinite(v);
-        const double r = ref[size_t(p) * c.out_c + o];
-        err += (v - r) * (v - r);
-        norm += r * r;
-      }
-    }
-    EXPECT_EQ(not_finite, 0) << e.tile.name();
-    EXPECT_EQ(guards_changed, 0) << e.tile.name();
-    EXPECT_LT(std::sqrt(err / norm), 2e-3) << e.tile.name() << " max_ctas " << max_ctas;
+    expect_matches(e, args, pixels, ref, c.out_c, e.tile.name() + " max_ctas " + std::to_string(max_ctas));
   }
   EXPECT_GT(fitted, 0);
 }
@@ -243,7 +253,6 @@ void check_every_3x3_tile(int size, int batch, int max_ctas) {
   for (__half& v : w) v = __float2half(normal(rng) / std::sqrt(9.f * kC));
   std::vector<float> bias(kN);
   for (float& b : bias) b = normal(rng) * 0.1f;
-  const std::vector<__half> y_init(size_t(pixels) * kYld, __float2half(-7.f));
 
   std::vector<double> ref(size_t(pixels) * kN);
   for (int n = 0; n < batch; ++n) {
@@ -273,7 +282,6 @@ void check_every_3x3_tile(int size, int batch, int max_ctas) {
   DeviceArray<float> dbias(bias);
   int fitted = 0;
   for (const auto& e : conv3x3_resident_entries()) {
-    DeviceArray<__half> dy(y_init);
     ConvGemmArgs args;
     args.x = dx.p;
     args.x_ld = kXld;
@@ -287,33 +295,13 @@ void check_every_3x3_tile(int size, int batch, int max_ctas) {
     args.k_pad = 9 * kC;
     args.bias = dbias.p;
     args.relu = true;
-    args.y = dy.p;
     args.y_ld = kYld;
     args.max_ctas = max_ctas;
     if (!conv3x3_resident_fits(args, e.tile)) continue;
     ++fitted;
-    ASSERT_EQ(e.launch(args, nullptr), cudaSuccess) << e.tile.name();
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << e.tile.name();
-    const std::vector<__half> y = dy.download(y_init.size());
-    double err = 0, norm = 0;
-    int guards_changed = 0, not_finite = 0;
-    for (int p = 0; p < pixels; ++p) {
-      for (int o = 0; o < kYld; ++o) {
-        const float v = __half2float(y[size_t(p) * kYld + o]);
-        if (o >= kN) {
-          guards_changed += v != -7.f;
-          continue;
-        }
-        not_finite += !std::isfinite(v);
-        const double r = ref[size_t(p) * kN + o];
-        err += (v - r) * (v - r);
-        norm += r * r;
-      }
-    }
-    const std::string what = e.tile.name() + (e.tile.resident ? " (bands)" : " (images)");
-    EXPECT_EQ(not_finite, 0) << what;
-    EXPECT_EQ(guards_changed, 0) << what;
-    EXPECT_LT(std::sqrt(err / norm), 2e-3) << what << " size " << size << " max_ctas " << max_ctas;
+    expect_matches(e, args, pixels, ref, kN,
+                   e.tile.name() + (e.tile.resident ? " (bands)" : " (images)") + " size " + std::to_string(size) +
+                       " max_ctas " + std::to_string(max_ctas));
   }
   EXPECT_GT(fitted, 0) << "size " << size;
 }

@@ -141,12 +141,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv1x1_resident_kernel
   };
 
   float acc[kMI][kNI][4];
-#pragma unroll
-  for (int mi = 0; mi < kMI; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < kNI; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+  zero_accumulators(acc);
 
   pdl_wait();
   // Group 0 holds the weights with the first A stage, so the waits below stay exact.

@@ -139,12 +139,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) conv3x3_resident_kernel(const 
     __syncthreads();  // this tile landed
 
     float acc[kMI][kN / 8][4];
-#pragma unroll
-    for (int mi = 0; mi < kMI; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < kN / 8; ++ni)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+    zero_accumulators(acc);
     const __half* xs = sx + buffer * buffer_px * kLds;
 #pragma unroll 1
     for (int tap = 0; tap < 9; ++tap) {
@@ -269,12 +264,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) conv3x3_band_resident_kernel(c
   start_tile();
 
   float acc[kMI][kN / 8][4];
-#pragma unroll
-  for (int mi = 0; mi < kMI; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < kN / 8; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+  zero_accumulators(acc);
 
   pdl_wait();
   // Group 0 holds the weights with the first stage, so the waits below stay exact.

@@ -178,12 +178,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
   };
 
   float acc[T::kMI][T::kNI][4];
-#pragma unroll
-  for (int mi = 0; mi < T::kMI; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < T::kNI; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+  zero_accumulators(acc);
 
   // The first stages' weights are fetched while the previous kernel may still run; group 0
   // then holds them all with the first A stage, so the waits below stay exact.
@@ -359,12 +354,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
   };
 
   float acc[T::kMI][T::kNI][4];
-#pragma unroll
-  for (int mi = 0; mi < T::kMI; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < T::kNI; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+  zero_accumulators(acc);
 
   load_weights(0, 0);
   pdl_wait();

@@ -113,12 +113,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, (Tf32Tile<BM, BN, WARPS
   };
 
   float acc[T::kMI][T::kNI][4];
-#pragma unroll
-  for (int mi = 0; mi < T::kMI; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < T::kNI; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+  zero_accumulators(acc);
 
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {

@@ -103,6 +103,17 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
 __device__ __forceinline__ uint32_t as_u32(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
 __device__ __forceinline__ __half2 as_half2(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
 
+/// Zeroes a warp's mma accumulators ([M 16-row blocks][N 8-column blocks][4]).
+template <int M, int N>
+__device__ __forceinline__ void zero_accumulators(float (&acc)[M][N][4]) {
+#pragma unroll
+  for (int i = 0; i < M; ++i)
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+}
+
 /// The B fragments of a warp's kNI 8-column mma tiles for one k16 slice. `bs` points at the
 /// slice's first k in the row of the warp's first output channel; rows (output channels, k
 /// contiguous) are `ldb` halves apart. Each ldmatrix.x4 gives two tiles.
@@ -138,9 +149,7 @@ struct Vec8;
 template <>
 struct Vec8<__half> {
   uint4 raw;
-  __device__ __forceinline__ float get(int i) const {
-    return __half2float(reinterpret_cast<const __half*>(&raw)[i]);
-  }
+  __device__ __forceinline__ float get(int i) const { return __half2float(reinterpret_cast<const __half*>(&raw)[i]); }
   __device__ __forceinline__ void set(int i, float v) { reinterpret_cast<__half*>(&raw)[i] = __float2half_rn(v); }
   __device__ __forceinline__ void load(const __half* p) { raw = *reinterpret_cast<const uint4*>(p); }
   __device__ __forceinline__ void store(__half* p) const { *reinterpret_cast<uint4*>(p) = raw; }
@@ -195,17 +204,22 @@ __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
 template <class T>
 __device__ __forceinline__ T from_float(float v);
 template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
+__device__ __forceinline__ float from_float<float>(float v) {
+  return v;
+}
 template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ __half from_float<__half>(float v) {
+  return __float2half_rn(v);
+}
 
 /// The A rows (output pixels) one thread of an implicit-GEMM convolution copies: row i is
 /// pixel m0 + tid / 4 + i * kThreads / 4. For each, the start of its image in the NHWC input
 /// (pointwise: of the pixel itself), the top-left input coordinate of its window, and whether the
 /// pixel exists. The rows are the same at every K stage, so kernels resolve them once.
 template <int kChunks, int kThreads, bool kPointwise, class Elem, class Args>
-__device__ __forceinline__ void resolve_a_rows(const Args& a, const Elem* x, int tid, int m0, const Elem* (&base)[kChunks],
-                                               int (&h0)[kChunks], int (&w0)[kChunks], bool (&valid)[kChunks]) {
+__device__ __forceinline__ void resolve_a_rows(const Args& a, const Elem* x, int tid, int m0,
+                                               const Elem* (&base)[kChunks], int (&h0)[kChunks], int (&w0)[kChunks],
+                                               bool (&valid)[kChunks]) {
   const int out_hw = a.out_h * a.out_w;
   const int pixels = a.batch * out_hw;
 #pragma unroll
