@@ -306,8 +306,8 @@ std::vector<Entry> conv1x1_resident_entries(ConvGemmVariant variant) {
 }
 
 std::vector<Entry> avgpool_conv1x1_resident_entries() {
-  // Four input pixels per A row: the stages are four times as large (transition 2, K = 512,
-  // fits two of 128 rows or three of 64).
+  // Four input pixels per A row: the stages are four times as large (with transition 2's
+  // weights, K = 512, two stages of 128 rows fit, or three or four of 64).
   return {{tile(128, 2, 2, 3), launch<128, 2, 2, 3, true, 4>},
           {tile(128, 4, 2, 3), launch<128, 4, 2, 3, true, 4>},
           {tile(128, 2, 2, 2), launch<128, 2, 2, 2, true, 4>},
