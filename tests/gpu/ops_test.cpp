@@ -203,6 +203,30 @@ TEST_P(CudaOps, GraphReplayEqualsStepByStep) {
   }
 }
 
+// How many of node `node`'s candidate tactics in op case `c` at `precision` satisfy `wanted`;
+// -1 (with a test failure) when the case does not build.
+int offered_tactics(const OpCase& c, Precision precision, const std::string& node,
+                    const std::function<bool(const std::string&)>& wanted) {
+  NetworkDefinition net;
+  LayerMaker maker(net, 17);
+  c.build(net, maker, c.batch);
+  if (!net.status().ok()) {
+    ADD_FAILURE() << net.status().to_string();
+    return -1;
+  }
+  auto tactics = CudaEngine::candidate_tactics(net.graph(), gputest::cuda_options(precision, c.batch));
+  if (!tactics.ok()) {
+    ADD_FAILURE() << tactics.status().to_string();
+    return -1;
+  }
+  int offered = 0;
+  for (int n = 0; n < net.graph().num_nodes(); ++n) {
+    if (net.graph().node(n).name != node) continue;
+    for (const std::string& t : (*tactics)[n]) offered += wanted(t);
+  }
+  return offered;
+}
+
 // Every dense-layer case offers the one-kernel dense layer in FP16 (else the test above would
 // not run it).
 TEST(CudaOps, OneKernelDenseLayerIsOfferedWhereItFits) {
@@ -211,19 +235,9 @@ TEST(CudaOps, OneKernelDenseLayerIsOfferedWhereItFits) {
   for (const OpCase& c : op_cases()) {
     if (c.name.rfind("dense_layer_", 0) != 0) continue;
     SCOPED_TRACE(c.name);
-    NetworkDefinition net;
-    LayerMaker maker(net, 17);
-    c.build(net, maker, c.batch);
-    ASSERT_TRUE(net.status().ok());
-    const BuildOptions options = gputest::cuda_options(Precision::kFp16, c.batch);
-    auto tactics = CudaEngine::candidate_tactics(net.graph(), options);
-    ASSERT_TRUE(tactics.ok()) << tactics.status().to_string();
-    int offered = 0;
-    for (int n = 0; n < net.graph().num_nodes(); ++n) {
-      if (net.graph().node(n).name != "conv1") continue;
-      for (const std::string& t : (*tactics)[n]) offered += t.rfind("dense_layer_f16", 0) == 0;
-    }
-    EXPECT_GT(offered, 0);
+    EXPECT_GT(offered_tactics(c, Precision::kFp16, "conv1",
+                              [](const std::string& t) { return t.rfind("dense_layer_f16", 0) == 0; }),
+              0);
   }
 }
 
@@ -235,46 +249,23 @@ TEST(CudaOps, OneKernelStemAndPoolIsOfferedOnHopper) {
   for (const OpCase& c : op_cases()) {
     if (c.name.rfind("stem_", 0) != 0 || c.name.find("maxpool") == std::string::npos) continue;
     SCOPED_TRACE(c.name);
-    NetworkDefinition net;
-    LayerMaker maker(net, 17);
-    c.build(net, maker, c.batch);
-    ASSERT_TRUE(net.status().ok());
-    auto tactics = CudaEngine::candidate_tactics(net.graph(), gputest::cuda_options(Precision::kFp16, c.batch));
-    ASSERT_TRUE(tactics.ok()) << tactics.status().to_string();
-    int offered = 0;
-    for (int n = 0; n < net.graph().num_nodes(); ++n) {
-      if (net.graph().node(n).name != "conv0") continue;
-      for (const std::string& t : (*tactics)[n]) offered += t.find("_maxpool3x3s2__wgmma_band") != std::string::npos;
-    }
-    EXPECT_GE(offered, 1);
+    EXPECT_GE(
+        offered_tactics(c, Precision::kFp16, "conv0",
+                        [](const std::string& t) { return t.find("_maxpool3x3s2__wgmma_band") != std::string::npos; }),
+        1);
   }
 }
 
 // DenseNet's transition (BN + ReLU, average pool, 1x1) as one kernel, a tactic of the pool's node
-// (PoolConvStep) in fp16.
+// (PoolConvStep) in fp16 only.
 TEST(CudaOps, OneKernelTransitionIsOffered) {
   CHEXRT_SKIP_WITHOUT_GPU();
+  const auto fused = [](const std::string& t) { return t.find("_conv1x1__mma_resident_") != std::string::npos; };
   for (const OpCase& c : op_cases()) {
     if (c.name.rfind("transition", 0) != 0) continue;
     SCOPED_TRACE(c.name);
-    NetworkDefinition net;
-    LayerMaker maker(net, 17);
-    c.build(net, maker, c.batch);
-    ASSERT_TRUE(net.status().ok());
-    for (Precision precision : {Precision::kFp16, Precision::kFp32}) {
-      auto tactics = CudaEngine::candidate_tactics(net.graph(), gputest::cuda_options(precision, c.batch));
-      ASSERT_TRUE(tactics.ok()) << tactics.status().to_string();
-      int offered = 0;
-      for (int n = 0; n < net.graph().num_nodes(); ++n) {
-        if (net.graph().node(n).name != "pool") continue;
-        for (const std::string& t : (*tactics)[n]) offered += t.find("_conv1x1__mma_resident_") != std::string::npos;
-      }
-      if (precision == Precision::kFp16) {
-        EXPECT_GE(offered, 1);
-      } else {
-        EXPECT_EQ(offered, 0);
-      }
-    }
+    EXPECT_GE(offered_tactics(c, Precision::kFp16, "pool", fused), 1);
+    EXPECT_EQ(offered_tactics(c, Precision::kFp32, "pool", fused), 0);
   }
 }
 

@@ -262,12 +262,11 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
   if (attr_status != cudaSuccess) return attr_status;
   const size_t smem = kLayout.bytes(a.k_pad);
-  int device = 0, sms = 0, per_sm = 0;
-  cudaError_t e = cudaGetDevice(&device);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem);
+  const int sms = multiprocessor_count();
+  int per_sm = 0;
+  const cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem);
   if (e != cudaSuccess) return e;
-  if (per_sm <= 0) return cudaErrorInvalidValue;
+  if (sms <= 0 || per_sm <= 0) return cudaErrorInvalidValue;
   const int pixels = a.batch * a.out_h * a.out_w;
   const int m_tiles = (pixels + BM - 1) / BM;
   const int n_slices = a.out_c / kBN;

@@ -344,18 +344,6 @@ bool band_fits(const ConvGemmArgs& a, int tile_px, int stages) {
   return dense_3x3(a) && a.in_w <= tile_px && band_smem_bytes(a.in_h, a.in_w, tile_px, stages) <= size_t(kMaxSmem);
 }
 
-int multiprocessors() {
-  static int count = [] {
-    int device = 0, n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      return 0;
-    }
-    return n;
-  }();
-  return count;
-}
-
 // One persistent CTA per multiprocessor (at most one per tile, at most a.max_ctas).
 template <auto kKernel>
 cudaError_t launch_persistent(int tiles, int threads, size_t smem, const ConvGemmArgs& a, cudaStream_t stream) {
@@ -363,8 +351,8 @@ cudaError_t launch_persistent(int tiles, int threads, size_t smem, const ConvGem
   static const cudaError_t attr_status =
       cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
   if (attr_status != cudaSuccess) return attr_status;
-  if (multiprocessors() <= 0) return cudaErrorInvalidValue;
-  int ctas = std::min(tiles, multiprocessors());
+  if (multiprocessor_count() <= 0) return cudaErrorInvalidValue;
+  int ctas = std::min(tiles, multiprocessor_count());
   if (a.max_ctas > 0) ctas = std::min(ctas, a.max_ctas);
   return launch_pdl(kKernel, dim3(ctas), threads, smem, stream, a);
 }

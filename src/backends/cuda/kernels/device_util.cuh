@@ -49,6 +49,20 @@ cudaError_t launch_pdl(Kernel kernel, dim3 grid, int threads, size_t smem, cudaS
   return cudaLaunchKernelEx(&config, kernel, args...);
 }
 
+/// Host side: the current device's multiprocessor count, queried once (0 if the query fails),
+/// for persistent kernels that size their grid to the GPU.
+inline int multiprocessor_count() {
+  static const int count = [] {
+    int device = 0, n = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+}
+
 /// Host side: lets `kernel` use `smem` bytes of dynamic shared memory (beyond 48 KB must be
 /// opted into) and thread-block clusters beyond 8 CTAs (Hopper's non-portable sizes).
 template <class Kernel>
