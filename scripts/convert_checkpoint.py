@@ -185,6 +185,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.batch is not None and args.batch < 1:
         ap.error("--batch must be at least 1")
+    # Checked before torch is asked to load anything, so the message names the real problem.
+    if not os.path.isfile(args.checkpoint):
+        ap.error(f"{args.checkpoint}: no such file")
+    if not os.access(args.checkpoint, os.R_OK):
+        ap.error(f"{args.checkpoint}: not readable")
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir):
+        ap.error(f"--output {args.output}: the folder {out_dir} does not exist")
     try:
         state_dict = normalize_keys(load_checkpoint(args.checkpoint, args.trust_pickle))
         model = load_into_chexnet(state_dict, args.num_classes, sigmoid=not args.no_sigmoid)

@@ -19,8 +19,10 @@ Preprocessing (torchvision): PIL open -> convert('RGB') -> Resize(256) -> Center
 ToTensor -> Normalize(ImageNet mean, std). 16-bit grayscale images are brought to 8 bits first
 (v / 257, rounded), as PIL's convert() would clip them at 255.
 
-Does nothing when its outputs exist, are newer than this script and were made with the same
-arguments and images (--force to redo). Same seed and torch version: same ONNX bytes.
+Does nothing when its outputs exist and were made from the same inputs: the arguments, the
+torch version, and the SHA-256 of every image and of the scripts that make the model (--force
+to redo). Changing, adding or removing an image remakes them. Same seed and torch version: same
+ONNX bytes.
 
   /usr/bin/python3 scripts/make_reference_model.py [--seed 0] [--opset 13] [--force]
 """
@@ -49,11 +51,12 @@ kWeightsFile = "densenet121_chexnet_seeded.safetensors"
 kOutputName = "probabilities"
 kImageSuffixes = (".png", ".jpg", ".jpeg", ".dcm")
 kCalibrationBatch = 8
-# Where the bundled X-rays are, first found wins: next to the repository (this machine), inside
-# it (a checkout that carries shared/), then the repository's own demo images.
-kDefaultImageDirs = ("../shared/data/cxr/nih", "shared/data/cxr/nih", "data/demo")
-kDefaultFormatDirs = ("../shared/data/cxr/formats", "shared/data/cxr/formats")
-kDefaultDicomDirs = ("../shared/data/cxr/dicom", "shared/data/cxr/dicom")
+# The repository's bundled X-rays (data/cxr/README.md says what they are).
+kDefaultImageDir = "data/cxr/nih"
+kDefaultFormatDir = "data/cxr/formats"
+kDefaultDicomDir = "data/cxr/dicom"
+# The scripts whose code decides the model's bytes and the reference outputs.
+kSourceScripts = ("make_reference_model.py", "convert_checkpoint.py", "export_weights.py")
 
 kPreprocess = T.Compose([
     T.Resize(256),
@@ -63,12 +66,26 @@ kPreprocess = T.Compose([
 ])
 
 
-def first_existing(candidates):
-    for d in candidates:
-        path = d if os.path.isabs(d) else os.path.join(kRepo, d)
-        if os.path.isdir(path):
-            return os.path.normpath(path)
-    return None
+def resolve_dir(folder):
+    """`folder` made absolute (relative ones are taken from the repository), or None if absent."""
+    path = folder if os.path.isabs(folder) else os.path.join(kRepo, folder)
+    return os.path.normpath(path) if os.path.isdir(path) else None
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_config(args, files):
+    """Everything the outputs depend on. The outputs are remade when any of it changes."""
+    scripts_dir = os.path.join(kRepo, "scripts")
+    return {"seed": args.seed, "opset": args.opset, "torch": torch.__version__,
+            "scripts": {f: sha256_of(os.path.join(scripts_dir, f)) for f in kSourceScripts},
+            "images": [{"path": os.path.relpath(p, kRepo), "sha256": sha256_of(p)} for p in files]}
 
 
 def list_images(folder):
@@ -110,25 +127,26 @@ def calibrate_batch_norm(model, images):
     model.eval()
 
 
-def up_to_date(manifest_path, model_path, config):
-    if not (os.path.exists(manifest_path) and os.path.exists(model_path)):
+def up_to_date(manifest_path, output_paths, config):
+    """True when every output exists and the manifest (written last) records the same config."""
+    if not all(os.path.exists(p) for p in [manifest_path, *output_paths]):
         return False
-    newest_source = max(os.path.getmtime(os.path.join(kRepo, "scripts", f))
-                        for f in ("make_reference_model.py", "convert_checkpoint.py"))
-    if min(os.path.getmtime(manifest_path), os.path.getmtime(model_path)) < newest_source:
+    try:
+        with open(manifest_path) as f:
+            return json.load(f).get("config") == config
+    except (OSError, ValueError):
         return False
-    with open(manifest_path) as f:
-        return json.load(f).get("config") == config
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", help="real X-rays: batch-norm statistics and reference outputs "
-                    f"(default: first of {', '.join(kDefaultImageDirs)})")
-    ap.add_argument("--formats", help="more images (other formats and sizes), reference outputs only "
-                    f"(default: first of {', '.join(kDefaultFormatDirs)}, if any)")
-    ap.add_argument("--dicom", help="DICOM files, reference outputs only (needs pydicom) "
-                    f"(default: first of {', '.join(kDefaultDicomDirs)}, if any)")
+    ap.add_argument("--images", default=kDefaultImageDir,
+                    help="real X-rays: batch-norm statistics and reference outputs (default: %(default)s)")
+    ap.add_argument("--formats", default=kDefaultFormatDir,
+                    help="more images (other formats and sizes), reference outputs only; '' for none "
+                    "(default: %(default)s)")
+    ap.add_argument("--dicom", default=kDefaultDicomDir,
+                    help="DICOM files, reference outputs only (needs pydicom); '' for none (default: %(default)s)")
     ap.add_argument("--out", default=os.path.join(kRepo, "models", "generated"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--opset", type=int, default=13)
@@ -136,16 +154,19 @@ def main(argv=None):
     args = ap.parse_args(argv)
     start = time.time()
 
-    images_dir = first_existing([args.images] if args.images else kDefaultImageDirs)
+    images_dir = resolve_dir(args.images)
     if images_dir is None:
-        ap.error(f"no image folder: {args.images or ', '.join(kDefaultImageDirs)}")
-    formats_dir = first_existing([args.formats] if args.formats else kDefaultFormatDirs)
-    dicom_dir = first_existing([args.dicom] if args.dicom else kDefaultDicomDirs)
+        ap.error(f"--images {args.images}: no such folder")
+    extra_dirs = []
+    for flag, folder in (("--formats", args.formats), ("--dicom", args.dicom)):
+        if folder:
+            if resolve_dir(folder) is None:
+                ap.error(f"{flag} {folder}: no such folder")
+            extra_dirs.append(resolve_dir(folder))
     calibration_files = list_images(images_dir)
     if not calibration_files:
         ap.error(f"{images_dir}: no images ({', '.join(kImageSuffixes)})")
-    files = calibration_files + (list_images(formats_dir) if formats_dir else []) + \
-        (list_images(dicom_dir) if dicom_dir else [])
+    files = calibration_files + [p for d in extra_dirs for p in list_images(d)]
     stems = [os.path.basename(p).split(".")[0] for p in files]
     if len(set(stems)) != len(stems):
         ap.error("two images share a name stem: " + ", ".join(sorted({s for s in stems if stems.count(s) > 1})))
@@ -154,12 +175,13 @@ def main(argv=None):
     ref_dir = os.path.join(out_dir, "reference")
     model_path = os.path.join(out_dir, kModelFile)
     manifest_path = os.path.join(ref_dir, "manifest.json")
-    config = {"seed": args.seed, "opset": args.opset, "torch": torch.__version__,
-              "images": [os.path.relpath(p, kRepo) for p in files]}
+    config = make_config(args, files)
     weights_path = os.path.join(out_dir, kWeightsFile)
-    if not args.force and os.path.exists(weights_path) and up_to_date(manifest_path, model_path, config):
-        print(f"{os.path.relpath(manifest_path)} is up to date (--force to redo)")
+    if not args.force and up_to_date(manifest_path, [model_path, weights_path], config):
+        print(f"{os.path.relpath(manifest_path)} is up to date with its {len(files)} images (--force to redo)")
         return 0
+    if os.path.exists(manifest_path):
+        os.remove(manifest_path)  # written last again: a run stopped half-way is never taken as done
 
     torch.manual_seed(args.seed)
     model = build_chexnet()

@@ -14,6 +14,11 @@ Result<Image> decode_jpeg(const uint8_t* data, size_t size);
 /// Unsupported when chexrt was built without DCMTK.
 Result<Image> decode_dicom(const uint8_t* data, size_t size);
 
+/// The header alone, for read_image_info(): format, size and decoded channels.
+Result<ImageInfo> png_info(const uint8_t* data, size_t size);
+Result<ImageInfo> jpeg_info(const uint8_t* data, size_t size);
+Result<ImageInfo> dicom_info(const uint8_t* data, size_t size);
+
 /// ParseError for an image without pixels, Unsupported for one beyond kMaxImagePixels.
 Status check_image_size(int64_t width, int64_t height);
 

@@ -40,27 +40,52 @@ void register_dicom_codecs() {
   });
 }
 
-}  // namespace
-
-Result<Image> decode_dicom(const uint8_t* data, size_t size) {
-  register_dicom_codecs();
+// Parses the data set (the pixel data stays compressed until DicomImage renders it).
+Status read_dataset(const uint8_t* data, size_t size, DcmFileFormat* file) {
   DcmInputBufferStream stream;
   stream.setBuffer(data, static_cast<offile_off_t>(size));
   stream.setEos();
-  DcmFileFormat file;
-  file.transferInit();
+  file->transferInit();
   // EXS_Unknown: DCMTK reads the meta header when there is one, and otherwise guesses the
   // transfer syntax of a bare data set from its first bytes.
-  const OFCondition read = file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-  file.transferEnd();
+  const OFCondition read = file->read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  file->transferEnd();
   if (read.bad()) {
     // Typically "Invalid stream": an element claims more bytes than the file has left.
     return parse_error(std::string("DICOM: cannot parse the data set (") + read.text() +
                        "); the file is truncated or damaged");
   }
+  if (!file->getDataset()->tagExists(DCM_PixelData)) return parse_error("DICOM: no pixel data (not an image)");
+  return Status::ok_status();
+}
 
+}  // namespace
+
+Result<ImageInfo> dicom_info(const uint8_t* data, size_t size) {
+  DcmFileFormat file;
+  CHEXRT_RETURN_IF_ERROR(read_dataset(data, size, &file));
   DcmDataset* dataset = file.getDataset();
-  if (!dataset->tagExists(DCM_PixelData)) return parse_error("DICOM: no pixel data (not an image)");
+  Uint16 rows = 0;
+  Uint16 columns = 0;
+  Uint16 samples_per_pixel = 1;
+  dataset->findAndGetUint16(DCM_Rows, rows);
+  dataset->findAndGetUint16(DCM_Columns, columns);
+  dataset->findAndGetUint16(DCM_SamplesPerPixel, samples_per_pixel);
+  CHEXRT_RETURN_IF_ERROR(check_image_size(columns, rows));
+  ImageInfo info;
+  info.format = ImageFormat::kDicom;
+  info.width = columns;
+  info.height = rows;
+  info.channels = samples_per_pixel == 1 ? 1 : 3;
+  info.bytes_per_sample = 2;
+  return info;
+}
+
+Result<Image> decode_dicom(const uint8_t* data, size_t size) {
+  register_dicom_codecs();
+  DcmFileFormat file;
+  CHEXRT_RETURN_IF_ERROR(read_dataset(data, size, &file));
+  DcmDataset* dataset = file.getDataset();
   Uint16 rows = 0;
   Uint16 columns = 0;
   Uint16 bits_stored = 0;
@@ -117,6 +142,10 @@ Result<Image> decode_dicom(const uint8_t* data, size_t size) {
 bool dicom_supported() { return false; }
 
 namespace detail {
+
+Result<ImageInfo> dicom_info(const uint8_t*, size_t) {
+  return unsupported("DICOM: this chexrt was built without DCMTK (configure with CHEXRT_WITH_DCMTK=ON)");
+}
 
 Result<Image> decode_dicom(const uint8_t*, size_t) {
   return unsupported("DICOM: this chexrt was built without DCMTK (configure with CHEXRT_WITH_DCMTK=ON)");

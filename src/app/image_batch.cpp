@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <thread>
 
 namespace chexrt::app {
@@ -31,6 +32,27 @@ bool is_image_file(const fs::directory_entry& entry) {
   const std::string ext = lower(entry.path().extension().string());
   if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".dcm" || ext == ".dicom") return true;
   return ext.empty() && has_dicom_preamble(entry.path());
+}
+
+// Reads, decodes and preprocesses one file, its decoded pixels held under the budget.
+Status load_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* tensor,
+                BatchItem* item) {
+  CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
+  CHEXRT_ASSIGN_OR_RETURN(ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
+  DecodeBudget::Reservation held = budget.reserve(decode_peak_bytes(info));
+  CHEXRT_ASSIGN_OR_RETURN(Image image, decode_image(bytes.data(), bytes.size(), path));
+  bytes = {};
+  Result<HostTensor> preprocessed = preprocess(image, options.preprocess);
+  if (!preprocessed.ok()) return preprocessed.status().with_context(path);
+  *tensor = std::move(preprocessed).value();
+  if (options.keep_images) {
+    const Region region = crop_region(image.width, image.height, options.preprocess);
+    item->image = scale_down(image, options.kept_image_max_side);
+    const double sx = static_cast<double>(item->image.width) / image.width;
+    const double sy = static_cast<double>(item->image.height) / image.height;
+    item->crop_region = {region.x0 * sx, region.y0 * sy, region.x1 * sx, region.y1 * sy};
+  }
+  return Status::ok_status();
 }
 
 }  // namespace
@@ -71,6 +93,11 @@ Result<ImageBatch> load_image_batch(const std::vector<std::string>& paths, const
 
   // Each file is preprocessed into its own tensor first, because which rows of the batch it
   // gets depends on how many files before it fail.
+  if (options.keep_images && options.kept_image_max_side < 1) {
+    return invalid_argument("load_image_batch: kept_image_max_side must be at least 1");
+  }
+  DecodeBudget own_budget;
+  DecodeBudget& budget = options.budget != nullptr ? *options.budget : own_budget;
   ImageBatch batch;
   batch.samples_per_image = samples;
   batch.items.resize(paths.size());
@@ -80,18 +107,14 @@ Result<ImageBatch> load_image_batch(const std::vector<std::string>& paths, const
     for (size_t i = next.fetch_add(1); i < paths.size(); i = next.fetch_add(1)) {
       BatchItem& item = batch.items[i];
       item.path = paths[i];
-      Result<Image> image = read_image(paths[i]);
-      if (!image.ok()) {
-        item.status = image.status();
-        continue;
+      // A failed allocation is this file's failure: it must not end the process from a thread.
+      try {
+        item.status = load_one(paths[i], options, budget, &tensors[i], &item);
+      } catch (const std::bad_alloc&) {
+        tensors[i] = HostTensor();
+        item.image = Image();
+        item.status = runtime_error(paths[i] + ": out of memory while decoding");
       }
-      Result<HostTensor> tensor = preprocess(*image, options.preprocess);
-      if (!tensor.ok()) {
-        item.status = tensor.status().with_context(paths[i]);
-        continue;
-      }
-      tensors[i] = std::move(tensor).value();
-      if (options.keep_images) item.image = std::move(image).value();
     }
   };
   const int num_threads = static_cast<int>(std::min<size_t>(options.num_threads, paths.size()));

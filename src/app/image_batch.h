@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "app/decode_budget.h"
 #include "app/image_io.h"
 #include "app/preprocess.h"
 #include "chexrt/tensor.h"
@@ -24,7 +25,11 @@ struct BatchItem {
   std::string path;
   Status status;              ///< ok, or why this file is not in the batch
   int64_t first_sample = -1;  ///< its first row in ImageBatch::input when ok
-  Image image;                ///< the decoded image, when LoadOptions::keep_images (for heat maps)
+  /// When LoadOptions::keep_images (for heat maps): the decoded image, scaled down to at most
+  /// LoadOptions::kept_image_max_side pixels on its longer side, and where the (centre) crop
+  /// lies in it (crop_region() of the full image, in this copy's pixels).
+  Image image;
+  Region crop_region;
 };
 
 struct ImageBatch {
@@ -39,10 +44,15 @@ struct LoadOptions {
   PreprocessOptions preprocess;
   int num_threads = 4;
   bool keep_images = false;
+  int kept_image_max_side = 1024;
+  /// Bounds the bytes that decoding holds at once across the threads; null: a budget of
+  /// kDefaultDecodeBudgetBytes for this call alone. Share one across calls to bound them all.
+  DecodeBudget* budget = nullptr;
 };
 
 /// Decodes and preprocesses `paths`. Fails as a whole only for invalid options; per-file
-/// errors land in the items.
+/// errors land in the items (an image that cannot be allocated too: ResourceExhausted is
+/// reported as a runtime error naming the file, and the other files still load).
 Result<ImageBatch> load_image_batch(const std::vector<std::string>& paths, const LoadOptions& options);
 
 }  // namespace chexrt::app

@@ -26,7 +26,9 @@ bool looks_like_bare_dicom(const uint8_t* data, size_t size) {
   return group % 2 == 0 && group >= 0x0002 && group <= 0x0028;
 }
 
-Result<std::vector<uint8_t>> read_whole_file(const std::string& path) {
+}  // namespace
+
+Result<std::vector<uint8_t>> read_file_bytes(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int error = errno;
@@ -59,8 +61,6 @@ Result<std::vector<uint8_t>> read_whole_file(const std::string& path) {
   bytes.resize(done);
   return bytes;
 }
-
-}  // namespace
 
 const char* image_format_name(ImageFormat format) {
   switch (format) {
@@ -98,6 +98,26 @@ Status check_image_size(int64_t width, int64_t height) {
 
 }  // namespace detail
 
+int64_t decode_peak_bytes(const ImageInfo& info) {
+  const int64_t samples = int64_t{info.width} * info.height * info.channels;
+  // DCMTK holds the stored pixels, its intermediate and its 16-bit rendering besides ours.
+  const int64_t decoder_bytes = info.format == ImageFormat::kDicom ? 8 : info.bytes_per_sample;
+  return samples * (decoder_bytes + static_cast<int64_t>(sizeof(float)));
+}
+
+Result<ImageInfo> read_image_info(const uint8_t* data, size_t size, const std::string& name) {
+  if (size == 0) return parse_error(name + ": empty file");
+  Result<ImageInfo> info = parse_error("not an image: no PNG, JPEG or DICOM signature");
+  switch (detect_image_format(data, size)) {
+    case ImageFormat::kPng: info = detail::png_info(data, size); break;
+    case ImageFormat::kJpeg: info = detail::jpeg_info(data, size); break;
+    case ImageFormat::kDicom: info = detail::dicom_info(data, size); break;
+    case ImageFormat::kUnknown: break;
+  }
+  if (!info.ok()) return info.status().with_context(name);
+  return info;
+}
+
 Result<Image> decode_image(const uint8_t* data, size_t size, const std::string& name) {
   if (size == 0) return parse_error(name + ": empty file");
   Result<Image> image = parse_error("not an image: no PNG, JPEG or DICOM signature");
@@ -112,7 +132,7 @@ Result<Image> decode_image(const uint8_t* data, size_t size, const std::string& 
 }
 
 Result<Image> read_image(const std::string& path) {
-  CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_whole_file(path));
+  CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
   return decode_image(bytes.data(), bytes.size(), path);
 }
 

@@ -38,6 +38,19 @@ struct Image {
 /// is already far beyond any chest radiograph).
 inline constexpr int64_t kMaxImagePixels = int64_t{8192} * 8192;
 
+/// What a file's header says, read without decoding its pixels.
+struct ImageInfo {
+  ImageFormat format = ImageFormat::kUnknown;
+  int width = 0;
+  int height = 0;
+  int channels = 0;          ///< after decoding: 1 (grey) or 3 (RGB)
+  int bytes_per_sample = 1;  ///< of the decoder's own buffer: 1 or 2
+};
+
+/// The most bytes that decoding an image of this header holds at once (the decoder's buffer
+/// and the float pixels), for DecodeBudget.
+int64_t decode_peak_bytes(const ImageInfo& info);
+
 /// The format named by the first bytes: the PNG signature, the JPEG SOI marker, "DICM" at
 /// offset 128, or (when DICOM support is built) a DICOM data set without preamble.
 /// Never looks at a file name.
@@ -48,6 +61,13 @@ bool dicom_supported();
 
 /// Decodes an in-memory file. `name` (a path or an upload's name) prefixes every error.
 Result<Image> decode_image(const uint8_t* data, size_t size, const std::string& name);
+
+/// Reads the header of an in-memory file: ParseError for a file that is not an image,
+/// Unsupported for one beyond kMaxImagePixels; `name` prefixes every error.
+Result<ImageInfo> read_image_info(const uint8_t* data, size_t size, const std::string& name);
+
+/// A whole file's bytes: NotFound, IoError, or Unsupported beyond 512 MiB.
+Result<std::vector<uint8_t>> read_file_bytes(const std::string& path);
 
 /// Reads and decodes a file.
 Result<Image> read_image(const std::string& path);

@@ -68,6 +68,23 @@ struct JpegGuard {
 
 namespace detail {
 
+Result<ImageInfo> jpeg_info(const uint8_t* data, size_t size) {
+  JpegDecoder decoder;
+  std::memset(&decoder, 0, sizeof(decoder));
+  decoder.cinfo.err = jpeg_std_error(&decoder.error_manager);
+  decoder.error_manager.error_exit = on_jpeg_error;
+  decoder.error_manager.emit_message = on_jpeg_message;
+  JpegGuard guard{&decoder};
+  if (!read_jpeg_header(&decoder, data, size)) return parse_error(std::string("JPEG: ") + decoder.message);
+  CHEXRT_RETURN_IF_ERROR(check_image_size(decoder.cinfo.image_width, decoder.cinfo.image_height));
+  ImageInfo info;
+  info.format = ImageFormat::kJpeg;
+  info.width = static_cast<int>(decoder.cinfo.image_width);
+  info.height = static_cast<int>(decoder.cinfo.image_height);
+  info.channels = decoder.cinfo.jpeg_color_space == JCS_GRAYSCALE ? 1 : 3;
+  return info;
+}
+
 Result<Image> decode_jpeg(const uint8_t* data, size_t size) {
   JpegDecoder decoder;
   std::memset(&decoder, 0, sizeof(decoder));

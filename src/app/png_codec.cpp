@@ -127,6 +127,27 @@ struct PngWriteGuard {
 
 namespace detail {
 
+Result<ImageInfo> png_info(const uint8_t* data, size_t size) {
+  // Signature (8 bytes), then the IHDR chunk: length 13, "IHDR", width, height (big-endian),
+  // bit depth, colour type.
+  if (size < 8 + 8 + 13 || std::memcmp(data + 12, "IHDR", 4) != 0) return parse_error("PNG: no IHDR chunk");
+  auto be32 = [&](size_t at) {
+    return (uint32_t{data[at]} << 24) | (uint32_t{data[at + 1]} << 16) | (uint32_t{data[at + 2]} << 8) | data[at + 3];
+  };
+  ImageInfo info;
+  info.format = ImageFormat::kPng;
+  const uint32_t width = be32(16);
+  const uint32_t height = be32(20);
+  CHEXRT_RETURN_IF_ERROR(check_image_size(width, height));
+  info.width = static_cast<int>(width);
+  info.height = static_cast<int>(height);
+  info.bytes_per_sample = data[24] == 16 ? 2 : 1;
+  // Grey and grey + alpha decode to grey; RGB, RGBA and palette images to RGB.
+  const uint8_t color_type = data[25];
+  info.channels = (color_type & PNG_COLOR_MASK_COLOR) ? 3 : 1;
+  return info;
+}
+
 Result<Image> decode_png(const uint8_t* data, size_t size) {
   PngErrorSink sink;
   MemoryReader reader{data, size, 0};

@@ -144,6 +144,11 @@ void write_sample(const Image8& image, const CropPlan& plan, int crop, const Nor
 
 Status validate(const PreprocessOptions& options) {
   if (options.crop_size <= 0) return invalid_argument("preprocess: crop size must be positive");
+  if (options.crop_size > kMaxPreprocessSize || options.resize_size > kMaxPreprocessSize) {
+    return invalid_argument("preprocess: resize size " + std::to_string(options.resize_size) + " and crop size " +
+                            std::to_string(options.crop_size) + " must be at most " +
+                            std::to_string(kMaxPreprocessSize));
+  }
   if (options.mode != ResizeMode::kResizeExact) {
     if (options.resize_size < options.crop_size) {
       return invalid_argument("preprocess: resize size " + std::to_string(options.resize_size) +
@@ -189,6 +194,41 @@ std::array<int, 2> resized_size(int width, int height, int size) {
   return width <= height ? std::array<int, 2>{size, new_long} : std::array<int, 2>{new_long, size};
 }
 
+Image scale_down(const Image& image, int max_side) {
+  const int longer = std::max(image.width, image.height);
+  if (longer <= max_side || max_side < 1) return image;
+  Image out;
+  out.width = std::max(1, static_cast<int>(int64_t{image.width} * max_side / longer));
+  out.height = std::max(1, static_cast<int>(int64_t{image.height} * max_side / longer));
+  out.channels = image.channels;
+  out.source_bit_depth = image.source_bit_depth;
+  out.format = image.format;
+  out.pixels.assign(static_cast<size_t>(out.width) * out.height * out.channels, 0.0f);
+  // Output pixel x covers source columns [x * W / w, (x + 1) * W / w), at least one.
+  auto span = [](int i, int in, int out_size) {
+    const int lo = static_cast<int>(int64_t{i} * in / out_size);
+    const int hi = std::max(lo + 1, static_cast<int>(int64_t{i + 1} * in / out_size));
+    return std::pair<int, int>(lo, std::min(hi, in));
+  };
+  const int c = image.channels;
+  for (int y = 0; y < out.height; ++y) {
+    const auto [y0, y1] = span(y, image.height, out.height);
+    for (int x = 0; x < out.width; ++x) {
+      const auto [x0, x1] = span(x, image.width, out.width);
+      float* dst = &out.pixels[(static_cast<size_t>(y) * out.width + x) * c];
+      for (int sy = y0; sy < y1; ++sy) {
+        const float* row = &image.pixels[static_cast<size_t>(sy) * image.width * c];
+        for (int sx = x0; sx < x1; ++sx) {
+          for (int k = 0; k < c; ++k) dst[k] += row[sx * c + k];
+        }
+      }
+      const float inv = 1.0f / static_cast<float>((y1 - y0) * (x1 - x0));
+      for (int k = 0; k < c; ++k) dst[k] *= inv;
+    }
+  }
+  return out;
+}
+
 Region crop_region(int width, int height, const PreprocessOptions& options) {
   if (options.mode == ResizeMode::kResizeExact) return {0, 0, double(width), double(height)};
   const auto [w, h] = resized_size(width, height, options.resize_size);
@@ -228,6 +268,15 @@ Status preprocess_into(const Image& image, const PreprocessOptions& options, Hos
     resized = resize_like_pil(grey_levels, crop, crop);
     plans.push_back({0, 0, false});
   } else {
+    // The longer side grows with the aspect ratio: a 1-pixel-high strip must not become an
+    // image of billions of pixels.
+    const int64_t shorter = std::min(image.width, image.height);
+    const int64_t longer = std::max(image.width, image.height);
+    if (static_cast<double>(options.resize_size) * options.resize_size * longer / shorter > kMaxImagePixels) {
+      return unsupported("preprocess: a " + std::to_string(image.width) + " x " + std::to_string(image.height) +
+                         " image resized to " + std::to_string(options.resize_size) +
+                         " on its shorter side would be larger than " + std::to_string(kMaxImagePixels) + " pixels");
+    }
     const auto [w, h] = resized_size(image.width, image.height, options.resize_size);
     resized = resize_like_pil(grey_levels, w, h);
     const CropPlan center{round_half_even((w - crop) / 2.0), round_half_even((h - crop) / 2.0), false};

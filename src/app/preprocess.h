@@ -36,8 +36,12 @@ struct PreprocessOptions {
   std::array<float, 3> std = {0.229f, 0.224f, 0.225f};
 };
 
-/// InvalidArgument for sizes that are not positive, a crop larger than the resize, or a
-/// non-positive std.
+/// The largest resize and crop size: far above any classifier's input, small enough that a
+/// resized X-ray stays within memory.
+inline constexpr int kMaxPreprocessSize = 4096;
+
+/// InvalidArgument for sizes that are not positive or above kMaxPreprocessSize, a crop larger
+/// than the resize, or a non-positive std.
 Status validate(const PreprocessOptions& options);
 
 /// Samples each image contributes to a batch: 10 for kTenCrop, else 1.
@@ -50,6 +54,11 @@ Status preprocess_into(const Image& image, const PreprocessOptions& options, Hos
 
 /// One image as a float32 tensor [samples_per_image, 3, crop, crop].
 Result<HostTensor> preprocess(const Image& image, const PreprocessOptions& options);
+
+/// `image` itself when its longer side is at most `max_side`, else a copy scaled down to that
+/// size by averaging the source pixels under each output pixel (for display, e.g. heat maps:
+/// not the model's input).
+Image scale_down(const Image& image, int max_side);
 
 /// A rectangle in source-image pixel coordinates (x1, y1 exclusive; may be fractional).
 struct Region {

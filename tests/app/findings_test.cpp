@@ -12,7 +12,7 @@ namespace {
 
 TEST(Findings, OrderMatchesTheReferencePredictionColumns) {
   // The CSV of CheXNet outputs lists its columns in the model's output order.
-  std::ifstream csv(testing::shared_data("cxr/chexnet_reference_predictions.csv"));
+  std::ifstream csv(testing::test_data("cxr/chexnet_reference_predictions.csv"));
   std::string header;
   ASSERT_TRUE(std::getline(csv, header));
   if (!header.empty() && header.back() == '\r') header.pop_back();  // the file has CRLF line ends

@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "test_support.h"
 
@@ -11,7 +16,7 @@ namespace chexrt::app {
 namespace {
 
 using testing::read_bytes;
-using testing::shared_data;
+using testing::test_data;
 using testing::TempDir;
 using testing::write_bytes;
 
@@ -23,10 +28,10 @@ TEST(ExpandImagePaths, RecursiveSortedAndFilteredByExtensionOrDicomPreamble) {
   TempDir dir;
   namespace fs = std::filesystem;
   fs::create_directories(dir.file("d/sub"));
-  const std::vector<uint8_t> png = read_bytes(shared_data(kPng));
-  const std::vector<uint8_t> dicom = read_bytes(shared_data(kDicom));
+  const std::vector<uint8_t> png = read_bytes(test_data(kPng));
+  const std::vector<uint8_t> dicom = read_bytes(test_data(kDicom));
   write_bytes(dir.file("d/b.png"), png);
-  write_bytes(dir.file("d/a.JPG"), read_bytes(shared_data(kJpeg)));
+  write_bytes(dir.file("d/a.JPG"), read_bytes(test_data(kJpeg)));
   write_bytes(dir.file("d/notes.txt"), png);
   write_bytes(dir.file("d/sub/c.dcm"), dicom);
   write_bytes(dir.file("d/sub/IM0001"), dicom);  // no extension, DICOM preamble
@@ -47,7 +52,7 @@ TEST(ExpandImagePaths, RecursiveSortedAndFilteredByExtensionOrDicomPreamble) {
 TEST(LoadImageBatch, BadFilesAreReportedAndSkipped) {
   TempDir dir;
   write_bytes(dir.file("garbage.png"), std::vector<uint8_t>(300, 0x42));
-  const std::vector<std::string> paths = {shared_data(kPng), dir.file("garbage.png"), shared_data(kJpeg),
+  const std::vector<std::string> paths = {test_data(kPng), dir.file("garbage.png"), test_data(kJpeg),
                                           dir.file("missing.png")};
   LoadOptions options;
   options.num_threads = 3;
@@ -81,7 +86,7 @@ TEST(LoadImageBatch, BadFilesAreReportedAndSkipped) {
 TEST(LoadImageBatch, ThreadCountDoesNotChangeTheBatch) {
   std::vector<std::string> paths;
   for (const char* f : {"cxr/nih/00000284_000.png", kJpeg, kPng, "cxr/formats/00014995_000_rgba.png"}) {
-    paths.push_back(shared_data(f));
+    paths.push_back(test_data(f));
   }
   LoadOptions options;
   options.preprocess.mode = ResizeMode::kTenCrop;
@@ -101,7 +106,124 @@ TEST(LoadImageBatch, ThreadCountDoesNotChangeTheBatch) {
 TEST(LoadImageBatch, InvalidOptionsFailTheWholeCall) {
   LoadOptions options;
   options.num_threads = 0;
-  EXPECT_EQ(load_image_batch({shared_data(kPng)}, options).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(load_image_batch({test_data(kPng)}, options).status().code(), StatusCode::kInvalidArgument);
+}
+
+// ---- decoded bytes in flight ------------------------------------------------------------------
+
+TEST(DecodeBudget, HoldsAtMostItsCapacityAndLetsALargerReservationRunAlone) {
+  DecodeBudget budget(100);
+  {
+    DecodeBudget::Reservation a = budget.reserve(60);
+    DecodeBudget::Reservation b = budget.reserve(40);
+    EXPECT_EQ(budget.peak(), 100);
+    // A third waits until one of them is given back.
+    std::thread waiter([&] { DecodeBudget::Reservation c = budget.reserve(30); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(budget.peak(), 100);
+    a = DecodeBudget::Reservation();
+    waiter.join();
+  }
+  // Larger than the whole budget: granted once nothing else is held, never refused.
+  DecodeBudget::Reservation huge = budget.reserve(1000);
+  EXPECT_EQ(huge.bytes(), 1000);
+  EXPECT_EQ(budget.peak(), 1000);
+}
+
+// An 8-bit RGB PNG of width x height (a smooth ramp, so it compresses to a small file).
+std::vector<uint8_t> rgb_png(int width, int height) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(width) * height * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i / 3 / width) & 0xff);
+  return encode_png(pixels.data(), width, height, 3).value();
+}
+
+TEST(LoadImageBatch, DecodedBytesInFlightStayWithinTheBudget) {
+  TempDir dir;
+  const std::vector<uint8_t> png = rgb_png(2048, 2048);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 4; ++i) {
+    paths.push_back(dir.file("big" + std::to_string(i) + ".png"));
+    write_bytes(paths.back(), png);
+  }
+  const ImageInfo info = read_image_info(png.data(), png.size(), "big.png").value();
+  const int64_t one_image = decode_peak_bytes(info);
+  EXPECT_EQ(one_image, int64_t{2048} * 2048 * 3 * (1 + 4));
+
+  // Room for one image: four threads decode one at a time.
+  DecodeBudget budget(one_image + one_image / 2);
+  LoadOptions options;
+  options.num_threads = 4;
+  options.budget = &budget;
+  Result<ImageBatch> batch = load_image_batch(paths, options);
+  ASSERT_TRUE(batch.ok()) << batch.status().to_string();
+  EXPECT_EQ(batch->num_ok(), 4);
+  EXPECT_EQ(budget.peak(), one_image);
+
+  // A budget smaller than one image still decodes every image, alone.
+  DecodeBudget tiny(1 << 20);
+  options.budget = &tiny;
+  batch = load_image_batch(paths, options);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->num_ok(), 4);
+  EXPECT_EQ(tiny.peak(), one_image);
+}
+
+TEST(LoadImageBatch, KeptImagesAreScaledDownWithTheirCropRegion) {
+  TempDir dir;
+  write_bytes(dir.file("wide.png"), rgb_png(3000, 2000));
+  LoadOptions options;
+  options.keep_images = true;
+  options.kept_image_max_side = 600;
+  Result<ImageBatch> batch = load_image_batch({dir.file("wide.png")}, options);
+  ASSERT_TRUE(batch.ok());
+  const BatchItem& item = batch->items[0];
+  ASSERT_TRUE(item.status.ok()) << item.status.to_string();
+  EXPECT_EQ(item.image.width, 600);
+  EXPECT_EQ(item.image.height, 400);
+  // The crop region of the full image, scaled by 600 / 3000.
+  const Region full = crop_region(3000, 2000, options.preprocess);
+  EXPECT_NEAR(item.crop_region.x0, full.x0 / 5, 1e-9);
+  EXPECT_NEAR(item.crop_region.y1, full.y1 / 5, 1e-9);
+}
+
+// The virtual memory this process maps now, from /proc/self/status.
+int64_t mapped_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoll(line.substr(7)) * 1024;
+  }
+  return -1;
+}
+
+// Loads paths[0..2] with 250 MB of address space to spare; exits 0 when paths[1] alone failed,
+// as out of memory, and the others loaded.
+[[noreturn]] void load_under_memory_limit(const std::vector<std::string>& paths) {
+  const int64_t limit = mapped_bytes() + (int64_t{250} << 20);
+  rlimit rl{static_cast<rlim_t>(limit), static_cast<rlim_t>(limit)};
+  if (mapped_bytes() < 0 || setrlimit(RLIMIT_AS, &rl) != 0) std::_Exit(10);
+  LoadOptions options;
+  options.num_threads = 1;  // a thread's stack and arena would take the headroom
+  Result<ImageBatch> batch = load_image_batch(paths, options);
+  if (!batch.ok()) std::_Exit(11);
+  const Status& huge = batch->items[1].status;
+  std::fprintf(stderr, "%s\n", huge.to_string().c_str());
+  const bool named = huge.message().find("huge.png") != std::string::npos &&
+                     huge.message().find("out of memory") != std::string::npos;
+  std::_Exit(batch->num_ok() == 2 && named ? 0 : 12);
+}
+
+TEST(LoadImageBatch, AnImageThatCannotBeAllocatedFailsAloneAndNamedNotTheProcess) {
+  TempDir dir;
+  // A valid header (with its CRC) for 8192 x 8192 16-bit RGB (402 MB for the decoder's rows,
+  // 805 MB as floats) and the start of an IDAT chunk: the decoder allocates before it reads it.
+  std::vector<uint8_t> header = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                 0, 0, 0x20, 0, 0, 0, 0x20, 0, 16, 2, 0, 0, 0, 0xad, 0x58, 0x81, 0x4d,
+                                 0, 0, 0, 2, 'I', 'D', 'A', 'T', 0x78, 0x9c, 0, 0, 0, 0};
+  write_bytes(dir.file("huge.png"), header);
+  const std::vector<std::string> paths = {test_data(kPng), dir.file("huge.png"), test_data(kJpeg)};
+  // In a child process whose address space leaves 250 MB beyond what it maps now, so that the
+  // huge image's buffers cannot be allocated and the two small ones can.
+  EXPECT_EXIT(load_under_memory_limit(paths), ::testing::ExitedWithCode(0), "huge.png: out of memory");
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ namespace chexrt::app {
 namespace {
 
 using testing::read_bytes;
-using testing::shared_data;
+using testing::test_data;
 using testing::TempDir;
 using testing::write_bytes;
 
@@ -164,8 +164,8 @@ TEST(PngDecode, InterlacedEqualsProgressive) {
 }
 
 TEST(PngDecode, SixteenBitFileIsTheEightBitImageTimes257) {
-  Result<Image> eight = read_image(shared_data("cxr/nih/00017921_000.png"));
-  Result<Image> sixteen = read_image(shared_data("cxr/formats/00017921_000_16bit.png"));
+  Result<Image> eight = read_image(test_data("cxr/nih/00017921_000.png"));
+  Result<Image> sixteen = read_image(test_data("cxr/formats/00017921_000_16bit.png"));
   ASSERT_TRUE(eight.ok()) << eight.status().to_string();
   ASSERT_TRUE(sixteen.ok()) << sixteen.status().to_string();
   EXPECT_EQ(sixteen->source_bit_depth, 16);
@@ -216,7 +216,7 @@ TEST(JpegDecode, CmykIsRefusedByName) {
 TEST(ImageIo, FormatComesFromBytesNotName) {
   TempDir dir;
   const std::string misnamed = dir.file("really_a_jpeg.png");
-  write_bytes(misnamed, read_bytes(shared_data("cxr/formats/00008980_000_q90.jpg")));
+  write_bytes(misnamed, read_bytes(test_data("cxr/formats/00008980_000_q90.jpg")));
   Result<Image> image = read_image(misnamed);
   ASSERT_TRUE(image.ok()) << image.status().to_string();
   EXPECT_EQ(image->format, ImageFormat::kJpeg);
@@ -272,7 +272,7 @@ void PrintTo(const TruncationCase& c, std::ostream* os) { *os << c.file; }
 class Truncated : public ::testing::TestWithParam<TruncationCase> {};
 
 TEST_P(Truncated, IsAnErrorThatSaysSo) {
-  const std::vector<uint8_t> whole = read_bytes(shared_data(GetParam().file));
+  const std::vector<uint8_t> whole = read_bytes(test_data(GetParam().file));
   ASSERT_GT(whole.size(), 1000u);
   for (double fraction : {0.002, 0.01, 0.1, 0.5, 0.9, 0.98}) {
     const size_t size = static_cast<size_t>(whole.size() * fraction);
@@ -312,7 +312,7 @@ TEST(ImageIo, CorruptedFilesNeverCrash) {
   // decodes to an image of the original shape (the damage was in pixel data).
   std::mt19937 rng(99);
   for (const char* file : {"cxr/formats/00012082_000_512.png", "cxr/formats/00008980_000_q90.jpg"}) {
-    const std::vector<uint8_t> original = read_bytes(shared_data(file));
+    const std::vector<uint8_t> original = read_bytes(test_data(file));
     const Image reference = decode_ok(original, file);
     for (int trial = 0; trial < 40; ++trial) {
       std::vector<uint8_t> bytes = original;
@@ -349,7 +349,7 @@ TEST(PngEncode, RoundTripsThroughTheDecoder) {
 
 TEST(DicomDecode, JpegBaselineSample) {
   if (!dicom_supported()) GTEST_SKIP() << "built without DCMTK";
-  Result<Image> image = read_image(shared_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
+  Result<Image> image = read_image(test_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
   ASSERT_TRUE(image.ok()) << image.status().to_string();
   EXPECT_EQ(image->format, ImageFormat::kDicom);
   EXPECT_EQ(image->width, 1024);
@@ -365,8 +365,8 @@ TEST(DicomDecode, JpegBaselineSample) {
 TEST(DicomDecode, Monochrome1IsInverted) {
   if (!dicom_supported()) GTEST_SKIP() << "built without DCMTK";
   // The two files differ only in the Photometric Interpretation tag.
-  Result<Image> normal = read_image(shared_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
-  Result<Image> inverted = read_image(shared_data("cxr/dicom/siim_sample_monochrome1.dcm"));
+  Result<Image> normal = read_image(test_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
+  Result<Image> inverted = read_image(test_data("cxr/dicom/siim_sample_monochrome1.dcm"));
   ASSERT_TRUE(normal.ok()) << normal.status().to_string();
   ASSERT_TRUE(inverted.ok()) << inverted.status().to_string();
   ASSERT_EQ(normal->pixels.size(), inverted->pixels.size());
@@ -381,7 +381,7 @@ TEST(DicomDecode, Monochrome1IsInverted) {
 
 TEST(DicomDecode, FileWithoutPreamble) {
   if (!dicom_supported()) GTEST_SKIP() << "built without DCMTK";
-  const std::vector<uint8_t> whole = read_bytes(shared_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
+  const std::vector<uint8_t> whole = read_bytes(test_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
   const std::vector<uint8_t> bare(whole.begin() + 132, whole.end());  // drop preamble and "DICM"
   ASSERT_EQ(detect_image_format(bare.data(), bare.size()), ImageFormat::kDicom);
   Image with = decode_ok(whole, "with.dcm");
@@ -391,7 +391,7 @@ TEST(DicomDecode, FileWithoutPreamble) {
 
 TEST(DicomDecode, TruncatedFilesAreErrors) {
   if (!dicom_supported()) GTEST_SKIP() << "built without DCMTK";
-  const std::vector<uint8_t> whole = read_bytes(shared_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
+  const std::vector<uint8_t> whole = read_bytes(test_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
   for (double fraction : {0.0011, 0.003, 0.01, 0.5, 0.9, 0.99}) {
     const size_t size = static_cast<size_t>(whole.size() * fraction);
     Result<Image> image = decode_image(whole.data(), size, "cut.dcm");
@@ -422,7 +422,7 @@ TEST(DicomDecode, RandomDataSetsAreRejected) {
 
 TEST(DicomDecode, UnsupportedWithoutDcmtk) {
   if (dicom_supported()) GTEST_SKIP() << "built with DCMTK";
-  Result<Image> image = read_image(shared_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
+  Result<Image> image = read_image(test_data("cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"));
   ASSERT_FALSE(image.ok());
   EXPECT_EQ(image.status().code(), StatusCode::kUnsupported);
   EXPECT_TRUE(contains(image.status().message(), "siim_pneumothorax_sample_jpeg_baseline.dcm: DICOM"))

@@ -2,7 +2,7 @@
 """Writes torchvision's preprocessing of bundled chest X-rays, for app_tests to compare with.
 
 Run by ctest as the fixture `app_preprocess_reference` (see tests/app/CMakeLists.txt):
-    make_preprocess_reference.py --data ../shared/data --out <build>/tests/app/preprocess_reference
+    make_preprocess_reference.py --data data --out <build>/tests/app/preprocess_reference
 
 Output: manifest.txt, and for each case raw little-endian files:
     <name>.decoded.u8       the 8-bit pixels PIL holds after decoding, [H, W] or [H, W, 3]
@@ -70,7 +70,7 @@ def load_8bit(path):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True, help="the shared data directory")
+    parser.add_argument("--data", required=True, help="the repository's data directory (holds cxr/)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)

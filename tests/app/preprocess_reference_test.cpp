@@ -15,7 +15,7 @@ namespace chexrt::app {
 namespace {
 
 using testing::read_bytes;
-using testing::shared_data;
+using testing::test_data;
 
 struct ManifestLine {
   std::vector<std::string> fields;
@@ -45,7 +45,7 @@ TEST(PreprocessReference, DecodedPixelsEqualPil) {
   ASSERT_GE(cases.size(), 6u) << kHowToGenerate;
   for (const ManifestLine& c : cases) {
     const std::string& name = c.fields[1];
-    Result<Image> image = read_image(shared_data(c.fields[2]));
+    Result<Image> image = read_image(test_data(c.fields[2]));
     ASSERT_TRUE(image.ok()) << image.status().to_string();
     EXPECT_EQ(image->width, std::stoi(c.fields[3])) << name;
     EXPECT_EQ(image->height, std::stoi(c.fields[4])) << name;
@@ -80,7 +80,7 @@ TEST(PreprocessReference, TensorsEqualTorchvision) {
     options.mode = parse_mode(c.fields[4]);
     options.resize_size = std::stoi(c.fields[5]);
     options.crop_size = std::stoi(c.fields[6]);
-    Result<Image> image = read_image(shared_data(c.fields[2]));
+    Result<Image> image = read_image(test_data(c.fields[2]));
     ASSERT_TRUE(image.ok()) << image.status().to_string();
     Result<HostTensor> ours = preprocess(*image, options);
     ASSERT_TRUE(ours.ok()) << ours.status().to_string();

@@ -9,7 +9,7 @@
 namespace chexrt::app {
 namespace {
 
-using testing::shared_data;
+using testing::test_data;
 
 Image grey_image(int width, int height, const std::vector<uint8_t>& values) {
   Image image;
@@ -51,8 +51,8 @@ TEST(Preprocess, ResizeKeepsFlatImagesFlat) {
 }
 
 TEST(Preprocess, SixteenBitAndEightBitCopiesGiveIdenticalTensors) {
-  Result<Image> eight = read_image(shared_data("cxr/nih/00017921_000.png"));
-  Result<Image> sixteen = read_image(shared_data("cxr/formats/00017921_000_16bit.png"));
+  Result<Image> eight = read_image(test_data("cxr/nih/00017921_000.png"));
+  Result<Image> sixteen = read_image(test_data("cxr/formats/00017921_000_16bit.png"));
   ASSERT_TRUE(eight.ok()) << eight.status().to_string();
   ASSERT_TRUE(sixteen.ok()) << sixteen.status().to_string();
   for (ResizeMode mode : {ResizeMode::kResizeCenterCrop, ResizeMode::kResizeExact, ResizeMode::kTenCrop}) {
@@ -126,6 +126,44 @@ TEST(Preprocess, RejectsBadOptionsAndBatches) {
   EXPECT_NE(status.message().find("outside the batch"), std::string::npos) << status.message();
   HostTensor wrong_shape(DataType::kFloat32, {10, 3, 256, 256});
   EXPECT_EQ(preprocess_into(image, options, &wrong_shape, 0).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Preprocess, SizesHaveLimitsWithClearErrors) {
+  PreprocessOptions options;
+  options.resize_size = 100000;
+  Status s = validate(options);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("100000"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(std::to_string(kMaxPreprocessSize)), std::string::npos) << s.message();
+  options.resize_size = kMaxPreprocessSize;
+  EXPECT_TRUE(validate(options).ok());
+
+  // A strip 1 pixel high would become 256 x 2,097,152 pixels: refused before it is resized.
+  Image strip;
+  strip.width = 8192;
+  strip.height = 1;
+  strip.channels = 1;
+  strip.pixels.assign(8192, 0.5f);
+  PreprocessOptions crop;
+  crop.resize_size = 256;
+  Result<HostTensor> t = preprocess(strip, crop);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(t.status().message().find("8192 x 1"), std::string::npos) << t.status().message();
+}
+
+TEST(Preprocess, ScaleDownAveragesAndKeepsSmallImages) {
+  Image image;
+  image.width = 4;
+  image.height = 2;
+  image.channels = 1;
+  image.pixels = {0.f, 1.f, 0.2f, 0.4f, 1.f, 0.f, 0.6f, 0.8f};
+  EXPECT_EQ(scale_down(image, 4).pixels, image.pixels);
+  const Image half = scale_down(image, 2);
+  ASSERT_EQ(half.width, 2);
+  ASSERT_EQ(half.height, 1);
+  EXPECT_FLOAT_EQ(half.pixels[0], 0.5f);
+  EXPECT_FLOAT_EQ(half.pixels[1], 0.5f);
 }
 
 }  // namespace

@@ -6,19 +6,30 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace chexrt::app::testing {
 
-/// A file under ../shared/data (CHEXRT_TEST_DATA_DIR is set by tests/app/CMakeLists.txt).
-inline std::string shared_data(const std::string& relative) {
-  return std::string(CHEXRT_TEST_DATA_DIR) + "/" + relative;
+/// A file under the repository's data/ (CHEXRT_TEST_DATA_DIR is set by tests/app/CMakeLists.txt).
+/// Throws std::runtime_error naming the file when it is missing: GoogleTest reports the
+/// exception as the test's failure, so a missing file fails the test with its path, never
+/// crashes it or lets it pass on empty data.
+inline std::string test_data(const std::string& relative) {
+  const std::string path = std::string(CHEXRT_TEST_DATA_DIR) + "/" + relative;
+  if (!std::filesystem::is_regular_file(path)) throw std::runtime_error("missing test data file " + path);
+  return path;
 }
 
+/// The whole file; throws std::runtime_error naming it when it cannot be read.
 inline std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!in) throw std::runtime_error("cannot open " + path);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw std::runtime_error("cannot read " + path);
+  return bytes;
 }
 
 inline void write_bytes(const std::string& path, const uint8_t* data, size_t size) {

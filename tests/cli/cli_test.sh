@@ -58,7 +58,7 @@ PY
     # PIL (+ pydicom) from scripts/make_reference_model.py. DICOM's JPEG is decoded by DCMTK's
     # IJG codec there and by Pillow's libjpeg-turbo in PyTorch's pipeline: grey levels differ by
     # at most 1 in a few pixels, hence the wider DICOM tolerance.
-    data=$root/../shared/data/cxr
+    data=$root/data/cxr
     [ -d "$data" ] || fail "missing $data"
     "$chexrt" predict "$data/nih" "$data/formats" "$data/dicom" --format json --output "$work/all.json" \
       --batch 16 2> "$work/err.txt" || fail "exit code $? ($(tail -3 "$work/err.txt"))"
@@ -68,7 +68,8 @@ import numpy as np
 doc = json.load(open(sys.argv[1]))
 names = doc["findings"]
 worst = {"image": 0.0, "dicom": 0.0}
-assert len(doc["results"]) == 47 and not doc["errors"], (len(doc["results"]), doc["errors"])
+expected = len(json.load(open(os.path.join(sys.argv[2], "manifest.json")))["entries"])
+assert len(doc["results"]) == expected and not doc["errors"], (len(doc["results"]), expected, doc["errors"])
 for r in doc["results"]:
     stem = os.path.basename(r["image"]).split(".")[0]
     ref = np.load(os.path.join(sys.argv[2], stem + ".output.npy"))[0]
@@ -140,6 +141,99 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
     "$chexrt" inspect "$work/bad.onnx" > "$work/out.txt" 2>&1 && fail "garbage model accepted"
     grep -q "bad.onnx" "$work/out.txt" || fail "error does not name the file: $(cat "$work/out.txt")"
     true
+    ;;
+  usage_errors)
+    # Exit code 2 and a short message that names the option, for every kind of bad argument.
+    expect_usage() {  # expect_usage WORD... : the command must exit 2 and say WORD in one short line
+      local word=$1; shift
+      "$chexrt" "$@" > "$work/out.txt" 2> "$work/err.txt"
+      local rc=$?
+      [ $rc -eq 2 ] || fail "'$*' exit code $rc, expected 2: $(cat "$work/err.txt")"
+      grep -q -- "$word" "$work/err.txt" || fail "'$*' does not say '$word': $(cat "$work/err.txt")"
+      [ "$(head -1 "$work/err.txt" | wc -c)" -lt 200 ] || fail "'$*' message too long: $(head -c 300 "$work/err.txt")"
+    }
+    expect_usage "must be a positive integer, not '0'" predict "$root/data/demo" --batch 0
+    expect_usage "must be a positive integer, not '0'" bench --iterations 0
+    expect_usage "must be an integer of 0 or more, not '-5'" predict "$root/data/demo" --threads -5
+    expect_usage "at most 4096" predict "$root/data/demo" --resize-size 100000
+    expect_usage "subcommand is required"
+    expect_usage "--nope" predict "$root/data/demo" --nope
+    expect_usage "min <= opt <= max" build --model "$model" --batch 8:4:2 --out "$work/m.engine"
+    expect_usage "precision" bench --precision fp64
+    expect_usage "no such file" predict "$work/does_not_exist.png"
+    "$chexrt" --help > "$work/help.txt" || fail "--help exit code $?"
+    grep -q "Exit codes: 0 ok; 1 runtime error" "$work/help.txt" || fail "--help lists no exit codes"
+    for command in build bench run predict; do
+      "$chexrt" $command --help | grep -q "fp32, fp16 (CUDA) or bf16" || fail "$command --help: precision words"
+    done
+    ;;
+  checks_before_work)
+    # Output paths and engine limits are checked before any image is read or any batch timed.
+    start=$(date +%s%N)
+    "$chexrt" predict "$root/data/demo" --device reference --output /nonexistent/x.json > "$work/out.txt" 2> "$work/err.txt"
+    rc=$?
+    [ $rc -eq 2 ] || fail "predict --output /nonexistent: exit code $rc, expected 2"
+    grep -q "/nonexistent" "$work/err.txt" || fail "the missing folder is not named: $(cat "$work/err.txt")"
+    grep -q "image(s) predicted" "$work/err.txt" && fail "predict ran before checking --output"
+    [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 5000 ] || fail "the check came after the work (took over 5 s)"
+    "$chexrt" build --model "$model" --device reference --out /nonexistent/m.engine > "$work/out.txt" 2> "$work/err.txt"
+    [ $? -eq 2 ] || fail "build --out /nonexistent: expected exit code 2"
+    "$chexrt" build --model "$model" --device reference --batch 2 --out "$work/m.engine" > /dev/null || fail "build failed"
+    "$chexrt" bench --engine "$work/m.engine" --batch 1,32 --iterations 1 > "$work/out.txt" 2> "$work/err.txt"
+    rc=$?
+    [ $rc -eq 2 ] || fail "bench --batch 1,32 on a max-2 engine: exit code $rc, expected 2"
+    grep -q "larger than the engine's max batch 2" "$work/err.txt" || fail "unclear message: $(cat "$work/err.txt")"
+    grep -q "bench: .* batch 1" "$work/err.txt" && fail "batch 1 was timed before the bad batch size was seen"
+    "$chexrt" bench --engine "$work/m.engine" --batch 1 --iterations 1 --json /nonexistent/b.json > /dev/null 2>&1
+    [ $? -eq 2 ] || fail "bench --json /nonexistent: expected exit code 2"
+    true
+    ;;
+  inspect_cpu_engine)
+    # An engine file of the CPU backend names the oneDNN kernel of each layer, not "reference".
+    "$chexrt" build --model "$model" --device cpu --batch 2 --out "$work/cpu.engine" > /dev/null || fail "build exit code $?"
+    "$chexrt" inspect "$work/cpu.engine" > "$work/inspect.txt" || fail "inspect exit code $?"
+    grep -q "^backend cpu-onednn" "$work/inspect.txt" || fail "not a CPU engine: $(head -3 "$work/inspect.txt")"
+    convs=$(grep -c "^/features/.*Conv  *Conv .*__onednn" "$work/inspect.txt")
+    [ "$convs" -eq 120 ] || fail "expected the oneDNN kernel of all 120 convolutions, found $convs"
+    grep -E "^[^ ]+ +[A-Za-z]+ +reference " "$work/inspect.txt" && fail "layers shown as reference"
+    true
+    ;;
+  decode_memory_bounded)
+    # Six 4096 x 4096 16-bit RGB PNGs of zeros: 300 KB files, 302 MB each while decoded. With
+    # --decode-memory 400 they are decoded one at a time; unbounded, four threads took 1.4 GB.
+    mkdir "$work/in"
+    /usr/bin/python3 - "$work/in/0.png" <<'PY' || fail "cannot write the test PNG"
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+w = h = 4096
+row, z = b"\0" * (1 + w * 6), zlib.compressobj(9)
+idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+with open(sys.argv[1], "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)))
+    f.write(chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+PY
+    for i in 1 2 3 4 5; do cp "$work/in/0.png" "$work/in/$i.png"; done
+    /usr/bin/python3 - "$work/peak.txt" "$chexrt" predict "$work/in" --device cpu --batch 6 --decode-memory 400 <<'PY' \
+      > "$work/out.txt" 2> "$work/err.txt" || fail "predict failed: $(tail -3 "$work/err.txt")"
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024))
+sys.exit(rc)
+PY
+    grep -q "6 image(s) predicted, 0 failed" "$work/err.txt" || fail "not all images predicted: $(tail -2 "$work/err.txt")"
+    peak=$(cat "$work/peak.txt")
+    echo "peak RSS ${peak} MB"
+    [ "$peak" -lt 900 ] || fail "peak RSS ${peak} MB: decoding is not bounded by --decode-memory 400"
+    ;;
+  out_of_memory_is_an_error)
+    # An allocation that fails (batch 512 under a 3 GB address-space limit) is a clean error
+    # with exit code 1, not a crash.
+    (ulimit -v 3000000; exec "$chexrt" predict "$root/data/demo/00000284_000.png" --device cpu --batch 512) \
+      > "$work/out.txt" 2> "$work/err.txt"
+    rc=$?
+    [ $rc -eq 1 ] || fail "exit code $rc, expected 1: $(tail -2 "$work/err.txt")"
+    grep -q "chexrt: error: out of memory" "$work/err.txt" || fail "no out-of-memory message: $(tail -2 "$work/err.txt")"
     ;;
   *) fail "unknown case" ;;
 esac

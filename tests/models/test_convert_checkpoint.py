@@ -151,6 +151,24 @@ class ConvertCheckpointTest(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("classifier.0.weight: checkpoint (15, 1024), model (14, 1024)", err)
 
+    def usage_error(self, argv):
+        """(exit code, stderr) of a run that argparse stops."""
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as stop:
+            cc.main(argv)
+        return stop.exception.code, err.getvalue()
+
+    def test_missing_checkpoint_is_named_first(self):
+        code, err = self.usage_error(["/nope/chexnet.pth.tar", "-o", self.path("x.onnx")])
+        self.assertEqual(code, 2)
+        self.assertIn("/nope/chexnet.pth.tar: no such file", err)
+        self.assertNotIn("weights-only", err)
+
+    def test_missing_output_folder_is_named_before_loading(self):
+        code, err = self.usage_error([self.old_path, "-o", "/nonexistent/dir/x.onnx"])
+        self.assertEqual(code, 2)
+        self.assertIn("/nonexistent/dir", err)
+
 
 if __name__ == "__main__":
     unittest.main()

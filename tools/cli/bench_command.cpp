@@ -58,9 +58,16 @@ Result<std::vector<int64_t>> parse_batches(const std::string& text) {
 }
 
 int run_bench(const BenchCliOptions& o) {
+  // Everything the command line names is checked before anything is built or timed.
   auto batches = parse_batches(o.batches);
-  if (!batches.ok()) return report_error(batches.status());
+  if (!batches.ok()) return report_usage_error(batches.status());
   const int64_t max_batch = *std::max_element(batches->begin(), batches->end());
+  auto build_words = make_build_options(o.device, o.precision, max_batch, o.threads);
+  if (!build_words.ok()) return report_usage_error(build_words.status());
+  if (!o.json.empty()) {
+    Status s = check_output_file("--json", o.json);
+    if (!s.ok()) return report_usage_error(s);
+  }
 
   std::unique_ptr<Engine> engine;
   std::string precision = o.precision;
@@ -72,13 +79,16 @@ int run_bench(const BenchCliOptions& o) {
     auto file = engine::read_engine_file(o.engine);
     if (!file.ok()) return report_error(file.status());
     precision = file->fingerprint.precision;
+    if (max_batch > engine->max_batch()) {
+      return report_usage_error(invalid_argument("--batch " + o.batches + ": " + std::to_string(max_batch) +
+                                                 " is larger than the engine's max batch " +
+                                                 std::to_string(engine->max_batch()) + " (" + o.engine + ")"));
+    }
   } else {
     const std::string model = o.model.empty() ? default_model_path() : o.model;
     auto network = load_network(model, max_batch);
     if (!network.ok()) return report_error(network.status());
-    auto build = make_build_options(o.device, o.precision, max_batch, o.threads);
-    if (!build.ok()) return report_error(build.status());
-    auto built = build_engine(std::move(*network), *build);
+    auto built = build_engine(std::move(*network), *build_words);
     if (!built.ok()) return report_error(built.status());
     engine = std::move(*built);
   }
@@ -147,13 +157,17 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   auto* model = cmd->add_option("--model", o->model, "ONNX model (default: the demo model)")->check(CLI::ExistingFile);
   cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build`")->check(CLI::ExistingFile)->excludes(model);
   cmd->add_option("--batch", o->batches, "Comma-separated batch sizes")->capture_default_str();
-  cmd->add_option("--iterations", o->iterations, "Timed iterations per batch size")->capture_default_str();
-  cmd->add_option("--warmup", o->warmup, "Untimed iterations first")->capture_default_str();
-  cmd->add_option("--device", o->device, "auto, reference, cpu or cuda")->capture_default_str();
-  cmd->add_option("--precision", o->precision, "fp32 or fp16")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--iterations", o->iterations, "Timed iterations per batch size")
+      ->capture_default_str()
+      ->check(positive_integer());
+  cmd->add_option("--warmup", o->warmup, "Untimed iterations first")->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
+  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str()->check(non_negative_integer());
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "Launch kernels one by one instead of replaying a CUDA graph");
-  cmd->add_option("--streams", o->streams, "Concurrent execution contexts (CUDA)")->capture_default_str();
+  cmd->add_option("--streams", o->streams, "Concurrent execution contexts (CUDA)")
+      ->capture_default_str()
+      ->check(positive_integer());
   cmd->add_option("--split", o->split,
                   "Run each batch as this many equal sub-batches at once, one execution context each, and time the "
                   "whole; compute only, inputs already on the GPU (CUDA)")

@@ -1,6 +1,8 @@
 // chexrt build: optimize once and write an engine file that `chexrt bench --engine`,
 // `chexrt predict --engine` and the C++ runtime load without the importer or tactic timing.
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
 #include "chexrt/builder.h"
 #include "commands.h"
@@ -20,26 +22,44 @@ struct BuildCliOptions {
   bool verbose = false;
 };
 
-// "min:opt:max" or a single number; the engine serves batches 1..max (opt is the size tactics
-// are timed at by backends that time them).
+// "min:opt:max" or a single number, each a positive integer with min <= opt <= max; the engine
+// serves batches 1..max (opt is the size tactics are timed at by backends that time them).
 Result<int64_t> parse_max_batch(const std::string& text) {
-  const auto last = text.rfind(':');
-  try {
-    const int64_t max_batch = std::stoll(last == std::string::npos ? text : text.substr(last + 1));
-    if (max_batch < 1) return invalid_argument("--batch: max must be at least 1");
-    return max_batch;
-  } catch (...) {
-    return invalid_argument("--batch: expected min:opt:max or a number, got '" + text + "'");
+  const std::string usage = "--batch " + text + ": expected min:opt:max or a number, each a positive integer";
+  std::vector<int64_t> sizes;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = text.find(':', begin);
+    const std::string item = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    size_t used = 0;
+    int64_t value = 0;
+    try {
+      value = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || value < 1) return invalid_argument(usage);
+    sizes.push_back(value);
+    if (end == std::string::npos) break;
+    begin = end + 1;
   }
+  if (sizes.size() != 1 && sizes.size() != 3) return invalid_argument(usage);
+  if (!std::is_sorted(sizes.begin(), sizes.end())) {
+    return invalid_argument("--batch " + text + ": min, opt and max must satisfy min <= opt <= max");
+  }
+  return sizes.back();
 }
 
 int run_build(const BuildCliOptions& o) {
+  // Everything the command line names is checked before the model is read.
   auto max_batch = parse_max_batch(o.batch);
-  if (!max_batch.ok()) return report_error(max_batch.status());
+  if (!max_batch.ok()) return report_usage_error(max_batch.status());
+  auto build = make_build_options(o.device, o.precision, *max_batch, o.threads);
+  if (!build.ok()) return report_usage_error(build.status());
+  Status out_ok = check_output_file("--out", o.out);
+  if (!out_ok.ok()) return report_usage_error(out_ok);
   auto network = load_network(o.model, *max_batch);
   if (!network.ok()) return report_error(network.status());
-  auto build = make_build_options(o.device, o.precision, *max_batch, o.threads);
-  if (!build.ok()) return report_error(build.status());
   build->verbose = o.verbose;
   auto engine = build_engine_file(std::move(*network), *build, o.out);
   if (!engine.ok()) return report_error(engine.status());
@@ -55,10 +75,10 @@ void register_build_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("build", "Optimize a model once and write an engine file");
   cmd->add_option("--model", o->model, "ONNX model")->required()->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "Engine file to write")->required();
-  cmd->add_option("--device", o->device, "auto, reference, cpu or cuda")->capture_default_str();
-  cmd->add_option("--precision", o->precision, "fp32 or fp16")->capture_default_str();
+  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
+  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
   cmd->add_option("--batch", o->batch, "Batch range min:opt:max (or the max alone)")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str()->check(non_negative_integer());
   cmd->add_flag("-v,--verbose", o->verbose, "Log each pass and the conversion report");
   cmd->callback([o, &exit_code] { exit_code = run_build(*o); });
 }

@@ -16,9 +16,10 @@ namespace chexrt::cli {
 Result<HostTensor> attach_cam_features(NetworkDefinition& network);
 
 /// Draws sample `sample` of `features` [N, C, h, w] as a heat map of class `class_index` over
-/// `image` and writes `<dir>/<image stem>.<finding>.png`; its path goes to `written`.
+/// `image`, on `crop_region` of it (where the model's crop came from), and writes
+/// `<dir>/<image stem>.<finding>.png`; its path goes to `written`.
 Status write_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
-                     const app::Image& image, const app::PreprocessOptions& preprocess, const std::string& dir,
+                     const app::Image& image, const app::Region& crop_region, const std::string& dir,
                      const std::string& image_path, std::string* written);
 
 }  // namespace chexrt::cli

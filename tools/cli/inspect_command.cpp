@@ -101,7 +101,7 @@ void register_inspect_command(CLI::App& app, int& exit_code) {
   cmd->add_option("model", options->model, "ONNX model or engine file")->required()->check(CLI::ExistingFile);
   cmd->add_flag("--dump", options->dump, "Print the whole graph, one node per line");
   cmd->add_flag("--optimized", options->optimized, "Show the graph after the optimization passes");
-  cmd->add_option("--batch", options->batch, "Batch size for dynamic batch dimensions")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", options->batch, "Batch size for dynamic batch dimensions")->check(positive_integer());
   cmd->callback([options, &exit_code] { exit_code = run_inspect(*options); });
 }
 

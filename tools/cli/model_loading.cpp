@@ -32,9 +32,4 @@ Result<BuildOptions> make_build_options(const std::string& device, const std::st
   return options;
 }
 
-int report_error(const Status& status) {
-  std::fprintf(stderr, "chexrt: error: %s\n", status.to_string().c_str());
-  return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
-}
-
 }  // namespace chexrt::cli

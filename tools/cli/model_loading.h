@@ -1,5 +1,4 @@
-// Shared by the commands: where the default model lives, loading a model into an engine, and
-// printing errors the same way everywhere.
+// Shared by the commands: where the default model lives and loading a model into an engine.
 #pragma once
 
 #include <memory>
@@ -8,6 +7,7 @@
 #include "chexrt/builder.h"
 #include "chexrt/engine.h"
 #include "chexrt/network.h"
+#include "cli_options.h"
 
 namespace chexrt::cli {
 
@@ -23,8 +23,5 @@ Result<NetworkDefinition> load_network(const std::string& model_path, int64_t ba
 /// Build options from the command line's words ("cuda", "fp16", ...).
 Result<BuildOptions> make_build_options(const std::string& device, const std::string& precision, int64_t max_batch,
                                         int threads);
-
-/// Prints "chexrt: error: <status>" to stderr and returns the exit code for it.
-int report_error(const Status& status);
 
 }  // namespace chexrt::cli

@@ -26,8 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kExitSomeImagesFailed = 3;
-
 struct PredictOptions {
   std::vector<std::string> paths;
   std::string model;
@@ -42,6 +40,8 @@ struct PredictOptions {
   int resize_size = 256;
   std::string heatmap_dir;
   std::string heatmap_finding;
+  int heatmap_size = 1024;
+  int64_t decode_memory_mb = app::kDefaultDecodeBudgetBytes >> 20;
 };
 
 struct ImageResult {
@@ -159,8 +159,7 @@ Result<PredictEngine> build_predict_engine(const PredictOptions& o, const std::s
 }
 
 // An engine file made by `chexrt build`: it has the model's outputs only, so no heat maps.
-Result<PredictEngine> load_predict_engine(const std::string& path, bool heatmaps) {
-  if (heatmaps) return invalid_argument("--heatmap-dir needs --model: engine files hold no feature-map output");
+Result<PredictEngine> load_predict_engine(const std::string& path) {
   PredictEngine result;
   CHEXRT_ASSIGN_OR_RETURN(result.engine, load_engine(path));
   if (result.engine->outputs().empty() || result.engine->outputs()[0].dims.size() != 2 ||
@@ -171,14 +170,21 @@ Result<PredictEngine> load_predict_engine(const std::string& path, bool heatmaps
 }
 
 int run_predict(const PredictOptions& o) {
+  // Everything the command line names is checked before any model is loaded or image read.
   if (o.format != "table" && o.format != "json" && o.format != "csv") {
-    return report_error(invalid_argument("--format must be table, json or csv, not '" + o.format + "'"));
+    return report_usage_error(invalid_argument("--format must be table, json or csv, not '" + o.format + "'"));
   }
   auto prep = preprocess_options(o);
-  if (!prep.ok()) return report_error(prep.status());
+  if (!prep.ok()) return report_usage_error(prep.status());
+  auto build_words = make_build_options(o.device, o.precision, 1, o.threads);
+  if (!build_words.ok()) return report_usage_error(build_words.status());
+  if (!o.output.empty()) {
+    Status s = check_output_file("--output", o.output);
+    if (!s.ok()) return report_usage_error(s);
+  }
   auto files = app::expand_image_paths(o.paths);
-  if (!files.ok()) return report_error(files.status());
-  if (files->empty()) return report_error(not_found("no image files found in the given paths"));
+  if (!files.ok()) return report_usage_error(files.status());
+  if (files->empty()) return report_usage_error(not_found("no image files found in the given paths"));
 
   const bool default_model = o.model.empty() && o.engine.empty();
   const std::string model = !o.engine.empty() ? o.engine : default_model ? default_model_path() : o.model;
@@ -188,16 +194,18 @@ int run_predict(const PredictOptions& o) {
   int heatmap_class = -1;
   if (!o.heatmap_finding.empty()) {
     auto index = app::finding_index(o.heatmap_finding);
-    if (!index.ok()) return report_error(index.status());
+    if (!index.ok()) return report_usage_error(index.status());
     heatmap_class = *index;
   }
+  if (want_heatmaps && !o.engine.empty()) {
+    return report_usage_error(invalid_argument("--heatmap-dir needs --model: engine files hold no feature-map output"));
+  }
   if (want_heatmaps) {
-    std::error_code ec;
-    fs::create_directories(o.heatmap_dir, ec);
-    if (ec) return report_error(io_error(o.heatmap_dir + ": " + ec.message()));
+    Status s = prepare_output_dir("--heatmap-dir", o.heatmap_dir);
+    if (!s.ok()) return report_usage_error(s);
   }
   auto engine = o.engine.empty() ? build_predict_engine(o, model, samples * std::max<int64_t>(1, o.batch), want_heatmaps)
-                                 : load_predict_engine(o.engine, want_heatmaps);
+                                 : load_predict_engine(o.engine);
   if (!engine.ok()) return report_error(engine.status());
   const int64_t images_per_batch = engine->engine->max_batch() / samples;
   if (images_per_batch < 1) {
@@ -208,9 +216,12 @@ int run_predict(const PredictOptions& o) {
 
   std::vector<ImageResult> results;
   Progress progress(files->size());
+  app::DecodeBudget decode_budget(o.decode_memory_mb << 20);  // one bound across all batches
   app::LoadOptions load;
   load.preprocess = *prep;
   load.keep_images = want_heatmaps;
+  load.kept_image_max_side = o.heatmap_size;
+  load.budget = &decode_budget;
   for (size_t begin = 0; begin < files->size(); begin += images_per_batch) {
     const size_t end = std::min(files->size(), begin + static_cast<size_t>(images_per_batch));
     std::vector<std::string> chunk(files->begin() + begin, files->begin() + end);
@@ -238,8 +249,8 @@ int run_predict(const PredictOptions& o) {
                                                             r.probabilities.begin());
         // The map of the centre crop (sample 4 of a ten-crop) is drawn where that crop came from.
         const int64_t sample = item.first_sample + (samples == 10 ? 4 : 0);
-        Status s = write_heatmap(outputs[1], sample, classifier_weights, k, item.image, *prep, o.heatmap_dir,
-                                 item.path, &r.heatmap);
+        Status s = write_heatmap(outputs[1], sample, classifier_weights, k, item.image, item.crop_region,
+                                 o.heatmap_dir, item.path, &r.heatmap);
         if (!s.ok()) std::fprintf(stderr, "chexrt: warning: %s\n", s.to_string().c_str());
       }
       results.push_back(std::move(r));
@@ -266,7 +277,7 @@ int run_predict(const PredictOptions& o) {
   }
   std::fprintf(stderr, "%zu image(s) predicted, %zu failed\n", results.size() - failed, failed);
   if (default_model && o.format == "table") std::printf("%s\n", kUntrainedModelNotice);
-  return failed ? kExitSomeImagesFailed : 0;
+  return failed ? kExitSomeInputsFailed : kExitOk;
 }
 
 }  // namespace
@@ -280,17 +291,31 @@ void register_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build` (instead of --model)")
       ->check(CLI::ExistingFile)
       ->excludes("--model");
-  cmd->add_option("--device", o->device, "auto, reference, cpu or cuda")->capture_default_str();
-  cmd->add_option("--precision", o->precision, "fp32, fp16 or bf16")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Images per engine call (with --engine: its max batch)")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
+  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Images per engine call (with --engine: its max batch)")
+      ->capture_default_str()
+      ->check(positive_integer());
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")
+      ->capture_default_str()
+      ->check(non_negative_integer());
   cmd->add_option("--format", o->format, "table, json or csv")->capture_default_str();
   cmd->add_option("--output", o->output, "Write the results to this file (atomically) instead of stdout");
   cmd->add_option("--mode", o->mode, "crop (resize then centre crop), exact (resize to 224x224) or tencrop")
       ->capture_default_str();
-  cmd->add_option("--resize-size", o->resize_size, "Shorter side before cropping")->capture_default_str();
+  cmd->add_option("--resize-size", o->resize_size,
+                  "Shorter side before cropping (at most " + std::to_string(app::kMaxPreprocessSize) + ")")
+      ->capture_default_str()
+      ->check(positive_integer());
   cmd->add_option("--heatmap-dir", o->heatmap_dir, "Write a class activation heat map PNG per image here");
   cmd->add_option("--heatmap-finding", o->heatmap_finding, "Finding for the heat maps (default: each image's top one)");
+  cmd->add_option("--heatmap-size", o->heatmap_size, "Longer side of the heat maps at most (larger X-rays are scaled down)")
+      ->capture_default_str()
+      ->check(positive_integer());
+  cmd->add_option("--decode-memory", o->decode_memory_mb,
+                  "MiB that decoding may hold at once over all threads (an image larger than this is decoded alone)")
+      ->capture_default_str()
+      ->check(positive_integer());
   cmd->callback([o, &exit_code] { exit_code = run_predict(*o); });
 }
 

@@ -99,7 +99,7 @@ int run_test_data(const RunOptions& o) {
     }
   }
   std::sort(sets.begin(), sets.end());
-  if (sets.empty()) return report_error(not_found(o.test_data + ": no test_data_set_* folders"));
+  if (sets.empty()) return report_usage_error(not_found(o.test_data + ": no test_data_set_* folders"));
   int failed = 0;
   for (const auto& set : sets) {
     std::vector<HostTensor> tensors, expected, outputs, runtime_inputs;
@@ -128,7 +128,7 @@ int run_test_data(const RunOptions& o) {
     failed += !status.ok();
   }
   std::printf("%zu passed, %d failed\n", sets.size() - failed, failed);
-  return failed ? 1 : 0;
+  return failed ? kExitRuntimeError : kExitOk;
 }
 
 int run_tensors(const RunOptions& o) {
@@ -165,15 +165,32 @@ void register_run_command(CLI::App& app, int& exit_code) {
   auto* in = cmd->add_option("--input", o->inputs, "Input tensor files (.pb or .npy), in the model's input order")
                  ->check(CLI::ExistingFile);
   cmd->add_option("--output", o->output, "Write the output tensor to this .npy file");
-  cmd->add_option("--rtol", o->rtol, "Relative tolerance for --test-data")->capture_default_str();
-  cmd->add_option("--atol", o->atol, "Absolute tolerance for --test-data")->capture_default_str();
-  cmd->add_option("--device", o->device, "auto, reference, cpu or cuda")->capture_default_str();
-  cmd->add_option("--precision", o->precision, "fp32 or fp16")->capture_default_str();
+  cmd->add_option("--rtol", o->rtol, "Relative tolerance for --test-data")
+      ->capture_default_str()
+      ->check(non_negative_number());
+  cmd->add_option("--atol", o->atol, "Absolute tolerance for --test-data")
+      ->capture_default_str()
+      ->check(non_negative_number());
+  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
+  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
   td->excludes(in);
   cmd->callback([o, &exit_code, td, in] {
+    // Everything the command line names is checked before the model is read.
     if (td->count() == 0 && in->count() == 0) {
-      exit_code = report_error(invalid_argument("give --test-data DIR or --input FILES"));
+      exit_code = report_usage_error(invalid_argument("give --test-data DIR or --input FILES"));
       return;
+    }
+    auto words = make_build_options(o->device, o->precision, 1, 0);
+    if (!words.ok()) {
+      exit_code = report_usage_error(words.status());
+      return;
+    }
+    if (!o->output.empty()) {
+      Status s = check_output_file("--output", o->output);
+      if (!s.ok()) {
+        exit_code = report_usage_error(s);
+        return;
+      }
     }
     exit_code = td->count() ? run_test_data(*o) : run_tensors(*o);
   });

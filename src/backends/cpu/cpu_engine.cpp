@@ -196,6 +196,9 @@ class CpuEngine : public Engine {
   int64_t max_batch() const override { return workspace_.max_batch(); }
   Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) override;
   std::string describe_layers() const override { return layers_; }
+  /// The oneDNN (or chexrt) kernel of each node, or the note of a node that runs inside
+  /// another's kernel: what `chexrt inspect` shows for an engine file.
+  std::vector<std::string> node_tactics() const override { return node_kernels_; }
   /// Engine::benchmark, and with per_layer the median time of each step (and of the input
   /// conversion) over the iterations.
   Result<BenchmarkResult> benchmark(const BenchmarkOptions& options) override;
@@ -215,6 +218,7 @@ class CpuEngine : public Engine {
   std::vector<int> input_values_, output_values_;
   std::vector<std::unique_ptr<Step>> steps_;
   std::string layers_;
+  std::vector<std::string> node_kernels_;
   std::mutex mutex_;  // one inference at a time: the arena is shared
   std::set<int64_t> prepared_;
   std::map<int64_t, AlignedBuffer> scratchpads_;
@@ -573,8 +577,10 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
     layers << node.name << "  " << ir::op_name(node.op) << "  ";
     if (!notes[n].empty()) {
       layers << notes[n] << "\n";
+      engine->node_kernels_.push_back(notes[n]);
     } else {
-      layers << engine->steps_[s++]->kernel() << "  " << precision << "\n";
+      engine->node_kernels_.push_back(engine->steps_[s++]->kernel());
+      layers << engine->node_kernels_.back() << "  " << precision << "\n";
     }
   }
   layers << "arena: " << ws.arena_bytes() / 1024 << " KiB at batch " << max_batch << ", " << threads << " thread(s)\n";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <new>
 
 namespace chexrt::cpu {
 
@@ -22,7 +23,10 @@ void AlignedBuffer::FreeDeleter::operator()(char* p) const { std::free(p); }
 
 AlignedBuffer::AlignedBuffer(size_t bytes)
     : data_(static_cast<char*>(std::aligned_alloc(kAlignment, static_cast<size_t>(align_up(std::max<int64_t>(
-                                                                   static_cast<int64_t>(bytes), kAlignment)))))) {}
+                                                                   static_cast<int64_t>(bytes), kAlignment)))))) {
+  // As operator new does: a null arena would be written through later.
+  if (data_ == nullptr) throw std::bad_alloc();
+}
 
 int Workspace::add_buffer(int64_t bytes) {
   buffers_.push_back({align_up(std::max<int64_t>(bytes, 1)), 0, -1, -1});

@@ -1,0 +1,46 @@
+// What every command shares on its command line: the exit codes, the words for devices and
+// precisions, validators with readable messages, and the checks of output paths that run
+// before any work starts.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "chexrt/status.h"
+
+namespace chexrt::cli {
+
+/// chexrt's exit codes, the same for every command (README, "Exit codes").
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRuntimeError = 1;     ///< the work failed: a model, engine, file system or device error
+inline constexpr int kExitUsageError = 2;       ///< bad options or arguments, found before any work started
+inline constexpr int kExitSomeInputsFailed = 3; ///< `predict`: some images could not be read; the others completed
+
+/// The table printed at the end of `chexrt --help`.
+extern const char* const kExitCodesHelp;
+
+inline constexpr const char* kDeviceHelp = "auto (CUDA when a GPU is present, else cpu), cuda, cpu (oneDNN) or reference";
+inline constexpr const char* kPrecisionHelp = "fp32, fp16 (CUDA) or bf16 (CPUs with AVX-512 BF16)";
+
+/// Integer validators whose messages name the rule, e.g. "must be a positive integer, not '0'".
+CLI::Validator positive_integer();
+CLI::Validator non_negative_integer();
+/// A number (not only an integer) of 0 or more.
+CLI::Validator non_negative_number();
+
+/// InvalidArgument unless `path` can be written atomically: its folder exists and is writable,
+/// and `path` itself is not a folder. `flag` names the option in the message.
+Status check_output_file(const std::string& flag, const std::string& path);
+
+/// Creates `path` (and its parents) if needed; InvalidArgument unless it is a writable folder.
+Status prepare_output_dir(const std::string& flag, const std::string& path);
+
+/// Prints "chexrt: error: <status>" to stderr and returns the exit code for it: usage error for
+/// InvalidArgument, else runtime error.
+int report_error(const Status& status);
+
+/// The same, always as a usage error (for problems with what the command line named).
+int report_usage_error(const Status& status);
+
+}  // namespace chexrt::cli
