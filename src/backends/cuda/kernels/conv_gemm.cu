@@ -20,13 +20,43 @@
 
 namespace chexrt::cuda {
 
-namespace {
-
-using namespace device;
+// The tile shapes live outside the anonymous namespace below: nvcc warns (#177) about every
+// member of a class template with internal linkage that one instantiation leaves unused.
+namespace gemm_tile {
 
 constexpr int kBK = 32;
 constexpr int kLds = kBK + 8;
 constexpr int kStages = 4;
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES = kStages>
+struct Tile {
+  static constexpr int kBM = BM;
+  static constexpr int kBN = BN;
+  static constexpr int kStages = STAGES;
+  static constexpr int kThreads = WARPS_M * WARPS_N * 32;
+  static constexpr int kWM = BM / WARPS_M;
+  static constexpr int kWN = BN / WARPS_N;
+  static constexpr int kMI = kWM / 16;
+  static constexpr int kNI = kWN / 8;
+  static constexpr int kAChunks = BM * (kBK / 8) / kThreads;  // 16-byte A chunks per thread per stage
+  static constexpr int kLdc = BN + 8;
+  static constexpr size_t kPipeBytes = size_t(kStages) * (BM + BN) * kLds * 2 + size_t(kStages) * 2 * kBK * 2;
+  static constexpr size_t kEpilogueBytes = size_t(BM) * kLdc * 2;
+  static constexpr size_t kSmemBytes = kPipeBytes > kEpilogueBytes ? kPipeBytes : kEpilogueBytes;
+  static constexpr size_t kClusterReduceBytes = size_t(BM) * (BN + 4) * 4;
+  static_assert(kWM % 16 == 0 && kWN % 16 == 0, "warp tile must be a multiple of 16x16");
+  static_assert(BM * (kBK / 8) % kThreads == 0 && kAChunks >= 1, "A chunks must divide among threads");
+};
+
+}  // namespace gemm_tile
+
+namespace {
+
+using namespace device;
+using gemm_tile::kBK;
+using gemm_tile::kLds;
+using gemm_tile::kStages;
+using gemm_tile::Tile;
 
 // The epilogue's first half, shared by the tensor-core kernels: bias and ReLU on this warp's
 // mma accumulators (fragment layout of mma.m16n8k16: rows g and g + 8, columns 2t and 2t + 1),
@@ -99,25 +129,6 @@ __device__ __forceinline__ void cluster_reduce_epilogue(const ConvGemmArgs& a, c
   cluster.sync();
 }
 
-template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES = kStages>
-struct Tile {
-  static constexpr int kBM = BM;
-  static constexpr int kBN = BN;
-  static constexpr int kStages = STAGES;
-  static constexpr int kThreads = WARPS_M * WARPS_N * 32;
-  static constexpr int kWM = BM / WARPS_M;
-  static constexpr int kWN = BN / WARPS_N;
-  static constexpr int kMI = kWM / 16;
-  static constexpr int kNI = kWN / 8;
-  static constexpr int kAChunks = BM * (kBK / 8) / kThreads;  // 16-byte A chunks per thread per stage
-  static constexpr int kLdc = BN + 8;
-  static constexpr size_t kPipeBytes = size_t(kStages) * (BM + BN) * kLds * 2 + size_t(kStages) * 2 * kBK * 2;
-  static constexpr size_t kEpilogueBytes = size_t(BM) * kLdc * 2;
-  static constexpr size_t kSmemBytes = kPipeBytes > kEpilogueBytes ? kPipeBytes : kEpilogueBytes;
-  static constexpr size_t kClusterReduceBytes = size_t(BM) * (BN + 4) * 4;
-  static_assert(kWM % 16 == 0 && kWN % 16 == 0, "warp tile must be a multiple of 16x16");
-  static_assert(BM * (kBK / 8) % kThreads == 0 && kAChunks >= 1, "A chunks must divide among threads");
-};
 
 template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V, int STAGES>
 __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(const ConvGemmArgs a) {
