@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 
 #include "app/atomic_file.h"
+#include "app/findings.h"
 
 namespace chexrt::app {
 namespace {
@@ -104,9 +107,29 @@ Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const
 Status write_heatmap_png(const std::string& path, const Image& xray, const ActivationMap& map, const Region& region,
                          const HeatmapOptions& options) {
   CHEXRT_ASSIGN_OR_RETURN(Image8 rgb, render_heatmap(xray, map, region, options));
-  Result<std::vector<uint8_t>> png = encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3);
+  // Fast compression: heat maps are written for every image of a run.
+  Result<std::vector<uint8_t>> png = encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3, 1);
   if (!png.ok()) return png.status().with_context(path);
   return write_file_atomically(path, *png);
+}
+
+Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
+                            const Image& xray, const Region& crop_region, const std::string& dir,
+                            const std::string& image_path, std::string* written) {
+  const Dims& d = features.dims();
+  if (features.dtype() != DataType::kFloat32 || d.size() != 4 || sample < 0 || sample >= d[0]) {
+    return invalid_argument("heat map: feature map has an unexpected shape " + dims_to_string(d));
+  }
+  if (class_index < 0 || class_index >= kNumFindings) {
+    return invalid_argument("heat map: class " + std::to_string(class_index) + " is not a finding");
+  }
+  HostTensor one(DataType::kFloat32, {d[1], d[2], d[3]});
+  std::memcpy(one.raw(), features.data<float>() + sample * one.numel(), one.nbytes());
+  CHEXRT_ASSIGN_OR_RETURN(ActivationMap map, class_activation_map(one, weights, class_index));
+  const std::string name = std::filesystem::path(image_path).stem().string() + "." +
+                           std::string(kFindingNames[class_index]) + ".png";
+  *written = (std::filesystem::path(dir) / name).string();
+  return write_heatmap_png(*written, xray, map, crop_region, {});
 }
 
 }  // namespace chexrt::app

@@ -42,4 +42,12 @@ Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const
 Status write_heatmap_png(const std::string& path, const Image& xray, const ActivationMap& map, const Region& region,
                          const HeatmapOptions& options);
 
+/// The heat map of sample `sample` of `features` ([N, C, h, w], the engine's feature-map
+/// output) for class `class_index`, drawn over `xray` on `crop_region` of it (where the model's
+/// crop came from), written atomically as `<dir>/<image stem>.<finding>.png`; the path goes to
+/// `written`.
+Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
+                            const Image& xray, const Region& crop_region, const std::string& dir,
+                            const std::string& image_path, std::string* written);
+
 }  // namespace chexrt::app

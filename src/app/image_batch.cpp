@@ -34,7 +34,6 @@ bool is_image_file(const fs::directory_entry& entry) {
   return ext.empty() && has_dicom_preamble(entry.path());
 }
 
-// Reads, decodes and preprocesses one file, its decoded pixels held under the budget.
 Status load_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* tensor,
                 BatchItem* item) {
   CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
@@ -56,6 +55,18 @@ Status load_one(const std::string& path, const LoadOptions& options, DecodeBudge
 }
 
 }  // namespace
+
+Status load_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* tensor,
+                       BatchItem* item) {
+  // A failed allocation is this file's failure: it must not end the process from a thread.
+  try {
+    return load_one(path, options, budget, tensor, item);
+  } catch (const std::bad_alloc&) {
+    *tensor = HostTensor();
+    item->image = Image();
+    return runtime_error(path + ": out of memory while decoding");
+  }
+}
 
 int64_t ImageBatch::num_ok() const {
   return std::count_if(items.begin(), items.end(), [](const BatchItem& item) { return item.status.ok(); });
@@ -107,14 +118,7 @@ Result<ImageBatch> load_image_batch(const std::vector<std::string>& paths, const
     for (size_t i = next.fetch_add(1); i < paths.size(); i = next.fetch_add(1)) {
       BatchItem& item = batch.items[i];
       item.path = paths[i];
-      // A failed allocation is this file's failure: it must not end the process from a thread.
-      try {
-        item.status = load_one(paths[i], options, budget, &tensors[i], &item);
-      } catch (const std::bad_alloc&) {
-        tensors[i] = HostTensor();
-        item.image = Image();
-        item.status = runtime_error(paths[i] + ": out of memory while decoding");
-      }
+      item.status = load_image_file(paths[i], options, budget, &tensors[i], &item);
     }
   };
   const int num_threads = static_cast<int>(std::min<size_t>(options.num_threads, paths.size()));

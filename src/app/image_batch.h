@@ -50,6 +50,12 @@ struct LoadOptions {
   DecodeBudget* budget = nullptr;
 };
 
+/// One file: read, decoded under `budget`, preprocessed into `tensor` [samples, 3, crop, crop],
+/// and with options.keep_images the scaled-down image and crop region into `item`. Never throws:
+/// an allocation that fails is this file's error (RuntimeError "out of memory", naming it).
+Status load_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* tensor,
+                       BatchItem* item);
+
 /// Decodes and preprocesses `paths`. Fails as a whole only for invalid options; per-file
 /// errors land in the items (an image that cannot be allocated too: ResourceExhausted is
 /// reported as a runtime error naming the file, and the other files still load).

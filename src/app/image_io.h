@@ -73,6 +73,9 @@ Result<std::vector<uint8_t>> read_file_bytes(const std::string& path);
 Result<Image> read_image(const std::string& path);
 
 /// Encodes 8-bit grey (channels 1) or RGB (channels 3) pixels, row-major, as a PNG file.
-Result<std::vector<uint8_t>> encode_png(const uint8_t* pixels, int width, int height, int channels);
+/// `compression_level` is zlib's, 0 (none) to 9 (smallest); 1 with the "sub" filter alone is
+/// several times faster than the default 6 with adaptive filtering, for files about 30% larger.
+Result<std::vector<uint8_t>> encode_png(const uint8_t* pixels, int width, int height, int channels,
+                                        int compression_level = 6);
 
 }  // namespace chexrt::app

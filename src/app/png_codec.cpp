@@ -107,8 +107,11 @@ void write_to_memory(png_structp png, png_bytep bytes, size_t count) {
 
 void flush_memory(png_structp) {}
 
-bool write_png_image(png_structp png, png_infop info, int width, int height, int color_type, png_bytepp rows) {
+bool write_png_image(png_structp png, png_infop info, int width, int height, int color_type, int level,
+                     png_bytepp rows) {
   if (setjmp(png_jmpbuf(png))) return false;
+  png_set_compression_level(png, level);
+  if (level <= 3) png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
   png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8, color_type,
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
@@ -200,7 +203,11 @@ Result<Image> decode_png(const uint8_t* data, size_t size) {
 
 }  // namespace detail
 
-Result<std::vector<uint8_t>> encode_png(const uint8_t* pixels, int width, int height, int channels) {
+Result<std::vector<uint8_t>> encode_png(const uint8_t* pixels, int width, int height, int channels,
+                                        int compression_level) {
+  if (compression_level < 0 || compression_level > 9) {
+    return invalid_argument("PNG encoding: compression level " + std::to_string(compression_level) + " is not 0..9");
+  }
   if (channels != 1 && channels != 3) {
     return invalid_argument("PNG encoding takes 1 or 3 channels, not " + std::to_string(channels));
   }
@@ -221,7 +228,7 @@ Result<std::vector<uint8_t>> encode_png(const uint8_t* pixels, int width, int he
   const size_t stride = static_cast<size_t>(width) * channels;
   for (int y = 0; y < height; ++y) rows[y] = const_cast<png_bytep>(pixels + y * stride);
   const int color_type = channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB;
-  if (!write_png_image(guard.png, guard.info, width, height, color_type, rows.data())) {
+  if (!write_png_image(guard.png, guard.info, width, height, color_type, compression_level, rows.data())) {
     return runtime_error(std::string("PNG encoding: ") + sink.message);
   }
   return std::vector<uint8_t>(writer.data, writer.data + writer.size);

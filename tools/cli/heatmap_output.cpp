@@ -42,18 +42,4 @@ Result<HostTensor> attach_cam_features(NetworkDefinition& network) {
   return unsupported("heat maps need a model that ends in GlobalAveragePool -> Flatten -> Gemm (CheXNet's head)");
 }
 
-Status write_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
-                     const app::Image& image, const app::Region& crop_region, const std::string& dir,
-                     const std::string& image_path, std::string* written) {
-  const Dims& d = features.dims();
-  if (d.size() != 4 || sample >= d[0]) return invalid_argument("feature map has an unexpected shape " + dims_to_string(d));
-  HostTensor one(DataType::kFloat32, {d[1], d[2], d[3]});
-  std::memcpy(one.raw(), features.data<float>() + sample * one.numel(), one.nbytes());
-  CHEXRT_ASSIGN_OR_RETURN(app::ActivationMap map, app::class_activation_map(one, weights, class_index));
-  const std::string name = std::filesystem::path(image_path).stem().string() + "." +
-                           std::string(app::kFindingNames[class_index]) + ".png";
-  *written = (std::filesystem::path(dir) / name).string();
-  return app::write_heatmap_png(*written, image, map, crop_region, {});
-}
-
 }  // namespace chexrt::cli

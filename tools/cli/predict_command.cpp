@@ -1,11 +1,13 @@
-// chexrt predict: the 14 CheXNet findings for chest X-ray files and folders. A table per image
-// by default, or JSON/CSV (--format) written atomically to --output; heat maps on request.
-// One unreadable image is reported and skipped; the exit code is 3 when any image failed.
+// chexrt predict: the 14 CheXNet findings for chest X-ray files and folders, through the
+// streaming pipeline of app/pipeline.h. A table per image by default, or JSON/CSV (--format),
+// written as results come (to --output atomically: the file appears whole at the end); heat maps
+// on request. One unreadable image is reported and skipped; the exit code is 3 when any failed.
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "app/findings.h"
 #include "app/heatmap.h"
 #include "app/image_batch.h"
+#include "app/pipeline.h"
 #include "chexrt/builder.h"
 #include "commands.h"
 #include "heatmap_output.h"
@@ -42,21 +45,16 @@ struct PredictOptions {
   std::string heatmap_finding;
   int heatmap_size = 1024;
   int64_t decode_memory_mb = app::kDefaultDecodeBudgetBytes >> 20;
-};
-
-struct ImageResult {
-  std::string path;
-  Status status;
-  std::vector<float> probabilities;  // kNumFindings values when ok
-  std::string heatmap;               // written heat map, if any
+  int decode_threads = 0;
+  bool verbose = false;
 };
 
 // Progress on stderr: an updating bar on a terminal, a line per batch otherwise.
 class Progress {
  public:
-  explicit Progress(size_t total) : total_(total), tty_(isatty(STDERR_FILENO)) {}
+  Progress(size_t total, size_t step) : total_(total), step_(std::max<size_t>(1, step)), tty_(isatty(STDERR_FILENO)) {}
   void update(size_t done) {
-    if (total_ < 2) return;
+    if (total_ < 2 || (done % step_ != 0 && done != total_)) return;
     if (tty_) {
       const int width = 30;
       const int filled = static_cast<int>(width * done / total_);
@@ -70,6 +68,7 @@ class Progress {
 
  private:
   size_t total_;
+  size_t step_;
   bool tty_;
 };
 
@@ -84,61 +83,106 @@ Result<app::PreprocessOptions> preprocess_options(const PredictOptions& o) {
   return p;
 }
 
-std::string render_table(const std::vector<ImageResult>& results) {
-  std::ostringstream out;
-  for (const auto& r : results) {
-    if (!r.status.ok()) continue;
-    out << r.path << (r.heatmap.empty() ? "" : "   heat map: " + r.heatmap) << "\n";
-    Table table({"finding", "probability", ""});
-    for (int k = 0; k < app::kNumFindings; ++k) {
-      const float p = r.probabilities[k];
-      table.add_row({std::string(app::kFindingNames[k]), format("%.4f", p),
-                     std::string(static_cast<size_t>(std::clamp(p, 0.f, 1.f) * 20 + 0.5f), '#')});
+// Where the formatted results go: stdout as they come, or an --output file that appears whole
+// (atomically) when the run ends.
+class Output {
+ public:
+  static Result<Output> open(const std::string& path) {
+    Output out;
+    if (!path.empty()) {
+      CHEXRT_ASSIGN_OR_RETURN(app::AtomicFileWriter file, app::AtomicFileWriter::open(path));
+      out.file_.emplace(std::move(file));
     }
-    out << table.to_string() << "\n";
+    return out;
   }
-  return out.str();
-}
-
-std::string render_csv(const std::vector<ImageResult>& results) {
-  std::ostringstream out;
-  out << "image,status";
-  for (auto name : app::kFindingNames) out << "," << name;
-  out << "\n";
-  auto quoted = [](const std::string& s) {
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  };
-  for (const auto& r : results) {
-    out << quoted(r.path) << "," << quoted(r.status.ok() ? "ok" : r.status.message());
-    for (int k = 0; k < app::kNumFindings; ++k) out << "," << (r.status.ok() ? format("%.6f", r.probabilities[k]) : "");
-    out << "\n";
+  Status write(const std::string& text) {
+    if (file_) return file_->write(text);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return Status::ok_status();
   }
-  return out.str();
-}
+  Status finish() {
+    if (file_) return file_->commit();
+    std::fflush(stdout);
+    return Status::ok_status();
+  }
 
-std::string render_json(const std::vector<ImageResult>& results, const std::string& model, bool default_model) {
-  nlohmann::ordered_json doc;
-  doc["model"] = model;
-  if (default_model) doc["notice"] = kUntrainedModelNotice;
-  doc["findings"] = nlohmann::json::array();
-  for (auto name : app::kFindingNames) doc["findings"].push_back(std::string(name));
-  doc["results"] = nlohmann::json::array();
-  doc["errors"] = nlohmann::json::array();
-  for (const auto& r : results) {
+ private:
+  std::optional<app::AtomicFileWriter> file_;
+};
+
+// The three formats, one result at a time.
+class ResultWriter {
+ public:
+  ResultWriter(std::string format, std::string model, bool default_model)
+      : format_(std::move(format)), model_(std::move(model)), default_model_(default_model) {}
+
+  std::string begin() const {
+    if (format_ == "csv") {
+      std::string header = "image,status";
+      for (auto name : app::kFindingNames) header += "," + std::string(name);
+      return header + "\n";
+    }
+    if (format_ != "json") return "";
+    nlohmann::ordered_json head;
+    head["model"] = model_;
+    if (default_model_) head["notice"] = kUntrainedModelNotice;
+    head["findings"] = nlohmann::json::array();
+    for (auto name : app::kFindingNames) head["findings"].push_back(std::string(name));
+    std::string text = head.dump(1);
+    text.pop_back();  // the closing brace: the results follow
+    return text + ",\n \"results\": [";
+  }
+
+  std::string result(const app::FileResult& r) {
+    if (format_ == "csv") return csv_row(r);
     if (!r.status.ok()) {
-      doc["errors"].push_back({{"image", r.path}, {"error", r.status.to_string()}});
-      continue;
+      errors_.push_back({{"image", r.path}, {"error", r.status.to_string()}});
+      return "";
     }
+    if (format_ == "table") return table(r);
     nlohmann::ordered_json findings;
     for (int k = 0; k < app::kNumFindings; ++k) findings[std::string(app::kFindingNames[k])] = r.probabilities[k];
     nlohmann::ordered_json item = {{"image", r.path}, {"probabilities", findings}};
     if (!r.heatmap.empty()) item["heatmap"] = r.heatmap;
-    doc["results"].push_back(item);
+    const std::string text = (results_++ ? ",\n  " : "\n  ") + item.dump();
+    return text;
   }
-  return doc.dump(1) + "\n";
-}
+
+  std::string end() const {
+    if (format_ == "table") return default_model_ ? std::string(kUntrainedModelNotice) + "\n" : "";
+    if (format_ != "json") return "";
+    return std::string(results_ ? "\n ]" : "]") + ",\n \"errors\": " + errors_.dump() + "\n}\n";
+  }
+
+ private:
+  static std::string table(const app::FileResult& r) {
+    std::string text = r.path + (r.heatmap.empty() ? "" : "   heat map: " + r.heatmap) + "\n";
+    Table t({"finding", "probability", ""});
+    for (int k = 0; k < app::kNumFindings; ++k) {
+      const float p = r.probabilities[k];
+      t.add_row({std::string(app::kFindingNames[k]), format("%.4f", p),
+                 std::string(static_cast<size_t>(std::clamp(p, 0.f, 1.f) * 20 + 0.5f), '#')});
+    }
+    return text + t.to_string() + "\n";
+  }
+
+  static std::string csv_row(const app::FileResult& r) {
+    auto quoted = [](const std::string& s) {
+      std::string q = "\"";
+      for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+      return q + "\"";
+    };
+    std::string row = quoted(r.path) + "," + quoted(r.status.ok() ? "ok" : r.status.message());
+    for (int k = 0; k < app::kNumFindings; ++k) row += "," + (r.status.ok() ? format("%.6f", r.probabilities[k]) : "");
+    return row + "\n";
+  }
+
+  std::string format_;
+  std::string model_;
+  bool default_model_;
+  size_t results_ = 0;
+  nlohmann::json errors_ = nlohmann::json::array();
+};
 
 struct PredictEngine {
   std::unique_ptr<Engine> engine;
@@ -212,71 +256,49 @@ int run_predict(const PredictOptions& o) {
     return report_error(invalid_argument("the engine's max batch " + std::to_string(engine->engine->max_batch()) +
                                          " is smaller than the " + std::to_string(samples) + " samples of one image"));
   }
-  const HostTensor& classifier_weights = engine->classifier_weights;
 
-  std::vector<ImageResult> results;
-  Progress progress(files->size());
-  app::DecodeBudget decode_budget(o.decode_memory_mb << 20);  // one bound across all batches
-  app::LoadOptions load;
-  load.preprocess = *prep;
-  load.keep_images = want_heatmaps;
-  load.kept_image_max_side = o.heatmap_size;
-  load.budget = &decode_budget;
-  for (size_t begin = 0; begin < files->size(); begin += images_per_batch) {
-    const size_t end = std::min(files->size(), begin + static_cast<size_t>(images_per_batch));
-    std::vector<std::string> chunk(files->begin() + begin, files->begin() + end);
-    auto batch = app::load_image_batch(chunk, load);
-    if (!batch.ok()) return report_error(batch.status());
-    std::vector<HostTensor> outputs;
-    Status run_status;
-    if (batch->num_ok() > 0) run_status = engine->engine->infer({batch->input}, &outputs);
-    for (auto& item : batch->items) {
-      ImageResult r{item.path, item.status, {}, {}};
-      if (r.status.ok()) r.status = run_status;
-      if (r.status.ok()) {
-        // Ten-crop: the findings are the mean over the image's samples.
-        const float* probs = outputs[0].data<float>();
-        r.probabilities.assign(app::kNumFindings, 0.f);
-        for (int64_t s = 0; s < samples; ++s) {
-          for (int k = 0; k < app::kNumFindings; ++k) {
-            r.probabilities[k] += probs[(item.first_sample + s) * app::kNumFindings + k] / samples;
-          }
-        }
-      }
-      if (r.status.ok() && want_heatmaps) {
-        const int k = heatmap_class >= 0 ? heatmap_class
-                                         : static_cast<int>(std::max_element(r.probabilities.begin(), r.probabilities.end()) -
-                                                            r.probabilities.begin());
-        // The map of the centre crop (sample 4 of a ten-crop) is drawn where that crop came from.
-        const int64_t sample = item.first_sample + (samples == 10 ? 4 : 0);
-        Status s = write_heatmap(outputs[1], sample, classifier_weights, k, item.image, item.crop_region,
-                                 o.heatmap_dir, item.path, &r.heatmap);
-        if (!s.ok()) std::fprintf(stderr, "chexrt: warning: %s\n", s.to_string().c_str());
-      }
-      results.push_back(std::move(r));
-    }
-    progress.update(end);
+  app::PipelineOptions pipeline;
+  pipeline.preprocess = *prep;
+  pipeline.images_per_batch = images_per_batch;
+  pipeline.decode_threads = o.decode_threads;
+  pipeline.decode_budget_bytes = o.decode_memory_mb << 20;
+  if (want_heatmaps) {
+    pipeline.heatmap_dir = o.heatmap_dir;
+    pipeline.heatmap_weights = engine->classifier_weights;
+    pipeline.heatmap_class = heatmap_class;
+    pipeline.heatmap_max_side = o.heatmap_size;
   }
-
-  std::string text;
-  if (o.format == "table") text = render_table(results);
-  else if (o.format == "csv") text = render_csv(results);
-  else text = render_json(results, model, default_model);
-  if (o.output.empty()) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-  } else {
-    Status s = app::write_file_atomically(o.output, text);
-    if (!s.ok()) return report_error(s);
-    std::fprintf(stderr, "wrote %s\n", o.output.c_str());
+  auto output = Output::open(o.output);
+  if (!output.ok()) return report_error(output.status());
+  ResultWriter writer(o.format, model, default_model);
+  Status written = output->write(writer.begin());
+  Progress progress(files->size(), static_cast<size_t>(images_per_batch));
+  std::vector<std::string> failures;  // reported at the end, after the results
+  auto stats = app::run_pipeline(*files, *engine->engine, pipeline, [&](app::FileResult&& r) {
+    if (!r.status.ok()) failures.push_back(r.status.to_string());
+    if (!r.heatmap_status.ok()) std::fprintf(stderr, "chexrt: warning: %s\n", r.heatmap_status.to_string().c_str());
+    if (written.ok()) written = output->write(writer.result(r));
+    progress.update(r.index + 1);
+    return written;
+  });
+  if (!stats.ok()) return report_error(stats.status());
+  if (written.ok()) written = output->write(writer.end());
+  if (written.ok()) written = output->finish();
+  if (!written.ok()) return report_error(written);
+  if (!o.output.empty()) std::fprintf(stderr, "wrote %s\n", o.output.c_str());
+  for (const std::string& failure : failures) std::fprintf(stderr, "chexrt: failed: %s\n", failure.c_str());
+  const size_t failed = failures.size();
+  std::fprintf(stderr, "%zu image(s) predicted, %zu failed in %.2f s (%.1f images/s)\n", files->size() - failed,
+               failed, stats->wall_s, stats->images_per_second());
+  if (o.verbose) {
+    std::fprintf(stderr,
+                 "stages (busy seconds): read+decode+preprocess %.2f over %d threads (%.1f images/s per thread), "
+                 "batch assembly %.2f, engine %.2f (%s), engine waiting for images %.2f, findings+heat maps+output "
+                 "%.2f; decoded bytes held at most %.1f MB\n",
+                 stats->decode_s, stats->decode_threads, stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0,
+                 stats->assemble_s, stats->infer_s, engine->engine->backend_name().c_str(), stats->wait_decode_s,
+                 stats->postprocess_s, stats->decode_peak_bytes / 1e6);
   }
-  size_t failed = 0;
-  for (const auto& r : results) {
-    if (r.status.ok()) continue;
-    ++failed;
-    std::fprintf(stderr, "chexrt: failed: %s\n", r.status.to_string().c_str());
-  }
-  std::fprintf(stderr, "%zu image(s) predicted, %zu failed\n", results.size() - failed, failed);
-  if (default_model && o.format == "table") std::printf("%s\n", kUntrainedModelNotice);
   return failed ? kExitSomeInputsFailed : kExitOk;
 }
 
@@ -312,6 +334,10 @@ void register_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--heatmap-size", o->heatmap_size, "Longer side of the heat maps at most (larger X-rays are scaled down)")
       ->capture_default_str()
       ->check(positive_integer());
+  cmd->add_option("--decode-threads", o->decode_threads, "Threads that read and decode images (0: one per core)")
+      ->capture_default_str()
+      ->check(non_negative_integer());
+  cmd->add_flag("-v,--verbose", o->verbose, "Print where the time went, stage by stage");
   cmd->add_option("--decode-memory", o->decode_memory_mb,
                   "MiB that decoding may hold at once over all threads (an image larger than this is decoded alone)")
       ->capture_default_str()

@@ -1,0 +1,309 @@
+#include "app/pipeline.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "app/findings.h"
+#include "app/heatmap.h"
+#include "app/image_batch.h"
+
+namespace chexrt::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Runs fn(0 .. n-1) on up to `threads` threads.
+void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::min<int>(threads, static_cast<int>(n)); ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& thread : pool) thread.join();
+}
+
+struct Decoded {
+  BatchItem item;
+  HostTensor tensor;  // [samples, 3, crop, crop] when item.status is ok
+  bool ready = false;
+};
+
+// A batch the engine has run, on its way to postprocessing.
+struct InferredBatch {
+  std::vector<Decoded> files;
+  size_t first_index = 0;
+  Status status;                    // the engine's, for every file that decoded
+  std::vector<HostTensor> outputs;  // [findings, feature map (heat maps only)]
+};
+
+class Pipeline {
+ public:
+  Pipeline(const std::vector<std::string>& files, Engine& engine, const PipelineOptions& options,
+           const ResultSink& sink)
+      : files_(files), engine_(engine), options_(options), sink_(sink), budget_(options.decode_budget_bytes) {
+    load_.preprocess = options.preprocess;
+    load_.keep_images = !options.heatmap_dir.empty();
+    load_.kept_image_max_side = options.heatmap_max_side;
+    batch_ = options.images_per_batch;
+    threads_ = options.decode_threads > 0 ? options.decode_threads
+                                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    ring_.resize(static_cast<size_t>(batch_) * options.batches_ahead);
+  }
+
+  Result<PipelineStats> run();
+
+ private:
+  size_t decode_limit() const { return (assembled_ + options_.batches_ahead) * static_cast<size_t>(batch_); }
+  void decode_worker();
+  void postprocess_worker();
+  void postprocess(InferredBatch& batch);
+  void stop_all();
+
+  const std::vector<std::string>& files_;
+  Engine& engine_;
+  const PipelineOptions& options_;
+  const ResultSink& sink_;
+  LoadOptions load_;
+  DecodeBudget budget_;
+  int64_t batch_ = 1;
+  int threads_ = 1;
+  int samples_ = 1;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<Decoded> ring_;  // file i waits in ring_[i % ring_.size()] until its batch is assembled
+  size_t next_file_ = 0;
+  size_t assembled_ = 0;  // batches taken by the engine
+  std::deque<InferredBatch> inferred_;
+  bool engine_done_ = false;
+  bool stop_ = false;
+  Status sink_status_;
+  std::exception_ptr postprocess_error_;
+  PipelineStats stats_;
+};
+
+void Pipeline::decode_worker() {
+  while (true) {
+    size_t i = 0;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return stop_ || next_file_ >= files_.size() || next_file_ < decode_limit(); });
+      if (stop_ || next_file_ >= files_.size()) return;
+      i = next_file_++;
+    }
+    Decoded d;
+    d.item.path = files_[i];
+    const auto start = Clock::now();
+    d.item.status = load_image_file(files_[i], load_, budget_, &d.tensor, &d.item);
+    const double spent = seconds_since(start);
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.decode_s += spent;
+    d.ready = true;
+    ring_[i % ring_.size()] = std::move(d);
+    changed_.notify_all();
+  }
+}
+
+void Pipeline::postprocess(InferredBatch& batch) {
+  std::vector<FileResult> results(batch.files.size());
+  const bool heatmaps = !options_.heatmap_dir.empty();
+  parallel_for(batch.files.size(), heatmaps ? threads_ : 1, [&](size_t k) {
+    Decoded& d = batch.files[k];
+    FileResult& r = results[k];
+    r.index = batch.first_index + k;
+    r.path = d.item.path;
+    r.status = d.item.status.ok() ? batch.status : d.item.status;
+    if (!r.status.ok()) return;
+    // Ten-crop: the findings are the mean over the image's samples.
+    const float* probs = batch.outputs[0].data<float>();
+    r.probabilities.assign(kNumFindings, 0.f);
+    for (int s = 0; s < samples_; ++s) {
+      for (int f = 0; f < kNumFindings; ++f) {
+        r.probabilities[f] += probs[(d.item.first_sample + s) * kNumFindings + f] / samples_;
+      }
+    }
+    if (!heatmaps) return;
+    const int finding = options_.heatmap_class >= 0
+                            ? options_.heatmap_class
+                            : static_cast<int>(std::max_element(r.probabilities.begin(), r.probabilities.end()) -
+                                               r.probabilities.begin());
+    // The map of the centre crop (sample 4 of a ten-crop) is drawn where that crop came from.
+    const int64_t sample = d.item.first_sample + (samples_ == 10 ? 4 : 0);
+    try {
+      r.heatmap_status = write_sample_heatmap(batch.outputs[1], sample, options_.heatmap_weights, finding, d.item.image,
+                                              d.item.crop_region, options_.heatmap_dir, r.path, &r.heatmap);
+    } catch (const std::bad_alloc&) {
+      r.heatmap_status = runtime_error(r.path + ": out of memory while drawing the heat map");
+    }
+    if (!r.heatmap_status.ok()) r.heatmap.clear();
+    d.item.image = Image();
+  });
+  for (FileResult& r : results) {
+    Status s = sink_(std::move(r));
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (sink_status_.ok()) sink_status_ = s;
+      stop_ = true;
+      changed_.notify_all();
+      return;
+    }
+  }
+}
+
+void Pipeline::postprocess_worker() {
+  try {
+    while (true) {
+      InferredBatch batch;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return !inferred_.empty() || engine_done_ || stop_; });
+        if (inferred_.empty() || stop_) return;
+        batch = std::move(inferred_.front());
+        inferred_.pop_front();
+        changed_.notify_all();
+      }
+      const auto start = Clock::now();
+      postprocess(batch);
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.postprocess_s += seconds_since(start);
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    postprocess_error_ = std::current_exception();
+    stop_ = true;
+    changed_.notify_all();
+  }
+}
+
+void Pipeline::stop_all() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stop_ = true;
+  changed_.notify_all();
+}
+
+Result<PipelineStats> Pipeline::run() {
+  const auto start = Clock::now();
+  samples_ = samples_per_image(options_.preprocess);
+  const int crop = options_.preprocess.crop_size;
+  stats_.files = files_.size();
+  stats_.decode_threads = threads_;
+
+  std::vector<std::thread> decoders;
+  for (int t = 0; t < threads_; ++t) decoders.emplace_back([this] { decode_worker(); });
+  std::thread post([this] { postprocess_worker(); });
+  // Whatever leaves this function (an error, an exception), the threads are stopped and joined.
+  struct Joiner {
+    Pipeline* p;
+    std::vector<std::thread>& decoders;
+    std::thread& post;
+    ~Joiner() {
+      p->stop_all();
+      for (std::thread& t : decoders) t.join();
+      if (post.joinable()) post.join();
+    }
+  } joiner{this, decoders, post};
+
+  const size_t n = files_.size();
+  const size_t sample_floats = static_cast<size_t>(3) * crop * crop;
+  for (size_t first = 0; first < n; first += static_cast<size_t>(batch_)) {
+    const size_t last = std::min(n, first + static_cast<size_t>(batch_));
+    InferredBatch batch;
+    batch.first_index = first;
+    {
+      const auto wait_start = Clock::now();
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] {
+        if (stop_) return true;
+        for (size_t i = first; i < last; ++i) {
+          if (!ring_[i % ring_.size()].ready) return false;
+        }
+        return true;
+      });
+      if (stop_) break;
+      stats_.wait_decode_s += seconds_since(wait_start);
+      for (size_t i = first; i < last; ++i) {
+        batch.files.push_back(std::move(ring_[i % ring_.size()]));
+        ring_[i % ring_.size()] = Decoded();
+      }
+      ++assembled_;
+      changed_.notify_all();
+    }
+
+    const auto assemble_start = Clock::now();
+    int64_t ok = 0;
+    for (const Decoded& d : batch.files) ok += d.item.status.ok();
+    HostTensor input;
+    if (ok > 0) {
+      input = HostTensor(DataType::kFloat32, {ok * samples_, 3, crop, crop});
+      int64_t row = 0;
+      for (Decoded& d : batch.files) {
+        if (!d.item.status.ok()) continue;
+        d.item.first_sample = row;
+        std::memcpy(input.data<float>() + row * sample_floats, d.tensor.data<float>(), d.tensor.nbytes());
+        d.tensor = HostTensor();
+        row += samples_;
+      }
+    }
+    stats_.assemble_s += seconds_since(assemble_start);
+    if (ok > 0) {
+      const auto infer_start = Clock::now();
+      batch.status = engine_.infer({input}, &batch.outputs);
+      stats_.infer_s += seconds_since(infer_start);
+      if (batch.status.ok() && (batch.outputs.empty() || (!options_.heatmap_dir.empty() && batch.outputs.size() < 2))) {
+        batch.status = runtime_error("the engine gave " + std::to_string(batch.outputs.size()) + " outputs");
+      }
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return stop_ || inferred_.size() < 2; });
+    if (stop_) break;
+    inferred_.push_back(std::move(batch));
+    changed_.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    engine_done_ = true;
+    changed_.notify_all();
+  }
+  post.join();  // postprocessing drains what is left, then ends
+  if (postprocess_error_) std::rethrow_exception(postprocess_error_);
+  if (!sink_status_.ok()) return sink_status_;
+  stats_.wall_s = seconds_since(start);
+  stats_.decode_peak_bytes = budget_.peak();
+  return stats_;
+}
+
+}  // namespace
+
+Result<PipelineStats> run_pipeline(const std::vector<std::string>& files, Engine& engine,
+                                   const PipelineOptions& options, const ResultSink& sink) {
+  CHEXRT_RETURN_IF_ERROR(validate(options.preprocess));
+  if (options.images_per_batch < 1) return invalid_argument("pipeline: images_per_batch must be at least 1");
+  if (options.batches_ahead < 1) return invalid_argument("pipeline: batches_ahead must be at least 1");
+  if (options.decode_threads < 0) return invalid_argument("pipeline: decode_threads must be 0 or more");
+  const int64_t samples = samples_per_image(options.preprocess) * options.images_per_batch;
+  if (samples > engine.max_batch()) {
+    return invalid_argument("pipeline: " + std::to_string(options.images_per_batch) + " images of " +
+                            std::to_string(samples_per_image(options.preprocess)) + " samples exceed the engine's " +
+                            "max batch " + std::to_string(engine.max_batch()));
+  }
+  if (!options.heatmap_dir.empty() && (options.heatmap_weights.rank() != 2 || options.heatmap_max_side < 1)) {
+    return invalid_argument("pipeline: heat maps need the classifier weights [classes, C] and a positive size");
+  }
+  Pipeline pipeline(files, engine, options, sink);
+  return pipeline.run();
+}
+
+}  // namespace chexrt::app

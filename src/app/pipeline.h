@@ -1,0 +1,81 @@
+// Files to findings as one stream, with every stage overlapped:
+//
+//   decode workers (one per core)      read, decode and preprocess files, in input order, no
+//        |                             more than `batches_ahead` batches ahead of the engine
+//   batch assembly + engine (caller)   packs each batch's tensors and runs the engine on it
+//        |
+//   postprocessing (one thread)        findings (the mean over a ten-crop's samples), heat maps
+//        |                             (drawn by a pool), then `sink`, once per file, in order
+//
+// Memory stays bounded whatever the number of files: decoded bytes are held under a
+// DecodeBudget, at most `batches_ahead` batches of tensors wait for the engine, at most two
+// finished batches wait for postprocessing, and results leave through the sink as they come.
+// A file that fails (unreadable, not an image, out of memory) is reported in its own result
+// and the others go on; an engine failure fails that batch's files and the run goes on.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "app/decode_budget.h"
+#include "app/preprocess.h"
+#include "chexrt/engine.h"
+
+namespace chexrt::app {
+
+struct PipelineOptions {
+  PreprocessOptions preprocess;
+  /// Files per engine call; the engine's max batch must hold their samples.
+  int64_t images_per_batch = 8;
+  /// Decode workers; 0: one per core.
+  int decode_threads = 0;
+  /// Batches that may be decoded before the engine takes them.
+  int batches_ahead = 2;
+  int64_t decode_budget_bytes = kDefaultDecodeBudgetBytes;
+
+  /// Heat maps, when `heatmap_dir` is set: the engine's second output is then the last feature
+  /// map [N, C, h, w] and `heatmap_weights` the classifier's [classes, C] weights. The map of
+  /// `heatmap_class` (each image's top finding when -1) is written per image, at most
+  /// `heatmap_max_side` pixels on its longer side.
+  std::string heatmap_dir;
+  HostTensor heatmap_weights;
+  int heatmap_class = -1;
+  int heatmap_max_side = 1024;
+};
+
+/// One file's outcome.
+struct FileResult {
+  size_t index = 0;  ///< position in the input list
+  std::string path;
+  Status status;                     ///< ok, or why the file has no findings
+  std::vector<float> probabilities;  ///< kNumFindings values when ok
+  std::string heatmap;               ///< the heat map written, if any
+  Status heatmap_status;             ///< why no heat map was written, when one was asked for
+};
+
+/// Where the time went: wall time, and the busy time of each stage (summed over its threads).
+struct PipelineStats {
+  size_t files = 0;
+  size_t failed = 0;
+  double wall_s = 0;
+  double decode_s = 0;       ///< reading + decoding + preprocessing, all workers
+  double assemble_s = 0;     ///< packing batch tensors
+  double wait_decode_s = 0;  ///< the engine waiting for decoded batches
+  double infer_s = 0;        ///< engine calls, host-to-device copies included
+  double postprocess_s = 0;  ///< findings, heat maps and the sink
+  int decode_threads = 0;
+  int64_t decode_peak_bytes = 0;
+  double images_per_second() const { return wall_s > 0 ? files / wall_s : 0; }
+};
+
+/// Called once per file, in input order, from one thread. A non-ok Status stops the run (after
+/// the batches in flight) and becomes run_pipeline's result.
+using ResultSink = std::function<Status(FileResult&&)>;
+
+/// Runs `files` through `engine` (called from the calling thread only). Fails as a whole for
+/// invalid options or when the sink fails; per-file errors land in the results.
+Result<PipelineStats> run_pipeline(const std::vector<std::string>& files, Engine& engine,
+                                   const PipelineOptions& options, const ResultSink& sink);
+
+}  // namespace chexrt::app

@@ -1,0 +1,308 @@
+// The streaming pipeline against the batch-at-a-time path it replaces: the same findings, in
+// input order, whatever fails where, with bounded look-ahead.
+#include "app/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/findings.h"
+#include "app/image_batch.h"
+#include "test_support.h"
+
+namespace chexrt::app {
+namespace {
+
+using testing::read_bytes;
+using testing::TempDir;
+using testing::test_data;
+using testing::write_bytes;
+
+// An engine whose finding k for a sample is the mean of the sample's values plus k / 100, and
+// whose second output is a [N, 2, 7, 7] feature map (for heat maps). It counts its calls.
+class FakeEngine : public Engine {
+ public:
+  explicit FakeEngine(int64_t max_batch, int crop = 224) : max_batch_(max_batch) {
+    inputs_ = {{"image", DataType::kFloat32, {max_batch, 3, crop, crop}}};
+    outputs_ = {{"probabilities", DataType::kFloat32, {max_batch, kNumFindings}},
+                {"cam_features", DataType::kFloat32, {max_batch, 2, 7, 7}}};
+  }
+  std::string backend_name() const override { return "fake"; }
+  const std::vector<TensorInfo>& inputs() const override { return inputs_; }
+  const std::vector<TensorInfo>& outputs() const override { return outputs_; }
+  int64_t max_batch() const override { return max_batch_; }
+  std::string describe_layers() const override { return ""; }
+  Status infer(const std::vector<HostTensor>& in, std::vector<HostTensor>* out) override {
+    ++calls;
+    const int64_t n = in[0].dims()[0];
+    if (n > max_batch_) return invalid_argument("batch too large");
+    if (fail_call == calls) return runtime_error("the fake engine failed on purpose");
+    const int64_t per = in[0].numel() / n;
+    HostTensor probs(DataType::kFloat32, {n, kNumFindings});
+    HostTensor features(DataType::kFloat32, {n, 2, 7, 7});
+    for (int64_t i = 0; i < n; ++i) {
+      double sum = 0;
+      for (int64_t j = 0; j < per; ++j) sum += in[0].data<float>()[i * per + j];
+      for (int k = 0; k < kNumFindings; ++k) probs.data<float>()[i * kNumFindings + k] = float(sum / per + k / 100.0);
+      for (int j = 0; j < 2 * 49; ++j) features.data<float>()[i * 98 + j] = float(j % 7);
+    }
+    *out = {probs, features};
+    return Status::ok_status();
+  }
+  std::atomic<int> calls{0};
+  int fail_call = -1;
+
+ private:
+  int64_t max_batch_;
+  std::vector<TensorInfo> inputs_, outputs_;
+};
+
+std::vector<FileResult> run(const std::vector<std::string>& files, Engine& engine, const PipelineOptions& options) {
+  std::vector<FileResult> results;
+  Result<PipelineStats> stats = run_pipeline(files, engine, options, [&](FileResult&& r) {
+    results.push_back(std::move(r));
+    return Status::ok_status();
+  });
+  EXPECT_TRUE(stats.ok()) << stats.status().to_string();
+  if (stats.ok()) {
+    EXPECT_EQ(stats->files, files.size());
+  }
+  return results;
+}
+
+// The findings the batch-at-a-time path gives: load_image_batch, one engine call, the mean
+// over each image's samples.
+std::vector<std::vector<float>> batch_path(const std::vector<std::string>& files, Engine& engine,
+                                           const PreprocessOptions& preprocess) {
+  LoadOptions load;
+  load.preprocess = preprocess;
+  ImageBatch batch = load_image_batch(files, load).value();
+  std::vector<HostTensor> out;
+  EXPECT_TRUE(engine.infer({batch.input}, &out).ok());
+  std::vector<std::vector<float>> findings;
+  for (const BatchItem& item : batch.items) {
+    std::vector<float> p(kNumFindings, 0.f);
+    for (int s = 0; s < batch.samples_per_image; ++s) {
+      for (int k = 0; k < kNumFindings; ++k) {
+        p[k] += out[0].data<float>()[(item.first_sample + s) * kNumFindings + k] / batch.samples_per_image;
+      }
+    }
+    findings.push_back(p);
+  }
+  return findings;
+}
+
+std::vector<std::string> bundled_images() {
+  std::vector<std::string> files;
+  for (const char* f : {"cxr/nih/00000284_000.png", "cxr/formats/00017921_000_16bit.png",
+                        "cxr/formats/00014995_000_rgba.png", "cxr/formats/00008980_000_q90.jpg",
+                        "cxr/formats/00012082_000_512.png", "cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm",
+                        "cxr/dicom/siim_sample_monochrome1.dcm"}) {
+    files.push_back(test_data(f));
+  }
+  return files;
+}
+
+TEST(Pipeline, FindingsEqualTheBatchPathInEveryModeAndFormat) {
+  const std::vector<std::string> files = bundled_images();
+  for (ResizeMode mode : {ResizeMode::kResizeCenterCrop, ResizeMode::kResizeExact, ResizeMode::kTenCrop}) {
+    PipelineOptions options;
+    options.preprocess.mode = mode;
+    options.images_per_batch = 3;  // batches of 3, 3 and 1
+    options.decode_threads = 3;
+    const int samples = samples_per_image(options.preprocess);
+    FakeEngine engine(3 * samples);
+    FakeEngine whole(static_cast<int64_t>(files.size()) * samples);
+    const std::vector<std::vector<float>> want = batch_path(files, whole, options.preprocess);
+    const std::vector<FileResult> got = run(files, engine, options);
+    ASSERT_EQ(got.size(), files.size());
+    for (size_t i = 0; i < files.size(); ++i) {
+      EXPECT_EQ(got[i].index, i);
+      EXPECT_EQ(got[i].path, files[i]);
+      ASSERT_TRUE(got[i].status.ok()) << got[i].status.to_string();
+      for (int k = 0; k < kNumFindings; ++k) EXPECT_NEAR(got[i].probabilities[k], want[i][k], 1e-6) << files[i];
+    }
+    EXPECT_EQ(engine.calls.load(), 3);
+  }
+}
+
+TEST(Pipeline, FailuresAtTheStartMiddleAndEndKeepOrderAndTheRest) {
+  TempDir dir;
+  write_bytes(dir.file("garbage.png"), std::vector<uint8_t>(300, 0x42));
+  write_bytes(dir.file("truncated.png"), std::vector<uint8_t>(5000, 0));
+  const std::vector<uint8_t> png = read_bytes(test_data("cxr/formats/00012082_000_512.png"));
+  std::vector<std::string> files = {dir.file("garbage.png")};
+  for (int i = 0; i < 9; ++i) {
+    files.push_back(dir.file("good" + std::to_string(i) + ".png"));
+    write_bytes(files.back(), png);
+  }
+  files.insert(files.begin() + 5, dir.file("missing.png"));  // never existed
+  files.push_back(dir.file("truncated.png"));
+  // A file listed, then gone before it is read: as when it disappears during a run.
+  write_bytes(dir.file("vanishing.png"), png);
+  files.insert(files.begin() + 7, dir.file("vanishing.png"));
+  std::filesystem::remove(dir.file("vanishing.png"));
+
+  PipelineOptions options;
+  options.images_per_batch = 4;
+  options.decode_threads = 2;
+  FakeEngine engine(4);
+  const std::vector<FileResult> got = run(files, engine, options);
+  ASSERT_EQ(got.size(), files.size());
+  size_t failed = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    EXPECT_EQ(got[i].path, files[i]);
+    const bool bad = files[i].find("good") == std::string::npos;
+    EXPECT_EQ(got[i].status.ok(), !bad) << files[i] << ": " << got[i].status.to_string();
+    if (bad) {
+      ++failed;
+      EXPECT_NE(got[i].status.message().find(files[i]), std::string::npos) << got[i].status.message();
+    } else {
+      EXPECT_NEAR(got[i].probabilities[1] - got[i].probabilities[0], 0.01, 1e-6);
+    }
+  }
+  EXPECT_EQ(failed, 4u);
+}
+
+TEST(Pipeline, AnEngineFailureFailsItsBatchAlone) {
+  std::vector<std::string> files;
+  for (int i = 0; i < 3; ++i) {
+    for (const std::string& f : bundled_images()) files.push_back(f);
+  }
+  PipelineOptions options;
+  options.images_per_batch = 5;
+  FakeEngine engine(5);
+  engine.fail_call = 2;
+  const std::vector<FileResult> got = run(files, engine, options);
+  ASSERT_EQ(got.size(), files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    const bool in_failed_batch = i >= 5 && i < 10;
+    EXPECT_EQ(got[i].status.ok(), !in_failed_batch) << i;
+    if (in_failed_batch) {
+      EXPECT_NE(got[i].status.message().find("on purpose"), std::string::npos);
+    }
+  }
+}
+
+TEST(Pipeline, HeatMapsAreWrittenAndAnUnwritableFolderLosesNoFindings) {
+  TempDir dir;
+  PipelineOptions options;
+  options.images_per_batch = 2;
+  options.heatmap_dir = dir.file("maps");
+  options.heatmap_weights = HostTensor(DataType::kFloat32, {kNumFindings, 2});
+  for (int64_t i = 0; i < options.heatmap_weights.numel(); ++i) options.heatmap_weights.data<float>()[i] = 1.f;
+  options.heatmap_max_side = 300;
+  std::filesystem::create_directories(options.heatmap_dir);
+  const std::vector<std::string> files = bundled_images();
+  FakeEngine engine(2);
+  std::vector<FileResult> got = run(files, engine, options);
+  ASSERT_EQ(got.size(), files.size());
+  for (const FileResult& r : got) {
+    ASSERT_TRUE(r.status.ok() && r.heatmap_status.ok()) << r.heatmap_status.to_string();
+    ASSERT_FALSE(r.heatmap.empty());
+    Result<Image> map = read_image(r.heatmap);
+    ASSERT_TRUE(map.ok()) << map.status().to_string();
+    EXPECT_EQ(std::max(map->width, map->height), 300) << r.heatmap;
+  }
+
+  // A folder that cannot be written: every heat map fails, named; every finding still comes.
+  if (::geteuid() == 0) {
+    options.heatmap_dir = dir.file("not_a_folder");  // root writes anywhere: use a file instead
+    write_bytes(options.heatmap_dir, std::vector<uint8_t>(1, 0));
+  } else {
+    options.heatmap_dir = dir.file("read_only");
+    std::filesystem::create_directories(options.heatmap_dir);
+    ::chmod(options.heatmap_dir.c_str(), 0555);
+  }
+  got = run(files, engine, options);
+  ASSERT_EQ(got.size(), files.size());
+  for (const FileResult& r : got) {
+    EXPECT_TRUE(r.status.ok()) << r.status.to_string();
+    EXPECT_EQ(r.probabilities.size(), static_cast<size_t>(kNumFindings));
+    EXPECT_FALSE(r.heatmap_status.ok());
+    EXPECT_TRUE(r.heatmap.empty());
+    EXPECT_NE(r.heatmap_status.message().find(options.heatmap_dir), std::string::npos) << r.heatmap_status.message();
+  }
+}
+
+TEST(Pipeline, DecodingStaysWithinItsLookAhead) {
+  TempDir dir;
+  const std::vector<uint8_t> png = read_bytes(test_data("cxr/formats/00012082_000_512.png"));
+  std::vector<std::string> files;
+  for (int i = 0; i < 40; ++i) {
+    files.push_back(dir.file(std::to_string(i) + ".png"));
+    write_bytes(files.back(), png);
+  }
+  PipelineOptions options;
+  options.images_per_batch = 4;
+  options.batches_ahead = 2;
+  options.decode_threads = 4;
+  FakeEngine engine(4);
+  // While the sink has batch b, the engine can have taken batches up to b + 3 (two wait for
+  // postprocessing, one waits to join them), so files from batch b + 4 + batches_ahead on
+  // cannot have been read yet. The sink deletes the first of them: it must then fail as
+  // missing. A pipeline that read ahead without bound would have read it already.
+  std::vector<size_t> deleted;
+  std::vector<FileResult> got;
+  Result<PipelineStats> stats = run_pipeline(files, engine, options, [&](FileResult&& r) {
+    if (r.index % 4 == 0) {
+      const size_t ahead = (r.index / 4 + 4 + 2) * 4;
+      if (ahead < files.size()) {
+        std::filesystem::remove(files[ahead]);
+        deleted.push_back(ahead);
+      }
+    }
+    got.push_back(std::move(r));
+    return Status::ok_status();
+  });
+  ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(got.size(), files.size());
+  EXPECT_EQ(deleted, (std::vector<size_t>{24, 28, 32, 36}));
+  for (size_t i = 0; i < files.size(); ++i) {
+    const bool was_deleted = std::find(deleted.begin(), deleted.end(), i) != deleted.end();
+    EXPECT_EQ(got[i].status.ok(), !was_deleted) << i << ": " << got[i].status.to_string();
+    if (was_deleted) {
+      EXPECT_EQ(got[i].status.code(), StatusCode::kNotFound);
+    }
+  }
+  EXPECT_EQ(engine.calls.load(), 10);
+}
+
+TEST(Pipeline, ASinkFailureStopsTheRun) {
+  std::vector<std::string> files;
+  for (int i = 0; i < 4; ++i) {
+    for (const std::string& f : bundled_images()) files.push_back(f);
+  }
+  PipelineOptions options;
+  options.images_per_batch = 2;
+  FakeEngine engine(2);
+  size_t seen = 0;
+  Result<PipelineStats> stats = run_pipeline(files, engine, options, [&](FileResult&&) {
+    return ++seen == 3 ? io_error("disk full") : Status::ok_status();
+  });
+  ASSERT_FALSE(stats.ok());
+  EXPECT_NE(stats.status().message().find("disk full"), std::string::npos);
+  EXPECT_EQ(seen, 3u);
+  EXPECT_LT(engine.calls.load(), 14);
+}
+
+TEST(Pipeline, InvalidOptionsFailTheWholeRun) {
+  FakeEngine engine(4);
+  PipelineOptions options;
+  options.images_per_batch = 5;
+  EXPECT_EQ(run_pipeline({}, engine, options, [](FileResult&&) { return Status::ok_status(); }).status().code(),
+            StatusCode::kInvalidArgument);
+  options.images_per_batch = 1;
+  options.preprocess.mode = ResizeMode::kTenCrop;  // 10 samples > max batch 4
+  EXPECT_EQ(run_pipeline({}, engine, options, [](FileResult&&) { return Status::ok_status(); }).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace chexrt::app
