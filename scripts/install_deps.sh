@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
-  libpng-dev libjpeg-dev libdcmtk-dev libdnnl-dev ocl-icd-opencl-dev
+  libpng-dev libjpeg-dev libdeflate-dev libdcmtk-dev libdnnl-dev ocl-icd-opencl-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom

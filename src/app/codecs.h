@@ -9,10 +9,26 @@
 
 namespace chexrt::app::detail {
 
-Result<Image> decode_png(const uint8_t* data, size_t size);
-Result<Image> decode_jpeg(const uint8_t* data, size_t size);
+/// What a decoder gives: the samples at their own depth, 8 or 16 bits (native byte order),
+/// grey or RGB, before any conversion to Image or Image8.
+struct RawImage {
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  int source_bit_depth = 0;
+  ImageFormat format = ImageFormat::kUnknown;
+  int bit_depth = 8;               ///< 8: `pixels8` holds the samples; 16: `pixels16`
+  std::vector<uint8_t> pixels8;    ///< width * height * channels
+  std::vector<uint16_t> pixels16;  ///< width * height * channels
+};
+
+Result<RawImage> decode_png(const uint8_t* data, size_t size);
+/// Non-interlaced 8/16-bit grey, grey + alpha, RGB and RGBA through libdeflate (png_fast.cpp);
+/// any other file or any error: not ok, and decode_png() decides.
+Result<RawImage> decode_png_fast(const uint8_t* data, size_t size);
+Result<RawImage> decode_jpeg(const uint8_t* data, size_t size);
 /// Unsupported when chexrt was built without DCMTK.
-Result<Image> decode_dicom(const uint8_t* data, size_t size);
+Result<RawImage> decode_dicom(const uint8_t* data, size_t size);
 
 /// The header alone, for read_image_info(): format, size and decoded channels.
 Result<ImageInfo> png_info(const uint8_t* data, size_t size);

@@ -81,7 +81,7 @@ Result<ImageInfo> dicom_info(const uint8_t* data, size_t size) {
   return info;
 }
 
-Result<Image> decode_dicom(const uint8_t* data, size_t size) {
+Result<RawImage> decode_dicom(const uint8_t* data, size_t size) {
   register_dicom_codecs();
   DcmFileFormat file;
   CHEXRT_RETURN_IF_ERROR(read_dataset(data, size, &file));
@@ -123,15 +123,14 @@ Result<Image> decode_dicom(const uint8_t* data, size_t size) {
   const auto* rendered = static_cast<const Uint16*>(dicom.getOutputData(16, 0, 0));
   if (rendered == nullptr) return parse_error("DICOM: rendering the first frame failed");
 
-  Image image;
+  RawImage image;
   image.width = static_cast<int>(dicom.getWidth());
   image.height = static_cast<int>(dicom.getHeight());
   image.channels = 1;
   image.source_bit_depth = bits_stored;
   image.format = ImageFormat::kDicom;
-  const size_t count = static_cast<size_t>(image.width) * image.height;
-  image.pixels.resize(count);
-  for (size_t i = 0; i < count; ++i) image.pixels[i] = rendered[i] / 65535.0f;
+  image.bit_depth = 16;
+  image.pixels16.assign(rendered, rendered + static_cast<size_t>(image.width) * image.height);
   return image;
 }
 
@@ -147,7 +146,7 @@ Result<ImageInfo> dicom_info(const uint8_t*, size_t) {
   return unsupported("DICOM: this chexrt was built without DCMTK (configure with CHEXRT_WITH_DCMTK=ON)");
 }
 
-Result<Image> decode_dicom(const uint8_t*, size_t) {
+Result<RawImage> decode_dicom(const uint8_t*, size_t) {
   return unsupported("DICOM: this chexrt was built without DCMTK (configure with CHEXRT_WITH_DCMTK=ON)");
 }
 

@@ -66,9 +66,17 @@ Result<ActivationMap> class_activation_map(const HostTensor& features, const Hos
   return map;
 }
 
-Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const Region& region,
-                              const HeatmapOptions& options) {
-  if (xray.width <= 0 || xray.height <= 0 || (xray.channels != 1 && xray.channels != 3)) {
+namespace {
+
+// The X-ray's sample as a value in [0, 1]: float images hold it, 8-bit ones its grey level.
+float unit(float v) { return v; }
+float unit(uint8_t v) { return v * (1.0f / 255.0f); }
+
+template <class AnyImage>
+Result<Image8> render_any(const AnyImage& xray, const ActivationMap& map, const Region& region,
+                          const HeatmapOptions& options) {
+  if (xray.width <= 0 || xray.height <= 0 || (xray.channels != 1 && xray.channels != 3) ||
+      xray.pixels.size() != static_cast<size_t>(xray.width) * xray.height * xray.channels) {
     return invalid_argument("heat map: malformed X-ray image");
   }
   if (map.width <= 0 || map.height <= 0 || map.values.size() != static_cast<size_t>(map.width) * map.height) {
@@ -83,9 +91,10 @@ Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const
   for (int y = 0; y < xray.height; ++y) {
     for (int x = 0; x < xray.width; ++x) {
       // Luma (ITU-R 601, as PIL's convert('L')) of an RGB X-ray; the sample itself if grey.
+      const auto* px_in = &xray.pixels[(static_cast<size_t>(y) * xray.width + x) * xray.channels];
       const float grey = xray.channels == 1
-                             ? xray.at(x, y, 0)
-                             : 0.299f * xray.at(x, y, 0) + 0.587f * xray.at(x, y, 1) + 0.114f * xray.at(x, y, 2);
+                             ? unit(px_in[0])
+                             : 0.299f * unit(px_in[0]) + 0.587f * unit(px_in[1]) + 0.114f * unit(px_in[2]);
       std::array<float, 3> rgb = {grey, grey, grey};
       const double px = x + 0.5;
       const double py = y + 0.5;
@@ -104,17 +113,43 @@ Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const
   return out;
 }
 
-Status write_heatmap_png(const std::string& path, const Image& xray, const ActivationMap& map, const Region& region,
-                         const HeatmapOptions& options) {
-  CHEXRT_ASSIGN_OR_RETURN(Image8 rgb, render_heatmap(xray, map, region, options));
+}  // namespace
+
+Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const Region& region,
+                              const HeatmapOptions& options) {
+  return render_any(xray, map, region, options);
+}
+
+Result<Image8> render_heatmap(const Image8& xray, const ActivationMap& map, const Region& region,
+                              const HeatmapOptions& options) {
+  return render_any(xray, map, region, options);
+}
+
+namespace {
+
+Status write_png(const std::string& path, const Image8& rgb) {
   // Fast compression: heat maps are written for every image of a run.
   Result<std::vector<uint8_t>> png = encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3, 1);
   if (!png.ok()) return png.status().with_context(path);
   return write_file_atomically(path, *png);
 }
 
+}  // namespace
+
+Status write_heatmap_png(const std::string& path, const Image& xray, const ActivationMap& map, const Region& region,
+                         const HeatmapOptions& options) {
+  CHEXRT_ASSIGN_OR_RETURN(Image8 rgb, render_heatmap(xray, map, region, options));
+  return write_png(path, rgb);
+}
+
+Status write_heatmap_png(const std::string& path, const Image8& xray, const ActivationMap& map, const Region& region,
+                         const HeatmapOptions& options) {
+  CHEXRT_ASSIGN_OR_RETURN(Image8 rgb, render_heatmap(xray, map, region, options));
+  return write_png(path, rgb);
+}
+
 Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
-                            const Image& xray, const Region& crop_region, const std::string& dir,
+                            const Image8& xray, const Region& crop_region, const std::string& dir,
                             const std::string& image_path, std::string* written) {
   const Dims& d = features.dims();
   if (features.dtype() != DataType::kFloat32 || d.size() != 4 || sample < 0 || sample >= d[0]) {

@@ -37,9 +37,13 @@ struct HeatmapOptions {
 /// blended over it. Pixels outside `region` are the plain X-ray.
 Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const Region& region,
                               const HeatmapOptions& options);
+Result<Image8> render_heatmap(const Image8& xray, const ActivationMap& map, const Region& region,
+                              const HeatmapOptions& options);
 
 /// render_heatmap() written as a PNG, atomically.
 Status write_heatmap_png(const std::string& path, const Image& xray, const ActivationMap& map, const Region& region,
+                         const HeatmapOptions& options);
+Status write_heatmap_png(const std::string& path, const Image8& xray, const ActivationMap& map, const Region& region,
                          const HeatmapOptions& options);
 
 /// The heat map of sample `sample` of `features` ([N, C, h, w], the engine's feature-map
@@ -47,7 +51,7 @@ Status write_heatmap_png(const std::string& path, const Image& xray, const Activ
 /// crop came from), written atomically as `<dir>/<image stem>.<finding>.png`; the path goes to
 /// `written`.
 Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
-                            const Image& xray, const Region& crop_region, const std::string& dir,
+                            const Image8& xray, const Region& crop_region, const std::string& dir,
                             const std::string& image_path, std::string* written);
 
 }  // namespace chexrt::app

@@ -39,7 +39,7 @@ Status load_one(const std::string& path, const LoadOptions& options, DecodeBudge
   CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
   CHEXRT_ASSIGN_OR_RETURN(ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
   DecodeBudget::Reservation held = budget.reserve(decode_peak_bytes(info));
-  CHEXRT_ASSIGN_OR_RETURN(Image image, decode_image(bytes.data(), bytes.size(), path));
+  CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_image8(bytes.data(), bytes.size(), path));
   bytes = {};
   Result<HostTensor> preprocessed = preprocess(image, options.preprocess);
   if (!preprocessed.ok()) return preprocessed.status().with_context(path);
@@ -63,7 +63,7 @@ Status load_image_file(const std::string& path, const LoadOptions& options, Deco
     return load_one(path, options, budget, tensor, item);
   } catch (const std::bad_alloc&) {
     *tensor = HostTensor();
-    item->image = Image();
+    item->image = Image8();
     return runtime_error(path + ": out of memory while decoding");
   }
 }

@@ -28,7 +28,7 @@ struct BatchItem {
   /// When LoadOptions::keep_images (for heat maps): the decoded image, scaled down to at most
   /// LoadOptions::kept_image_max_side pixels on its longer side, and where the (centre) crop
   /// lies in it (crop_region() of the full image, in this copy's pixels).
-  Image image;
+  Image8 image;
   Region crop_region;
 };
 

@@ -100,9 +100,17 @@ Status check_image_size(int64_t width, int64_t height) {
 
 int64_t decode_peak_bytes(const ImageInfo& info) {
   const int64_t samples = int64_t{info.width} * info.height * info.channels;
-  // DCMTK holds the stored pixels, its intermediate and its 16-bit rendering besides ours.
-  const int64_t decoder_bytes = info.format == ImageFormat::kDicom ? 8 : info.bytes_per_sample;
-  return samples * (decoder_bytes + static_cast<int64_t>(sizeof(float)));
+  const int64_t bytes = info.bytes_per_sample;
+  // 16-bit samples are converted into a second, 8-bit buffer.
+  const int64_t eight_bit_copy = bytes == 2 ? 1 : 0;
+  switch (info.format) {
+    case ImageFormat::kPng:  // the filtered rows (with alpha, if any) beside the pixels
+      return samples * (3 * bytes);
+    case ImageFormat::kDicom:  // DCMTK's stored pixels, intermediate and 16-bit rendering
+      return samples * (8 + eight_bit_copy);
+    default:
+      return samples * (bytes + eight_bit_copy);
+  }
 }
 
 Result<ImageInfo> read_image_info(const uint8_t* data, size_t size, const std::string& name) {
@@ -118,16 +126,59 @@ Result<ImageInfo> read_image_info(const uint8_t* data, size_t size, const std::s
   return info;
 }
 
-Result<Image> decode_image(const uint8_t* data, size_t size, const std::string& name) {
+namespace {
+
+Result<detail::RawImage> decode_raw(const uint8_t* data, size_t size, const std::string& name) {
   if (size == 0) return parse_error(name + ": empty file");
-  Result<Image> image = parse_error("not an image: no PNG, JPEG or DICOM signature");
+  Result<detail::RawImage> image = parse_error("not an image: no PNG, JPEG or DICOM signature");
   switch (detect_image_format(data, size)) {
-    case ImageFormat::kPng: image = detail::decode_png(data, size); break;
+    case ImageFormat::kPng:
+      image = detail::decode_png_fast(data, size);
+      if (!image.ok()) image = detail::decode_png(data, size);
+      break;
     case ImageFormat::kJpeg: image = detail::decode_jpeg(data, size); break;
     case ImageFormat::kDicom: image = detail::decode_dicom(data, size); break;
     case ImageFormat::kUnknown: break;
   }
   if (!image.ok()) return image.status().with_context(name);
+  return image;
+}
+
+}  // namespace
+
+Result<Image> decode_image(const uint8_t* data, size_t size, const std::string& name) {
+  CHEXRT_ASSIGN_OR_RETURN(detail::RawImage raw, decode_raw(data, size, name));
+  Image image;
+  image.width = raw.width;
+  image.height = raw.height;
+  image.channels = raw.channels;
+  image.source_bit_depth = raw.source_bit_depth;
+  image.format = raw.format;
+  if (raw.bit_depth == 8) {
+    image.pixels.resize(raw.pixels8.size());
+    for (size_t i = 0; i < raw.pixels8.size(); ++i) image.pixels[i] = raw.pixels8[i] / 255.0f;
+  } else {
+    image.pixels.resize(raw.pixels16.size());
+    for (size_t i = 0; i < raw.pixels16.size(); ++i) image.pixels[i] = raw.pixels16[i] / 65535.0f;
+  }
+  return image;
+}
+
+uint8_t sixteen_to_eight(uint16_t v) {
+  // round(v / 257) in integers. v / 257 is never exactly halfway (257 is odd), so this equals
+  // round(v / 65535.0f * 255.0f), the float path's quantization (tested for every v).
+  return static_cast<uint8_t>((2u * v + 257u) / 514u);
+}
+
+Result<Image8> decode_image8(const uint8_t* data, size_t size, const std::string& name) {
+  CHEXRT_ASSIGN_OR_RETURN(detail::RawImage raw, decode_raw(data, size, name));
+  Image8 image{raw.width, raw.height, raw.channels, {}};
+  if (raw.bit_depth == 8) {
+    image.pixels = std::move(raw.pixels8);
+  } else {
+    image.pixels.resize(raw.pixels16.size());
+    for (size_t i = 0; i < raw.pixels16.size(); ++i) image.pixels[i] = sixteen_to_eight(raw.pixels16[i]);
+  }
   return image;
 }
 

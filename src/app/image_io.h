@@ -1,11 +1,12 @@
-// Decoding chest X-ray files (PNG, JPEG, DICOM) into one in-memory form, and PNG encoding.
+// Decoding chest X-ray files (PNG, JPEG, DICOM), and PNG encoding.
 //
-// The decoded form is floating point: every source (8-bit, 16-bit, DICOM with any stored bit
-// depth) is mapped linearly onto [0, 1], so code downstream never branches on bit depth.
-// An 8-bit sample v becomes v / 255 and a 16-bit sample v / 65535; DICOM pixels become the
-// VOI-windowed display value (0 = black). Preprocessing rounds back to 8-bit grey levels
-// (round(x * 255)), which recovers 8-bit sources exactly and is what the PIL pipelines that
-// CheXNet models were trained with see.
+// Two decoded forms. `Image` is floating point: every source (8-bit, 16-bit, DICOM with any
+// stored bit depth) is mapped linearly onto [0, 1], so code downstream never branches on bit
+// depth. An 8-bit sample v becomes v / 255 and a 16-bit sample v / 65535; DICOM pixels become
+// the VOI-windowed display value (0 = black). `Image8` holds the 8-bit grey levels
+// round(x * 255) of the same values, which recovers 8-bit sources exactly and is what the PIL
+// pipelines that CheXNet models were trained with see: preprocessing starts from it, so the
+// pipeline decodes straight to it (a quarter of the bytes, no float pass).
 #pragma once
 
 #include <cstddef>
@@ -33,6 +34,14 @@ struct Image {
   float at(int x, int y, int c) const { return pixels[(static_cast<size_t>(y) * width + x) * channels + c]; }
 };
 
+/// 8-bit image, row-major, channels interleaved.
+struct Image8 {
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  std::vector<uint8_t> pixels;
+};
+
 /// Images larger than this are refused before any pixel buffer is allocated, so that a
 /// crafted header cannot make the decoder allocate gigabytes (a 16-bit 8192 x 8192 image
 /// is already far beyond any chest radiograph).
@@ -47,8 +56,8 @@ struct ImageInfo {
   int bytes_per_sample = 1;  ///< of the decoder's own buffer: 1 or 2
 };
 
-/// The most bytes that decoding an image of this header holds at once (the decoder's buffer
-/// and the float pixels), for DecodeBudget.
+/// The most bytes that decode_image8() holds at once for an image of this header (the
+/// decoder's buffer and the 8-bit pixels), for DecodeBudget.
 int64_t decode_peak_bytes(const ImageInfo& info);
 
 /// The format named by the first bytes: the PNG signature, the JPEG SOI marker, "DICM" at
@@ -71,6 +80,16 @@ Result<std::vector<uint8_t>> read_file_bytes(const std::string& path);
 
 /// Reads and decodes a file.
 Result<Image> read_image(const std::string& path);
+
+/// Decodes to 8-bit grey levels: exactly quantize_to_8bit(decode_image(...)), without the float
+/// image (a 16-bit sample v becomes round(v / 257)).
+Result<Image8> decode_image8(const uint8_t* data, size_t size, const std::string& name);
+
+/// round(x * 255) of every sample: the 8-bit grey levels PIL would hold.
+Image8 quantize_to_8bit(const Image& image);
+
+/// round(v / 257): a 16-bit sample's 8-bit grey level, as quantize_to_8bit() gives for v / 65535.
+uint8_t sixteen_to_eight(uint16_t v);
 
 /// Encodes 8-bit grey (channels 1) or RGB (channels 3) pixels, row-major, as a PNG file.
 /// `compression_level` is zlib's, 0 (none) to 9 (smallest); 1 with the "sub" filter alone is

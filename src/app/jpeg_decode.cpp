@@ -85,7 +85,7 @@ Result<ImageInfo> jpeg_info(const uint8_t* data, size_t size) {
   return info;
 }
 
-Result<Image> decode_jpeg(const uint8_t* data, size_t size) {
+Result<RawImage> decode_jpeg(const uint8_t* data, size_t size) {
   JpegDecoder decoder;
   std::memset(&decoder, 0, sizeof(decoder));
   decoder.cinfo.err = jpeg_std_error(&decoder.error_manager);
@@ -115,18 +115,17 @@ Result<Image> decode_jpeg(const uint8_t* data, size_t size) {
   }
 
   const size_t row_bytes = static_cast<size_t>(cinfo.image_width) * channels;
-  std::vector<uint8_t> raw(row_bytes * cinfo.image_height);
-  if (!read_jpeg_pixels(&decoder, raw.data(), row_bytes)) {
+  RawImage image;
+  image.pixels8.resize(row_bytes * cinfo.image_height);
+  if (!read_jpeg_pixels(&decoder, image.pixels8.data(), row_bytes)) {
     return parse_error(std::string("JPEG: ") + decoder.message);
   }
-  Image image;
   image.width = static_cast<int>(cinfo.output_width);
   image.height = static_cast<int>(cinfo.output_height);
   image.channels = channels;
   image.source_bit_depth = 8;
   image.format = ImageFormat::kJpeg;
-  image.pixels.resize(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) image.pixels[i] = raw[i] / 255.0f;
+  image.bit_depth = 8;
   return image;
 }
 

@@ -35,6 +35,8 @@ void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) 
   for (std::thread& thread : pool) thread.join();
 }
 
+int worker_count(int requested);
+
 struct Decoded {
   BatchItem item;
   HostTensor tensor;  // [samples, 3, crop, crop] when item.status is ok
@@ -58,8 +60,7 @@ class Pipeline {
     load_.keep_images = !options.heatmap_dir.empty();
     load_.kept_image_max_side = options.heatmap_max_side;
     batch_ = options.images_per_batch;
-    threads_ = options.decode_threads > 0 ? options.decode_threads
-                                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    threads_ = worker_count(options.decode_threads);
     ring_.resize(static_cast<size_t>(batch_) * options.batches_ahead);
   }
 
@@ -149,8 +150,12 @@ void Pipeline::postprocess(InferredBatch& batch) {
       r.heatmap_status = runtime_error(r.path + ": out of memory while drawing the heat map");
     }
     if (!r.heatmap_status.ok()) r.heatmap.clear();
-    d.item.image = Image();
+    d.item.image = Image8();
   });
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const FileResult& r : results) stats_.failed += !r.status.ok();
+  }
   for (FileResult& r : results) {
     Status s = sink_(std::move(r));
     if (!s.ok()) {
@@ -285,7 +290,37 @@ Result<PipelineStats> Pipeline::run() {
   return stats_;
 }
 
+int worker_count(int requested) {
+  return requested > 0 ? requested : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 }  // namespace
+
+Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, const PipelineOptions& options) {
+  CHEXRT_RETURN_IF_ERROR(validate(options.preprocess));
+  if (options.decode_threads < 0) return invalid_argument("pipeline: decode_threads must be 0 or more");
+  LoadOptions load;
+  load.preprocess = options.preprocess;
+  DecodeBudget budget(options.decode_budget_bytes);
+  PipelineStats stats;
+  stats.files = files.size();
+  stats.decode_threads = worker_count(options.decode_threads);
+  std::mutex mutex;
+  const auto start = Clock::now();
+  parallel_for(files.size(), stats.decode_threads, [&](size_t i) {
+    BatchItem item;
+    HostTensor tensor;
+    const auto file_start = Clock::now();
+    const Status status = load_image_file(files[i], load, budget, &tensor, &item);
+    const double spent = seconds_since(file_start);
+    std::lock_guard<std::mutex> lock(mutex);
+    stats.decode_s += spent;
+    stats.failed += !status.ok();
+  });
+  stats.wall_s = seconds_since(start);
+  stats.decode_peak_bytes = budget.peak();
+  return stats;
+}
 
 Result<PipelineStats> run_pipeline(const std::vector<std::string>& files, Engine& engine,
                                    const PipelineOptions& options, const ResultSink& sink) {

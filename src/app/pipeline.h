@@ -78,4 +78,9 @@ using ResultSink = std::function<Status(FileResult&&)>;
 Result<PipelineStats> run_pipeline(const std::vector<std::string>& files, Engine& engine,
                                    const PipelineOptions& options, const ResultSink& sink);
 
+/// The pipeline's first stage alone, for measuring it: reads, decodes and preprocesses `files`
+/// on `options.decode_threads` workers and drops the tensors. The stats count the files that
+/// failed; wall_s and decode_s say how fast the rest went.
+Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, const PipelineOptions& options);
+
 }  // namespace chexrt::app

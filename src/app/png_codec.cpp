@@ -39,6 +39,13 @@ void read_from_memory(png_structp png, png_bytep out, size_t count) {
   reader->pos += count;
 }
 
+bool big_endian_host() {
+  const uint16_t one = 1;
+  uint8_t first = 0;
+  std::memcpy(&first, &one, 1);
+  return first == 0;
+}
+
 struct PngLayout {
   png_uint_32 width;
   png_uint_32 height;
@@ -59,6 +66,7 @@ bool read_png_layout(png_structp png, png_infop info, PngLayout* layout) {
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if (color_type & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+  if (bit_depth == 16 && !big_endian_host()) png_set_swap(png);
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
   layout->width = png_get_image_width(png, info);
@@ -151,7 +159,7 @@ Result<ImageInfo> png_info(const uint8_t* data, size_t size) {
   return info;
 }
 
-Result<Image> decode_png(const uint8_t* data, size_t size) {
+Result<RawImage> decode_png(const uint8_t* data, size_t size) {
   PngErrorSink sink;
   MemoryReader reader{data, size, 0};
   PngReadGuard guard;
@@ -169,35 +177,27 @@ Result<Image> decode_png(const uint8_t* data, size_t size) {
                        " bits after conversion");
   }
 
-  std::vector<uint8_t> raw(layout.row_bytes * layout.height);
-  std::vector<png_bytep> rows(layout.height);
-  for (png_uint_32 y = 0; y < layout.height; ++y) rows[y] = raw.data() + y * layout.row_bytes;
-  if (!read_png_rows(guard.png, rows.data())) return parse_error(std::string("PNG: ") + sink.message);
-
-  Image image;
+  RawImage image;
   image.width = static_cast<int>(layout.width);
   image.height = static_cast<int>(layout.height);
   image.channels = layout.channels;
   image.source_bit_depth = layout.source_bit_depth;
   image.format = ImageFormat::kPng;
+  image.bit_depth = layout.bit_depth;
+  // The rows land in the image's own buffer: 16-bit samples byte-swapped by libpng from PNG's
+  // big-endian into this machine's order (png_set_swap was set with the layout).
   const size_t count = static_cast<size_t>(image.width) * image.height * image.channels;
-  image.pixels.resize(count);
+  uint8_t* base = nullptr;
   if (layout.bit_depth == 8) {
-    for (png_uint_32 y = 0; y < layout.height; ++y) {
-      const uint8_t* row = rows[y];
-      float* out = image.pixels.data() + static_cast<size_t>(y) * image.width * image.channels;
-      for (int i = 0; i < image.width * image.channels; ++i) out[i] = row[i] / 255.0f;
-    }
+    image.pixels8.resize(count);
+    base = image.pixels8.data();
   } else {
-    // PNG stores 16-bit samples big-endian.
-    for (png_uint_32 y = 0; y < layout.height; ++y) {
-      const uint8_t* row = rows[y];
-      float* out = image.pixels.data() + static_cast<size_t>(y) * image.width * image.channels;
-      for (int i = 0; i < image.width * image.channels; ++i) {
-        out[i] = static_cast<float>((row[2 * i] << 8) | row[2 * i + 1]) / 65535.0f;
-      }
-    }
+    image.pixels16.resize(count);
+    base = reinterpret_cast<uint8_t*>(image.pixels16.data());
   }
+  std::vector<png_bytep> rows(layout.height);
+  for (png_uint_32 y = 0; y < layout.height; ++y) rows[y] = base + y * layout.row_bytes;
+  if (!read_png_rows(guard.png, rows.data())) return parse_error(std::string("PNG: ") + sink.message);
   return image;
 }
 

@@ -1,6 +1,7 @@
 #include "app/preprocess.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <cmath>
 
 namespace chexrt::app {
@@ -167,7 +168,8 @@ Image8 quantize_to_8bit(const Image& image) {
   Image8 out{image.width, image.height, image.channels, {}};
   out.pixels.resize(image.pixels.size());
   for (size_t i = 0; i < image.pixels.size(); ++i) {
-    out.pixels[i] = static_cast<uint8_t>(std::clamp(std::lround(image.pixels[i] * 255.0f), 0L, 255L));
+    // Half up, as lround for the non-negative values that remain after the clamp.
+    out.pixels[i] = static_cast<uint8_t>(std::clamp(image.pixels[i] * 255.0f, 0.0f, 255.0f) + 0.5f);
   }
   return out;
 }
@@ -194,16 +196,29 @@ std::array<int, 2> resized_size(int width, int height, int size) {
   return width <= height ? std::array<int, 2>{size, new_long} : std::array<int, 2>{new_long, size};
 }
 
-Image scale_down(const Image& image, int max_side) {
-  const int longer = std::max(image.width, image.height);
-  if (longer <= max_side || max_side < 1) return image;
+namespace {
+
+// The image's description without its pixels.
+Image empty_like(const Image& image) {
   Image out;
-  out.width = std::max(1, static_cast<int>(int64_t{image.width} * max_side / longer));
-  out.height = std::max(1, static_cast<int>(int64_t{image.height} * max_side / longer));
+  out.width = image.width;
+  out.height = image.height;
   out.channels = image.channels;
   out.source_bit_depth = image.source_bit_depth;
   out.format = image.format;
-  out.pixels.assign(static_cast<size_t>(out.width) * out.height * out.channels, 0.0f);
+  return out;
+}
+Image8 empty_like(const Image8& image) { return Image8{image.width, image.height, image.channels, {}}; }
+
+// Area averaging: float samples keep the average, 8-bit ones round it.
+template <class AnyImage>
+AnyImage scale_down_any(const AnyImage& image, int max_side) {
+  const int longer = std::max(image.width, image.height);
+  if (longer <= max_side || max_side < 1) return image;
+  AnyImage out = empty_like(image);
+  out.width = std::max(1, static_cast<int>(int64_t{image.width} * max_side / longer));
+  out.height = std::max(1, static_cast<int>(int64_t{image.height} * max_side / longer));
+  out.pixels.assign(static_cast<size_t>(out.width) * out.height * out.channels, 0);
   // Output pixel x covers source columns [x * W / w, (x + 1) * W / w), at least one.
   auto span = [](int i, int in, int out_size) {
     const int lo = static_cast<int>(int64_t{i} * in / out_size);
@@ -211,23 +226,36 @@ Image scale_down(const Image& image, int max_side) {
     return std::pair<int, int>(lo, std::min(hi, in));
   };
   const int c = image.channels;
+  std::vector<float> sum(c);
   for (int y = 0; y < out.height; ++y) {
     const auto [y0, y1] = span(y, image.height, out.height);
     for (int x = 0; x < out.width; ++x) {
       const auto [x0, x1] = span(x, image.width, out.width);
-      float* dst = &out.pixels[(static_cast<size_t>(y) * out.width + x) * c];
+      std::fill(sum.begin(), sum.end(), 0.0f);
       for (int sy = y0; sy < y1; ++sy) {
-        const float* row = &image.pixels[static_cast<size_t>(sy) * image.width * c];
+        const auto* row = &image.pixels[static_cast<size_t>(sy) * image.width * c];
         for (int sx = x0; sx < x1; ++sx) {
-          for (int k = 0; k < c; ++k) dst[k] += row[sx * c + k];
+          for (int k = 0; k < c; ++k) sum[k] += static_cast<float>(row[sx * c + k]);
         }
       }
       const float inv = 1.0f / static_cast<float>((y1 - y0) * (x1 - x0));
-      for (int k = 0; k < c; ++k) dst[k] *= inv;
+      auto* dst = &out.pixels[(static_cast<size_t>(y) * out.width + x) * c];
+      for (int k = 0; k < c; ++k) {
+        if constexpr (std::is_same_v<decltype(out.pixels[0] + 0), float>) {
+          dst[k] = sum[k] * inv;
+        } else {
+          dst[k] = static_cast<uint8_t>(std::min(255.0f, sum[k] * inv + 0.5f));
+        }
+      }
     }
   }
   return out;
 }
+
+}  // namespace
+
+Image scale_down(const Image& image, int max_side) { return scale_down_any(image, max_side); }
+Image8 scale_down(const Image8& image, int max_side) { return scale_down_any(image, max_side); }
 
 Region crop_region(int width, int height, const PreprocessOptions& options) {
   if (options.mode == ResizeMode::kResizeExact) return {0, 0, double(width), double(height)};
@@ -241,6 +269,15 @@ Region crop_region(int width, int height, const PreprocessOptions& options) {
 }
 
 Status preprocess_into(const Image& image, const PreprocessOptions& options, HostTensor* batch, int64_t first) {
+  if (image.pixels.size() != static_cast<size_t>(std::max(image.width, 0)) * std::max(image.height, 0) *
+                                 std::max(image.channels, 0)) {
+    return invalid_argument("preprocess: malformed image (" + std::to_string(image.width) + " x " +
+                            std::to_string(image.height) + " x " + std::to_string(image.channels) + ")");
+  }
+  return preprocess_into(quantize_to_8bit(image), options, batch, first);
+}
+
+Status preprocess_into(const Image8& image, const PreprocessOptions& options, HostTensor* batch, int64_t first) {
   CHEXRT_RETURN_IF_ERROR(validate(options));
   if (image.width <= 0 || image.height <= 0 || (image.channels != 1 && image.channels != 3) ||
       image.pixels.size() != static_cast<size_t>(image.width) * image.height * image.channels) {
@@ -261,7 +298,7 @@ Status preprocess_into(const Image& image, const PreprocessOptions& options, Hos
                             dims_to_string(batch->dims()));
   }
 
-  const Image8 grey_levels = quantize_to_8bit(image);
+  const Image8& grey_levels = image;
   Image8 resized;
   std::vector<CropPlan> plans;
   if (options.mode == ResizeMode::kResizeExact) {
@@ -300,11 +337,24 @@ Status preprocess_into(const Image& image, const PreprocessOptions& options, Hos
   return Status::ok_status();
 }
 
-Result<HostTensor> preprocess(const Image& image, const PreprocessOptions& options) {
+namespace {
+
+template <class AnyImage>
+Result<HostTensor> preprocess_one(const AnyImage& image, const PreprocessOptions& options) {
   CHEXRT_RETURN_IF_ERROR(validate(options));
   HostTensor out(DataType::kFloat32, {samples_per_image(options), 3, options.crop_size, options.crop_size});
   CHEXRT_RETURN_IF_ERROR(preprocess_into(image, options, &out, 0));
   return out;
+}
+
+}  // namespace
+
+Result<HostTensor> preprocess(const Image& image, const PreprocessOptions& options) {
+  return preprocess_one(image, options);
+}
+
+Result<HostTensor> preprocess(const Image8& grey_levels, const PreprocessOptions& options) {
+  return preprocess_one(grey_levels, options);
 }
 
 }  // namespace chexrt::app

@@ -55,10 +55,15 @@ Status preprocess_into(const Image& image, const PreprocessOptions& options, Hos
 /// One image as a float32 tensor [samples_per_image, 3, crop, crop].
 Result<HostTensor> preprocess(const Image& image, const PreprocessOptions& options);
 
+/// The same from the image's 8-bit grey levels (decode_image8()): identical tensors.
+Status preprocess_into(const Image8& grey_levels, const PreprocessOptions& options, HostTensor* batch, int64_t first);
+Result<HostTensor> preprocess(const Image8& grey_levels, const PreprocessOptions& options);
+
 /// `image` itself when its longer side is at most `max_side`, else a copy scaled down to that
 /// size by averaging the source pixels under each output pixel (for display, e.g. heat maps:
 /// not the model's input).
 Image scale_down(const Image& image, int max_side);
+Image8 scale_down(const Image8& image, int max_side);
 
 /// A rectangle in source-image pixel coordinates (x1, y1 exclusive; may be fractional).
 struct Region {
@@ -69,16 +74,6 @@ struct Region {
 /// activation map computed on that crop belongs when drawn over the original image.
 Region crop_region(int width, int height, const PreprocessOptions& options);
 
-/// 8-bit image, row-major, channels interleaved.
-struct Image8 {
-  int width = 0;
-  int height = 0;
-  int channels = 0;
-  std::vector<uint8_t> pixels;
-};
-
-/// round(x * 255) of every sample: the 8-bit grey levels PIL would hold.
-Image8 quantize_to_8bit(const Image& image);
 
 /// PIL's Image.resize(size, BILINEAR) for 8-bit images: a separable triangle filter whose
 /// support grows with the downscale factor (so downscaling is antialiased), coefficients in

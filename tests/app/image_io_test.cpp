@@ -430,5 +430,29 @@ TEST(DicomDecode, UnsupportedWithoutDcmtk) {
   EXPECT_TRUE(contains(image.status().message(), "DCMTK")) << image.status().message();
 }
 
+TEST(ImageIo, SixteenToEightIsTheFloatPathsQuantization) {
+  for (uint32_t v = 0; v <= 65535; ++v) {
+    Image one;
+    one.width = one.height = one.channels = 1;
+    one.pixels = {static_cast<float>(v) / 65535.0f};
+    ASSERT_EQ(sixteen_to_eight(static_cast<uint16_t>(v)), quantize_to_8bit(one).pixels[0]) << v;
+  }
+}
+
+TEST(ImageIo, DecodeImage8EqualsTheQuantizedFloatImage) {
+  for (const char* file : {"cxr/nih/00017921_000.png", "cxr/formats/00017921_000_16bit.png",
+                           "cxr/formats/00014995_000_rgba.png", "cxr/formats/00008980_000_q90.jpg",
+                           "cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm", "cxr/dicom/siim_sample_monochrome1.dcm"}) {
+    const std::vector<uint8_t> bytes = read_bytes(test_data(file));
+    Result<Image> image = decode_image(bytes.data(), bytes.size(), file);
+    Result<Image8> image8 = decode_image8(bytes.data(), bytes.size(), file);
+    if (!dicom_supported() && std::string(file).find(".dcm") != std::string::npos) continue;
+    ASSERT_TRUE(image.ok() && image8.ok()) << file;
+    EXPECT_EQ(image8->width, image->width) << file;
+    EXPECT_EQ(image8->channels, image->channels) << file;
+    EXPECT_TRUE(image8->pixels == quantize_to_8bit(*image).pixels) << file;
+  }
+}
+
 }  // namespace
 }  // namespace chexrt::app

@@ -199,8 +199,9 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
     true
     ;;
   decode_memory_bounded)
-    # Six 4096 x 4096 16-bit RGB PNGs of zeros: 300 KB files, 302 MB each while decoded. With
-    # --decode-memory 400 they are decoded one at a time; unbounded, four threads took 1.4 GB.
+    # Six 4096 x 4096 16-bit RGB PNGs of zeros: 300 KB files, up to 302 MB each while decoded.
+    # With --decode-memory 400 the six decode threads take them one at a time; unbounded, they
+    # would hold 1.5 GB at once.
     mkdir "$work/in"
     /usr/bin/python3 - "$work/in/0.png" <<'PY' || fail "cannot write the test PNG"
 import struct, sys, zlib
@@ -214,7 +215,7 @@ with open(sys.argv[1], "wb") as f:
     f.write(chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 PY
     for i in 1 2 3 4 5; do cp "$work/in/0.png" "$work/in/$i.png"; done
-    /usr/bin/python3 - "$work/peak.txt" "$chexrt" predict "$work/in" --device cpu --batch 6 --decode-memory 400 <<'PY' \
+    /usr/bin/python3 - "$work/peak.txt" "$chexrt" predict "$work/in" --device cpu --batch 6 --decode-threads 6 --decode-memory 400 <<'PY' \
       > "$work/out.txt" 2> "$work/err.txt" || fail "predict failed: $(tail -3 "$work/err.txt")"
 import resource, subprocess, sys
 rc = subprocess.call(sys.argv[2:])

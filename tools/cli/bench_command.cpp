@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/atomic_file.h"
+#include "app/image_batch.h"
+#include "app/pipeline.h"
 #include "chexrt/builder.h"
 #include "commands.h"
 #include "engine/engine_file.h"
@@ -32,7 +34,103 @@ struct BenchCliOptions {
   bool per_layer = false;
   int threads = 0;
   std::string json;
+  // Files to findings (--pipeline DIR), or its decoding stage alone (--decode-only).
+  std::string pipeline;
+  bool decode_only = false;
+  std::string decode_threads = "0";
+  std::string mode = "crop";
 };
+
+// Comma-separated non-negative integers ("1,2,16"); `flag` names the option in errors.
+Result<std::vector<int64_t>> parse_counts(const std::string& flag, const std::string& text, int64_t minimum) {
+  std::vector<int64_t> values;
+  std::stringstream s(text);
+  std::string item;
+  while (std::getline(s, item, ',')) {
+    size_t used = 0;
+    int64_t value = -1;
+    try {
+      value = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || value < minimum) {
+      return invalid_argument(flag + ": '" + item + "' is not an integer of " + std::to_string(minimum) + " or more");
+    }
+    values.push_back(value);
+  }
+  if (values.empty()) return invalid_argument(flag + ": no values given");
+  return values;
+}
+
+Result<app::PreprocessOptions> pipeline_preprocess(const std::string& mode) {
+  app::PreprocessOptions p;
+  if (mode == "crop") p.mode = app::ResizeMode::kResizeCenterCrop;
+  else if (mode == "exact") p.mode = app::ResizeMode::kResizeExact;
+  else if (mode == "tencrop") p.mode = app::ResizeMode::kTenCrop;
+  else return invalid_argument("--mode must be crop, exact or tencrop, not '" + mode + "'");
+  return p;
+}
+
+nlohmann::json stats_json(const app::PipelineStats& s) {
+  return {{"images", s.files},
+          {"failed", s.failed},
+          {"wall_s", s.wall_s},
+          {"images_per_second", s.images_per_second()},
+          {"decode_threads", s.decode_threads},
+          {"decode_busy_s", s.decode_s},
+          {"engine_busy_s", s.infer_s},
+          {"engine_waiting_s", s.wait_decode_s},
+          {"postprocess_busy_s", s.postprocess_s},
+          {"decoded_bytes_peak", s.decode_peak_bytes}};
+}
+
+// chexrt bench --pipeline DIR: files to findings through app::run_pipeline (or, with
+// --decode-only, its decoding stage alone), once per batch size or decode thread count.
+int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& files, Engine* engine,
+                   const std::vector<int64_t>& batches, const std::vector<int64_t>& thread_counts,
+                   const app::PreprocessOptions& preprocess) {
+  Table table({"batch", "threads", "images", "failed", "seconds", "img/s", "img/s per thread", "decode busy s",
+               "engine busy s", "engine waiting s"});
+  nlohmann::json rows = nlohmann::json::array();
+  const std::vector<int64_t> batch_list = engine ? batches : std::vector<int64_t>{0};
+  for (int64_t batch : batch_list) {
+    for (int64_t threads : thread_counts) {
+      app::PipelineOptions options;
+      options.preprocess = preprocess;
+      options.decode_threads = static_cast<int>(threads);
+      options.images_per_batch = std::max<int64_t>(1, batch);
+      std::fprintf(stderr, "bench: %zu files, %s, decode threads %lld ...\n", files.size(),
+                   engine ? ("batch " + std::to_string(batch)).c_str() : "decoding only",
+                   static_cast<long long>(threads));
+      auto stats = engine ? app::run_pipeline(files, *engine, options, [](app::FileResult&&) { return Status::ok_status(); })
+                          : app::run_decode_only(files, options);
+      if (!stats.ok()) return report_error(stats.status());
+      const double per_thread = stats->decode_s > 0 ? (stats->files - stats->failed) / stats->decode_s : 0;
+      table.add_row({engine ? std::to_string(batch) : "-", std::to_string(stats->decode_threads),
+                     std::to_string(stats->files), std::to_string(stats->failed), format("%.3f", stats->wall_s),
+                     format("%.1f", stats->images_per_second()), format("%.1f", per_thread),
+                     format("%.2f", stats->decode_s), engine ? format("%.2f", stats->infer_s) : "-",
+                     engine ? format("%.2f", stats->wait_decode_s) : "-"});
+      nlohmann::json row = stats_json(*stats);
+      row["batch"] = batch;
+      row["images_per_second_per_decode_thread"] = per_thread;
+      rows.push_back(row);
+    }
+  }
+  if (!o.json.empty()) {
+    nlohmann::json doc = {{"pipeline", o.pipeline},
+                          {"mode", o.mode},
+                          {"backend", engine ? engine->backend_name() : "none (decoding only)"},
+                          {"rows", rows}};
+    Status s = app::write_file_atomically(o.json, doc.dump(1) + "\n");
+    if (!s.ok()) return report_error(s);
+  }
+  std::printf("files to findings: %s, %s, mode %s\n%s", o.pipeline.c_str(),
+              engine ? engine->backend_name().c_str() : "decoding and preprocessing only", o.mode.c_str(),
+              table.to_string().c_str());
+  return 0;
+}
 
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -68,6 +166,26 @@ int run_bench(const BenchCliOptions& o) {
     Status s = check_output_file("--json", o.json);
     if (!s.ok()) return report_usage_error(s);
   }
+  std::vector<std::string> files;
+  std::vector<int64_t> thread_counts;
+  app::PreprocessOptions preprocess;
+  if (!o.pipeline.empty() || o.decode_only) {
+    if (o.pipeline.empty()) return report_usage_error(invalid_argument("--decode-only needs --pipeline DIR"));
+    auto found = app::expand_image_paths({o.pipeline});
+    if (!found.ok()) return report_usage_error(found.status());
+    if (found->empty()) return report_usage_error(not_found(o.pipeline + ": no image files"));
+    files = std::move(*found);
+    auto counts = parse_counts("--decode-threads", o.decode_threads, 0);
+    if (!counts.ok()) return report_usage_error(counts.status());
+    thread_counts = std::move(*counts);
+    auto p = pipeline_preprocess(o.mode);
+    if (!p.ok()) return report_usage_error(p.status());
+    preprocess = *p;
+    if (o.decode_only) return bench_pipeline(o, files, nullptr, *batches, thread_counts, preprocess);
+  }
+  // The engine's max batch holds the largest batch's samples (ten per image with tencrop).
+  const int64_t samples = files.empty() ? 1 : app::samples_per_image(preprocess);
+  build_words->max_batch = max_batch * samples;
 
   std::unique_ptr<Engine> engine;
   std::string precision = o.precision;
@@ -79,19 +197,20 @@ int run_bench(const BenchCliOptions& o) {
     auto file = engine::read_engine_file(o.engine);
     if (!file.ok()) return report_error(file.status());
     precision = file->fingerprint.precision;
-    if (max_batch > engine->max_batch()) {
+    if (max_batch * samples > engine->max_batch()) {
       return report_usage_error(invalid_argument("--batch " + o.batches + ": " + std::to_string(max_batch) +
                                                  " is larger than the engine's max batch " +
                                                  std::to_string(engine->max_batch()) + " (" + o.engine + ")"));
     }
   } else {
     const std::string model = o.model.empty() ? default_model_path() : o.model;
-    auto network = load_network(model, max_batch);
+    auto network = load_network(model, max_batch * samples);
     if (!network.ok()) return report_error(network.status());
     auto built = build_engine(std::move(*network), *build_words);
     if (!built.ok()) return report_error(built.status());
     engine = std::move(*built);
   }
+  if (!files.empty()) return bench_pipeline(o, files, engine.get(), *batches, thread_counts, preprocess);
 
   Table table({"batch", "median ms", "p90 ms", "p99 ms", "h2d ms", "compute ms", "d2h ms", "img/s"});
   nlohmann::json rows = nlohmann::json::array();
@@ -174,6 +293,14 @@ void register_bench_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_flag("--per-layer", o->per_layer, "Print a per-layer profile");
+  cmd->add_option("--pipeline", o->pipeline,
+                  "Measure files to findings on the X-rays in this folder (decoding, preprocessing, engine, "
+                  "findings) instead of the engine alone; --batch gives the images per engine call");
+  cmd->add_flag("--decode-only", o->decode_only, "With --pipeline: time reading, decoding and preprocessing alone");
+  cmd->add_option("--decode-threads", o->decode_threads,
+                  "With --pipeline: comma-separated decode thread counts to measure (0: one per core)")
+      ->capture_default_str();
+  cmd->add_option("--mode", o->mode, "With --pipeline: crop, exact or tencrop")->capture_default_str();
   cmd->add_option("--json", o->json, "Write the results as JSON to this file");
   cmd->callback([o, &exit_code] { exit_code = run_bench(*o); });
 }

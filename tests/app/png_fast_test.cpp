@@ -1,0 +1,73 @@
+// The libdeflate PNG path (png_fast.cpp) against libpng (png_codec.cpp): the same samples for
+// every layout it takes, and for the rest it steps aside.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "app/codecs.h"
+#include "test_support.h"
+
+namespace chexrt::app::detail {
+namespace {
+
+using testing::read_bytes;
+using testing::test_data;
+
+void expect_same_as_libpng(const std::vector<uint8_t>& png, const std::string& what) {
+  Result<RawImage> fast = decode_png_fast(png.data(), png.size());
+  Result<RawImage> slow = decode_png(png.data(), png.size());
+  ASSERT_TRUE(slow.ok()) << what << ": " << slow.status().to_string();
+  ASSERT_TRUE(fast.ok()) << what << ": " << fast.status().to_string();
+  EXPECT_EQ(fast->width, slow->width) << what;
+  EXPECT_EQ(fast->height, slow->height) << what;
+  EXPECT_EQ(fast->channels, slow->channels) << what;
+  EXPECT_EQ(fast->bit_depth, slow->bit_depth) << what;
+  EXPECT_EQ(fast->source_bit_depth, slow->source_bit_depth) << what;
+  EXPECT_TRUE(fast->pixels8 == slow->pixels8) << what;
+  EXPECT_TRUE(fast->pixels16 == slow->pixels16) << what;
+}
+
+TEST(PngFast, BundledPngsDecodeAsLibpngDecodesThem) {
+  // NIH files use the Paeth and Average filters; the others are 16-bit grey, RGBA, 512 x 512
+  // and 2000 x 1800.
+  for (const char* file : {"cxr/nih/00000284_000.png", "cxr/nih/00017921_000.png", "cxr/formats/00017921_000_16bit.png",
+                           "cxr/formats/00014995_000_rgba.png", "cxr/formats/00012082_000_512.png",
+                           "cxr/formats/00023104_000_2000x1800.png"}) {
+    expect_same_as_libpng(read_bytes(test_data(file)), file);
+  }
+}
+
+TEST(PngFast, EveryFilterOnGreyAndRgb) {
+  // encode_png at level 6 lets libpng pick each row's filter from all five.
+  std::mt19937 rng(5);
+  for (int channels : {1, 3}) {
+    const int w = 97;
+    const int h = 61;
+    std::vector<uint8_t> pixels(static_cast<size_t>(w) * h * channels);
+    for (size_t i = 0; i < pixels.size(); ++i) {
+      pixels[i] = static_cast<uint8_t>((i % 7 == 0 ? rng() : (i / channels) % w * 3 + (i / channels / w) * 2) & 0xff);
+    }
+    Result<std::vector<uint8_t>> png = encode_png(pixels.data(), w, h, channels, 6);
+    ASSERT_TRUE(png.ok());
+    expect_same_as_libpng(*png, channels == 1 ? "grey" : "rgb");
+    Result<RawImage> fast = decode_png_fast(png->data(), png->size());
+    ASSERT_TRUE(fast.ok());
+    EXPECT_TRUE(fast->pixels8 == pixels);
+  }
+}
+
+TEST(PngFast, OtherLayoutsAndDamageAreLeftToLibpng) {
+  std::vector<uint8_t> png = read_bytes(test_data("cxr/formats/00012082_000_512.png"));
+  // Interlaced: the IHDR's last byte (and its CRC would then be wrong: either way, not taken).
+  std::vector<uint8_t> interlaced = png;
+  interlaced[28] = 1;
+  EXPECT_FALSE(decode_png_fast(interlaced.data(), interlaced.size()).ok());
+  std::vector<uint8_t> truncated(png.begin(), png.begin() + png.size() / 2);
+  EXPECT_FALSE(decode_png_fast(truncated.data(), truncated.size()).ok());
+  std::vector<uint8_t> flipped = png;
+  flipped[png.size() / 2] ^= 0x55;  // inside IDAT: the chunk's CRC no longer matches
+  EXPECT_FALSE(decode_png_fast(flipped.data(), flipped.size()).ok());
+}
+
+}  // namespace
+}  // namespace chexrt::app::detail
