@@ -5,7 +5,7 @@
 #   .gpu/lib/                               shared libraries the GPU machine lacks (libjpeg.so.62)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
 #   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
-#   .gpu/pytorch_peers.py                   the PyTorch peer script (../shared does not travel)
+#   .gpu/pytorch_peers.py, .gpu/e2e_peer.py the PyTorch peer scripts (../shared does not travel)
 # Then, with the device tool: run(command="scripts/gpu_check.sh", carry=[".gpu"]).
 #
 #   scripts/gpu_bundle.sh [BUILD_DIR]     (default build-gpu)
@@ -37,7 +37,7 @@ for input in $(ls models/generated/reference/*.input.npy | head -8); do
   stem=${input%.input.npy}
   cp "$stem.input.npy" "$stem.output_f64.npy" .gpu/reference/
 done
-cp ../shared/tools/pytorch_peers.py .gpu/
+cp ../shared/tools/pytorch_peers.py ../shared/tools/e2e_peer.py .gpu/
 du -sh .gpu
 size=$(du -sm .gpu | cut -f1)
 if [ "$size" -gt 60 ]; then

@@ -10,13 +10,19 @@
 # which returns at most 8 files), else to ./gpu_out. The timing cache stays in /tmp between
 # calls on one machine.
 #
+# With --pipeline, files to findings: `chexrt bench --pipeline` and `chexrt predict` on 2,000
+# links to the bundled NIH PNGs (and the same as quality-95 JPEGs), beside the PyTorch script a
+# user would write (e2e_peer.py: DataLoader, 16 workers, PIL + torchvision, eager FP16).
+#
 #   scripts/gpu_check.sh [--no-tests] [--no-bench] [--no-smoke] [--no-sanitizer] [--no-peers]
 #                        [--batches 1,32,256] [--peers eager_tf32,compile_fp16] [--per-layer]
+#                        [--pipeline]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu_out}
 mkdir -p "$out"
 tests=1 bench=1 smoke=1 sanitizer=1 peers=1 batches=1,32,256 peer_configs=eager_tf32,compile_fp16 per_layer=0
+pipeline=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-tests) tests=0 ;;
@@ -27,6 +33,7 @@ while [ $# -gt 0 ]; do
     --batches) batches=$2; shift ;;
     --peers) peer_configs=$2; shift ;;
     --per-layer) per_layer=1 ;;
+    --pipeline) pipeline=1 ;;
     *) echo "gpu_check: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -135,6 +142,61 @@ if [ "$peers" = 1 ]; then
   done
   python3 -c 'import glob, json, sys; rows = [r for f in sorted(glob.glob(sys.argv[1] + "/peer_*.json")) for r in json.load(open(f))["rows"]]; json.dump({"rows": rows}, open(sys.argv[2], "w"), indent=1)' \
     "$work" "$out/peers.json"
+fi
+
+if [ "$pipeline" = 1 ]; then
+  echo "== files to findings: 2,000 links to the bundled NIH PNGs, and the same as quality-95 JPEGs"
+  mkdir -p "$work/png" "$work/jpg" "$work/jpg_src"
+  sources=(data/cxr/nih/*.png)
+  python3 -c 'import sys; from PIL import Image; [Image.open(p).save(sys.argv[1] + "/" + p.split("/")[-1][:-4] + ".jpg", quality=95) for p in sys.argv[2:]]' \
+    "$work/jpg_src" "${sources[@]}"
+  for i in $(seq 0 1999); do
+    src=${sources[$((i % ${#sources[@]}))]}
+    name=$(printf '%04d_%s' "$i" "$(basename "$src")")
+    ln -s "$PWD/$src" "$work/png/$name"
+    ln -s "$work/jpg_src/$(basename "${src%.png}").jpg" "$work/jpg/${name%.png}.jpg"
+  done
+  : >"$out/pipeline.log"
+  # timed LABEL COMMAND...: wall time, CPU use and peak RSS of the command (no /usr/bin/time there).
+  timed() {
+    local label=$1; shift
+    python3 - "$label" "$@" <<'PY'
+import resource, subprocess, sys, time
+start = time.time()
+rc = subprocess.call(sys.argv[2:])
+wall = time.time() - start
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{sys.argv[1]}: {wall:.2f} s, {100 * (use.ru_utime + use.ru_stime) / wall:.0f}% CPU, "
+      f"peak RSS {use.ru_maxrss / 1024:.0f} MB, exit {rc}", flush=True)
+PY
+  }
+  {
+    echo "-- engine file (fp16, batch 1..256)"
+    timed build "$chexrt" build --model "$model" --device cuda --precision fp16 --batch 1:256:256 \
+      --out "$work/m.engine"
+    echo "-- decoding and preprocessing alone, 1, 4 and 16 threads"
+    "$chexrt" bench --pipeline "$work/png" --decode-only --decode-threads 1,4,16 --json "$out/pipeline_decode.json"
+    "$chexrt" bench --pipeline "$work/jpg" --decode-only --decode-threads 1,16
+    echo "-- files to findings (bench --pipeline), PNG then JPEG"
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64,256 --json "$out/pipeline.json"
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/jpg" --batch 256
+    echo "-- chexrt predict --engine, CSV out"
+    timed "predict png" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
+      --format csv --output "$work/o.csv" -v "$work/png"
+    timed "predict jpg" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
+      --format csv --output "$work/o_jpg.csv" -v "$work/jpg"
+    echo "-- heat maps and ten-crop (engine built in the run)"
+    timed "predict --heatmap-dir" "$chexrt" predict --model "$model" --device cuda --precision fp16 \
+      --batch 256 --format csv --output "$work/o_maps.csv" --heatmap-dir "$work/maps" -v "$work/png"
+    timed "predict --mode tencrop" "$chexrt" predict --engine "$work/m.engine" --mode tencrop \
+      --format csv --output "$work/o_ten.csv" -v "$work/png"
+    echo "-- time to the first finding: one PNG, engine file"
+    timed "one PNG" "$chexrt" predict --engine "$work/m.engine" "${sources[0]}"
+    echo "-- PyTorch DataLoader script (e2e_peer.py DIR 16 64), PNG then JPEG"
+    timeout 240 python3 "$bundle/e2e_peer.py" "$work/png" 16 64
+    timeout 240 python3 "$bundle/e2e_peer.py" "$work/jpg" 16 64
+  } >>"$out/pipeline.log" 2>&1
+  grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
 fi
 
 echo "== side by side"

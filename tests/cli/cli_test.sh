@@ -7,6 +7,8 @@ root=$3
 model=$root/models/generated/densenet121_chexnet_seeded.onnx
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# predict --model caches its engines: keep them in this case's folder, not the user's cache.
+export CHEXRT_CACHE_DIR=$work/engine_cache
 fail() { echo "FAIL ($case_name): $*"; exit 1; }
 [ -f "$model" ] || fail "missing $model: run scripts/make_reference_model.py first"
 
@@ -235,6 +237,27 @@ PY
     rc=$?
     [ $rc -eq 1 ] || fail "exit code $rc, expected 1: $(tail -2 "$work/err.txt")"
     grep -q "chexrt: error: out of memory" "$work/err.txt" || fail "no out-of-memory message: $(tail -2 "$work/err.txt")"
+    ;;
+  engine_cache)
+    # The second run with the same model and options loads the engine the first one cached;
+    # the findings are the same; a damaged cache file is rebuilt; --no-engine-cache caches nothing.
+    img=$root/data/demo/00000284_000.png
+    "$chexrt" predict "$img" --device cpu --format csv > "$work/first.csv" 2> "$work/first.txt" || fail "first run: $?"
+    grep -q "engine: built and cached as $CHEXRT_CACHE_DIR/" "$work/first.txt" || fail "not cached: $(cat "$work/first.txt")"
+    [ "$(ls "$CHEXRT_CACHE_DIR" | wc -l)" -eq 1 ] || fail "expected one cache file"
+    "$chexrt" predict "$img" --device cpu --format csv > "$work/second.csv" 2> "$work/second.txt" || fail "second run: $?"
+    grep -q "engine: loaded from the cache" "$work/second.txt" || fail "cache not used: $(cat "$work/second.txt")"
+    cmp -s "$work/first.csv" "$work/second.csv" || fail "the cached engine gave other findings"
+    "$chexrt" predict "$img" --device cpu --heatmap-dir "$work/maps" > /dev/null 2> "$work/cam.txt" || fail "heat maps: $?"
+    [ "$(ls "$CHEXRT_CACHE_DIR" | wc -l)" -eq 2 ] || fail "the heat-map engine (an extra output) needs its own entry"
+    cached=$(ls "$CHEXRT_CACHE_DIR"/*.engine | grep -v -- -cam.engine)
+    head -c 1000 "$cached" > "$work/short" && cp "$work/short" "$cached"
+    "$chexrt" predict "$img" --device cpu --format csv > "$work/third.csv" 2> "$work/third.txt" || fail "after damage: $?"
+    grep -q "rebuilding the cached engine" "$work/third.txt" || fail "damaged cache not rebuilt: $(cat "$work/third.txt")"
+    cmp -s "$work/first.csv" "$work/third.csv" || fail "the rebuilt engine gave other findings"
+    rm -rf "$CHEXRT_CACHE_DIR"
+    "$chexrt" predict "$img" --device cpu --no-engine-cache > /dev/null 2>&1 || fail "--no-engine-cache: $?"
+    [ ! -e "$CHEXRT_CACHE_DIR" ] || fail "--no-engine-cache wrote a cache"
     ;;
   *) fail "unknown case" ;;
 esac

@@ -19,6 +19,7 @@
 #include "app/pipeline.h"
 #include "chexrt/builder.h"
 #include "commands.h"
+#include "engine_cache.h"
 #include "heatmap_output.h"
 #include "model_loading.h"
 #include "table.h"
@@ -47,6 +48,7 @@ struct PredictOptions {
   int64_t decode_memory_mb = app::kDefaultDecodeBudgetBytes >> 20;
   int decode_threads = 0;
   bool verbose = false;
+  bool no_engine_cache = false;
 };
 
 // Progress on stderr: an updating bar on a terminal, a line per batch otherwise.
@@ -189,16 +191,34 @@ struct PredictEngine {
   HostTensor classifier_weights;  // [14, C] when the engine also outputs the CAM features
 };
 
-// Imports the model, exposes the last feature map for heat maps if asked, and builds.
+// The engine for --model: from the engine cache when this model was built with these options
+// before, else imported (with the last feature map exposed for heat maps if asked), built and
+// cached.
 Result<PredictEngine> build_predict_engine(const PredictOptions& o, const std::string& model, int64_t max_batch,
                                            bool heatmaps) {
   PredictEngine result;
-  CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, load_network(model, max_batch));
-  if (heatmaps) {
-    CHEXRT_ASSIGN_OR_RETURN(result.classifier_weights, attach_cam_features(network));
-  }
   CHEXRT_ASSIGN_OR_RETURN(BuildOptions build, make_build_options(o.device, o.precision, max_batch, o.threads));
-  CHEXRT_ASSIGN_OR_RETURN(result.engine, build_engine(std::move(network), build));
+  auto import_model = [&]() -> Result<NetworkDefinition> {
+    CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, load_network(model, max_batch));
+    if (heatmaps) {
+      CHEXRT_ASSIGN_OR_RETURN(result.classifier_weights, attach_cam_features(network));
+    }
+    return network;
+  };
+  if (o.no_engine_cache) {
+    CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, import_model());
+    CHEXRT_ASSIGN_OR_RETURN(result.engine, build_engine(std::move(network), build));
+    return result;
+  }
+  CHEXRT_ASSIGN_OR_RETURN(std::string path, engine_cache_path(model, build, heatmaps ? "cam" : ""));
+  CHEXRT_ASSIGN_OR_RETURN(CachedEngine cached, load_or_build_cached(path, build, import_model));
+  if (cached.loaded && heatmaps) {
+    // The classifier's weights live in the model, not in the engine file.
+    CHEXRT_RETURN_IF_ERROR(import_model().status());
+  }
+  std::fprintf(stderr, "engine: %s %s\n", cached.loaded ? "loaded from the cache," : "built and cached as",
+               cached.path.c_str());
+  result.engine = std::move(cached.engine);
   return result;
 }
 
@@ -338,6 +358,9 @@ void register_predict_command(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(non_negative_integer());
   cmd->add_flag("-v,--verbose", o->verbose, "Print where the time went, stage by stage");
+  cmd->add_flag("--no-engine-cache", o->no_engine_cache,
+                "Build the engine for --model even if one is cached, and cache nothing (cache: $CHEXRT_CACHE_DIR, "
+                "else ~/.cache/chexrt/engines)");
   cmd->add_option("--decode-memory", o->decode_memory_mb,
                   "MiB that decoding may hold at once over all threads (an image larger than this is decoded alone)")
       ->capture_default_str()
