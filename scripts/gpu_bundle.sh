@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds chexrt's GPU programs on this machine (no GPU needed) and gathers what the GPU machine
 # needs into .gpu/ (git-ignored), for scripts/gpu_check.sh to run there:
-#   .gpu/bin/{gpu_tests,gpu_bench,chexrt}   executables (CUDA 13, sm_90)
+#   .gpu/bin.tar.xz                         executables gpu_tests, gpu_bench, chexrt (CUDA 13,
+#                                           sm_90), compressed to stay within what the device
+#                                           tool carries; scripts/gpu_env.sh unpacks them
 #   .gpu/lib/                               shared libraries the GPU machine lacks (libjpeg.so.62)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
 #   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
@@ -18,7 +20,7 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 cmake --build "$build" -j "$(nproc)" --target gpu_tests gpu_bench chexrt_cli
 
-rm -rf .gpu/bin .gpu/lib
+rm -rf .gpu/bin .gpu/bin.tar.xz .gpu/lib
 mkdir -p .gpu/bin .gpu/lib
 cp "$build/tests/gpu/gpu_tests" "$build/bench/gpu_bench" "$build/tools/cli/chexrt" .gpu/bin/
 # Libraries of this machine that the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9) does not have.
@@ -38,6 +40,8 @@ for input in $(ls models/generated/reference/*.input.npy | head -8); do
   cp "$stem.input.npy" "$stem.output_f64.npy" .gpu/reference/
 done
 cp ../shared/tools/pytorch_peers.py ../shared/tools/e2e_peer.py .gpu/
+tar -cf - -C .gpu bin | xz -6 -T"$(nproc)" > .gpu/bin.tar.xz
+rm -rf .gpu/bin
 du -sh .gpu
 size=$(du -sm .gpu | cut -f1)
 if [ "$size" -gt 60 ]; then
