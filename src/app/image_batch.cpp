@@ -34,6 +34,8 @@ bool is_image_file(const fs::directory_entry& entry) {
   return ext.empty() && has_dicom_preamble(entry.path());
 }
 
+// load_image_file() without its guard against failed allocations. The decoded bytes are held
+// under the budget from the header on, until the image is preprocessed (and scaled down).
 Status load_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* tensor,
                 BatchItem* item) {
   CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
@@ -102,13 +104,14 @@ Result<ImageBatch> load_image_batch(const std::vector<std::string>& paths, const
   const int samples = samples_per_image(options.preprocess);
   const int crop = options.preprocess.crop_size;
 
-  // Each file is preprocessed into its own tensor first, because which rows of the batch it
-  // gets depends on how many files before it fail.
   if (options.keep_images && options.kept_image_max_side < 1) {
     return invalid_argument("load_image_batch: kept_image_max_side must be at least 1");
   }
   DecodeBudget own_budget;
   DecodeBudget& budget = options.budget != nullptr ? *options.budget : own_budget;
+
+  // Each file is preprocessed into its own tensor first, because which rows of the batch it
+  // gets depends on how many files before it fail.
   ImageBatch batch;
   batch.samples_per_image = samples;
   batch.items.resize(paths.size());
