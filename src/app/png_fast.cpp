@@ -34,8 +34,10 @@ inline int paeth(int a, int b, int c) {
 }
 
 // Undoes the filter of one row in place. `prior` is the previous unfiltered row (zeros for the
-// first), `bpp` the bytes per complete pixel.
-bool unfilter_row(uint8_t filter, uint8_t* row, const uint8_t* prior, size_t bytes, size_t bpp) {
+// first), `bpp` the bytes per complete pixel. Grey 8-bit images (bpp 1, the common X-ray) carry
+// the left and upper-left bytes in registers: Average and Paeth are a serial chain there, and a
+// reload of the byte just written would lengthen it.
+bool unfilter_row(uint8_t filter, uint8_t* __restrict row, const uint8_t* __restrict prior, size_t bytes, size_t bpp) {
   switch (filter) {
     case 0:
       return true;
@@ -46,10 +48,29 @@ bool unfilter_row(uint8_t filter, uint8_t* row, const uint8_t* prior, size_t byt
       for (size_t i = 0; i < bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + prior[i]);
       return true;
     case 3:
+      if (bpp == 1) {
+        int a = 0;
+        for (size_t i = 0; i < bytes; ++i) {
+          a = (row[i] + ((a + prior[i]) >> 1)) & 0xff;
+          row[i] = static_cast<uint8_t>(a);
+        }
+        return true;
+      }
       for (size_t i = 0; i < bpp; ++i) row[i] = static_cast<uint8_t>(row[i] + (prior[i] >> 1));
       for (size_t i = bpp; i < bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + ((row[i - bpp] + prior[i]) >> 1));
       return true;
     case 4:
+      if (bpp == 1) {
+        int a = 0;
+        int c = 0;
+        for (size_t i = 0; i < bytes; ++i) {
+          const int b = prior[i];
+          a = (row[i] + paeth(a, b, c)) & 0xff;
+          row[i] = static_cast<uint8_t>(a);
+          c = b;
+        }
+        return true;
+      }
       for (size_t i = 0; i < bpp; ++i) row[i] = static_cast<uint8_t>(row[i] + prior[i]);
       for (size_t i = bpp; i < bytes; ++i) {
         row[i] = static_cast<uint8_t>(row[i] + paeth(row[i - bpp], prior[i], prior[i - bpp]));
