@@ -131,7 +131,7 @@ class ResultWriter {
     head["findings"] = nlohmann::json::array();
     for (auto name : app::kFindingNames) head["findings"].push_back(std::string(name));
     std::string text = head.dump(1);
-    text.pop_back();  // the closing brace: the results follow
+    text.resize(text.size() - 2);  // "\n}": the object stays open for the results
     return text + ",\n \"results\": [";
   }
 
