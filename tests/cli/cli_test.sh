@@ -10,6 +10,9 @@ trap 'rm -rf "$work"' EXIT
 # predict --model caches its engines: keep them in this case's folder, not the user's cache.
 export CHEXRT_CACHE_DIR=$work/engine_cache
 fail() { echo "FAIL ($case_name): $*"; exit 1; }
+need_onednn() {
+  [ "${CHEXRT_TEST_HAVE_ONEDNN:-1}" = 1 ] || { echo "skipped ($case_name): chexrt was built without oneDNN"; exit 77; }
+}
 [ -f "$model" ] || fail "missing $model: run scripts/make_reference_model.py first"
 
 case $case_name in
@@ -191,6 +194,7 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
     true
     ;;
   inspect_cpu_engine)
+    need_onednn
     # An engine file of the CPU backend names the oneDNN kernel of each layer, not "reference".
     "$chexrt" build --model "$model" --device cpu --batch 2 --out "$work/cpu.engine" > /dev/null || fail "build exit code $?"
     "$chexrt" inspect "$work/cpu.engine" > "$work/inspect.txt" || fail "inspect exit code $?"
@@ -201,6 +205,7 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
     true
     ;;
   decode_memory_bounded)
+    need_onednn
     # Six 4096 x 4096 16-bit RGB PNGs of zeros: 300 KB files, up to 302 MB each while decoded.
     # With --decode-memory 400 the six decode threads take them one at a time; unbounded, they
     # would hold 1.5 GB at once.
@@ -230,6 +235,7 @@ PY
     [ "$peak" -lt 900 ] || fail "peak RSS ${peak} MB: decoding is not bounded by --decode-memory 400"
     ;;
   out_of_memory_is_an_error)
+    need_onednn
     # An allocation that fails (batch 512 under a 3 GB address-space limit) is a clean error
     # with exit code 1, not a crash.
     (ulimit -v 3000000; exec "$chexrt" predict "$root/data/demo/00000284_000.png" --device cpu --batch 512) \
@@ -239,6 +245,7 @@ PY
     grep -q "chexrt: error: out of memory" "$work/err.txt" || fail "no out-of-memory message: $(tail -2 "$work/err.txt")"
     ;;
   engine_cache)
+    need_onednn
     # The second run with the same model and options loads the engine the first one cached;
     # the findings are the same; a damaged cache file is rebuilt; --no-engine-cache caches nothing.
     img=$root/data/demo/00000284_000.png
