@@ -39,7 +39,8 @@ class AtomicFileWriter {
   const std::string& path() const { return path_; }
 
  private:
-  AtomicFileWriter(std::string path, std::string temp, int fd) : path_(std::move(path)), temp_(std::move(temp)), fd_(fd) {}
+  AtomicFileWriter(std::string path, std::string temp, int fd)
+      : path_(std::move(path)), temp_(std::move(temp)), fd_(fd) {}
   void discard();
   std::string path_;
   std::string temp_;

@@ -120,7 +120,9 @@ Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
     // Ancillary chunks (lower-case first letter) with a bad CRC are skipped, as libpng does.
     const bool critical = (type[0] & 0x20) == 0;
     if (libdeflate_crc32(0, type, length + 4) != be32(data + pos + 8 + length)) {
-      if (critical) return parse_error("PNG: CRC error in chunk " + std::string(reinterpret_cast<const char*>(type), 4));
+      if (critical) {
+        return parse_error("PNG: CRC error in chunk " + std::string(reinterpret_cast<const char*>(type), 4));
+      }
       pos += 12 + length;
       continue;
     }

@@ -442,7 +442,8 @@ TEST(ImageIo, SixteenToEightIsTheFloatPathsQuantization) {
 TEST(ImageIo, DecodeImage8EqualsTheQuantizedFloatImage) {
   for (const char* file : {"cxr/nih/00017921_000.png", "cxr/formats/00017921_000_16bit.png",
                            "cxr/formats/00014995_000_rgba.png", "cxr/formats/00008980_000_q90.jpg",
-                           "cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm", "cxr/dicom/siim_sample_monochrome1.dcm"}) {
+                           "cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm",
+                           "cxr/dicom/siim_sample_monochrome1.dcm"}) {
     const std::vector<uint8_t> bytes = read_bytes(test_data(file));
     Result<Image> image = decode_image(bytes.data(), bytes.size(), file);
     Result<Image8> image8 = decode_image8(bytes.data(), bytes.size(), file);

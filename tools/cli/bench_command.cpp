@@ -103,8 +103,8 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
       std::fprintf(stderr, "bench: %zu files, %s, decode threads %lld ...\n", files.size(),
                    engine ? ("batch " + std::to_string(batch)).c_str() : "decoding only",
                    static_cast<long long>(threads));
-      auto stats = engine ? app::run_pipeline(files, *engine, options, [](app::FileResult&&) { return Status::ok_status(); })
-                          : app::run_decode_only(files, options);
+      const app::ResultSink drop = [](app::FileResult&&) { return Status::ok_status(); };
+      auto stats = engine ? app::run_pipeline(files, *engine, options, drop) : app::run_decode_only(files, options);
       if (!stats.ok()) return report_error(stats.status());
       const double per_thread = stats->decode_s > 0 ? (stats->files - stats->failed) / stats->decode_s : 0;
       table.add_row({engine ? std::to_string(batch) : "-", std::to_string(stats->decode_threads),
@@ -279,10 +279,14 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--iterations", o->iterations, "Timed iterations per batch size")
       ->capture_default_str()
       ->check(positive_integer());
-  cmd->add_option("--warmup", o->warmup, "Untimed iterations first")->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--warmup", o->warmup, "Untimed iterations first")
+      ->capture_default_str()
+      ->check(non_negative_integer());
   cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
   cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")
+      ->capture_default_str()
+      ->check(non_negative_integer());
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "Launch kernels one by one instead of replaying a CUDA graph");
   cmd->add_option("--streams", o->streams, "Concurrent execution contexts (CUDA)")
       ->capture_default_str()

@@ -78,7 +78,9 @@ void register_build_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
   cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
   cmd->add_option("--batch", o->batch, "Batch range min:opt:max (or the max alone)")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")
+      ->capture_default_str()
+      ->check(non_negative_integer());
   cmd->add_flag("-v,--verbose", o->verbose, "Log each pass and the conversion report");
   cmd->callback([o, &exit_code] { exit_code = run_build(*o); });
 }

@@ -47,7 +47,9 @@ CLI::Validator non_negative_number() {
         } catch (...) {
           used = 0;
         }
-        if (used == 0 || used != text.size() || !(value >= 0)) return "must be a number of 0 or more, not '" + text + "'";
+        if (used == 0 || used != text.size() || !(value >= 0)) {
+          return "must be a number of 0 or more, not '" + text + "'";
+        }
         return "";
       },
       "NON-NEGATIVE");

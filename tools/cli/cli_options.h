@@ -20,7 +20,8 @@ inline constexpr int kExitSomeInputsFailed = 3; ///< `predict`: some images coul
 /// The table printed at the end of `chexrt --help`.
 extern const char* const kExitCodesHelp;
 
-inline constexpr const char* kDeviceHelp = "auto (CUDA when a GPU is present, else cpu), cuda, cpu (oneDNN) or reference";
+inline constexpr const char* kDeviceHelp =
+    "auto (CUDA when a GPU is present, else cpu), cuda, cpu (oneDNN) or reference";
 inline constexpr const char* kPrecisionHelp = "fp32, fp16 (CUDA) or bf16 (CPUs with AVX-512 BF16)";
 
 /// Integer validators whose messages name the rule, e.g. "must be a positive integer, not '0'".

@@ -268,8 +268,9 @@ int run_predict(const PredictOptions& o) {
     Status s = prepare_output_dir("--heatmap-dir", o.heatmap_dir);
     if (!s.ok()) return report_usage_error(s);
   }
-  auto engine = o.engine.empty() ? build_predict_engine(o, model, samples * std::max<int64_t>(1, o.batch), want_heatmaps)
-                                 : load_predict_engine(o.engine);
+  auto engine = o.engine.empty()
+                    ? build_predict_engine(o, model, samples * std::max<int64_t>(1, o.batch), want_heatmaps)
+                    : load_predict_engine(o.engine);
   if (!engine.ok()) return report_error(engine.status());
   const int64_t images_per_batch = engine->engine->max_batch() / samples;
   if (images_per_batch < 1) {
@@ -351,7 +352,8 @@ void register_predict_command(CLI::App& app, int& exit_code) {
       ->check(positive_integer());
   cmd->add_option("--heatmap-dir", o->heatmap_dir, "Write a class activation heat map PNG per image here");
   cmd->add_option("--heatmap-finding", o->heatmap_finding, "Finding for the heat maps (default: each image's top one)");
-  cmd->add_option("--heatmap-size", o->heatmap_size, "Longer side of the heat maps at most (larger X-rays are scaled down)")
+  cmd->add_option("--heatmap-size", o->heatmap_size,
+                  "Longer side of the heat maps at most (larger X-rays are scaled down)")
       ->capture_default_str()
       ->check(positive_integer());
   cmd->add_option("--decode-threads", o->decode_threads, "Threads that read and decode images (0: one per core)")
