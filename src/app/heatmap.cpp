@@ -18,23 +18,6 @@ std::array<float, 3> jet(float t) {
   return {tent(0.75f), tent(0.5f), tent(0.25f)};
 }
 
-// Bilinear sample of `map` at continuous coordinates (u, v) in map pixels, with pixel centres
-// at integer + 0.5 and edge values held beyond the outermost centres.
-float sample_bilinear(const ActivationMap& map, float u, float v) {
-  const float fx = std::clamp(u - 0.5f, 0.0f, static_cast<float>(map.width - 1));
-  const float fy = std::clamp(v - 0.5f, 0.0f, static_cast<float>(map.height - 1));
-  const int x0 = static_cast<int>(fx);
-  const int y0 = static_cast<int>(fy);
-  const int x1 = std::min(x0 + 1, map.width - 1);
-  const int y1 = std::min(y0 + 1, map.height - 1);
-  const float ax = fx - x0;
-  const float ay = fy - y0;
-  auto at = [&map](int x, int y) { return map.values[static_cast<size_t>(y) * map.width + x]; };
-  const float top = at(x0, y0) + ax * (at(x1, y0) - at(x0, y0));
-  const float bottom = at(x0, y1) + ax * (at(x1, y1) - at(x0, y1));
-  return top + ay * (bottom - top);
-}
-
 }  // namespace
 
 Result<ActivationMap> class_activation_map(const HostTensor& features, const HostTensor& weights, int class_index) {
@@ -88,7 +71,34 @@ Result<Image8> render_any(const AnyImage& xray, const ActivationMap& map, const 
   const float range = *hi - *lo;
   Image8 out{xray.width, xray.height, 3, {}};
   out.pixels.resize(static_cast<size_t>(xray.width) * xray.height * 3);
+  // The map is sampled bilinearly, with pixel centres at integer + 0.5 and edge values held
+  // beyond the outermost centres. Where each column and row samples it is worked out once per
+  // column and per row, not per pixel.
+  struct Tap {
+    bool inside = false;
+    int i0 = 0, i1 = 0;
+    float a = 0;
+  };
+  auto taps = [](int n, double r0, double r1, int map_size) {
+    std::vector<Tap> t(n);
+    for (int i = 0; i < n; ++i) {
+      const double p = i + 0.5;
+      t[i].inside = p >= r0 && p < r1;
+      const float u = static_cast<float>((p - r0) / (r1 - r0) * map_size);
+      const float f = std::clamp(u - 0.5f, 0.0f, static_cast<float>(map_size - 1));
+      t[i].i0 = static_cast<int>(f);
+      t[i].i1 = std::min(t[i].i0 + 1, map_size - 1);
+      t[i].a = f - t[i].i0;
+    }
+    return t;
+  };
+  const std::vector<Tap> columns = taps(xray.width, region.x0, region.x1, map.width);
+  const std::vector<Tap> rows = taps(xray.height, region.y0, region.y1, map.height);
+  auto to_byte = [](float v) { return static_cast<uint8_t>(std::clamp(v * 255.0f, 0.0f, 255.0f) + 0.5f); };
   for (int y = 0; y < xray.height; ++y) {
+    const Tap& ty = rows[y];
+    const float* top_row = &map.values[static_cast<size_t>(ty.i0) * map.width];
+    const float* bottom_row = &map.values[static_cast<size_t>(ty.i1) * map.width];
     for (int x = 0; x < xray.width; ++x) {
       // Luma (ITU-R 601, as PIL's convert('L')) of an RGB X-ray; the sample itself if grey.
       const auto* px_in = &xray.pixels[(static_cast<size_t>(y) * xray.width + x) * xray.channels];
@@ -96,18 +106,17 @@ Result<Image8> render_any(const AnyImage& xray, const ActivationMap& map, const 
                              ? unit(px_in[0])
                              : 0.299f * unit(px_in[0]) + 0.587f * unit(px_in[1]) + 0.114f * unit(px_in[2]);
       std::array<float, 3> rgb = {grey, grey, grey};
-      const double px = x + 0.5;
-      const double py = y + 0.5;
-      if (range > 0.0f && px >= region.x0 && px < region.x1 && py >= region.y0 && py < region.y1) {
-        const float u = static_cast<float>((px - region.x0) / (region.x1 - region.x0) * map.width);
-        const float v = static_cast<float>((py - region.y0) / (region.y1 - region.y0) * map.height);
-        const float t = (sample_bilinear(map, u, v) - *lo) / range;
+      const Tap& tx = columns[x];
+      if (range > 0.0f && tx.inside && ty.inside) {
+        const float top = top_row[tx.i0] + tx.a * (top_row[tx.i1] - top_row[tx.i0]);
+        const float bottom = bottom_row[tx.i0] + tx.a * (bottom_row[tx.i1] - bottom_row[tx.i0]);
+        const float t = (top + ty.a * (bottom - top) - *lo) / range;
         const float alpha = options.max_alpha * t;
         const std::array<float, 3> colour = jet(t);
         for (int c = 0; c < 3; ++c) rgb[c] = (1.0f - alpha) * grey + alpha * colour[c];
       }
       uint8_t* p = &out.pixels[(static_cast<size_t>(y) * xray.width + x) * 3];
-      for (int c = 0; c < 3; ++c) p[c] = static_cast<uint8_t>(std::clamp(std::lround(rgb[c] * 255.0f), 0L, 255L));
+      for (int c = 0; c < 3; ++c) p[c] = to_byte(rgb[c]);
     }
   }
   return out;

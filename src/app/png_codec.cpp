@@ -119,7 +119,6 @@ bool write_png_image(png_structp png, png_infop info, int width, int height, int
                      png_bytepp rows) {
   if (setjmp(png_jmpbuf(png))) return false;
   png_set_compression_level(png, level);
-  if (level <= 3) png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
   png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8, color_type,
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
@@ -214,6 +213,9 @@ Result<std::vector<uint8_t>> encode_png(const uint8_t* pixels, int width, int he
   if (width <= 0 || height <= 0) {
     return invalid_argument("PNG encoding of an empty image (" + std::to_string(width) + " x " +
                             std::to_string(height) + ")");
+  }
+  if (compression_level >= 1 && compression_level <= 3) {
+    return detail::encode_png_fast(pixels, width, height, channels, compression_level);
   }
   PngErrorSink sink;
   MemoryWriter writer;

@@ -1,4 +1,5 @@
-// PNG decoding for the common X-ray layouts, with libdeflate instead of zlib.
+// PNG decoding for the common X-ray layouts, and fast PNG encoding, with libdeflate instead of
+// zlib.
 //
 // libpng inflates each row through zlib's streaming inflate and unfilters it; for a 1024 x 1024
 // 8-bit NIH radiograph that is ~12 ms, most of it zlib. libdeflate inflates the whole image in
@@ -197,6 +198,50 @@ Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
     }
   }
   return image;
+}
+
+Result<std::vector<uint8_t>> encode_png_fast(const uint8_t* pixels, int width, int height, int channels, int level) {
+  const size_t row_bytes = static_cast<size_t>(width) * channels;
+  // Every row with the Sub filter: each byte minus the same channel of the pixel to its left.
+  std::vector<uint8_t> filtered((row_bytes + 1) * height);
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* row = pixels + y * row_bytes;
+    uint8_t* out = filtered.data() + y * (row_bytes + 1);
+    out[0] = 1;
+    for (size_t i = 0; i < row_bytes; ++i) {
+      out[1 + i] = static_cast<uint8_t>(row[i] - (i >= static_cast<size_t>(channels) ? row[i - channels] : 0));
+    }
+  }
+  struct CompressorDeleter {
+    void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+  };
+  std::unique_ptr<libdeflate_compressor, CompressorDeleter> compressor(libdeflate_alloc_compressor(level));
+  if (!compressor) throw std::bad_alloc();
+  std::vector<uint8_t> idat(libdeflate_zlib_compress_bound(compressor.get(), filtered.size()));
+  idat.resize(libdeflate_zlib_compress(compressor.get(), filtered.data(), filtered.size(), idat.data(), idat.size()));
+  if (idat.empty()) return runtime_error("PNG encoding: libdeflate could not compress the image");
+
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  auto put32 = [&png](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) png.push_back(static_cast<uint8_t>(v >> shift));
+  };
+  auto chunk = [&](const char* type, const uint8_t* data, size_t size) {
+    put32(static_cast<uint32_t>(size));
+    const size_t start = png.size();
+    png.insert(png.end(), type, type + 4);
+    png.insert(png.end(), data, data + size);
+    put32(libdeflate_crc32(0, png.data() + start, size + 4));
+  };
+  const uint8_t ihdr[13] = {static_cast<uint8_t>(width >> 24), static_cast<uint8_t>(width >> 16),
+                            static_cast<uint8_t>(width >> 8), static_cast<uint8_t>(width),
+                            static_cast<uint8_t>(height >> 24), static_cast<uint8_t>(height >> 16),
+                            static_cast<uint8_t>(height >> 8), static_cast<uint8_t>(height),
+                            8, static_cast<uint8_t>(channels == 1 ? 0 : 2), 0, 0, 0};
+  png.reserve(8 + 25 + idat.size() + 12 + 12);
+  chunk("IHDR", ihdr, sizeof(ihdr));
+  chunk("IDAT", idat.data(), idat.size());
+  chunk("IEND", nullptr, 0);
+  return png;
 }
 
 }  // namespace chexrt::app::detail

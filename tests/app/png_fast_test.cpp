@@ -69,5 +69,25 @@ TEST(PngFast, OtherLayoutsAndDamageAreLeftToLibpng) {
   EXPECT_FALSE(decode_png_fast(flipped.data(), flipped.size()).ok());
 }
 
+TEST(PngFast, FastEncodingRoundTripsThroughBothDecoders) {
+  std::mt19937 rng(11);
+  for (int channels : {1, 3}) {
+    for (auto [w, h] : {std::pair<int, int>{1, 1}, {1, 9}, {13, 1}, {257, 31}}) {
+      std::vector<uint8_t> pixels(static_cast<size_t>(w) * h * channels);
+      for (uint8_t& p : pixels) p = static_cast<uint8_t>(rng());
+      for (int level : {1, 3}) {
+        Result<std::vector<uint8_t>> png = encode_png(pixels.data(), w, h, channels, level);
+        ASSERT_TRUE(png.ok()) << png.status().to_string();
+        Result<RawImage> slow = decode_png(png->data(), png->size());  // libpng checks every CRC
+        ASSERT_TRUE(slow.ok()) << w << "x" << h << ": " << slow.status().to_string();
+        EXPECT_EQ(slow->channels, channels);
+        EXPECT_TRUE(slow->pixels8 == pixels) << w << "x" << h << "x" << channels << " level " << level;
+        expect_same_as_libpng(*png, "fast-encoded");
+      }
+    }
+  }
+  EXPECT_FALSE(encode_png(nullptr, 4, 4, 3, 10).ok());
+}
+
 }  // namespace
 }  // namespace chexrt::app::detail
