@@ -60,6 +60,8 @@ class HostTensor {
 
   /// Same storage seen with other dimensions of the same element count.
   Result<HostTensor> reshaped(const Dims& dims) const;
+  /// Same storage seen as its first `rows` entries of dimension 0 (0 <= rows <= dims()[0]).
+  Result<HostTensor> first_rows(int64_t rows) const;
   HostTensor clone() const;
   /// Values as float64, whatever the element type (for comparisons and printing).
   std::vector<double> to_doubles() const;

@@ -36,16 +36,15 @@ bool is_image_file(const fs::directory_entry& entry) {
 
 // load_image_file() without its guard against failed allocations. The decoded bytes are held
 // under the budget from the header on, until the image is preprocessed (and scaled down).
-Status load_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* tensor,
-                BatchItem* item) {
+Status load_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* batch,
+                int64_t first, BatchItem* item) {
   CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
   CHEXRT_ASSIGN_OR_RETURN(ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
   DecodeBudget::Reservation held = budget.reserve(decode_peak_bytes(info));
   CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_image8(bytes.data(), bytes.size(), path));
   bytes = {};
-  Result<HostTensor> preprocessed = preprocess(image, options.preprocess);
-  if (!preprocessed.ok()) return preprocessed.status().with_context(path);
-  *tensor = std::move(preprocessed).value();
+  Status preprocessed = preprocess_into(image, options.preprocess, batch, first);
+  if (!preprocessed.ok()) return preprocessed.with_context(path);
   if (options.keep_images) {
     const Region region = crop_region(image.width, image.height, options.preprocess);
     item->image = scale_down(image, options.kept_image_max_side);
@@ -58,16 +57,31 @@ Status load_one(const std::string& path, const LoadOptions& options, DecodeBudge
 
 }  // namespace
 
-Status load_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* tensor,
-                       BatchItem* item) {
+Status load_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* batch,
+                       int64_t first, BatchItem* item) {
   // A failed allocation is this file's failure: it must not end the process from a thread.
   try {
-    return load_one(path, options, budget, tensor, item);
+    return load_one(path, options, budget, batch, first, item);
   } catch (const std::bad_alloc&) {
-    *tensor = HostTensor();
     item->image = Image8();
     return runtime_error(path + ": out of memory while decoding");
   }
+}
+
+Result<HostTensor> compact_batch(HostTensor batch, std::vector<BatchItem>& items, int samples) {
+  const size_t sample_bytes = batch.dims().empty() || batch.dims()[0] == 0 ? 0 : batch.nbytes() / batch.dims()[0];
+  int64_t row = 0;
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (!items[k].status.ok()) continue;
+    const int64_t from = static_cast<int64_t>(k) * samples;
+    if (from != row) {
+      std::memmove(static_cast<uint8_t*>(batch.raw()) + row * sample_bytes,
+                   static_cast<const uint8_t*>(batch.raw()) + from * sample_bytes, samples * sample_bytes);
+    }
+    items[k].first_sample = row;
+    row += samples;
+  }
+  return batch.first_rows(row);
 }
 
 int64_t ImageBatch::num_ok() const {
@@ -110,18 +124,18 @@ Result<ImageBatch> load_image_batch(const std::vector<std::string>& paths, const
   DecodeBudget own_budget;
   DecodeBudget& budget = options.budget != nullptr ? *options.budget : own_budget;
 
-  // Each file is preprocessed into its own tensor first, because which rows of the batch it
-  // gets depends on how many files before it fail.
+  // Each file is preprocessed into its own rows of a batch of all the files; the rows of the
+  // files that failed are then squeezed out.
   ImageBatch batch;
   batch.samples_per_image = samples;
   batch.items.resize(paths.size());
-  std::vector<HostTensor> tensors(paths.size());
+  HostTensor all(DataType::kFloat32, {static_cast<int64_t>(paths.size()) * samples, 3, crop, crop});
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i = next.fetch_add(1); i < paths.size(); i = next.fetch_add(1)) {
       BatchItem& item = batch.items[i];
       item.path = paths[i];
-      item.status = load_image_file(paths[i], options, budget, &tensors[i], &item);
+      item.status = load_image_file(paths[i], options, budget, &all, static_cast<int64_t>(i) * samples, &item);
     }
   };
   const int num_threads = static_cast<int>(std::min<size_t>(options.num_threads, paths.size()));
@@ -130,17 +144,8 @@ Result<ImageBatch> load_image_batch(const std::vector<std::string>& paths, const
   work();
   for (std::thread& thread : pool) thread.join();
 
-  const int64_t num_ok = batch.num_ok();
-  if (num_ok == 0) return batch;
-  batch.input = HostTensor(DataType::kFloat32, {num_ok * samples, 3, crop, crop});
-  const size_t sample_floats = static_cast<size_t>(3) * crop * crop;
-  int64_t row = 0;
-  for (size_t i = 0; i < paths.size(); ++i) {
-    if (!batch.items[i].status.ok()) continue;
-    batch.items[i].first_sample = row;
-    std::memcpy(batch.input.data<float>() + row * sample_floats, tensors[i].data<float>(), tensors[i].nbytes());
-    row += samples;
-  }
+  CHEXRT_ASSIGN_OR_RETURN(HostTensor input, compact_batch(std::move(all), batch.items, samples));
+  if (batch.num_ok() > 0) batch.input = std::move(input);
   return batch;
 }
 

@@ -50,11 +50,17 @@ struct LoadOptions {
   DecodeBudget* budget = nullptr;
 };
 
-/// One file: read, decoded under `budget`, preprocessed into `tensor` [samples, 3, crop, crop],
-/// and with options.keep_images the scaled-down image and crop region into `item`. Never throws:
+/// One file: read, decoded under `budget`, preprocessed into rows [first, first + samples) of
+/// `batch` (float32 [N, 3, crop, crop]), and with options.keep_images the scaled-down image and
+/// crop region into `item`. Threads may fill different rows of one batch at once. Never throws:
 /// an allocation that fails is this file's error (RuntimeError "out of memory", naming it).
-Status load_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* tensor,
-                       BatchItem* item);
+Status load_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* batch,
+                       int64_t first, BatchItem* item);
+
+/// Moves the rows of the items that loaded (status ok) to the front of `batch`, in order, sets
+/// their first_sample, and returns the batch seen as those rows alone (no copy when none
+/// failed). Item k's rows must be [k * samples, (k + 1) * samples) before.
+Result<HostTensor> compact_batch(HostTensor batch, std::vector<BatchItem>& items, int samples);
 
 /// Decodes and preprocesses `paths`. Fails as a whole only for invalid options; per-file
 /// errors land in the items (an image that cannot be allocated too: ResourceExhausted is

@@ -38,14 +38,13 @@ void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) 
 int worker_count(int requested);
 
 struct Decoded {
-  BatchItem item;
-  HostTensor tensor;  // [samples, 3, crop, crop] when item.status is ok
+  BatchItem item;  // its tensor rows are in the batch's buffer
   bool ready = false;
 };
 
 // A batch the engine has run, on its way to postprocessing.
 struct InferredBatch {
-  std::vector<Decoded> files;
+  std::vector<BatchItem> files;
   size_t first_index = 0;
   Status status;                    // the engine's, for every file that decoded
   std::vector<HostTensor> outputs;  // [findings, feature map (heat maps only)]
@@ -67,7 +66,8 @@ class Pipeline {
   Result<PipelineStats> run();
 
  private:
-  size_t decode_limit() const { return (assembled_ + options_.batches_ahead) * static_cast<size_t>(batch_); }
+  size_t decode_limit() const { return (released_ + options_.batches_ahead) * static_cast<size_t>(batch_); }
+  HostTensor& buffer_of(size_t file) { return buffers_[(file / batch_) % buffers_.size()]; }
   void decode_worker();
   void postprocess_worker();
   void postprocess(InferredBatch& batch);
@@ -85,9 +85,12 @@ class Pipeline {
 
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::vector<Decoded> ring_;  // file i waits in ring_[i % ring_.size()] until its batch is assembled
+  // File i is decoded into its rows of buffer_of(i), and waits in ring_[i % ring_.size()] until
+  // its batch is taken; the buffer is reused once the engine is done with that batch.
+  std::vector<HostTensor> buffers_;
+  std::vector<Decoded> ring_;
   size_t next_file_ = 0;
-  size_t assembled_ = 0;  // batches taken by the engine
+  size_t released_ = 0;  // batches whose buffer the engine has finished reading
   std::deque<InferredBatch> inferred_;
   bool engine_done_ = false;
   bool stop_ = false;
@@ -108,7 +111,8 @@ void Pipeline::decode_worker() {
     Decoded d;
     d.item.path = files_[i];
     const auto start = Clock::now();
-    d.item.status = load_image_file(files_[i], load_, budget_, &d.tensor, &d.item);
+    const int64_t first_row = static_cast<int64_t>(i % batch_) * samples_;
+    d.item.status = load_image_file(files_[i], load_, budget_, &buffer_of(i), first_row, &d.item);
     const double spent = seconds_since(start);
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.decode_s += spent;
@@ -122,18 +126,18 @@ void Pipeline::postprocess(InferredBatch& batch) {
   std::vector<FileResult> results(batch.files.size());
   const bool heatmaps = !options_.heatmap_dir.empty();
   parallel_for(batch.files.size(), heatmaps ? threads_ : 1, [&](size_t k) {
-    Decoded& d = batch.files[k];
+    BatchItem& item = batch.files[k];
     FileResult& r = results[k];
     r.index = batch.first_index + k;
-    r.path = d.item.path;
-    r.status = d.item.status.ok() ? batch.status : d.item.status;
+    r.path = item.path;
+    r.status = item.status.ok() ? batch.status : item.status;
     if (!r.status.ok()) return;
     // Ten-crop: the findings are the mean over the image's samples.
     const float* probs = batch.outputs[0].data<float>();
     r.probabilities.assign(kNumFindings, 0.f);
     for (int s = 0; s < samples_; ++s) {
       for (int f = 0; f < kNumFindings; ++f) {
-        r.probabilities[f] += probs[(d.item.first_sample + s) * kNumFindings + f] / samples_;
+        r.probabilities[f] += probs[(item.first_sample + s) * kNumFindings + f] / samples_;
       }
     }
     if (!heatmaps) return;
@@ -142,15 +146,15 @@ void Pipeline::postprocess(InferredBatch& batch) {
                             : static_cast<int>(std::max_element(r.probabilities.begin(), r.probabilities.end()) -
                                                r.probabilities.begin());
     // The map of the centre crop (sample 4 of a ten-crop) is drawn where that crop came from.
-    const int64_t sample = d.item.first_sample + (samples_ == 10 ? 4 : 0);
+    const int64_t sample = item.first_sample + (samples_ == 10 ? 4 : 0);
     try {
-      r.heatmap_status = write_sample_heatmap(batch.outputs[1], sample, options_.heatmap_weights, finding, d.item.image,
-                                              d.item.crop_region, options_.heatmap_dir, r.path, &r.heatmap);
+      r.heatmap_status = write_sample_heatmap(batch.outputs[1], sample, options_.heatmap_weights, finding, item.image,
+                                              item.crop_region, options_.heatmap_dir, r.path, &r.heatmap);
     } catch (const std::bad_alloc&) {
       r.heatmap_status = runtime_error(r.path + ": out of memory while drawing the heat map");
     }
     if (!r.heatmap_status.ok()) r.heatmap.clear();
-    d.item.image = Image8();
+    item.image = Image8();
   });
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -205,6 +209,9 @@ Result<PipelineStats> Pipeline::run() {
   const int crop = options_.preprocess.crop_size;
   stats_.files = files_.size();
   stats_.decode_threads = threads_;
+  for (int b = 0; b < options_.batches_ahead; ++b) {
+    buffers_.emplace_back(DataType::kFloat32, Dims{batch_ * samples_, 3, crop, crop});
+  }
 
   std::vector<std::thread> decoders;
   for (int t = 0; t < threads_; ++t) decoders.emplace_back([this] { decode_worker(); });
@@ -222,7 +229,6 @@ Result<PipelineStats> Pipeline::run() {
   } joiner{this, decoders, post};
 
   const size_t n = files_.size();
-  const size_t sample_floats = static_cast<size_t>(3) * crop * crop;
   for (size_t first = 0; first < n; first += static_cast<size_t>(batch_)) {
     const size_t last = std::min(n, first + static_cast<size_t>(batch_));
     InferredBatch batch;
@@ -240,38 +246,27 @@ Result<PipelineStats> Pipeline::run() {
       if (stop_) break;
       stats_.wait_decode_s += seconds_since(wait_start);
       for (size_t i = first; i < last; ++i) {
-        batch.files.push_back(std::move(ring_[i % ring_.size()]));
+        batch.files.push_back(std::move(ring_[i % ring_.size()].item));
         ring_[i % ring_.size()] = Decoded();
       }
-      ++assembled_;
-      changed_.notify_all();
     }
 
+    // The files' rows are already in the buffer: only those of failed files are squeezed out.
     const auto assemble_start = Clock::now();
-    int64_t ok = 0;
-    for (const Decoded& d : batch.files) ok += d.item.status.ok();
-    HostTensor input;
-    if (ok > 0) {
-      input = HostTensor(DataType::kFloat32, {ok * samples_, 3, crop, crop});
-      int64_t row = 0;
-      for (Decoded& d : batch.files) {
-        if (!d.item.status.ok()) continue;
-        d.item.first_sample = row;
-        std::memcpy(input.data<float>() + row * sample_floats, d.tensor.data<float>(), d.tensor.nbytes());
-        d.tensor = HostTensor();
-        row += samples_;
-      }
-    }
+    Result<HostTensor> input = compact_batch(buffer_of(first), batch.files, samples_);
+    if (!input.ok()) return input.status();
     stats_.assemble_s += seconds_since(assemble_start);
-    if (ok > 0) {
+    if (input->dims()[0] > 0) {
       const auto infer_start = Clock::now();
-      batch.status = engine_.infer({input}, &batch.outputs);
+      batch.status = engine_.infer({*input}, &batch.outputs);
       stats_.infer_s += seconds_since(infer_start);
       if (batch.status.ok() && (batch.outputs.empty() || (!options_.heatmap_dir.empty() && batch.outputs.size() < 2))) {
         batch.status = runtime_error("the engine gave " + std::to_string(batch.outputs.size()) + " outputs");
       }
     }
     std::unique_lock<std::mutex> lock(mutex_);
+    ++released_;  // the engine is done with this batch's buffer: decoding may fill it again
+    changed_.notify_all();
     changed_.wait(lock, [&] { return stop_ || inferred_.size() < 2; });
     if (stop_) break;
     inferred_.push_back(std::move(batch));
@@ -309,9 +304,10 @@ Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, con
   const auto start = Clock::now();
   parallel_for(files.size(), stats.decode_threads, [&](size_t i) {
     BatchItem item;
-    HostTensor tensor;
     const auto file_start = Clock::now();
-    const Status status = load_image_file(files[i], load, budget, &tensor, &item);
+    HostTensor tensor(DataType::kFloat32, Dims{samples_per_image(load.preprocess), 3, load.preprocess.crop_size,
+                                              load.preprocess.crop_size});
+    const Status status = load_image_file(files[i], load, budget, &tensor, 0, &item);
     const double spent = seconds_since(file_start);
     std::lock_guard<std::mutex> lock(mutex);
     stats.decode_s += spent;

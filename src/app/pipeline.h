@@ -1,15 +1,17 @@
 // Files to findings as one stream, with every stage overlapped:
 //
-//   decode workers (one per core)      read, decode and preprocess files, in input order, no
-//        |                             more than `batches_ahead` batches ahead of the engine
-//   batch assembly + engine (caller)   packs each batch's tensors and runs the engine on it
+//   decode workers (one per core)      read, decode and preprocess files, in input order,
+//        |                             straight into their rows of a batch buffer, no more
+//        |                             than `batches_ahead` batches ahead of the engine
+//   engine (caller)                    runs each batch's buffer (rows of failed files squeezed
+//        |                             out first), then releases the buffer to the decoders
 //        |
 //   postprocessing (one thread)        findings (the mean over a ten-crop's samples), heat maps
 //        |                             (drawn by a pool), then `sink`, once per file, in order
 //
 // Memory stays bounded whatever the number of files: decoded bytes are held under a
-// DecodeBudget, at most `batches_ahead` batches of tensors wait for the engine, at most two
-// finished batches wait for postprocessing, and results leave through the sink as they come.
+// DecodeBudget, `batches_ahead` batch buffers are reused, at most two finished batches wait
+// for postprocessing, and results leave through the sink as they come.
 // A file that fails (unreadable, not an image, out of memory) is reported in its own result
 // and the others go on; an engine failure fails that batch's files and the run goes on.
 #pragma once
@@ -30,8 +32,9 @@ struct PipelineOptions {
   int64_t images_per_batch = 8;
   /// Decode workers; 0: one per core.
   int decode_threads = 0;
-  /// Batches that may be decoded before the engine takes them.
-  int batches_ahead = 2;
+  /// Batch buffers that decoding fills while the engine runs: at most this many batches are
+  /// decoded ahead, the one in the engine included (a buffer is reused once the engine is done).
+  int batches_ahead = 3;
   int64_t decode_budget_bytes = kDefaultDecodeBudgetBytes;
 
   /// Heat maps, when `heatmap_dir` is set: the engine's second output is then the last feature
@@ -60,7 +63,7 @@ struct PipelineStats {
   size_t failed = 0;
   double wall_s = 0;
   double decode_s = 0;       ///< reading + decoding + preprocessing, all workers
-  double assemble_s = 0;     ///< packing batch tensors
+  double assemble_s = 0;     ///< squeezing out the rows of failed files
   double wait_decode_s = 0;  ///< the engine waiting for decoded batches
   double infer_s = 0;        ///< engine calls, host-to-device copies included
   double postprocess_s = 0;  ///< findings, heat maps and the sink

@@ -86,6 +86,15 @@ Result<HostTensor> HostTensor::reshaped(const Dims& dims) const {
   return t;
 }
 
+Result<HostTensor> HostTensor::first_rows(int64_t rows) const {
+  if (dims_.empty() || rows < 0 || rows > dims_[0]) {
+    return invalid_argument("cannot take " + std::to_string(rows) + " rows of " + dims_to_string(dims_));
+  }
+  HostTensor t = *this;
+  t.dims_[0] = rows;
+  return t;
+}
+
 HostTensor HostTensor::clone() const {
   if (empty()) return *this;
   HostTensor t(dtype_, dims_);
