@@ -1,4 +1,5 @@
-// decode_bench: the decoding libraries side by side on one X-ray, one thread (Google Benchmark).
+// decode_bench: the decoding libraries side by side on one X-ray, one thread (Google Benchmark),
+// and the other CPU stages of a file: preprocessing, heat map drawing and encoding.
 // chexrt's choices in src/app rest on these numbers (docs/PERF.md, "Decoding").
 //
 //   build/bench/decode_bench [--benchmark_filter=Png] [PNG JPEG]
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "app/codecs.h"
+#include "app/heatmap.h"
 #include "app/image_io.h"
 #include "app/preprocess.h"
 
@@ -187,6 +189,33 @@ void BM_DecodeAndPreprocessPng(benchmark::State& state) {
   report(state);
 }
 BENCHMARK(BM_DecodeAndPreprocessPng);
+
+// A heat map over the X-ray: drawing it (7x7 map, bilinear, colour, blend), then encoding the
+// 1024x1024 RGB result as a PNG at the fast level predict uses, and at zlib's default.
+void BM_HeatmapRender(benchmark::State& state) {
+  const auto& png = file_bytes(g_png);
+  const Image8 image = decode_image8(png.data(), png.size(), g_png).value();
+  ActivationMap map;
+  map.width = map.height = 7;
+  for (int i = 0; i < 49; ++i) map.values.push_back(static_cast<float>((i * 37) % 11));
+  const Region region = crop_region(image.width, image.height, PreprocessOptions{});
+  for (auto _ : state) benchmark::DoNotOptimize(render_heatmap(image, map, region, {}));
+  report(state);
+}
+BENCHMARK(BM_HeatmapRender);
+
+void BM_HeatmapPng(benchmark::State& state) {
+  const auto& png = file_bytes(g_png);
+  const Image8 image = decode_image8(png.data(), png.size(), g_png).value();
+  ActivationMap map;
+  map.width = map.height = 7;
+  for (int i = 0; i < 49; ++i) map.values.push_back(static_cast<float>((i * 37) % 11));
+  const Image8 rgb = render_heatmap(image, map, crop_region(image.width, image.height, PreprocessOptions{}), {}).value();
+  const int level = static_cast<int>(state.range(0));
+  for (auto _ : state) benchmark::DoNotOptimize(encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3, level));
+  report(state);
+}
+BENCHMARK(BM_HeatmapPng)->Arg(1)->Arg(6);
 
 }  // namespace
 
