@@ -192,25 +192,32 @@ BENCHMARK(BM_DecodeAndPreprocessPng);
 
 // A heat map over the X-ray: drawing it (7x7 map, bilinear, colour, blend), then encoding the
 // 1024x1024 RGB result as a PNG at the fast level predict uses, and at zlib's default.
-void BM_HeatmapRender(benchmark::State& state) {
-  const auto& png = file_bytes(g_png);
-  const Image8 image = decode_image8(png.data(), png.size(), g_png).value();
+struct HeatmapInputs {
+  Image8 xray;
   ActivationMap map;
-  map.width = map.height = 7;
-  for (int i = 0; i < 49; ++i) map.values.push_back(static_cast<float>((i * 37) % 11));
-  const Region region = crop_region(image.width, image.height, PreprocessOptions{});
-  for (auto _ : state) benchmark::DoNotOptimize(render_heatmap(image, map, region, {}));
+  Region region;
+};
+
+HeatmapInputs heatmap_inputs() {
+  const auto& png = file_bytes(g_png);
+  HeatmapInputs in;
+  in.xray = decode_image8(png.data(), png.size(), g_png).value();
+  in.map.width = in.map.height = 7;
+  for (int i = 0; i < 49; ++i) in.map.values.push_back(static_cast<float>((i * 37) % 11));
+  in.region = crop_region(in.xray.width, in.xray.height, PreprocessOptions{});
+  return in;
+}
+
+void BM_HeatmapRender(benchmark::State& state) {
+  const HeatmapInputs in = heatmap_inputs();
+  for (auto _ : state) benchmark::DoNotOptimize(render_heatmap(in.xray, in.map, in.region, {}));
   report(state);
 }
 BENCHMARK(BM_HeatmapRender);
 
 void BM_HeatmapPng(benchmark::State& state) {
-  const auto& png = file_bytes(g_png);
-  const Image8 image = decode_image8(png.data(), png.size(), g_png).value();
-  ActivationMap map;
-  map.width = map.height = 7;
-  for (int i = 0; i < 49; ++i) map.values.push_back(static_cast<float>((i * 37) % 11));
-  const Image8 rgb = render_heatmap(image, map, crop_region(image.width, image.height, PreprocessOptions{}), {}).value();
+  const HeatmapInputs in = heatmap_inputs();
+  const Image8 rgb = render_heatmap(in.xray, in.map, in.region, {}).value();
   const int level = static_cast<int>(state.range(0));
   for (auto _ : state) benchmark::DoNotOptimize(encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3, level));
   report(state);

@@ -59,6 +59,13 @@ Status read_dataset(const uint8_t* data, size_t size, DcmFileFormat* file) {
   return Status::ok_status();
 }
 
+// The image's size from the data set, checked against kMaxImagePixels.
+Status read_image_size(DcmDataset* dataset, Uint16* rows, Uint16* columns) {
+  dataset->findAndGetUint16(DCM_Rows, *rows);
+  dataset->findAndGetUint16(DCM_Columns, *columns);
+  return check_image_size(*columns, *rows);
+}
+
 }  // namespace
 
 Result<ImageInfo> dicom_info(const uint8_t* data, size_t size) {
@@ -68,10 +75,8 @@ Result<ImageInfo> dicom_info(const uint8_t* data, size_t size) {
   Uint16 rows = 0;
   Uint16 columns = 0;
   Uint16 samples_per_pixel = 1;
-  dataset->findAndGetUint16(DCM_Rows, rows);
-  dataset->findAndGetUint16(DCM_Columns, columns);
+  CHEXRT_RETURN_IF_ERROR(read_image_size(dataset, &rows, &columns));
   dataset->findAndGetUint16(DCM_SamplesPerPixel, samples_per_pixel);
-  CHEXRT_RETURN_IF_ERROR(check_image_size(columns, rows));
   ImageInfo info;
   info.format = ImageFormat::kDicom;
   info.width = columns;
@@ -89,10 +94,8 @@ Result<RawImage> decode_dicom(const uint8_t* data, size_t size) {
   Uint16 rows = 0;
   Uint16 columns = 0;
   Uint16 bits_stored = 0;
-  dataset->findAndGetUint16(DCM_Rows, rows);
-  dataset->findAndGetUint16(DCM_Columns, columns);
+  CHEXRT_RETURN_IF_ERROR(read_image_size(dataset, &rows, &columns));
   dataset->findAndGetUint16(DCM_BitsStored, bits_stored);
-  CHEXRT_RETURN_IF_ERROR(check_image_size(columns, rows));
   OFString photometric;
   dataset->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
 

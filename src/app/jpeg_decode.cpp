@@ -59,10 +59,23 @@ bool read_jpeg_pixels(JpegDecoder* decoder, uint8_t* out, size_t row_bytes) {
   return true;
 }
 
+// jpeg_destroy_decompress is safe on a zeroed struct, so the guard may run even when
+// jpeg_create_decompress itself failed.
 struct JpegGuard {
   JpegDecoder* decoder;
   ~JpegGuard() { jpeg_destroy_decompress(&decoder->cinfo); }
 };
+
+// Zeroes `decoder`, installs chexrt's error handlers, reads the header and checks the image
+// size. The caller destroys the decoder through a JpegGuard.
+Status open_jpeg(JpegDecoder* decoder, const uint8_t* data, size_t size) {
+  std::memset(decoder, 0, sizeof(*decoder));
+  decoder->cinfo.err = jpeg_std_error(&decoder->error_manager);
+  decoder->error_manager.error_exit = on_jpeg_error;
+  decoder->error_manager.emit_message = on_jpeg_message;
+  if (!read_jpeg_header(decoder, data, size)) return parse_error(std::string("JPEG: ") + decoder->message);
+  return detail::check_image_size(decoder->cinfo.image_width, decoder->cinfo.image_height);
+}
 
 }  // namespace
 
@@ -70,13 +83,8 @@ namespace detail {
 
 Result<ImageInfo> jpeg_info(const uint8_t* data, size_t size) {
   JpegDecoder decoder;
-  std::memset(&decoder, 0, sizeof(decoder));
-  decoder.cinfo.err = jpeg_std_error(&decoder.error_manager);
-  decoder.error_manager.error_exit = on_jpeg_error;
-  decoder.error_manager.emit_message = on_jpeg_message;
   JpegGuard guard{&decoder};
-  if (!read_jpeg_header(&decoder, data, size)) return parse_error(std::string("JPEG: ") + decoder.message);
-  CHEXRT_RETURN_IF_ERROR(check_image_size(decoder.cinfo.image_width, decoder.cinfo.image_height));
+  CHEXRT_RETURN_IF_ERROR(open_jpeg(&decoder, data, size));
   ImageInfo info;
   info.format = ImageFormat::kJpeg;
   info.width = static_cast<int>(decoder.cinfo.image_width);
@@ -87,17 +95,9 @@ Result<ImageInfo> jpeg_info(const uint8_t* data, size_t size) {
 
 Result<RawImage> decode_jpeg(const uint8_t* data, size_t size) {
   JpegDecoder decoder;
-  std::memset(&decoder, 0, sizeof(decoder));
-  decoder.cinfo.err = jpeg_std_error(&decoder.error_manager);
-  decoder.error_manager.error_exit = on_jpeg_error;
-  decoder.error_manager.emit_message = on_jpeg_message;
-  // jpeg_destroy_decompress is safe on a zeroed struct, so the guard may run even when
-  // jpeg_create_decompress itself failed.
   JpegGuard guard{&decoder};
-
-  if (!read_jpeg_header(&decoder, data, size)) return parse_error(std::string("JPEG: ") + decoder.message);
+  CHEXRT_RETURN_IF_ERROR(open_jpeg(&decoder, data, size));
   jpeg_decompress_struct& cinfo = decoder.cinfo;
-  CHEXRT_RETURN_IF_ERROR(check_image_size(cinfo.image_width, cinfo.image_height));
   int channels = 0;
   switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE:

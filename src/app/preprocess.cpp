@@ -143,6 +143,13 @@ void write_sample(const Image8& image, const CropPlan& plan, int crop, const Nor
 
 }  // namespace
 
+Result<ResizeMode> parse_resize_mode(const std::string& word) {
+  if (word == "crop") return ResizeMode::kResizeCenterCrop;
+  if (word == "exact") return ResizeMode::kResizeExact;
+  if (word == "tencrop") return ResizeMode::kTenCrop;
+  return invalid_argument("--mode must be crop, exact or tencrop, not '" + word + "'");
+}
+
 Status validate(const PreprocessOptions& options) {
   if (options.crop_size <= 0) return invalid_argument("preprocess: crop size must be positive");
   if (options.crop_size > kMaxPreprocessSize || options.resize_size > kMaxPreprocessSize) {

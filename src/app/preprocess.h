@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "app/image_io.h"
@@ -25,10 +26,13 @@ enum class ResizeMode {
   kTenCrop,           ///< Resize(resize_size), then TenCrop(crop_size): 10 samples per image
 };
 
+/// "crop", "exact" or "tencrop" (the command line's words); InvalidArgument naming --mode else.
+Result<ResizeMode> parse_resize_mode(const std::string& word);
+
 struct PreprocessOptions {
   ResizeMode mode = ResizeMode::kResizeCenterCrop;
   /// Target of the shorter side. 256 follows the original CheXNet; the reproduce-chexnet
-  /// weights behind ../shared/data/cxr/chexnet_reference_predictions.csv used 224.
+  /// weights behind data/cxr/chexnet_reference_predictions.csv used 224.
   int resize_size = 256;
   int crop_size = 224;
   /// ImageNet statistics, as in torchvision's Normalize.

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -40,37 +39,6 @@ struct BenchCliOptions {
   std::string decode_threads = "0";
   std::string mode = "crop";
 };
-
-// Comma-separated non-negative integers ("1,2,16"); `flag` names the option in errors.
-Result<std::vector<int64_t>> parse_counts(const std::string& flag, const std::string& text, int64_t minimum) {
-  std::vector<int64_t> values;
-  std::stringstream s(text);
-  std::string item;
-  while (std::getline(s, item, ',')) {
-    size_t used = 0;
-    int64_t value = -1;
-    try {
-      value = std::stoll(item, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || value < minimum) {
-      return invalid_argument(flag + ": '" + item + "' is not an integer of " + std::to_string(minimum) + " or more");
-    }
-    values.push_back(value);
-  }
-  if (values.empty()) return invalid_argument(flag + ": no values given");
-  return values;
-}
-
-Result<app::PreprocessOptions> pipeline_preprocess(const std::string& mode) {
-  app::PreprocessOptions p;
-  if (mode == "crop") p.mode = app::ResizeMode::kResizeCenterCrop;
-  else if (mode == "exact") p.mode = app::ResizeMode::kResizeExact;
-  else if (mode == "tencrop") p.mode = app::ResizeMode::kTenCrop;
-  else return invalid_argument("--mode must be crop, exact or tencrop, not '" + mode + "'");
-  return p;
-}
 
 nlohmann::json stats_json(const app::PipelineStats& s) {
   return {{"images", s.files},
@@ -139,25 +107,9 @@ double percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
-Result<std::vector<int64_t>> parse_batches(const std::string& text) {
-  std::vector<int64_t> batches;
-  std::stringstream s(text);
-  std::string item;
-  while (std::getline(s, item, ',')) {
-    try {
-      batches.push_back(std::stoll(item));
-    } catch (...) {
-      return invalid_argument("--batch: '" + item + "' is not a number");
-    }
-    if (batches.back() < 1) return invalid_argument("--batch: sizes must be positive");
-  }
-  if (batches.empty()) return invalid_argument("--batch: no sizes given");
-  return batches;
-}
-
 int run_bench(const BenchCliOptions& o) {
   // Everything the command line names is checked before anything is built or timed.
-  auto batches = parse_batches(o.batches);
+  auto batches = parse_integer_list("--batch", o.batches, 1);
   if (!batches.ok()) return report_usage_error(batches.status());
   const int64_t max_batch = *std::max_element(batches->begin(), batches->end());
   auto build_words = make_build_options(o.device, o.precision, max_batch, o.threads);
@@ -175,12 +127,12 @@ int run_bench(const BenchCliOptions& o) {
     if (!found.ok()) return report_usage_error(found.status());
     if (found->empty()) return report_usage_error(not_found(o.pipeline + ": no image files"));
     files = std::move(*found);
-    auto counts = parse_counts("--decode-threads", o.decode_threads, 0);
+    auto counts = parse_integer_list("--decode-threads", o.decode_threads, 0);
     if (!counts.ok()) return report_usage_error(counts.status());
     thread_counts = std::move(*counts);
-    auto p = pipeline_preprocess(o.mode);
-    if (!p.ok()) return report_usage_error(p.status());
-    preprocess = *p;
+    auto mode = app::parse_resize_mode(o.mode);
+    if (!mode.ok()) return report_usage_error(mode.status());
+    preprocess.mode = *mode;
     if (o.decode_only) return bench_pipeline(o, files, nullptr, *batches, thread_counts, preprocess);
   }
   // The engine's max batch holds the largest batch's samples (ten per image with tencrop).

@@ -25,25 +25,10 @@ struct BuildCliOptions {
 // "min:opt:max" or a single number, each a positive integer with min <= opt <= max; the engine
 // serves batches 1..max (opt is the size tactics are timed at by backends that time them).
 Result<int64_t> parse_max_batch(const std::string& text) {
-  const std::string usage = "--batch " + text + ": expected min:opt:max or a number, each a positive integer";
-  std::vector<int64_t> sizes;
-  size_t begin = 0;
-  while (true) {
-    const size_t end = text.find(':', begin);
-    const std::string item = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-    size_t used = 0;
-    int64_t value = 0;
-    try {
-      value = std::stoll(item, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || value < 1) return invalid_argument(usage);
-    sizes.push_back(value);
-    if (end == std::string::npos) break;
-    begin = end + 1;
+  CHEXRT_ASSIGN_OR_RETURN(std::vector<int64_t> sizes, parse_integer_list("--batch", text, 1, ':'));
+  if (sizes.size() != 1 && sizes.size() != 3) {
+    return invalid_argument("--batch " + text + ": expected min:opt:max or a number");
   }
-  if (sizes.size() != 1 && sizes.size() != 3) return invalid_argument(usage);
   if (!std::is_sorted(sizes.begin(), sizes.end())) {
     return invalid_argument("--batch " + text + ": min, opt and max must satisfy min <= opt <= max");
   }

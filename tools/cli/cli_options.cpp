@@ -14,20 +14,42 @@ const char* const kExitCodesHelp =
     "2 usage error (bad options or arguments, found before any work starts); "
     "3 predict: some images could not be read (each is named on stderr, the others completed).";
 
+std::optional<int64_t> parse_integer(const std::string& text, int64_t minimum) {
+  size_t used = 0;
+  int64_t value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (used != text.size() || value < minimum) return std::nullopt;
+  return value;
+}
+
+Result<std::vector<int64_t>> parse_integer_list(const std::string& flag, const std::string& text, int64_t minimum,
+                                                char separator) {
+  std::vector<int64_t> values;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = text.find(separator, begin);
+    const std::string item = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    const std::optional<int64_t> value = parse_integer(item, minimum);
+    if (!value) {
+      return invalid_argument(flag + " " + text + ": '" + item + "' is not an integer of " + std::to_string(minimum) +
+                              " or more");
+    }
+    values.push_back(*value);
+    if (end == std::string::npos) return values;
+    begin = end + 1;
+  }
+}
+
 namespace {
 
-CLI::Validator integer_at_least(long long minimum, const std::string& rule) {
+CLI::Validator integer_at_least(int64_t minimum, const std::string& rule) {
   return CLI::Validator(
       [minimum, rule](std::string& text) -> std::string {
-        long long value = 0;
-        size_t used = 0;
-        try {
-          value = std::stoll(text, &used);
-        } catch (...) {
-          used = 0;
-        }
-        if (used == 0 || used != text.size() || value < minimum) return "must be " + rule + ", not '" + text + "'";
-        return "";
+        return parse_integer(text, minimum) ? "" : "must be " + rule + ", not '" + text + "'";
       },
       rule == "a positive integer" ? "POSITIVE" : "NON-NEGATIVE");
 }

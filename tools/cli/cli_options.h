@@ -3,7 +3,10 @@
 // before any work starts.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -23,6 +26,14 @@ extern const char* const kExitCodesHelp;
 inline constexpr const char* kDeviceHelp =
     "auto (CUDA when a GPU is present, else cpu), cuda, cpu (oneDNN) or reference";
 inline constexpr const char* kPrecisionHelp = "fp32, fp16 (CUDA) or bf16 (CPUs with AVX-512 BF16)";
+
+/// `text` as a whole integer of at least `minimum`; nothing when it is not one.
+std::optional<int64_t> parse_integer(const std::string& text, int64_t minimum);
+
+/// `separator`-separated integers of at least `minimum` ("1,32,256", "1:8:8"); InvalidArgument
+/// naming `flag` and the item otherwise.
+Result<std::vector<int64_t>> parse_integer_list(const std::string& flag, const std::string& text, int64_t minimum,
+                                                char separator = ',');
 
 /// Integer validators whose messages name the rule, e.g. "must be a positive integer, not '0'".
 CLI::Validator positive_integer();

@@ -76,10 +76,7 @@ class Progress {
 
 Result<app::PreprocessOptions> preprocess_options(const PredictOptions& o) {
   app::PreprocessOptions p;
-  if (o.mode == "crop") p.mode = app::ResizeMode::kResizeCenterCrop;
-  else if (o.mode == "exact") p.mode = app::ResizeMode::kResizeExact;
-  else if (o.mode == "tencrop") p.mode = app::ResizeMode::kTenCrop;
-  else return invalid_argument("--mode must be crop, exact or tencrop, not '" + o.mode + "'");
+  CHEXRT_ASSIGN_OR_RETURN(p.mode, app::parse_resize_mode(o.mode));
   p.resize_size = o.resize_size;
   CHEXRT_RETURN_IF_ERROR(app::validate(p));
   return p;
