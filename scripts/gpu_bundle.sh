@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Builds chexrt's GPU programs on this machine (no GPU needed) and gathers what the GPU machine
-# needs into .gpu/ (git-ignored), for scripts/gpu_check.sh to run there:
+# Builds chexrt's GPU programs on this machine (no GPU needed) and gathers what a GPU machine
+# needs into .gpu/ (git-ignored), for scripts/gpu_check.sh to run there from a copy of the
+# repository with .gpu/ beside it:
 #   .gpu/bin.tar.xz                         executables gpu_tests, gpu_bench, chexrt (CUDA 13,
-#                                           sm_90), compressed to stay within what the device
-#                                           tool carries; scripts/gpu_env.sh unpacks them
-#   .gpu/lib/                               shared libraries the GPU machine lacks (libjpeg.so.62)
+#                                           sm_90), compressed (a third of the bundle's size);
+#                                           scripts/gpu_env.sh unpacks them
+#   .gpu/lib/                               shared libraries a GPU machine may lack (libjpeg.so.62)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
 #   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
-#   .gpu/pytorch_peers.py, .gpu/e2e_peer.py the PyTorch peer scripts (../shared does not travel)
-# Then, with the device tool: run(command="scripts/gpu_check.sh", carry=[".gpu"]).
+# The PyTorch peers that gpu_check.sh runs beside chexrt are bench/peers/*.py.
 #
 #   scripts/gpu_bundle.sh [BUILD_DIR]     (default build-gpu)
 set -euo pipefail
@@ -39,12 +39,6 @@ for input in $(ls models/generated/reference/*.input.npy | head -8); do
   stem=${input%.input.npy}
   cp "$stem.input.npy" "$stem.output_f64.npy" .gpu/reference/
 done
-cp ../shared/tools/pytorch_peers.py ../shared/tools/e2e_peer.py .gpu/
 tar -cf - -C .gpu bin | xz -6 -T"$(nproc)" > .gpu/bin.tar.xz
 rm -rf .gpu/bin
 du -sh .gpu
-size=$(du -sm .gpu | cut -f1)
-if [ "$size" -gt 60 ]; then
-  echo "gpu_bundle: .gpu is ${size} MB; the device tool carries at most 64 MiB with the tree" >&2
-  exit 1
-fi

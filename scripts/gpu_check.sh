@@ -4,15 +4,15 @@
 # the kernels at each batch; FP16 at the largest batch also as two concurrent sub-batches,
 # `chexrt bench --split 2`), a smoke check of `chexrt build --device cuda` / `inspect` /
 # `bench --engine`, compute-sanitizer on full inferences, the PyTorch peers
-# (../shared/tools/pytorch_peers.py) on the same card, and prints one table. With --per-layer,
+# (bench/peers/pytorch_peers.py) on the same card, and prints one table. With --per-layer,
 # bench/gpu_bench.cpp adds the per-layer profile, TFLOP/s and bandwidth. Needs the bundle of
-# scripts/gpu_bundle.sh in .gpu/. Logs and JSON go to $OUT (the device tool's output folder,
-# which returns at most 8 files), else to ./gpu_out. The timing cache stays in /tmp between
-# calls on one machine.
+# scripts/gpu_bundle.sh in .gpu/. Logs and JSON go to $OUT if set (at most 8 files), else to
+# ./gpu_out. The timing cache stays in /tmp between runs on one machine.
 #
 # With --pipeline, files to findings: `chexrt bench --pipeline` and `chexrt predict` on 2,000
 # links to the bundled NIH PNGs (and the same as quality-95 JPEGs), beside the PyTorch script a
-# user would write (e2e_peer.py: DataLoader, 16 workers, PIL + torchvision, eager FP16).
+# user would write (bench/peers/e2e_peer.py: DataLoader, 16 workers, PIL + torchvision, eager
+# FP16).
 #
 #   scripts/gpu_check.sh [--no-tests] [--no-bench] [--no-smoke] [--no-sanitizer] [--no-peers]
 #                        [--batches 1,32,256] [--peers eager_tf32,compile_fp16] [--per-layer]
@@ -137,7 +137,7 @@ if [ "$peers" = 1 ]; then
   # One run per configuration, each with its own JSON, so that a slow torch.compile loses only
   # itself; merged into peers.json.
   for config in ${peer_configs//,/ }; do
-    timeout 300 python3 "$bundle/pytorch_peers.py" --batches "$batches" --configs "$config" --iters 50 \
+    timeout 300 python3 bench/peers/pytorch_peers.py --batches "$batches" --configs "$config" --iters 50 \
       --warmup 10 --json "$work/peer_$config.json" 2>&1 | grep -v Warning
   done
   python3 -c 'import glob, json, sys; rows = [r for f in sorted(glob.glob(sys.argv[1] + "/peer_*.json")) for r in json.load(open(f))["rows"]]; json.dump({"rows": rows}, open(sys.argv[2], "w"), indent=1)' \
@@ -157,18 +157,10 @@ if [ "$pipeline" = 1 ]; then
     ln -s "$work/jpg_src/$(basename "${src%.png}").jpg" "$work/jpg/${name%.png}.jpg"
   done
   : >"$out/pipeline.log"
-  # timed LABEL COMMAND...: wall time, CPU use and peak RSS of the command (no /usr/bin/time there).
+  # timed LABEL COMMAND...: wall time, CPU use and peak RSS of the command.
   timed() {
     local label=$1; shift
-    python3 - "$label" "$@" <<'PY'
-import resource, subprocess, sys, time
-start = time.time()
-rc = subprocess.call(sys.argv[2:])
-wall = time.time() - start
-use = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{sys.argv[1]}: {wall:.2f} s, {100 * (use.ru_utime + use.ru_stime) / wall:.0f}% CPU, "
-      f"peak RSS {use.ru_maxrss / 1024:.0f} MB, exit {rc}", flush=True)
-PY
+    python3 bench/peak_rss.py --label "$label" "$@"
   }
   {
     echo "-- engine file (fp16, batch 1..256)"
@@ -193,8 +185,8 @@ PY
     echo "-- time to the first finding: one PNG, engine file"
     timed "one PNG" "$chexrt" predict --engine "$work/m.engine" "${sources[0]}"
     echo "-- PyTorch DataLoader script (e2e_peer.py DIR 16 64), PNG then JPEG"
-    timeout 240 python3 "$bundle/e2e_peer.py" "$work/png" 16 64
-    timeout 240 python3 "$bundle/e2e_peer.py" "$work/jpg" 16 64
+    timeout 240 python3 bench/peers/e2e_peer.py "$work/png" 16 64
+    timeout 240 python3 bench/peers/e2e_peer.py "$work/jpg" 16 64
   } >>"$out/pipeline.log" 2>&1
   grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
 fi

@@ -345,7 +345,7 @@ TEST(PngEncode, RoundTripsThroughTheDecoder) {
   EXPECT_EQ(encode_png(rgb.data(), w, h, 2).status().code(), StatusCode::kInvalidArgument);
 }
 
-// ---- DICOM files of ../shared/data ------------------------------------------------------------
+// ---- DICOM files of data/cxr/dicom ---------------------------------------------------------------
 
 TEST(DicomDecode, JpegBaselineSample) {
   if (!dicom_supported()) GTEST_SKIP() << "built without DCMTK";

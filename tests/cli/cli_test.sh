@@ -210,25 +210,11 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
     # With --decode-memory 400 the six decode threads take them one at a time; unbounded, they
     # would hold 1.5 GB at once.
     mkdir "$work/in"
-    /usr/bin/python3 - "$work/in/0.png" <<'PY' || fail "cannot write the test PNG"
-import struct, sys, zlib
-def chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
-w = h = 4096
-row, z = b"\0" * (1 + w * 6), zlib.compressobj(9)
-idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
-with open(sys.argv[1], "wb") as f:
-    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)))
-    f.write(chunk(b"IDAT", idat) + chunk(b"IEND", b""))
-PY
+    /usr/bin/python3 "$root/bench/write_large_png.py" "$work/in/0.png" 4096 4096 || fail "cannot write the test PNG"
     for i in 1 2 3 4 5; do cp "$work/in/0.png" "$work/in/$i.png"; done
-    /usr/bin/python3 - "$work/peak.txt" "$chexrt" predict "$work/in" --device cpu --batch 6 --decode-threads 6 --decode-memory 400 <<'PY' \
+    /usr/bin/python3 "$root/bench/peak_rss.py" --mb-file "$work/peak.txt" \
+      "$chexrt" predict "$work/in" --device cpu --batch 6 --decode-threads 6 --decode-memory 400 \
       > "$work/out.txt" 2> "$work/err.txt" || fail "predict failed: $(tail -3 "$work/err.txt")"
-import resource, subprocess, sys
-rc = subprocess.call(sys.argv[2:])
-open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024))
-sys.exit(rc)
-PY
     grep -q "6 image(s) predicted, 0 failed" "$work/err.txt" || fail "not all images predicted: $(tail -2 "$work/err.txt")"
     peak=$(cat "$work/peak.txt")
     echo "peak RSS ${peak} MB"
