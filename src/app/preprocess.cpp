@@ -1,7 +1,6 @@
 #include "app/preprocess.h"
 
 #include <algorithm>
-#include <type_traits>
 #include <cmath>
 
 namespace chexrt::app {
@@ -203,28 +202,12 @@ std::array<int, 2> resized_size(int width, int height, int size) {
   return width <= height ? std::array<int, 2>{size, new_long} : std::array<int, 2>{new_long, size};
 }
 
-namespace {
-
-// The image's description without its pixels.
-Image empty_like(const Image& image) {
-  Image out;
-  out.width = image.width;
-  out.height = image.height;
-  out.channels = image.channels;
-  out.source_bit_depth = image.source_bit_depth;
-  out.format = image.format;
-  return out;
-}
-Image8 empty_like(const Image8& image) { return Image8{image.width, image.height, image.channels, {}}; }
-
-// Area averaging: float samples keep the average, 8-bit ones round it.
-template <class AnyImage>
-AnyImage scale_down_any(const AnyImage& image, int max_side) {
+// Area averaging, rounded to the nearest grey level.
+Image8 scale_down(const Image8& image, int max_side) {
   const int longer = std::max(image.width, image.height);
   if (longer <= max_side || max_side < 1) return image;
-  AnyImage out = empty_like(image);
-  out.width = std::max(1, static_cast<int>(int64_t{image.width} * max_side / longer));
-  out.height = std::max(1, static_cast<int>(int64_t{image.height} * max_side / longer));
+  Image8 out{std::max(1, static_cast<int>(int64_t{image.width} * max_side / longer)),
+             std::max(1, static_cast<int>(int64_t{image.height} * max_side / longer)), image.channels, {}};
   out.pixels.assign(static_cast<size_t>(out.width) * out.height * out.channels, 0);
   // Output pixel x covers source columns [x * W / w, (x + 1) * W / w), at least one.
   auto span = [](int i, int in, int out_size) {
@@ -240,29 +223,18 @@ AnyImage scale_down_any(const AnyImage& image, int max_side) {
       const auto [x0, x1] = span(x, image.width, out.width);
       std::fill(sum.begin(), sum.end(), 0.0f);
       for (int sy = y0; sy < y1; ++sy) {
-        const auto* row = &image.pixels[static_cast<size_t>(sy) * image.width * c];
+        const uint8_t* row = &image.pixels[static_cast<size_t>(sy) * image.width * c];
         for (int sx = x0; sx < x1; ++sx) {
-          for (int k = 0; k < c; ++k) sum[k] += static_cast<float>(row[sx * c + k]);
+          for (int k = 0; k < c; ++k) sum[k] += row[sx * c + k];
         }
       }
       const float inv = 1.0f / static_cast<float>((y1 - y0) * (x1 - x0));
-      auto* dst = &out.pixels[(static_cast<size_t>(y) * out.width + x) * c];
-      for (int k = 0; k < c; ++k) {
-        if constexpr (std::is_same_v<decltype(out.pixels[0] + 0), float>) {
-          dst[k] = sum[k] * inv;
-        } else {
-          dst[k] = static_cast<uint8_t>(std::min(255.0f, sum[k] * inv + 0.5f));
-        }
-      }
+      uint8_t* dst = &out.pixels[(static_cast<size_t>(y) * out.width + x) * c];
+      for (int k = 0; k < c; ++k) dst[k] = static_cast<uint8_t>(std::min(255.0f, sum[k] * inv + 0.5f));
     }
   }
   return out;
 }
-
-}  // namespace
-
-Image scale_down(const Image& image, int max_side) { return scale_down_any(image, max_side); }
-Image8 scale_down(const Image8& image, int max_side) { return scale_down_any(image, max_side); }
 
 Region crop_region(int width, int height, const PreprocessOptions& options) {
   if (options.mode == ResizeMode::kResizeExact) return {0, 0, double(width), double(height)};

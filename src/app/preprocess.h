@@ -66,7 +66,6 @@ Result<HostTensor> preprocess(const Image8& grey_levels, const PreprocessOptions
 /// `image` itself when its longer side is at most `max_side`, else a copy scaled down to that
 /// size by averaging the source pixels under each output pixel (for display, e.g. heat maps:
 /// not the model's input).
-Image scale_down(const Image& image, int max_side);
 Image8 scale_down(const Image8& image, int max_side);
 
 /// A rectangle in source-image pixel coordinates (x1, y1 exclusive; may be fractional).

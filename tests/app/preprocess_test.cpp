@@ -153,17 +153,14 @@ TEST(Preprocess, SizesHaveLimitsWithClearErrors) {
 }
 
 TEST(Preprocess, ScaleDownAveragesAndKeepsSmallImages) {
-  Image image;
-  image.width = 4;
-  image.height = 2;
-  image.channels = 1;
-  image.pixels = {0.f, 1.f, 0.2f, 0.4f, 1.f, 0.f, 0.6f, 0.8f};
+  // The same 2x2 blocks as grey levels: averages 127.5 (rounded up) and 125.
+  const Image8 image{4, 2, 1, {0, 255, 50, 100, 255, 0, 150, 200}};
   EXPECT_EQ(scale_down(image, 4).pixels, image.pixels);
-  const Image half = scale_down(image, 2);
+  const Image8 half = scale_down(image, 2);
   ASSERT_EQ(half.width, 2);
   ASSERT_EQ(half.height, 1);
-  EXPECT_FLOAT_EQ(half.pixels[0], 0.5f);
-  EXPECT_FLOAT_EQ(half.pixels[1], 0.5f);
+  EXPECT_EQ(half.pixels[0], 128);
+  EXPECT_EQ(half.pixels[1], 125);
 }
 
 }  // namespace
