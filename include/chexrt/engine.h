@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "chexrt/image_input.h"
 #include "chexrt/status.h"
 #include "chexrt/tensor.h"
 
@@ -59,6 +60,18 @@ class Engine {
   /// size from 1 to max_batch(); outputs come back with the same batch.
   virtual Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) = 0;
 
+  /// Preprocesses 8-bit `images` as `options` say (resize, centre crop or ten-crop, normalize:
+  /// core/image_preprocess.h, bit for bit the same on every engine) and runs them. The network
+  /// must have one input, float32 [N, 3, crop, crop]; the outputs hold samples_per_image(options)
+  /// rows per image, in order, and images.size() times that must be at most max_batch(). The
+  /// default preprocesses on the host and calls infer(); GPU engines upload the 8-bit pixels
+  /// (a quarter of the float32 crops' bytes for an NIH X-ray, a fortieth for ten-crop) and
+  /// preprocess on the device.
+  virtual Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
+                              std::vector<HostTensor>* outputs);
+  /// True when infer_images() preprocesses on the engine's device: callers with images should
+  /// then hand over pixels rather than preprocess on the host themselves.
+  virtual bool preprocesses_on_device() const { return false; }
   /// One line per layer: name, kernel (tactic) and precision, for `chexrt inspect`.
   virtual std::string describe_layers() const = 0;
 

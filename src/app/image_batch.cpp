@@ -34,17 +34,15 @@ bool is_image_file(const fs::directory_entry& entry) {
   return ext.empty() && has_dicom_preamble(entry.path());
 }
 
-// load_image_file() without its guard against failed allocations. The decoded bytes are held
-// under the budget from the header on, until the image is preprocessed (and scaled down).
-Status load_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* batch,
-                int64_t first, BatchItem* item) {
+// Reads and decodes under the budget (held from the header on, until the image is handed back)
+// and keeps the scaled-down copy for heat maps.
+Result<Image8> decode_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
+                          BatchItem* item, DecodeBudget::Reservation* held) {
   CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
   CHEXRT_ASSIGN_OR_RETURN(ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
-  DecodeBudget::Reservation held = budget.reserve(decode_peak_bytes(info));
+  *held = budget.reserve(decode_peak_bytes(info));
   CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_image8(bytes.data(), bytes.size(), path));
   bytes = {};
-  Status preprocessed = preprocess_into(image, options.preprocess, batch, first);
-  if (!preprocessed.ok()) return preprocessed.with_context(path);
   if (options.keep_images) {
     const Region region = crop_region(image.width, image.height, options.preprocess);
     item->image = scale_down(image, options.kept_image_max_side);
@@ -52,20 +50,38 @@ Status load_one(const std::string& path, const LoadOptions& options, DecodeBudge
     const double sy = static_cast<double>(item->image.height) / image.height;
     item->crop_region = {region.x0 * sx, region.y0 * sy, region.x1 * sx, region.y1 * sy};
   }
-  return Status::ok_status();
+  return image;
 }
 
-}  // namespace
-
-Status load_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* batch,
-                       int64_t first, BatchItem* item) {
-  // A failed allocation is this file's failure: it must not end the process from a thread.
+// A failed allocation is this file's failure: it must not end the process from a thread.
+template <class Fn>
+auto guard_allocation(const std::string& path, BatchItem* item, Fn fn) -> decltype(fn()) {
   try {
-    return load_one(path, options, budget, batch, first, item);
+    return fn();
   } catch (const std::bad_alloc&) {
     item->image = Image8();
     return runtime_error(path + ": out of memory while decoding");
   }
+}
+
+}  // namespace
+
+Result<Image8> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
+                                 BatchItem* item) {
+  return guard_allocation(path, item, [&]() -> Result<Image8> {
+    DecodeBudget::Reservation held;
+    return decode_one(path, options, budget, item, &held);
+  });
+}
+
+Status load_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* batch,
+                       int64_t first, BatchItem* item) {
+  return guard_allocation(path, item, [&]() -> Status {
+    DecodeBudget::Reservation held;  // until the image is preprocessed
+    CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_one(path, options, budget, item, &held));
+    Status preprocessed = preprocess_into(image, options.preprocess, batch, first);
+    return preprocessed.ok() ? preprocessed : preprocessed.with_context(path);
+  });
 }
 
 Result<HostTensor> compact_batch(HostTensor batch, std::vector<BatchItem>& items, int samples) {

@@ -57,6 +57,12 @@ struct LoadOptions {
 Status load_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget, HostTensor* batch,
                        int64_t first, BatchItem* item);
 
+/// load_image_file() without the preprocessing, for engines that preprocess on their device:
+/// the full-size 8-bit image (and with options.keep_images the scaled-down copy and crop region
+/// in `item`). The budget bounds the decoding only; the caller bounds the images it keeps.
+Result<Image8> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
+                                 BatchItem* item);
+
 /// Moves the rows of the items that loaded (status ok) to the front of `batch`, in order, sets
 /// their first_sample, and returns the batch seen as those rows alone (no copy when none
 /// failed). Item k's rows must be [k * samples, (k + 1) * samples) before.

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "chexrt/image_input.h"
 #include "chexrt/status.h"
 
 namespace chexrt::app {
@@ -34,18 +35,9 @@ struct Image {
   float at(int x, int y, int c) const { return pixels[(static_cast<size_t>(y) * width + x) * channels + c]; }
 };
 
-/// 8-bit image, row-major, channels interleaved.
-struct Image8 {
-  int width = 0;
-  int height = 0;
-  int channels = 0;
-  std::vector<uint8_t> pixels;
-};
-
-/// Images larger than this are refused before any pixel buffer is allocated, so that a
-/// crafted header cannot make the decoder allocate gigabytes (a 16-bit 8192 x 8192 image
-/// is already far beyond any chest radiograph).
-inline constexpr int64_t kMaxImagePixels = int64_t{8192} * 8192;
+/// 8-bit images and the pixel limit are the engines' too (chexrt/image_input.h).
+using chexrt::Image8;
+using chexrt::kMaxImagePixels;
 
 /// What a file's header says, read without decoding its pixels.
 struct ImageInfo {

@@ -38,7 +38,8 @@ void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) 
 int worker_count(int requested);
 
 struct Decoded {
-  BatchItem item;  // its tensor rows are in the batch's buffer
+  BatchItem item;  // its tensor rows are in the batch's buffer (host preprocessing)
+  Image8 pixels;   // the decoded image (preprocessing on the engine's device)
   bool ready = false;
 };
 
@@ -60,6 +61,7 @@ class Pipeline {
     load_.kept_image_max_side = options.heatmap_max_side;
     batch_ = options.images_per_batch;
     threads_ = worker_count(options.decode_threads);
+    on_device_ = options.preprocess_on_device && engine.preprocesses_on_device();
     ring_.resize(static_cast<size_t>(batch_) * options.batches_ahead);
   }
 
@@ -69,6 +71,9 @@ class Pipeline {
   size_t decode_limit() const { return (released_ + options_.batches_ahead) * static_cast<size_t>(batch_); }
   HostTensor& buffer_of(size_t file) { return buffers_[(file / batch_) % buffers_.size()]; }
   void decode_worker();
+  /// Runs the decoded files of `batch` (their pixels in `pixels`, or their rows in the buffer of
+  /// file `first`) and sets each file's first_sample.
+  Status infer(InferredBatch& batch, size_t first, std::vector<Image8>& pixels);
   void postprocess_worker();
   void postprocess(InferredBatch& batch);
   void stop_all();
@@ -82,6 +87,7 @@ class Pipeline {
   int64_t batch_ = 1;
   int threads_ = 1;
   int samples_ = 1;
+  bool on_device_ = false;  // decoders hand over 8-bit images; the engine preprocesses them
 
   std::mutex mutex_;
   std::condition_variable changed_;
@@ -111,8 +117,14 @@ void Pipeline::decode_worker() {
     Decoded d;
     d.item.path = files_[i];
     const auto start = Clock::now();
-    const int64_t first_row = static_cast<int64_t>(i % batch_) * samples_;
-    d.item.status = load_image_file(files_[i], load_, budget_, &buffer_of(i), first_row, &d.item);
+    if (on_device_) {
+      Result<Image8> image = decode_image_file(files_[i], load_, budget_, &d.item);
+      d.item.status = image.status();
+      if (image.ok()) d.pixels = std::move(*image);
+    } else {
+      const int64_t first_row = static_cast<int64_t>(i % batch_) * samples_;
+      d.item.status = load_image_file(files_[i], load_, budget_, &buffer_of(i), first_row, &d.item);
+    }
     const double spent = seconds_since(start);
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.decode_s += spent;
@@ -120,6 +132,34 @@ void Pipeline::decode_worker() {
     ring_[i % ring_.size()] = std::move(d);
     changed_.notify_all();
   }
+}
+
+Status Pipeline::infer(InferredBatch& batch, size_t first, std::vector<Image8>& pixels) {
+  const auto start = Clock::now();
+  if (on_device_) {
+    std::vector<ImageView> views;
+    for (size_t k = 0; k < batch.files.size(); ++k) {
+      if (!batch.files[k].status.ok()) continue;
+      batch.files[k].first_sample = static_cast<int64_t>(views.size()) * samples_;
+      views.push_back(view_of(pixels[k]));
+    }
+    if (!views.empty()) batch.status = engine_.infer_images(views, options_.preprocess, &batch.outputs);
+    stats_.infer_s += seconds_since(start);
+  } else {
+    // The files' rows are already in the buffer: only those of failed files are squeezed out.
+    CHEXRT_ASSIGN_OR_RETURN(HostTensor input, compact_batch(buffer_of(first), batch.files, samples_));
+    stats_.assemble_s += seconds_since(start);
+    if (input.dims()[0] > 0) {
+      const auto infer_start = Clock::now();
+      batch.status = engine_.infer({input}, &batch.outputs);
+      stats_.infer_s += seconds_since(infer_start);
+    }
+  }
+  if (batch.status.ok() && batch.outputs.empty() && batch.files.size() > 0 &&
+      std::any_of(batch.files.begin(), batch.files.end(), [](const BatchItem& f) { return f.status.ok(); })) {
+    batch.status = runtime_error("the engine gave no outputs");
+  }
+  return Status::ok_status();
 }
 
 void Pipeline::postprocess(InferredBatch& batch) {
@@ -209,7 +249,8 @@ Result<PipelineStats> Pipeline::run() {
   const int crop = options_.preprocess.crop_size;
   stats_.files = files_.size();
   stats_.decode_threads = threads_;
-  for (int b = 0; b < options_.batches_ahead; ++b) {
+  stats_.preprocess_on_device = on_device_;
+  for (int b = 0; b < options_.batches_ahead && !on_device_; ++b) {
     buffers_.emplace_back(DataType::kFloat32, Dims{batch_ * samples_, 3, crop, crop});
   }
 
@@ -233,6 +274,7 @@ Result<PipelineStats> Pipeline::run() {
     const size_t last = std::min(n, first + static_cast<size_t>(batch_));
     InferredBatch batch;
     batch.first_index = first;
+    std::vector<Image8> pixels;
     {
       const auto wait_start = Clock::now();
       std::unique_lock<std::mutex> lock(mutex_);
@@ -247,23 +289,17 @@ Result<PipelineStats> Pipeline::run() {
       stats_.wait_decode_s += seconds_since(wait_start);
       for (size_t i = first; i < last; ++i) {
         batch.files.push_back(std::move(ring_[i % ring_.size()].item));
+        pixels.push_back(std::move(ring_[i % ring_.size()].pixels));
         ring_[i % ring_.size()] = Decoded();
       }
     }
 
-    // The files' rows are already in the buffer: only those of failed files are squeezed out.
-    const auto assemble_start = Clock::now();
-    Result<HostTensor> input = compact_batch(buffer_of(first), batch.files, samples_);
-    if (!input.ok()) return input.status();
-    stats_.assemble_s += seconds_since(assemble_start);
-    if (input->dims()[0] > 0) {
-      const auto infer_start = Clock::now();
-      batch.status = engine_.infer({*input}, &batch.outputs);
-      stats_.infer_s += seconds_since(infer_start);
-      if (batch.status.ok() && (batch.outputs.empty() || (!options_.heatmap_dir.empty() && batch.outputs.size() < 2))) {
-        batch.status = runtime_error("the engine gave " + std::to_string(batch.outputs.size()) + " outputs");
-      }
+    const Status infer_status = infer(batch, first, pixels);
+    if (!infer_status.ok()) return infer_status;
+    if (batch.status.ok() && !batch.outputs.empty() && !options_.heatmap_dir.empty() && batch.outputs.size() < 2) {
+      batch.status = runtime_error("the engine gave " + std::to_string(batch.outputs.size()) + " outputs");
     }
+    pixels = {};
     std::unique_lock<std::mutex> lock(mutex_);
     ++released_;  // the engine is done with this batch's buffer: decoding may fill it again
     changed_.notify_all();
@@ -300,14 +336,20 @@ Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, con
   PipelineStats stats;
   stats.files = files.size();
   stats.decode_threads = worker_count(options.decode_threads);
+  stats.preprocess_on_device = options.preprocess_on_device;
   std::mutex mutex;
   const auto start = Clock::now();
   parallel_for(files.size(), stats.decode_threads, [&](size_t i) {
     BatchItem item;
     const auto file_start = Clock::now();
-    HostTensor tensor(DataType::kFloat32, Dims{samples_per_image(load.preprocess), 3, load.preprocess.crop_size,
-                                              load.preprocess.crop_size});
-    const Status status = load_image_file(files[i], load, budget, &tensor, 0, &item);
+    Status status;
+    if (options.preprocess_on_device) {
+      status = decode_image_file(files[i], load, budget, &item).status();
+    } else {
+      HostTensor tensor(DataType::kFloat32, Dims{samples_per_image(load.preprocess), 3, load.preprocess.crop_size,
+                                                load.preprocess.crop_size});
+      status = load_image_file(files[i], load, budget, &tensor, 0, &item);
+    }
     const double spent = seconds_since(file_start);
     std::lock_guard<std::mutex> lock(mutex);
     stats.decode_s += spent;

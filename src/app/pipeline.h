@@ -2,9 +2,11 @@
 //
 //   decode workers (one per core)      read, decode and preprocess files, in input order,
 //        |                             straight into their rows of a batch buffer, no more
-//        |                             than `batches_ahead` batches ahead of the engine
+//        |                             than `batches_ahead` batches ahead of the engine; with
+//        |                             an engine on a GPU they stop at the 8-bit image
 //   engine (caller)                    runs each batch's buffer (rows of failed files squeezed
-//        |                             out first), then releases the buffer to the decoders
+//        |                             out first), then releases the buffer to the decoders;
+//        |                             or uploads the 8-bit images, preprocessed on the GPU
 //        |
 //   postprocessing (one thread)        findings (the mean over a ten-crop's samples), heat maps
 //        |                             (drawn by a pool), then `sink`, once per file, in order
@@ -36,6 +38,11 @@ struct PipelineOptions {
   /// decoded ahead, the one in the engine included (a buffer is reused once the engine is done).
   int batches_ahead = 3;
   int64_t decode_budget_bytes = kDefaultDecodeBudgetBytes;
+  /// With an engine that preprocesses on its device (Engine::preprocesses_on_device), decoders
+  /// hand it 8-bit images (Engine::infer_images) instead of preprocessing on the host. The
+  /// images waiting for the engine are then held whole: at most images_per_batch *
+  /// batches_ahead of them (1 MB each for an NIH X-ray).
+  bool preprocess_on_device = true;
 
   /// Heat maps, when `heatmap_dir` is set: the engine's second output is then the last feature
   /// map [N, C, h, w] and `heatmap_weights` the classifier's [classes, C] weights. The map of
@@ -62,12 +69,13 @@ struct PipelineStats {
   size_t files = 0;
   size_t failed = 0;
   double wall_s = 0;
-  double decode_s = 0;       ///< reading + decoding + preprocessing, all workers
+  double decode_s = 0;       ///< reading + decoding (+ preprocessing on the host), all workers
   double assemble_s = 0;     ///< squeezing out the rows of failed files
   double wait_decode_s = 0;  ///< the engine waiting for decoded batches
   double infer_s = 0;        ///< engine calls, host-to-device copies included
   double postprocess_s = 0;  ///< findings, heat maps and the sink
   int decode_threads = 0;
+  bool preprocess_on_device = false;  ///< the engine preprocessed (infer_s includes it)
   int64_t decode_peak_bytes = 0;
   double images_per_second() const { return wall_s > 0 ? files / wall_s : 0; }
 };
@@ -81,8 +89,9 @@ using ResultSink = std::function<Status(FileResult&&)>;
 Result<PipelineStats> run_pipeline(const std::vector<std::string>& files, Engine& engine,
                                    const PipelineOptions& options, const ResultSink& sink);
 
-/// The pipeline's first stage alone, for measuring it: reads, decodes and preprocesses `files`
-/// on `options.decode_threads` workers and drops the tensors. The stats count the files that
+/// The pipeline's first stage alone, for measuring it: reads, decodes and (unless
+/// options.preprocess_on_device) preprocesses `files` on `options.decode_threads` workers and
+/// drops the results. The stats count the files that
 /// failed; wall_s and decode_s say how fast the rest went.
 Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, const PipelineOptions& options);
 

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "chexrt/engine.h"
+#include "core/image_preprocess.h"
 
 namespace chexrt {
 
@@ -39,6 +40,19 @@ Result<BenchmarkResult> Engine::benchmark(const BenchmarkOptions& options) {
   result.throughput = total > 0 ? options.batch * options.iterations * 1000.0 / total : 0;
   result.notes = "host-timed infer() on " + backend_name();
   return result;
+}
+
+Status Engine::infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
+                            std::vector<HostTensor>* outputs) {
+  CHEXRT_ASSIGN_OR_RETURN(const int64_t samples, preprocessing::check_image_batch(*this, images, options));
+  const int crop = options.crop_size;
+  HostTensor input(DataType::kFloat32, {samples, 3, crop, crop});
+  const size_t image_size = static_cast<size_t>(samples_per_image(options)) * 3 * crop * crop;
+  for (size_t i = 0; i < images.size(); ++i) {
+    Status s = preprocessing::preprocess_image(images[i], options, input.data<float>() + i * image_size);
+    if (!s.ok()) return s.with_context("image " + std::to_string(i));
+  }
+  return infer({input}, outputs);
 }
 
 }  // namespace chexrt

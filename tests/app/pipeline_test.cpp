@@ -25,7 +25,9 @@ using testing::test_data;
 using testing::write_bytes;
 
 // An engine whose finding k for a sample is the mean of the sample's values plus k / 100, and
-// whose second output is a [N, 2, 7, 7] feature map (for heat maps). It counts its calls.
+// whose second output is a [N, 2, 7, 7] feature map (for heat maps). It counts its calls. With
+// `on_device` it stands for a GPU engine: it asks for 8-bit images (infer_images), which it
+// preprocesses the default way.
 class FakeEngine : public Engine {
  public:
   explicit FakeEngine(int64_t max_batch, int crop = 224) : max_batch_(max_batch) {
@@ -38,6 +40,12 @@ class FakeEngine : public Engine {
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
   int64_t max_batch() const override { return max_batch_; }
   std::string describe_layers() const override { return ""; }
+  bool preprocesses_on_device() const override { return on_device; }
+  Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
+                      std::vector<HostTensor>* out) override {
+    ++image_calls;
+    return Engine::infer_images(images, options, out);
+  }
   Status infer(const std::vector<HostTensor>& in, std::vector<HostTensor>* out) override {
     ++calls;
     const int64_t n = in[0].dims()[0];
@@ -56,7 +64,9 @@ class FakeEngine : public Engine {
     return Status::ok_status();
   }
   std::atomic<int> calls{0};
+  std::atomic<int> image_calls{0};
   int fail_call = -1;
+  bool on_device = false;
 
  private:
   int64_t max_batch_;
@@ -111,13 +121,16 @@ std::vector<std::string> bundled_images() {
 
 TEST(Pipeline, FindingsEqualTheBatchPathInEveryModeAndFormat) {
   const std::vector<std::string> files = bundled_images();
-  for (ResizeMode mode : {ResizeMode::kResizeCenterCrop, ResizeMode::kResizeExact, ResizeMode::kTenCrop}) {
+  for (ResizeMode mode : {ResizeMode::kResizeCenterCrop, ResizeMode::kResizeExact, ResizeMode::kTenCrop})
+  for (bool on_device : {false, true}) {
+    SCOPED_TRACE(on_device ? "8-bit images to the engine" : "preprocessed by the decoders");
     PipelineOptions options;
     options.preprocess.mode = mode;
     options.images_per_batch = 3;  // batches of 3, 3 and 1
     options.decode_threads = 3;
     const int samples = samples_per_image(options.preprocess);
     FakeEngine engine(3 * samples);
+    engine.on_device = on_device;
     FakeEngine whole(static_cast<int64_t>(files.size()) * samples);
     const std::vector<std::vector<float>> want = batch_path(files, whole, options.preprocess);
     const std::vector<FileResult> got = run(files, engine, options);
@@ -129,6 +142,7 @@ TEST(Pipeline, FindingsEqualTheBatchPathInEveryModeAndFormat) {
       for (int k = 0; k < kNumFindings; ++k) EXPECT_NEAR(got[i].probabilities[k], want[i][k], 1e-6) << files[i];
     }
     EXPECT_EQ(engine.calls.load(), 3);
+    EXPECT_EQ(engine.image_calls.load(), on_device ? 3 : 0);
   }
 }
 
@@ -149,10 +163,13 @@ TEST(Pipeline, FailuresAtTheStartMiddleAndEndKeepOrderAndTheRest) {
   files.insert(files.begin() + 7, dir.file("vanishing.png"));
   std::filesystem::remove(dir.file("vanishing.png"));
 
+  for (bool on_device : {false, true}) {
+  SCOPED_TRACE(on_device ? "8-bit images to the engine" : "preprocessed by the decoders");
   PipelineOptions options;
   options.images_per_batch = 4;
   options.decode_threads = 2;
   FakeEngine engine(4);
+  engine.on_device = on_device;
   const std::vector<FileResult> got = run(files, engine, options);
   ASSERT_EQ(got.size(), files.size());
   size_t failed = 0;
@@ -168,6 +185,7 @@ TEST(Pipeline, FailuresAtTheStartMiddleAndEndKeepOrderAndTheRest) {
     }
   }
   EXPECT_EQ(failed, 4u);
+  }
 }
 
 TEST(Pipeline, AnEngineFailureFailsItsBatchAlone) {

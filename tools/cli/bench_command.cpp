@@ -37,6 +37,7 @@ struct BenchCliOptions {
   std::string pipeline;
   bool decode_only = false;
   std::string decode_threads = "0";
+  std::string preprocess_on = "auto";
   std::string mode = "crop";
 };
 
@@ -50,6 +51,7 @@ nlohmann::json stats_json(const app::PipelineStats& s) {
           {"engine_busy_s", s.infer_s},
           {"engine_waiting_s", s.wait_decode_s},
           {"postprocess_busy_s", s.postprocess_s},
+          {"preprocess_on_device", s.preprocess_on_device},
           {"decoded_bytes_peak", s.decode_peak_bytes}};
 }
 
@@ -68,6 +70,8 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
       options.preprocess = preprocess;
       options.decode_threads = static_cast<int>(threads);
       options.images_per_batch = std::max<int64_t>(1, batch);
+      // Decoding alone preprocesses on the host unless told that the GPU will.
+      options.preprocess_on_device = engine ? o.preprocess_on != "host" : o.preprocess_on == "device";
       std::fprintf(stderr, "bench: %zu files, %s, decode threads %lld ...\n", files.size(),
                    engine ? ("batch " + std::to_string(batch)).c_str() : "decoding only",
                    static_cast<long long>(threads));
@@ -95,7 +99,10 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
     if (!s.ok()) return report_error(s);
   }
   std::printf("files to findings: %s, %s, mode %s\n%s", o.pipeline.c_str(),
-              engine ? engine->backend_name().c_str() : "decoding and preprocessing only", o.mode.c_str(),
+              engine ? engine->backend_name().c_str()
+              : o.preprocess_on == "device" ? "decoding only (preprocessing left to the GPU)"
+                                            : "decoding and preprocessing only",
+              o.mode.c_str(),
               table.to_string().c_str());
   return 0;
 }
@@ -257,6 +264,11 @@ void register_bench_command(CLI::App& app, int& exit_code) {
                   "With --pipeline: comma-separated decode thread counts to measure (0: one per core)")
       ->capture_default_str();
   cmd->add_option("--mode", o->mode, "With --pipeline: crop, exact or tencrop")->capture_default_str();
+  cmd->add_option("--preprocess-on", o->preprocess_on,
+                  "With --pipeline: auto (on the GPU when the engine runs there; on the host with --decode-only), "
+                  "host, or device (with --decode-only: time decoding alone, as when the GPU preprocesses)")
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->capture_default_str();
   cmd->add_option("--json", o->json, "Write the results as JSON to this file");
   cmd->callback([o, &exit_code] { exit_code = run_bench(*o); });
 }

@@ -47,6 +47,7 @@ struct PredictOptions {
   int heatmap_size = 1024;
   int64_t decode_memory_mb = app::kDefaultDecodeBudgetBytes >> 20;
   int decode_threads = 0;
+  std::string preprocess_on = "auto";
   bool verbose = false;
   bool no_engine_cache = false;
 };
@@ -279,6 +280,7 @@ int run_predict(const PredictOptions& o) {
   pipeline.preprocess = *prep;
   pipeline.images_per_batch = images_per_batch;
   pipeline.decode_threads = o.decode_threads;
+  pipeline.preprocess_on_device = o.preprocess_on != "host";
   pipeline.decode_budget_bytes = o.decode_memory_mb << 20;
   if (want_heatmaps) {
     pipeline.heatmap_dir = o.heatmap_dir;
@@ -310,11 +312,15 @@ int run_predict(const PredictOptions& o) {
                failed, stats->wall_s, stats->images_per_second());
   if (o.verbose) {
     std::fprintf(stderr,
-                 "stages (busy seconds): read+decode+preprocess %.2f over %d threads (%.1f images/s per thread), "
+                 "stages (busy seconds): %s %.2f over %d threads (%.1f images/s per thread), "
                  "batch assembly %.2f, engine %.2f (%s), engine waiting for images %.2f, findings+heat maps+output "
                  "%.2f; decoded bytes held at most %.1f MB\n",
-                 stats->decode_s, stats->decode_threads, stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0,
-                 stats->assemble_s, stats->infer_s, engine->engine->backend_name().c_str(), stats->wait_decode_s,
+                 stats->preprocess_on_device ? "read+decode" : "read+decode+preprocess", stats->decode_s,
+                 stats->decode_threads, stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0,
+                 stats->assemble_s, stats->infer_s,
+                 (engine->engine->backend_name() + (stats->preprocess_on_device ? ", preprocessing included" : ""))
+                     .c_str(),
+                 stats->wait_decode_s,
                  stats->postprocess_s, stats->decode_peak_bytes / 1e6);
   }
   return failed ? kExitSomeInputsFailed : kExitOk;
@@ -353,6 +359,11 @@ void register_predict_command(CLI::App& app, int& exit_code) {
                   "Longer side of the heat maps at most (larger X-rays are scaled down)")
       ->capture_default_str()
       ->check(positive_integer());
+  cmd->add_option("--preprocess-on", o->preprocess_on,
+                  "Where images are resized, cropped and normalized: auto (on the GPU when the engine runs there), "
+                  "host or device (the same as auto; the CPU backends always preprocess on the host)")
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->capture_default_str();
   cmd->add_option("--decode-threads", o->decode_threads, "Threads that read and decode images (0: one per core)")
       ->capture_default_str()
       ->check(non_negative_integer());

@@ -10,7 +10,9 @@
 #include <sstream>
 #include <thread>
 
+#include "backends/cuda/image_input.h"
 #include "backends/cuda/timing_cache.h"
+#include "core/image_preprocess.h"
 
 namespace chexrt::cuda {
 
@@ -196,6 +198,20 @@ class ExecutionContext {
                int64_t batch, bool use_graph, std::vector<HostTensor>* outputs) {
     for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(in_host_[i].get(), inputs[i].raw(), inputs[i].nbytes());
     CHEXRT_RETURN_IF_ERROR(enqueue_h2d(e, batch));
+    return run(e, steps, batch, use_graph, outputs);
+  }
+
+  /// infer() from 8-bit images preprocessed on the GPU into the (one) input buffer.
+  Status infer_images(const CudaEngine& e, const std::vector<Step*>& steps, const std::vector<ImageView>& images,
+                      const PreprocessOptions& options, int64_t batch, bool use_graph,
+                      std::vector<HostTensor>* outputs) {
+    CHEXRT_RETURN_IF_ERROR(images_.enqueue(images, options, in_dev_[0].as<float>(), stream_));
+    return run(e, steps, batch, use_graph, outputs);
+  }
+
+  /// The forward pass on inputs already on the device, and the outputs back to the host.
+  Status run(const CudaEngine& e, const std::vector<Step*>& steps, int64_t batch, bool use_graph,
+             std::vector<HostTensor>* outputs) {
     CHEXRT_RETURN_IF_ERROR(enqueue_compute(e, steps, batch, use_graph));
     CHEXRT_RETURN_IF_ERROR(enqueue_d2h(e, batch));
     CHEXRT_RETURN_IF_ERROR(synchronize("running the engine"));
@@ -225,6 +241,7 @@ class ExecutionContext {
   std::vector<DeviceBuffer> in_dev_, out_dev_;
   std::vector<PinnedBuffer> in_host_, out_host_;
   std::map<int64_t, cudaGraphExec_t> graphs_;
+  ImagePreprocessor images_;
 };
 
 // --- build ---------------------------------------------------------------------------------
@@ -564,6 +581,17 @@ Status CudaEngine::infer_with(const std::vector<HostTensor>& inputs, bool use_cu
   CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
   CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false, *profile));
   const Status s = ctx->infer(*this, profile->steps, inputs, batch, use_cuda_graph, outputs);
+  release(std::move(ctx));
+  return s;
+}
+
+Status CudaEngine::infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
+                                std::vector<HostTensor>* outputs) {
+  if (!ImagePreprocessor::supports(images)) return Engine::infer_images(images, options, outputs);
+  CHEXRT_ASSIGN_OR_RETURN(const int64_t batch, preprocessing::check_image_batch(*this, images, options));
+  CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
+  CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false, *profile));
+  const Status s = ctx->infer_images(*this, profile->steps, images, options, batch, graphs_default_, outputs);
   release(std::move(ctx));
   return s;
 }

@@ -59,6 +59,10 @@ class CudaEngine final : public Engine {
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
   int64_t max_batch() const override { return plan_.max_batch; }
   Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) override;
+  /// Uploads the 8-bit pixels and preprocesses them on the GPU (ImagePreprocessor).
+  Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
+                      std::vector<HostTensor>* outputs) override;
+  bool preprocesses_on_device() const override { return true; }
   /// The max-batch profile's layers (the one an engine file stores).
   std::string describe_layers() const override;
   std::vector<std::string> node_tactics() const override;

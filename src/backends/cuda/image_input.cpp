@@ -1,0 +1,122 @@
+#include "backends/cuda/image_input.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <utility>
+
+#include "backends/cuda/kernels/image_preprocess.cuh"
+#include "core/image_preprocess.h"
+
+namespace chexrt::cuda {
+namespace {
+
+size_t align16(size_t n) { return (n + 15) & ~size_t{15}; }
+
+// Appends the bank for in -> out to `tables` (once per size pair) and returns its index.
+int add_bank(int in, int out, std::map<std::pair<int, int>, std::pair<int, int>>& made, std::vector<int32_t>& tables,
+             int* taps) {
+  auto it = made.find({in, out});
+  if (it == made.end()) {
+    const preprocessing::FilterBank bank = preprocessing::bilinear_filter_bank(in, out);
+    const int at = static_cast<int>(tables.size());
+    tables.insert(tables.end(), bank.first.begin(), bank.first.end());
+    tables.insert(tables.end(), bank.count.begin(), bank.count.end());
+    tables.insert(tables.end(), bank.weights.begin(), bank.weights.end());
+    it = made.emplace(std::make_pair(in, out), std::make_pair(at, bank.taps)).first;
+  }
+  *taps = it->second.second;
+  return it->second.first;
+}
+
+// Grows `buffer` to at least `bytes`, by half again to limit reallocations.
+template <class Buffer>
+Status grow(Buffer& buffer, size_t bytes, const char* what) {
+  if (buffer.bytes() >= bytes) return Status::ok_status();
+  return buffer.allocate(std::max(bytes, buffer.bytes() + buffer.bytes() / 2), what);
+}
+
+}  // namespace
+
+bool ImagePreprocessor::supports(const std::vector<ImageView>& images) {
+  return std::all_of(images.begin(), images.end(), [](const ImageView& image) {
+    return static_cast<int64_t>(image.width) * image.channels <= kMaxPreprocessRowBytes;
+  });
+}
+
+Status ImagePreprocessor::enqueue(const std::vector<ImageView>& images, const PreprocessOptions& options,
+                                  float* input, cudaStream_t stream) {
+  const int n = static_cast<int>(images.size());
+  std::vector<PreprocessImage> descs(n);
+  std::vector<int32_t> tables;
+  std::map<std::pair<int, int>, std::pair<int, int>> banks;
+  const int samples = samples_per_image(options);
+  size_t pixel_bytes = 0, narrow_bytes = 0;
+  int max_rows = 0;
+  for (int i = 0; i < n; ++i) {
+    const ImageView& image = images[i];
+    CHEXRT_ASSIGN_OR_RETURN(preprocessing::SamplePlan plan,
+                            preprocessing::plan_samples(image.width, image.height, image.channels, options));
+    PreprocessImage& d = descs[i];
+    d.width = image.width, d.height = image.height, d.channels = image.channels;
+    d.resized_width = plan.resized_width, d.resized_height = plan.resized_height;
+    d.column_bank = add_bank(image.width, plan.resized_width, banks, tables, &d.column_taps);
+    d.row_bank = add_bank(image.height, plan.resized_height, banks, tables, &d.row_taps);
+    // Only the input rows some output row reads go through the horizontal pass.
+    const int32_t* first = &tables[d.row_bank];
+    const int32_t* count = first + plan.resized_height;
+    d.first_row = first[0];
+    d.rows = first[plan.resized_height - 1] + count[plan.resized_height - 1] - d.first_row;
+    d.first_sample = i * samples;
+    d.num_crops = static_cast<int>(plan.crops.size());
+    for (int k = 0; k < d.num_crops; ++k) {
+      d.crops[k] = {plan.crops[k].left, plan.crops[k].top, plan.crops[k].mirrored ? 1 : 0};
+    }
+    d.pixels = static_cast<long long>(pixel_bytes);
+    pixel_bytes = align16(pixel_bytes + static_cast<size_t>(image.width) * image.height * image.channels);
+    d.narrow = static_cast<long long>(narrow_bytes);
+    narrow_bytes = align16(narrow_bytes + static_cast<size_t>(d.rows) * d.resized_width * d.channels);
+    max_rows = std::max(max_rows, d.rows);
+  }
+  const preprocessing::NormalizeTable normalize = preprocessing::normalize_table(options);
+
+  // The upload: descriptors, banks and the normalization table, then the pixels.
+  const size_t descs_at = 0;
+  const size_t tables_at = align16(descs_at + descs.size() * sizeof(PreprocessImage));
+  const size_t normalize_at = align16(tables_at + tables.size() * sizeof(int32_t));
+  const size_t pixels_at = align16(normalize_at + sizeof(normalize));
+  const size_t total = pixels_at + pixel_bytes;
+  CHEXRT_RETURN_IF_ERROR(grow(staging_, total, "pinned image staging"));
+  CHEXRT_RETURN_IF_ERROR(grow(upload_, total, "image upload"));
+  CHEXRT_RETURN_IF_ERROR(grow(narrow_, std::max<size_t>(narrow_bytes, 1), "resize buffer"));
+  auto* host = static_cast<uint8_t*>(staging_.get());
+  auto* dev = upload_.as<uint8_t>();
+  std::memcpy(host + descs_at, descs.data(), descs.size() * sizeof(PreprocessImage));
+  std::memcpy(host + tables_at, tables.data(), tables.size() * sizeof(int32_t));
+  std::memcpy(host + normalize_at, normalize.data(), sizeof(normalize));
+  CHEXRT_CUDA_TRY(cudaMemcpyAsync(dev, host, pixels_at, cudaMemcpyHostToDevice, stream), "uploading image plans");
+  // Pixels in chunks of about 16 MB: the copy engine moves one while the host packs the next.
+  constexpr size_t kChunk = size_t{16} << 20;
+  size_t chunk_start = pixels_at;
+  for (int i = 0; i < n; ++i) {
+    const size_t bytes = static_cast<size_t>(images[i].width) * images[i].height * images[i].channels;
+    const size_t at = pixels_at + static_cast<size_t>(descs[i].pixels);
+    std::memcpy(host + at, images[i].pixels, bytes);
+    const size_t end = i + 1 < n ? pixels_at + static_cast<size_t>(descs[i + 1].pixels) : total;
+    if (end - chunk_start >= kChunk || i + 1 == n) {
+      CHEXRT_CUDA_TRY(cudaMemcpyAsync(dev + chunk_start, host + chunk_start, end - chunk_start,
+                                      cudaMemcpyHostToDevice, stream),
+                      "uploading images");
+      chunk_start = end;
+    }
+  }
+  int max_crops = 0;
+  for (const PreprocessImage& d : descs) max_crops = std::max(max_crops, d.num_crops);
+  return check_cuda(launch_image_preprocess(dev + pixels_at, reinterpret_cast<const PreprocessImage*>(dev + descs_at),
+                                            reinterpret_cast<const int32_t*>(dev + tables_at),
+                                            reinterpret_cast<const float*>(dev + normalize_at), n, max_rows,
+                                            max_crops, options.crop_size, narrow_.as<uint8_t>(), input, stream),
+                    "preprocessing images on the GPU");
+}
+
+}  // namespace chexrt::cuda

@@ -1,0 +1,91 @@
+// Engine::infer_images on the host (the default for engines off the GPU): the images are
+// preprocessed by core/image_preprocess.h and run through infer(), and bad calls are refused
+// with what is wrong.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "chexrt/builder.h"
+#include "core/image_preprocess.h"
+
+namespace chexrt {
+namespace {
+
+constexpr int64_t kMaxBatch = 4;
+constexpr int kCrop = 16;
+
+std::unique_ptr<Engine> small_engine() {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.f, 0.3f);
+  HostTensor weights(DataType::kFloat32, {4, 3, 3, 3});
+  for (int64_t i = 0; i < weights.numel(); ++i) weights.data<float>()[i] = normal(rng);
+  NetworkDefinition net;
+  Tensor x = net.add_input("image", DataType::kFloat32, {kMaxBatch, 3, kCrop, kCrop});
+  net.mark_output(net.add_convolution("conv", x, weights, {}, {{3, 3}, {1, 1}, {}, {1, 1, 1, 1}}), "y");
+  BuildOptions options;
+  options.device = Device::kReference;
+  options.max_batch = kMaxBatch;
+  auto engine = build_engine(std::move(net), options);
+  EXPECT_TRUE(engine.ok()) << engine.status().to_string();
+  return engine.ok() ? std::move(*engine) : nullptr;
+}
+
+Image8 gradient(int width, int height, int channels) {
+  Image8 image{width, height, channels, std::vector<uint8_t>(static_cast<size_t>(width) * height * channels)};
+  for (size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = static_cast<uint8_t>((i * 37) % 251);
+  return image;
+}
+
+TEST(InferImages, EqualsInferOnPreprocessedSamples) {
+  auto engine = small_engine();
+  ASSERT_NE(engine, nullptr);
+  EXPECT_FALSE(engine->preprocesses_on_device());
+  const Image8 a = gradient(64, 48, 1), b = gradient(30, 50, 3);
+  PreprocessOptions options;
+  options.resize_size = 20;
+  options.crop_size = kCrop;
+  HostTensor input(DataType::kFloat32, {2, 3, kCrop, kCrop});
+  const size_t sample = 3 * kCrop * kCrop;
+  ASSERT_TRUE(preprocessing::preprocess_image(view_of(a), options, input.data<float>()).ok());
+  ASSERT_TRUE(preprocessing::preprocess_image(view_of(b), options, input.data<float>() + sample).ok());
+  std::vector<HostTensor> expected, got;
+  ASSERT_TRUE(engine->infer({input}, &expected).ok());
+  const Status s = engine->infer_images({view_of(a), view_of(b)}, options, &got);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].dims(), expected[0].dims());
+  EXPECT_EQ(std::memcmp(got[0].raw(), expected[0].raw(), got[0].nbytes()), 0);
+}
+
+TEST(InferImages, RefusesWhatTheEngineCannotTake) {
+  auto engine = small_engine();
+  ASSERT_NE(engine, nullptr);
+  const Image8 a = gradient(64, 48, 1);
+  std::vector<HostTensor> out;
+  PreprocessOptions options;
+  options.resize_size = 20;
+  options.crop_size = kCrop;
+
+  PreprocessOptions tencrop = options;
+  tencrop.mode = ResizeMode::kTenCrop;  // 10 samples > max batch 4
+  Status s = engine->infer_images({view_of(a)}, tencrop, &out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("takes 1 to 4 samples"), std::string::npos) << s.message();
+
+  PreprocessOptions wrong_crop;  // 224 is not the network's 16
+  s = engine->infer_images({view_of(a)}, wrong_crop, &out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("[N, 3, 224, 224]"), std::string::npos) << s.message();
+
+  ImageView broken = view_of(a);
+  broken.pixels = nullptr;
+  s = engine->infer_images({view_of(a), broken}, options, &out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("image 1"), std::string::npos) << s.message();
+
+  EXPECT_EQ(engine->infer_images({}, options, &out).code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace chexrt
