@@ -166,15 +166,21 @@ if [ "$pipeline" = 1 ]; then
     echo "-- engine file (fp16, batch 1..256)"
     timed build "$chexrt" build --model "$model" --device cuda --precision fp16 --batch 1:256:256 \
       --out "$work/m.engine"
-    echo "-- decoding and preprocessing alone, 1, 4 and 16 threads"
-    "$chexrt" bench --pipeline "$work/png" --decode-only --decode-threads 1,4,16 --json "$out/pipeline_decode.json"
-    "$chexrt" bench --pipeline "$work/jpg" --decode-only --decode-threads 1,16
-    echo "-- files to findings (bench --pipeline), PNG then JPEG"
+    echo "-- decoding alone (the GPU preprocesses), then decoding and preprocessing on the host; 1, 4, 16 threads"
+    "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --decode-threads 1,4,16 \
+      --json "$out/pipeline_decode.json"
+    "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on host --decode-threads 1,4,16
+    "$chexrt" bench --pipeline "$work/jpg" --decode-only --preprocess-on device --decode-threads 1,16
+    echo "-- files to findings (bench --pipeline), PNG then JPEG; preprocessing on the GPU, then on the host"
     "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64,256 --json "$out/pipeline.json"
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 256 --preprocess-on host
     "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/jpg" --batch 256
-    echo "-- chexrt predict --engine, CSV out"
+    echo "-- chexrt predict --engine, CSV out; preprocessing on the GPU, then on the host"
     timed "predict png" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
       --format csv --output "$work/o.csv" -v "$work/png"
+    timed "predict png, host preprocessing" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
+      --preprocess-on host --format csv --output "$work/o_host.csv" -v "$work/png"
+    python3 bench/compare_csv.py "$work/o.csv" "$work/o_host.csv"
     timed "predict jpg" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
       --format csv --output "$work/o_jpg.csv" -v "$work/jpg"
     echo "-- heat maps and ten-crop (engine built in the run)"
@@ -182,6 +188,9 @@ if [ "$pipeline" = 1 ]; then
       --batch 256 --format csv --output "$work/o_maps.csv" --heatmap-dir "$work/maps" -v "$work/png"
     timed "predict --mode tencrop" "$chexrt" predict --engine "$work/m.engine" --mode tencrop \
       --format csv --output "$work/o_ten.csv" -v "$work/png"
+    timed "predict --mode tencrop, host preprocessing" "$chexrt" predict --engine "$work/m.engine" --mode tencrop \
+      --preprocess-on host --format csv --output "$work/o_ten_host.csv" -v "$work/png"
+    python3 bench/compare_csv.py "$work/o_ten.csv" "$work/o_ten_host.csv"
     echo "-- time to the first finding: one PNG, engine file"
     timed "one PNG" "$chexrt" predict --engine "$work/m.engine" "${sources[0]}"
     echo "-- PyTorch DataLoader script (e2e_peer.py DIR 16 64), PNG then JPEG"
