@@ -31,6 +31,13 @@ struct BuildOptions {
   Device device = Device::kAuto;
   Precision precision = Precision::kFp32;
   int64_t max_batch = 1;  ///< The engine accepts batches from 1 to this.
+  /// The batch range a GPU engine is tuned for, as TensorRT's optimization profiles: kernels are
+  /// timed at build time at every power of two from min_batch up to max_batch, at opt_batch
+  /// (0: max_batch) and at max_batch, and each batch runs the kernels of the smallest of these
+  /// at least as large (batches below min_batch those of the smallest). The CPU engine prepares
+  /// every batch from 1 to max_batch. Nothing is timed or created after the build.
+  int64_t min_batch = 1;
+  int64_t opt_batch = 0;
   int threads = 0;        ///< CPU threads; 0 = all cores.
   bool optimize = true;   ///< Run the graph passes (off: the imported graph as it is).
   bool verbose = false;   ///< Log each pass's changes and the conversion report to stderr.

@@ -175,6 +175,11 @@ Result<std::unique_ptr<backends::Backend>> choose_backend(Device device, std::st
 Result<ir::Graph> optimized_graph(NetworkDefinition network, const BuildOptions& options) {
   CHEXRT_RETURN_IF_ERROR(network.status());
   if (options.max_batch < 1) return invalid_argument("max batch must be at least 1");
+  const int64_t opt = options.opt_batch == 0 ? options.max_batch : options.opt_batch;
+  if (options.min_batch < 1 || options.min_batch > opt || opt > options.max_batch) {
+    return invalid_argument("batch range " + std::to_string(options.min_batch) + ":" + std::to_string(opt) + ":" +
+                            std::to_string(options.max_batch) + " must satisfy 1 <= min <= opt <= max");
+  }
   ir::Graph graph = std::move(network.graph());
   CHEXRT_RETURN_IF_ERROR(ir::verify(graph));
   if (!graph.inputs().empty() && !graph.value(graph.inputs()[0]).dims.empty() &&

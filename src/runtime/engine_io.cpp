@@ -1,5 +1,7 @@
 #include "runtime/engine_io.h"
 
+#include <cstdio>
+
 #include "backends/backend.h"
 #include "engine/engine_file.h"
 
@@ -47,6 +49,10 @@ Status save_engine_file(const std::string& path, ir::Graph graph, const BuildOpt
   file.graph = std::move(graph);
   file.tactics = built.tactics;
   file.metadata["engine"] = built.engine->backend_name();
+  // The batch range the profiles were timed for (min:opt:max; the tactics hold each profile's).
+  file.metadata["batch_range"] = std::to_string(options.min_batch) + ":" +
+                                 std::to_string(options.opt_batch == 0 ? options.max_batch : options.opt_batch) +
+                                 ":" + std::to_string(options.max_batch);
   return engine::write_engine_file(path, file);
 }
 
@@ -59,6 +65,16 @@ Result<std::unique_ptr<Engine>> load_engine(const std::string& path) {
   CHEXRT_ASSIGN_OR_RETURN(options.precision, parse_precision(file.fingerprint.precision));
   options.max_batch = file.fingerprint.max_batch;
   options.optimize = false;
+  if (auto range = file.metadata.find("batch_range"); range != file.metadata.end()) {
+    long long min = 0, opt = 0, max = 0;
+    if (std::sscanf(range->second.c_str(), "%lld:%lld:%lld", &min, &opt, &max) != 3 || min < 1 || min > opt ||
+        opt > max || max != options.max_batch) {
+      return parse_error(path + ": metadata batch_range '" + range->second + "' is not min:opt:max up to " +
+                         std::to_string(options.max_batch));
+    }
+    options.min_batch = min;
+    options.opt_batch = opt;
+  }
 
   std::unique_ptr<backends::Backend> backend;
   switch (options.device) {

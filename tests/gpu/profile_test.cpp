@@ -96,9 +96,17 @@ TEST(CudaProfiles, EachBatchRunsKernelsTimedAtItsProfile) {
             << graph.node(static_cast<int>(n)).name << ": " << (*chosen)[n];
       }
     }
+    // node_tactics() holds every profile's: the max profile's are the ones at kMax.
     auto at_max = (*engine)->tactics_for_batch(kMax);
     ASSERT_TRUE(at_max.ok());
-    EXPECT_EQ(*at_max, (*engine)->node_tactics());
+    const std::vector<std::string> all = (*engine)->node_tactics();
+    ASSERT_EQ(all.size(), at_max->size());
+    for (size_t n = 0; n < all.size(); ++n) {
+      const auto per_profile = parse_profile_tactics(all[n]);
+      const auto it = per_profile.count(kMax) ? per_profile.find(kMax) : per_profile.find(0);
+      ASSERT_NE(it, per_profile.end()) << all[n];
+      EXPECT_EQ(it->second, (*at_max)[n]);
+    }
   }
 }
 
@@ -133,6 +141,48 @@ TEST(CudaProfiles, EngineFileKeepsTheOneKernelDenseLayer) {
   const std::vector<HostTensor> in = {gputest::random_normal({1, 512, 7, 7}, rng)};
   expect_matches_reference(**loaded, graph, in, 2e-3);
   std::remove(path.c_str());
+}
+
+// Every profile is timed when the engine is built and stored in its file; the loaded engine
+// runs each batch with the same kernels as the built one, without timing any.
+TEST(CudaProfiles, EngineFileStoresEveryProfile) {
+  CHEXRT_SKIP_WITHOUT_GPU();
+  constexpr int64_t kMax = 8;
+  BuildOptions options = gputest::cuda_options(Precision::kFp16, kMax);
+  options.opt_batch = 6;
+  const std::string path = testing::TempDir() + "/profiles.engine";
+  auto built = build_engine_file(dense_layers_network(kMax), options, path);
+  ASSERT_TRUE(built.ok()) << built.status().to_string();
+  auto loaded = load_engine(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  EXPECT_EQ((*loaded)->node_tactics(), (*built)->node_tactics());
+  auto* b = dynamic_cast<CudaEngine*>(built->get());
+  auto* l = dynamic_cast<CudaEngine*>(loaded->get());
+  ASSERT_TRUE(b && l);
+  for (int64_t batch = 1; batch <= kMax; ++batch) {
+    EXPECT_EQ(b->tactics_for_batch(batch).value(), l->tactics_for_batch(batch).value()) << "batch " << batch;
+  }
+  EXPECT_NE((*loaded)->describe_layers().find("5 profile(s)"), std::string::npos) << (*loaded)->describe_layers();
+}
+
+TEST(CudaProfiles, OptimizationProfilesCoverTheRange) {
+  EXPECT_EQ(optimization_profiles(1, 0, 256), (std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64, 128, 256}));
+  EXPECT_EQ(optimization_profiles(8, 100, 256), (std::vector<int64_t>{8, 16, 32, 64, 100, 128, 256}));
+  EXPECT_EQ(optimization_profiles(3, 3, 8), (std::vector<int64_t>{3, 4, 8}));
+  EXPECT_EQ(optimization_profiles(1, 6, 8), (std::vector<int64_t>{1, 2, 4, 6, 8}));
+  EXPECT_EQ(optimization_profiles(1, 1, 1), (std::vector<int64_t>{1}));
+  EXPECT_EQ(optimization_profiles(200, 200, 200), (std::vector<int64_t>{200}));
+}
+
+TEST(CudaProfiles, ProfileTacticsRoundTrip) {
+  EXPECT_EQ(join_profile_tactics({{1, "a"}, {2, "a"}}), "a");
+  const std::string text = join_profile_tactics({{1, "conv_split_k"}, {8, "(inside conv_x)"}, {256, "conv_big"}});
+  EXPECT_EQ(text, "1=conv_split_k;8=(inside conv_x);256=conv_big");
+  EXPECT_EQ(parse_profile_tactics(text),
+            (std::map<int64_t, std::string>{{1, "conv_split_k"}, {8, "(inside conv_x)"}, {256, "conv_big"}}));
+  EXPECT_EQ(parse_profile_tactics("conv_big"), (std::map<int64_t, std::string>{{0, "conv_big"}}));
+  EXPECT_TRUE(parse_profile_tactics("").empty());
 }
 
 TEST(CudaProfiles, ProfileBatchesArePowersOfTwoUpToTheMax) {

@@ -1,6 +1,8 @@
 // chexrt bench: throughput and latency, trtexec-style. Prints a table (or --json) with median,
 // p90 and p99 latency, input copy, compute and output copy times, and images per second.
 #include <algorithm>
+#include <chrono>
+#include <random>
 #include <cstdio>
 #include <fstream>
 
@@ -38,6 +40,7 @@ struct BenchCliOptions {
   bool decode_only = false;
   std::string decode_threads = "0";
   std::string preprocess_on = "auto";
+  bool first_call = false;
   std::string mode = "crop";
 };
 
@@ -114,6 +117,49 @@ double percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
+// chexrt bench --first-call: an engine just built or loaded runs each batch size for the first
+// time, then --warmup and --iterations more; the first call's time against the median of the
+// rest shows whether anything (kernel timing, primitives, library set-up) was left to run time.
+int bench_first_call(const BenchCliOptions& o, Engine& engine, const std::vector<int64_t>& batches,
+                     const std::string& precision) {
+  Table table({"batch", "first call ms", "steady median ms", "first / steady"});
+  nlohmann::json rows = nlohmann::json::array();
+  std::mt19937 rng(42);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (int64_t batch : batches) {
+    std::vector<HostTensor> inputs;
+    for (const TensorInfo& info : engine.inputs()) {
+      Dims dims = info.dims;
+      dims[0] = batch;
+      HostTensor t(DataType::kFloat32, dims);
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
+      inputs.push_back(std::move(t));
+    }
+    std::vector<HostTensor> outputs;
+    std::vector<double> ms;
+    for (int i = 0; i < 1 + o.warmup + o.iterations; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      const Status s = engine.infer(inputs, &outputs);
+      if (!s.ok()) return report_error(s);
+      const double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      if (i == 0 || i > o.warmup) ms.push_back(t);
+    }
+    const double first = ms[0];
+    const double steady = percentile(std::vector<double>(ms.begin() + 1, ms.end()), 50);
+    table.add_row({std::to_string(batch), format("%.3f", first), format("%.3f", steady),
+                   format("%.2f", steady > 0 ? first / steady : 0)});
+    rows.push_back({{"batch", batch}, {"first_call_ms", first}, {"steady_median_ms", steady}});
+  }
+  if (!o.json.empty()) {
+    nlohmann::json doc = {{"backend", engine.backend_name()}, {"precision", precision}, {"first_call", rows}};
+    Status s = app::write_file_atomically(o.json, doc.dump(1) + "\n");
+    if (!s.ok()) return report_error(s);
+  }
+  std::printf("%s (%s): first call at each batch size (host clock, inputs copied in and out)\n%s",
+              engine.backend_name().c_str(), precision.c_str(), table.to_string().c_str());
+  return 0;
+}
+
 int run_bench(const BenchCliOptions& o) {
   // Everything the command line names is checked before anything is built or timed.
   auto batches = parse_integer_list("--batch", o.batches, 1);
@@ -170,6 +216,7 @@ int run_bench(const BenchCliOptions& o) {
     engine = std::move(*built);
   }
   if (!files.empty()) return bench_pipeline(o, files, engine.get(), *batches, thread_counts, preprocess);
+  if (o.first_call) return bench_first_call(o, *engine, *batches, precision);
 
   Table table({"batch", "median ms", "p90 ms", "p99 ms", "h2d ms", "compute ms", "d2h ms", "img/s"});
   nlohmann::json rows = nlohmann::json::array();
@@ -246,6 +293,9 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")
       ->capture_default_str()
       ->check(non_negative_integer());
+  cmd->add_flag("--first-call", o->first_call,
+                "Time each batch size's first inference on the engine just built or loaded, against its steady "
+                "state (nothing may be left to run time)");
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "Launch kernels one by one instead of replaying a CUDA graph");
   cmd->add_option("--streams", o->streams, "Concurrent execution contexts (CUDA)")
       ->capture_default_str()

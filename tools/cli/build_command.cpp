@@ -22,9 +22,12 @@ struct BuildCliOptions {
   bool verbose = false;
 };
 
-// "min:opt:max" or a single number, each a positive integer with min <= opt <= max; the engine
-// serves batches 1..max (opt is the size tactics are timed at by backends that time them).
-Result<int64_t> parse_max_batch(const std::string& text) {
+// "min:opt:max" or a single number (the max, with min 1): what BuildOptions' batch range says.
+struct BatchRange {
+  int64_t min = 1, opt = 0, max = 1;
+};
+
+Result<BatchRange> parse_batch_range(const std::string& text) {
   CHEXRT_ASSIGN_OR_RETURN(std::vector<int64_t> sizes, parse_integer_list("--batch", text, 1, ':'));
   if (sizes.size() != 1 && sizes.size() != 3) {
     return invalid_argument("--batch " + text + ": expected min:opt:max or a number");
@@ -32,24 +35,30 @@ Result<int64_t> parse_max_batch(const std::string& text) {
   if (!std::is_sorted(sizes.begin(), sizes.end())) {
     return invalid_argument("--batch " + text + ": min, opt and max must satisfy min <= opt <= max");
   }
-  return sizes.back();
+  if (sizes.size() == 1) return BatchRange{1, sizes[0], sizes[0]};
+  return BatchRange{sizes[0], sizes[1], sizes[2]};
 }
 
 int run_build(const BuildCliOptions& o) {
   // Everything the command line names is checked before the model is read.
-  auto max_batch = parse_max_batch(o.batch);
-  if (!max_batch.ok()) return report_usage_error(max_batch.status());
-  auto build = make_build_options(o.device, o.precision, *max_batch, o.threads);
+  auto range = parse_batch_range(o.batch);
+  if (!range.ok()) return report_usage_error(range.status());
+  const int64_t max_batch = range->max;
+  auto build = make_build_options(o.device, o.precision, max_batch, o.threads);
   if (!build.ok()) return report_usage_error(build.status());
+  build->min_batch = range->min;
+  build->opt_batch = range->opt;
   Status out_ok = check_output_file("--out", o.out);
   if (!out_ok.ok()) return report_usage_error(out_ok);
-  auto network = load_network(o.model, *max_batch);
+  auto network = load_network(o.model, max_batch);
   if (!network.ok()) return report_error(network.status());
   build->verbose = o.verbose;
   auto engine = build_engine_file(std::move(*network), *build, o.out);
   if (!engine.ok()) return report_error(engine.status());
-  std::printf("wrote %s: %s engine, %s, batch 1..%lld\n", o.out.c_str(), (*engine)->backend_name().c_str(),
-              precision_name(build->precision), static_cast<long long>(*max_batch));
+  std::printf("wrote %s: %s engine, %s, batch 1..%lld (tuned for %lld:%lld:%lld)\n", o.out.c_str(),
+              (*engine)->backend_name().c_str(), precision_name(build->precision), static_cast<long long>(max_batch),
+              static_cast<long long>(range->min), static_cast<long long>(range->opt),
+              static_cast<long long>(range->max));
   return 0;
 }
 
@@ -62,7 +71,11 @@ void register_build_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--out", o->out, "Engine file to write")->required();
   cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
   cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Batch range min:opt:max (or the max alone)")->capture_default_str();
+  cmd->add_option("--batch", o->batch,
+                  "Batch range min:opt:max (or the max alone): the engine runs batches 1..max; GPU kernels are "
+                  "timed at build time at each power of two from min to max and at opt, and a batch runs the "
+                  "kernels timed at the smallest of these at least as large")
+      ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")
       ->capture_default_str()
       ->check(non_negative_integer());

@@ -206,8 +206,9 @@ class CpuEngine : public Engine {
  private:
   friend Result<std::unique_ptr<Engine>> cpu::build_cpu_engine(const ir::Graph& graph, const BuildOptions& options);
 
-  /// Creates every step's primitives for `batch` and the scratchpad they share.
-  Status prepare(int64_t batch);
+  /// Creates every step's primitives for every batch from 1 to the max, and the one scratchpad
+  /// they all share (the steps and the batches run one at a time).
+  Status prepare_all();
   void convert_inputs(const std::vector<HostTensor>& inputs, int64_t batch);
 
   dnnl::engine dnnl_engine_;
@@ -220,8 +221,7 @@ class CpuEngine : public Engine {
   std::string layers_;
   std::vector<std::string> node_kernels_;
   std::mutex mutex_;  // one inference at a time: the arena is shared
-  std::set<int64_t> prepared_;
-  std::map<int64_t, AlignedBuffer> scratchpads_;
+  AlignedBuffer scratchpad_;
 };
 
 void CpuEngine::convert_inputs(const std::vector<HostTensor>& inputs, int64_t batch) {
@@ -230,22 +230,23 @@ void CpuEngine::convert_inputs(const std::vector<HostTensor>& inputs, int64_t ba
   }
 }
 
-Status CpuEngine::prepare(int64_t batch) {
-  if (prepared_.count(batch)) return Status::ok_status();
+Status CpuEngine::prepare_all() {
   size_t scratchpad = 0;
-  for (auto& step : steps_) {
-    try {
-      CHEXRT_ASSIGN_OR_RETURN(size_t bytes, step->prepare(batch, workspace_));
-      scratchpad = std::max(scratchpad, bytes);
-    } catch (const dnnl::error& e) {
-      return runtime_error("node '" + step->name() + "': oneDNN: " + e.what() + " (batch " + std::to_string(batch) + ")");
+  for (int64_t batch = 1; batch <= max_batch(); ++batch) {
+    for (auto& step : steps_) {
+      try {
+        CHEXRT_ASSIGN_OR_RETURN(size_t bytes, step->prepare(batch, workspace_));
+        scratchpad = std::max(scratchpad, bytes);
+      } catch (const dnnl::error& e) {
+        return runtime_error("node '" + step->name() + "': oneDNN: " + e.what() + " (batch " + std::to_string(batch) +
+                             ")");
+      }
     }
   }
-  // The steps run one after another, so they share one scratchpad.
-  AlignedBuffer& buffer = scratchpads_[batch];
-  buffer = AlignedBuffer(scratchpad);
-  for (auto& step : steps_) step->bind_scratchpad(batch, buffer.get());
-  prepared_.insert(batch);
+  scratchpad_ = AlignedBuffer(scratchpad);
+  for (int64_t batch = 1; batch <= max_batch(); ++batch) {
+    for (auto& step : steps_) step->bind_scratchpad(batch, scratchpad_.get());
+  }
   return Status::ok_status();
 }
 
@@ -271,7 +272,6 @@ Status CpuEngine::infer(const std::vector<HostTensor>& inputs, std::vector<HostT
   std::lock_guard<std::mutex> lock(mutex_);
   // OpenMP's thread count is per calling thread; oneDNN reads it at primitive creation and run.
   omp_set_num_threads(threads_);
-  CHEXRT_RETURN_IF_ERROR(prepare(batch));
   convert_inputs(inputs, batch);
   for (auto& step : steps_) {
     try {
@@ -305,7 +305,6 @@ Result<BenchmarkResult> CpuEngine::benchmark(const BenchmarkOptions& options) {
   // Per step, on whatever the last infer() left in the arena: the median over the iterations.
   std::lock_guard<std::mutex> lock(mutex_);
   omp_set_num_threads(threads_);
-  CHEXRT_RETURN_IF_ERROR(prepare(options.batch));
   std::vector<std::vector<double>> times(steps_.size());
   std::vector<double> input_times;
   std::vector<HostTensor> inputs;
@@ -568,8 +567,8 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
   for (int v : graph.outputs()) {
     engine->outputs_.push_back({graph.value(v).name, DataType::kFloat32, graph.value(v).dims});
   }
-  CHEXRT_RETURN_IF_ERROR(engine->prepare(max_batch));
-  CHEXRT_RETURN_IF_ERROR(engine->prepare(1));
+  omp_set_num_threads(engine->threads_);  // oneDNN reads it when primitives are created
+  CHEXRT_RETURN_IF_ERROR(engine->prepare_all());
 
   size_t s = 0;
   for (int n = 0; n < graph.num_nodes(); ++n) {

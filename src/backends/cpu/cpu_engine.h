@@ -1,7 +1,7 @@
 // The CPU engine: oneDNN convolutions and hand-written memory-bound kernels over one arena, in
 // the layout described in cpu_steps.h. Built once per graph; runs any batch from 1 to the
-// graph's, creating oneDNN primitives for a batch size the first time it is seen (at build for
-// 1 and the largest).
+// graph's, with oneDNN primitives for every batch size created when it is built (or loaded):
+// running never creates one.
 #pragma once
 
 #include <memory>
@@ -18,6 +18,9 @@ bool has_native_bf16();
 
 /// Whether the CPU backend runs `node` at `precision`; if not and `why` is set, says why.
 bool supports_node(const ir::Graph& graph, const ir::Node& node, Precision precision, std::string* why);
+
+/// oneDNN primitives created so far in this process (tests check that running creates none).
+int64_t primitives_created();
 
 /// Builds an engine for an optimized graph whose every node supports_node(); dim 0 of the
 /// inputs is the largest batch. options.threads (0: every core) sizes the OpenMP pool.

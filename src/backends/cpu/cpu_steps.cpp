@@ -1,10 +1,17 @@
 #include "backends/cpu/cpu_steps.h"
 
+#include "backends/cpu/cpu_engine.h"
+
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <new>
 
 namespace chexrt::cpu {
+
+// Counts every oneDNN primitive created, for primitives_created() (cpu_engine.h).
+std::atomic<int64_t> primitives_made{0};
+int64_t primitives_created() { return primitives_made.load(); }
 
 namespace {
 
@@ -186,6 +193,7 @@ class ConvStep : public Step {
     pb.pd = make_conv_pd(engine_, spec_.geometry, batch, ws.storage(), !spec_.bias.empty(), spec_.relu, spec_.blocked,
                          spec_.winograd);
     pb.primitive = dnnl::convolution_forward(pb.pd);
+    primitives_made.fetch_add(1, std::memory_order_relaxed);
     void* src = spec_.src_scratch >= 0 ? ws.data(spec_.src_scratch) : ws.data_of(spec_.src);
     void* dst = spec_.dst_scratch >= 0 ? ws.data(spec_.dst_scratch) : ws.data_of(spec_.dst);
     pb.args = {{DNNL_ARG_SRC, memory(pb.pd.src_desc(), engine_, src)},

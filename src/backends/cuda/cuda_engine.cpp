@@ -1,12 +1,14 @@
 #include "backends/cuda/cuda_engine.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -149,11 +151,13 @@ class ExecutionContext {
     return Status::ok_status();
   }
 
-  /// The forward pass: a replay of this batch's CUDA graph (captured on first use), or the
-  /// steps one by one. `steps` are the batch's profile's (always the same for one batch).
+  /// The forward pass: a replay of this batch's CUDA graph, or the steps one by one. A batch
+  /// size's first run launches the steps (a capture would cost several runs' time); its second
+  /// captures the graph. `steps` are the batch's profile's (always the same for one batch).
   Status enqueue_compute(const CudaEngine& e, const std::vector<Step*>& steps, int64_t batch, bool use_graph) {
     if (!use_graph) return enqueue_steps(e, steps, batch);
     auto it = graphs_.find(batch);
+    if (it == graphs_.end() && ran_direct_.insert(batch).second) return enqueue_steps(e, steps, batch);
     if (it == graphs_.end()) {
       cudaGraph_t graph = nullptr;
       CHEXRT_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "beginning graph capture");
@@ -241,6 +245,7 @@ class ExecutionContext {
   std::vector<DeviceBuffer> in_dev_, out_dev_;
   std::vector<PinnedBuffer> in_host_, out_host_;
   std::map<int64_t, cudaGraphExec_t> graphs_;
+  std::set<int64_t> ran_direct_;  // batch sizes run once without a graph
   ImagePreprocessor images_;
 };
 
@@ -264,12 +269,81 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
   CHEXRT_CUDNN_TRY(cudnnCreate(&e->cudnn_), "creating a cuDNN handle");
   CHEXRT_CUBLAS_TRY(cublasLtCreate(&e->cublaslt_), "creating a cuBLASLt handle");
   if (!settings.timing_cache.empty()) CHEXRT_RETURN_IF_ERROR(e->cache_.load(settings.timing_cache));
-  e->prepared_.assign(options.max_batch + 1, false);
+  // Every profile's tactics, from the largest batch down (a smaller profile reuses a larger
+  // one's step where it chose the same kernel): stored ones where given, else timed now.
+  std::vector<std::map<int64_t, std::string>> stored(settings.tactics.size());
+  for (size_t n = 0; n < settings.tactics.size(); ++n) stored[n] = parse_profile_tactics(settings.tactics[n]);
+  const std::vector<int64_t> batches =
+      optimization_profiles(options.min_batch, options.opt_batch, options.max_batch);
   {
     std::lock_guard<std::mutex> lock(e->prepare_mu_);
-    CHEXRT_ASSIGN_OR_RETURN(e->max_profile_, e->tune_profile(options.max_batch, settings.tactics));
+    for (auto b = batches.rbegin(); b != batches.rend(); ++b) {
+      std::vector<std::string> forced(stored.size());
+      for (size_t n = 0; n < stored.size(); ++n) {
+        auto it = stored[n].find(*b);
+        if (it == stored[n].end() && stored[n].size() == 1 && stored[n].count(0)) it = stored[n].begin();
+        if (it != stored[n].end()) forced[n] = it->second;
+      }
+      CHEXRT_RETURN_IF_ERROR(e->tune_profile(*b, forced).status());
+    }
+    e->max_profile_ = e->profiles_.front().get();
   }
+  // Every batch size's library set-up, each profile's own batch first (smaller batches size
+  // their workspaces by it), then one execution context.
+  for (int64_t b = options.max_batch; b >= 1; --b) {
+    CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, e->prepare_batch(b));
+    for (Step* step : profile->steps) CHEXRT_RETURN_IF_ERROR(step->prepare(b));
+  }
+  size_t scratch = 0, workspace = 0;
+  for (const auto& p : e->profiles_) {
+    scratch = std::max(scratch, p->scratch_bytes);
+    workspace = std::max(workspace, p->workspace_bytes);
+  }
+  CHEXRT_ASSIGN_OR_RETURN(auto ctx, ExecutionContext::create(*e, scratch, workspace));
+  e->live_contexts_ = 1;
+  e->release(std::move(ctx));
   return e;
+}
+
+std::vector<int64_t> optimization_profiles(int64_t min, int64_t opt, int64_t max) {
+  std::vector<int64_t> batches = {max, opt > 0 ? std::min(opt, max) : max};
+  int64_t p = 1;
+  while (p < min) p *= 2;  // the first power of two at least min
+  for (; p < max; p *= 2) batches.push_back(p);
+  std::sort(batches.begin(), batches.end());
+  batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
+  return batches;
+}
+
+std::string join_profile_tactics(const std::vector<std::pair<int64_t, std::string>>& per_profile) {
+  if (per_profile.empty()) return "";
+  const bool same = std::all_of(per_profile.begin(), per_profile.end(),
+                                [&](const auto& p) { return p.second == per_profile[0].second; });
+  if (same) return per_profile[0].second;
+  std::string text;
+  for (const auto& [batch, name] : per_profile) text += (text.empty() ? "" : ";") + std::to_string(batch) + "=" + name;
+  return text;
+}
+
+// A kernel name alone maps from batch 0: "every profile".
+std::map<int64_t, std::string> parse_profile_tactics(const std::string& text) {
+  std::map<int64_t, std::string> out;
+  if (text.empty()) return out;
+  const bool listed = text.find('=') != std::string::npos && std::isdigit(static_cast<unsigned char>(text[0]));
+  if (!listed) {
+    out[0] = text;
+    return out;
+  }
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find(';', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(at, end - at);
+    const size_t eq = item.find('=');
+    if (eq != std::string::npos) out[std::atoll(item.substr(0, eq).c_str())] = item.substr(eq + 1);
+    at = end + 1;
+  }
+  return out;
 }
 
 Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const std::vector<std::string>& forced) {
@@ -493,18 +567,14 @@ CudaEngine::~CudaEngine() {
 // --- run -----------------------------------------------------------------------------------
 
 Result<const CudaEngine::Profile*> CudaEngine::prepare_batch(int64_t batch) {
-  std::lock_guard<std::mutex> lock(prepare_mu_);
-  const int64_t wanted = profile_batch(batch, plan_.max_batch);
-  const Profile* profile = nullptr;
+  if (batch < 1 || batch > plan_.max_batch) {
+    return invalid_argument("batch " + std::to_string(batch) + " is outside the engine's range 1.." +
+                            std::to_string(plan_.max_batch));
+  }
+  // profiles_ runs from the largest batch down: the last one at least `batch`, or the smallest.
+  const Profile* profile = profiles_.back().get();
   for (const auto& p : profiles_) {
-    if (p->batch == wanted) profile = p.get();
-  }
-  if (!profile) {
-    CHEXRT_ASSIGN_OR_RETURN(profile, tune_profile(wanted, {}));
-  }
-  if (!prepared_[batch]) {
-    for (Step* step : profile->steps) CHEXRT_RETURN_IF_ERROR(step->prepare(batch));
-    prepared_[batch] = true;
+    if (p->batch >= batch) profile = p.get();
   }
   return profile;
 }
@@ -618,13 +688,31 @@ std::vector<std::string> CudaEngine::profile_tactics(const Profile& profile) con
   return tactics;
 }
 
-std::vector<std::string> CudaEngine::node_tactics() const { return profile_tactics(*max_profile_); }
+std::vector<std::string> CudaEngine::node_tactics() const {
+  std::vector<std::string> tactics(graph_.num_nodes());
+  for (int n = 0; n < graph_.num_nodes(); ++n) {
+    if (plan_.node_step[n] < 0) {
+      tactics[n] = "(" + plan_.node_note[n] + ")";
+      continue;
+    }
+    std::vector<std::pair<int64_t, std::string>> per_profile;
+    for (auto p = profiles_.rbegin(); p != profiles_.rend(); ++p) {
+      per_profile.emplace_back((*p)->batch, (*p)->steps[plan_.node_step[n]]->name());
+    }
+    tactics[n] = join_profile_tactics(per_profile);
+  }
+  return tactics;
+}
 
 std::string CudaEngine::describe_layers() const {
   const std::vector<Step*>& steps = max_profile_->steps;
   std::ostringstream out;
   const char* precision = plan_.precision == Precision::kFp16 ? "fp16" : "fp32";
   char line[512];
+  std::snprintf(line, sizeof(line), "profile batch %lld (kernels of batches above %lld):\n",
+                static_cast<long long>(max_profile_->batch),
+                static_cast<long long>(profiles_.size() > 1 ? profiles_[1]->batch : 0));
+  out << line;
   for (const StepDesc& s : plan_.steps) {
     if (s.kind != StepKind::kInput) continue;
     std::snprintf(line, sizeof(line), "%-32s %-16s %s  %s\n", graph_.value(graph_.inputs()[s.io_index]).name.c_str(),
@@ -639,12 +727,32 @@ std::string CudaEngine::describe_layers() const {
                   precision);
     out << line;
   }
+  // The smaller profiles: the nodes whose kernel differs from the largest profile's.
+  for (size_t p = 1; p < profiles_.size(); ++p) {
+    const Profile& profile = *profiles_[p];
+    const int64_t below = p + 1 < profiles_.size() ? profiles_[p + 1]->batch : 0;
+    int differing = 0;
+    std::ostringstream rows;
+    for (int n = 0; n < graph_.num_nodes(); ++n) {
+      if (plan_.node_step[n] < 0) continue;
+      const std::string& kernel = profile.steps[plan_.node_step[n]]->name();
+      if (kernel == steps[plan_.node_step[n]]->name()) continue;
+      ++differing;
+      std::snprintf(line, sizeof(line), "  %-30s %-16s %s\n", graph_.node(n).name.c_str(),
+                    ir::op_name(graph_.node(n).op), kernel.c_str());
+      rows << line;
+    }
+    std::snprintf(line, sizeof(line), "profile batch %lld (batches %lld..%lld): %d kernel(s) differ from batch %lld's%s\n",
+                  static_cast<long long>(profile.batch), static_cast<long long>(below + 1),
+                  static_cast<long long>(profile.batch), differing, static_cast<long long>(max_profile_->batch),
+                  differing ? ":" : "");
+    out << line << rows.str();
+  }
   std::snprintf(line, sizeof(line),
-                "arena %.1f MB at batch %lld, scratch %.1f MB, workspace %.1f MB, on %s; kernels timed at batch %lld "
-                "(smaller batches get their own, timed on first use)\n",
+                "arena %.1f MB at batch %lld, scratch %.1f MB, workspace %.1f MB, on %s; %zu profile(s), all timed "
+                "when the engine was built\n",
                 plan_.arena_bytes / 1e6, static_cast<long long>(plan_.max_batch), max_profile_->scratch_bytes / 1e6,
-                max_profile_->workspace_bytes / 1e6, device_name_.c_str(),
-                static_cast<long long>(max_profile_->batch));
+                max_profile_->workspace_bytes / 1e6, device_name_.c_str(), profiles_.size());
   out << line;
   return out.str();
 }

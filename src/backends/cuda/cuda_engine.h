@@ -4,11 +4,14 @@
 // graph per batch size (made on first use), so several threads can run inferences at once
 // (Engine::infer picks an idle context).
 //
-// Optimization profiles (TensorRT's, with one batch range each): batch b runs with the steps
-// timed at P(b) = min(max_batch, the smallest power of two >= b) (profile_batch in plan.h), so
-// batch 1 runs kernels chosen at batch 1 (split-K, small tiles) and batch 256 kernels chosen
-// at 256, from one engine. The max-batch profile is timed when the engine is built; the others
-// the first time a batch of theirs runs (Engine::infer / benchmark), through the timing cache.
+// Optimization profiles (TensorRT's, with one batch range each): the builder times the kernels
+// at every batch of optimization_profiles(min, opt, max) and batch b runs the steps of the
+// smallest of them >= b, so batch 1 runs kernels chosen at batch 1 (split-K, small tiles) and
+// batch 256 kernels chosen at 256, from one engine. Everything is decided while the engine is
+// built (or loaded from a file that stores every profile's tactics): the tactics of each
+// profile, every batch size's library set-up (Step::prepare) and one execution context. A
+// running engine never times a kernel; a batch size's CUDA graph is captured the second time it
+// runs (the first runs the steps directly, so that the first call costs no capture).
 #pragma once
 
 #include <condition_variable>
@@ -28,10 +31,21 @@ namespace chexrt::cuda {
 
 class ExecutionContext;
 
+/// The batches the builder times kernels at: every power of two from the one at least `min` up
+/// to `max`, plus `opt` (0: max) and `max`; ascending.
+std::vector<int64_t> optimization_profiles(int64_t min, int64_t opt, int64_t max);
+
+/// A node's tactics in every profile as one string, what node_tactics() gives and engine files
+/// store: "1=kernelA;2=kernelB;...;256=kernelC" (ascending batches), or the kernel name alone when
+/// every profile chose it. parse_profile_tactics reads both forms; a name alone is the tactic of
+/// every profile (older engine files stored the max profile's alone).
+std::string join_profile_tactics(const std::vector<std::pair<int64_t, std::string>>& per_profile);
+std::map<int64_t, std::string> parse_profile_tactics(const std::string& text);
+
 /// What the builder options do not say, mostly for tests and benchmarks.
 struct CudaBuildSettings {
-  /// Per graph node, the tactic of the max-batch profile to use instead of timing ("" or
-  /// absent: time the candidates); engine files store these. Smaller profiles are timed.
+  /// Per graph node, the tactics to use instead of timing, as join_profile_tactics writes them
+  /// ("" or absent: time the candidates); engine files store these.
   std::vector<std::string> tactics;
   /// Keep only convolution and pool tactics whose name contains this (when any does); e.g.
   /// "cudnn". (A pool's tactics are its kernel and the one-kernel transition.)
@@ -63,17 +77,17 @@ class CudaEngine final : public Engine {
   Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                       std::vector<HostTensor>* outputs) override;
   bool preprocesses_on_device() const override { return true; }
-  /// The max-batch profile's layers (the one an engine file stores).
+  /// Each profile's layers: the largest in full, the others where they differ from it.
   std::string describe_layers() const override;
   std::vector<std::string> node_tactics() const override;
-  /// Times the batch with the steps of its profile (timing that profile first if need be).
+  /// Times the batch with the steps of its profile.
   Result<BenchmarkResult> benchmark(const BenchmarkOptions& options) override;
 
   /// Like infer(), choosing whether to replay a CUDA graph (infer() replays one unless
   /// CHEXRT_CUDA_GRAPHS=0).
   Status infer_with(const std::vector<HostTensor>& inputs, bool use_cuda_graph, std::vector<HostTensor>* outputs);
 
-  /// The tactic of each node in the profile that runs `batch` (timing it first if need be).
+  /// The tactic of each node in the profile that runs `batch`.
   Result<std::vector<std::string>> tactics_for_batch(int64_t batch);
 
   const ExecutionPlan& plan() const { return plan_; }
@@ -87,7 +101,7 @@ class CudaEngine final : public Engine {
   };
 
   CudaEngine() = default;
-  /// The profile of `batch`, timed on first use, with its steps prepared for `batch`.
+  /// The profile that runs `batch` (all are made and prepared by build()).
   Result<const Profile*> prepare_batch(int64_t batch);
   /// Chooses the steps of profile `batch` (prepare_mu_ held): `forced` tactics per node where
   /// given, else the fastest candidate on this GPU.
@@ -108,18 +122,16 @@ class CudaEngine final : public Engine {
   cudaDeviceProp device_{};
   TimingCache cache_;
   std::vector<std::unique_ptr<Step>> steps_;        // the steps of every profile (shared where equal)
-  std::vector<std::unique_ptr<Profile>> profiles_;  // in the order they were timed
-  const Profile* max_profile_ = nullptr;            // profiles_[0], timed by build()
+  std::vector<std::unique_ptr<Profile>> profiles_;  // from the largest batch down, as timed
+  const Profile* max_profile_ = nullptr;            // profiles_[0]
   std::vector<TensorInfo> inputs_, outputs_;
   cudnnHandle_t cudnn_ = nullptr;        // host-side queries (Step::prepare)
   cublasLtHandle_t cublaslt_ = nullptr;  // idem
   std::string device_name_;
   bool graphs_default_ = true;
 
-  // Guards steps_, profiles_ and prepared_ (batch sizes whose profile steps have had
-  // Step::prepare); held while a profile is timed.
+  // Guards steps_ and profiles_ while build() times profiles.
   std::mutex prepare_mu_;
-  std::vector<bool> prepared_;
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
