@@ -166,6 +166,8 @@ if [ "$pipeline" = 1 ]; then
     echo "-- engine file (fp16, batch 1..256)"
     timed build "$chexrt" build --model "$model" --device cuda --precision fp16 --batch 1:256:256 \
       --out "$work/m.engine"
+    echo "-- first inference at each batch size of the engine loaded from its file, against steady state"
+    "$chexrt" bench --engine "$work/m.engine" --first-call --batch 1,3,64,200,256 --iterations 20 --warmup 3
     echo "-- decoding alone (the GPU preprocesses), then decoding and preprocessing on the host; 1, 4, 16 threads"
     "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --decode-threads 1,4,16 \
       --json "$out/pipeline_decode.json"
