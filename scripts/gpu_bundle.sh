@@ -8,7 +8,9 @@
 #   .gpu/lib/                               shared libraries a GPU machine may lack (libjpeg.so.62)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
 #   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
-# The PyTorch peers that gpu_check.sh runs beside chexrt are bench/peers/*.py.
+# The PyTorch peers that gpu_check.sh runs beside chexrt are bench/peers/*.py. Needs the CUDA 13
+# toolkit and cuDNN 9; on a machine with a GPU, run this script and then scripts/gpu_check.sh in
+# the same clone (docs/PERF.md, "How to reproduce").
 #
 #   scripts/gpu_bundle.sh [BUILD_DIR]     (default build-gpu)
 set -euo pipefail

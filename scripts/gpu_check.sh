@@ -6,8 +6,10 @@
 # `bench --engine`, compute-sanitizer on full inferences, the PyTorch peers
 # (bench/peers/pytorch_peers.py) on the same card, and prints one table. With --per-layer,
 # bench/gpu_bench.cpp adds the per-layer profile, TFLOP/s and bandwidth. Needs the bundle of
-# scripts/gpu_bundle.sh in .gpu/. Logs and JSON go to $OUT if set (at most 8 files), else to
-# ./gpu_out. The timing cache stays in /tmp between runs on one machine.
+# scripts/gpu_bundle.sh in .gpu/ (on a machine with a GPU: scripts/gpu_bundle.sh, then this
+# script). Logs and JSON go to $OUT if set, else to ./gpu_out. The timing cache stays in /tmp
+# between runs on one machine. docs/PERF.md ("How to reproduce") gives the options behind each
+# published figure.
 #
 # With --pipeline, files to findings: `chexrt bench --pipeline` and `chexrt predict` on 2,000
 # links to the bundled NIH PNGs (and the same as quality-95 JPEGs), beside the PyTorch script a
