@@ -187,6 +187,18 @@ if [ "$pipeline" = 1 ]; then
     python3 bench/compare_csv.py "$work/o.csv" "$work/o_host.csv"
     timed "predict jpg" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
       --format csv --output "$work/o_jpg.csv" -v "$work/jpg"
+    echo "-- peak memory over 200 and over 20,000 files (links to the same PNGs)"
+    mkdir -p "$work/png200" "$work/png20k"
+    for i in $(seq 0 19999); do
+      src=${sources[$((i % ${#sources[@]}))]}
+      name=$(printf '%05d_%s' "$i" "$(basename "$src")")
+      [ "$i" -lt 200 ] && ln -s "$PWD/$src" "$work/png200/$name"
+      ln -s "$PWD/$src" "$work/png20k/$name"
+    done
+    timed "predict 200 files" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
+      --format csv --output "$work/o200.csv" "$work/png200"
+    timed "predict 20,000 files" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
+      --format csv --output "$work/o20k.csv" "$work/png20k"
     echo "-- heat maps and ten-crop (engine built in the run)"
     timed "predict --heatmap-dir" "$chexrt" predict --model "$model" --device cuda --precision fp16 \
       --batch 256 --format csv --output "$work/o_maps.csv" --heatmap-dir "$work/maps" -v "$work/png"
