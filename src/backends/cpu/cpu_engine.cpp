@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "backends/cpu/cpu_steps.h"
-#include "passes/concat_plan.h"
+#include "builder/concat_plan.h"
 
 namespace chexrt::cpu {
 
@@ -431,7 +431,7 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
   Workspace& ws = engine->workspace_;
   const size_t elem = ws.element_size();
 
-  const passes::ConcatPlan plan = passes::plan_concat_elimination(graph, can_write_into_slice);
+  const builder::ConcatPlan plan = builder::plan_concat_elimination(graph, can_write_into_slice);
   const std::vector<std::vector<int>> consumers = graph.consumers();
 
   // A pre-op node whose only reader is a pool or the head runs inside that reader's kernel.

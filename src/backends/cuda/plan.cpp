@@ -235,7 +235,7 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
       default: return false;
     }
   };
-  const passes::ConcatPlan concat = passes::plan_concat_elimination(g, writes_slices);
+  const builder::ConcatPlan concat = builder::plan_concat_elimination(g, writes_slices);
 
   // 4. Layouts. A buffer per root value; graph inputs get channels padded with zeros to a
   // 16-byte multiple (8 in fp16, 4 in fp32) so that convolutions can read them in 16-byte chunks.
