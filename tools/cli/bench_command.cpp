@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app/atomic_file.h"
+#include "core/atomic_file.h"
 #include "app/image_batch.h"
 #include "app/pipeline.h"
 #include "chexrt/builder.h"
@@ -91,7 +91,7 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
                           {"mode", o.mode},
                           {"backend", engine ? engine->backend_name() : "none (decoding only)"},
                           {"rows", rows}};
-    Status s = app::write_file_atomically(o.json, doc.dump(1) + "\n");
+    Status s = core::write_file_atomically(o.json, doc.dump(1) + "\n");
     if (!s.ok()) return report_error(s);
   }
   std::printf("files to findings: %s, %s, mode %s\n%s", o.pipeline.c_str(),
@@ -208,7 +208,7 @@ int run_bench(const BenchCliOptions& o) {
   }
   if (!o.json.empty()) {
     nlohmann::json doc = {{"backend", engine->backend_name()}, {"precision", precision}, {"rows", rows}};
-    Status s = app::write_file_atomically(o.json, doc.dump(1) + "\n");
+    Status s = core::write_file_atomically(o.json, doc.dump(1) + "\n");
     if (!s.ok()) return report_error(s);
   }
   std::printf("%s (%s), %d iterations after %d warm-up%s\n%s", engine->backend_name().c_str(), precision.c_str(),

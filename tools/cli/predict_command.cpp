@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app/atomic_file.h"
+#include "core/atomic_file.h"
 #include "app/findings.h"
 #include "app/heatmap.h"
 #include "app/image_batch.h"
@@ -89,7 +89,7 @@ class Output {
   static Result<Output> open(const std::string& path) {
     Output out;
     if (!path.empty()) {
-      CHEXRT_ASSIGN_OR_RETURN(app::AtomicFileWriter file, app::AtomicFileWriter::open(path));
+      CHEXRT_ASSIGN_OR_RETURN(core::AtomicFileWriter file, core::AtomicFileWriter::open(path));
       out.file_.emplace(std::move(file));
     }
     return out;
@@ -106,7 +106,7 @@ class Output {
   }
 
  private:
-  std::optional<app::AtomicFileWriter> file_;
+  std::optional<core::AtomicFileWriter> file_;
 };
 
 // The three formats, one result at a time.
