@@ -15,6 +15,7 @@
 
 #include "backends/cpu/cpu_steps.h"
 #include "builder/concat_plan.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::cpu {
 
@@ -79,30 +80,33 @@ OwnedPreOp pre_op_of(const ir::Graph& graph, const ir::Node& node) {
   return pre;
 }
 
-PoolWindow pool_window(const ir::Node& node) {
-  const std::vector<int64_t> k = node.attrs.get_ints("kernel_shape");
-  const std::vector<int64_t> s = node.attrs.get_ints("strides", {1, 1});
-  const std::vector<int64_t> d = node.attrs.get_ints("dilations", {1, 1});
-  const std::vector<int64_t> p = node.attrs.get_ints("pads", {0, 0, 0, 0});
+// The 2-D window of a Conv or pool node whose attributes supports_node() has checked.
+PoolWindow window_of(const ir::WindowAttributes& a) {
   PoolWindow w;
-  w.kernel_h = k[0];
-  w.kernel_w = k[1];
-  w.stride_h = s[0];
-  w.stride_w = s[1];
-  w.dilation_h = d[0];
-  w.dilation_w = d[1];
-  w.pad_top = p[0];
-  w.pad_left = p[1];
-  w.pad_bottom = p[2];
-  w.pad_right = p[3];
-  w.average = node.op == OpType::kAveragePool;
-  w.count_include_pad = node.attrs.get_int("count_include_pad", 0) != 0;
+  w.kernel_h = a.kernel_shape[0];
+  w.kernel_w = a.kernel_shape[1];
+  w.stride_h = a.strides[0];
+  w.stride_w = a.strides[1];
+  w.dilation_h = a.dilations[0];
+  w.dilation_w = a.dilations[1];
+  w.pad_top = a.pads[0];
+  w.pad_left = a.pads[1];
+  w.pad_bottom = a.pads[2];
+  w.pad_right = a.pads[3];
+  return w;
+}
+
+PoolWindow pool_window(const ir::Node& node) {
+  const ir::PoolAttributes a = ir::pool_attributes(node).value();
+  PoolWindow w = window_of(a);
+  w.average = a.average;
+  w.count_include_pad = a.count_include_pad;
   return w;
 }
 
 ConvGeometry conv_geometry(const ir::Graph& graph, const ir::Node& node) {
   const Dims& w = graph.value(node.inputs[1]).dims;
-  const PoolWindow win = pool_window(node);
+  const PoolWindow win = window_of(ir::conv_attributes(node).value());
   ConvGeometry g;
   g.src = graph.value(node.inputs[0]).dims;
   g.dst = graph.value(node.outputs[0]).dims;
@@ -176,10 +180,19 @@ bool winograd_available(const dnnl::engine& engine, const ConvGeometry& g) {
 }
 
 bool window_attrs_ok(const ir::Node& node, std::string* why) {
-  if (node.attrs.get_ints("kernel_shape").size() != 2 || node.attrs.get_ints("pads", {0, 0, 0, 0}).size() != 4 ||
-      node.attrs.get_ints("strides", {1, 1}).size() != 2 || node.attrs.get_ints("dilations", {1, 1}).size() != 2) {
-    return fail(why, "only 2-D windows with explicit kernel_shape/strides/dilations/pads are supported");
+  Status status;
+  size_t spatial = 0;
+  if (node.op == OpType::kConv) {
+    const Result<ir::ConvAttributes> a = ir::conv_attributes(node);
+    status = a.status();
+    if (a.ok()) spatial = a->num_spatial();
+  } else {
+    const Result<ir::PoolAttributes> a = ir::pool_attributes(node);
+    status = a.status();
+    if (a.ok()) spatial = a->num_spatial();
   }
+  if (!status.ok()) return fail(why, status.message());
+  if (spatial != 2) return fail(why, "only 2-D windows are supported");
   return true;
 }
 
@@ -366,10 +379,10 @@ bool supports_node(const ir::Graph& graph, const ir::Node& node, Precision preci
         return fail(why, "the weights must be a 4-D constant");
       }
       if (input(2) != ir::kNoValue && !is_constant(graph, input(2))) return fail(why, "the bias must be a constant");
-      if (node.attrs.get_int("group", 1) != 1) return fail(why, "grouped convolution is not implemented");
+      if (!window_attrs_ok(node, why)) return false;
+      if (ir::conv_attributes(node)->group != 1) return fail(why, "grouped convolution is not implemented");
       const std::string act = node.attrs.get_string("activation", "");
-      if (act != "" && act != "relu") return fail(why, "activation '" + act + "' is not implemented");
-      return window_attrs_ok(node, why);
+      return act == "" || act == "relu" ? true : fail(why, "activation '" + act + "' is not implemented");
     }
     case OpType::kChannelAffine: {
       if (!is_constant(graph, input(1)) || !is_constant(graph, input(2))) {

@@ -7,6 +7,7 @@
 #include "backends/backend.h"
 #include "backends/cuda/cuda_engine.h"
 #include "backends/cuda/plan.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::backends {
 
@@ -53,7 +54,7 @@ class CudaBackend : public Backend {
     if (node.op == ir::OpType::kConv) {
       // cuDNN takes symmetric padding only; the tensor-core kernels (fp16) take any padding but
       // need 8-channel groups (graph inputs are padded to them).
-      const auto pads = node.attrs.get_ints("pads", {0, 0, 0, 0});
+      const std::vector<int64_t> pads = ir::conv_attributes(node)->pads;  // checked by plan_supports
       const bool symmetric = pads[0] == pads[2] && pads[1] == pads[3];
       const ir::Value& x = graph.value(node.inputs[0]);
       const bool groups_of_8 = x.dims[1] % 8 == 0 || x.producer < 0;

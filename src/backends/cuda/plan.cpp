@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "builder/memory_planner.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::cuda {
 
@@ -30,8 +31,9 @@ bool is_view_op(OpType op) { return op == OpType::kFlatten || op == OpType::kRes
 // A 1x1 convolution with stride 1 and no padding reads each pixel once: a prologue on its input
 // sees exactly the values the ChannelAffine would have written (padding would see zeros instead).
 bool is_pointwise_conv(const ir::Node& node) {
-  return node.op == OpType::kConv && all_equal(node.attrs.get_ints("kernel_shape"), 1) &&
-         all_equal(node.attrs.get_ints("strides"), 1) && all_equal(node.attrs.get_ints("pads"), 0);
+  if (node.op != OpType::kConv) return false;
+  const Result<ir::ConvAttributes> a = ir::conv_attributes(node);
+  return a.ok() && a->is_pointwise();
 }
 
 bool takes_prologue(const ir::Node& consumer) {
@@ -73,14 +75,17 @@ bool plan_supports(const ir::Graph& g, const ir::Node& node, std::string* why) {
   const size_t rank = g.value(node.inputs[0]).dims.size();
   const std::string act = node.attrs.get_string("activation", "");
   switch (node.op) {
-    case OpType::kConv:
-      if (rank != 4) return fail(why, "only 2D convolutions");
+    case OpType::kConv: {
+      const Result<ir::ConvAttributes> a = ir::conv_attributes(node);
+      if (!a.ok()) return fail(why, a.status().message());
+      if (rank != 4 || a->num_spatial() != 2) return fail(why, "only 2D convolutions");
       if (!is_const(g, node, 1) || (has_input(node, 2) && !is_const(g, node, 2))) {
         return fail(why, "weights and bias must be constants");
       }
-      if (node.attrs.get_int("group", 1) != 1) return fail(why, "grouped convolution");
+      if (a->group != 1) return fail(why, "grouped convolution");
       if (act != "" && act != "relu") return fail(why, "activation '" + act + "'");
       return true;
+    }
     case OpType::kChannelAffine:
       if (!is_const(g, node, 1) || !is_const(g, node, 2)) return fail(why, "scale and shift must be constants");
       if (act != "" && act != "relu") return fail(why, "activation '" + act + "'");
@@ -95,11 +100,14 @@ bool plan_supports(const ir::Graph& g, const ir::Node& node, std::string* why) {
     case OpType::kSigmoid:
     case OpType::kIdentity: return true;
     case OpType::kMaxPool:
-    case OpType::kAveragePool:
-      if (rank != 4) return fail(why, "only 2D pooling");
-      if (!all_equal(node.attrs.get_ints("dilations", {1, 1}), 1)) return fail(why, "dilated pooling");
-      if (node.attrs.get_int("storage_order", 0) != 0) return fail(why, "storage_order");
+    case OpType::kAveragePool: {
+      const Result<ir::PoolAttributes> a = ir::pool_attributes(node);
+      if (!a.ok()) return fail(why, a.status().message());
+      if (rank != 4 || a->num_spatial() != 2) return fail(why, "only 2D pooling");
+      if (!all_equal(a->dilations, 1)) return fail(why, "dilated pooling");
+      if (a->storage_order != 0) return fail(why, "storage_order");
       return true;
+    }
     case OpType::kGlobalAveragePool: return rank == 4 || fail(why, "rank");
     case OpType::kConcat: return node.attrs.get_int("axis", 1) == 1 || fail(why, "only channel (axis 1) concat");
     case OpType::kClassifierHead:
@@ -289,10 +297,9 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
       continue;
     }
     const ir::Node& conv = g.node(consumers[v][0]);
-    if (conv.op != OpType::kConv || conv.inputs[0] != v || !all_equal(conv.attrs.get_ints("strides"), 2) ||
-        !all_equal(conv.attrs.get_ints("dilations", {1, 1}), 1) || g.value(conv.outputs[0]).dims[1] % 32 != 0) {
-      continue;
-    }
+    if (conv.op != OpType::kConv || conv.inputs[0] != v || g.value(conv.outputs[0]).dims[1] % 32 != 0) continue;
+    const ir::ConvAttributes window = ir::conv_attributes(conv).value();  // checked by plan_supports
+    if (!all_equal(window.strides, 2) || !all_equal(window.dilations, 1)) continue;
     ValueLayout& l = plan.values[v];
     l.space_to_depth = 2;
     l.h = (l.h + 1) / 2;
