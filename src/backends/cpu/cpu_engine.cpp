@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -15,6 +14,8 @@
 
 #include "backends/cpu/cpu_steps.h"
 #include "builder/concat_plan.h"
+#include "builder/prologue_fusion.h"
+#include "ir/batchnorm_affine.h"
 #include "ir/op_attributes.h"
 
 namespace chexrt::cpu {
@@ -69,14 +70,10 @@ OwnedPreOp pre_op_of(const ir::Graph& graph, const ir::Node& node) {
     pre.relu = node.attrs.get_string("activation", "") == "relu";
     return pre;
   }
-  // BatchNormalization: scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
-  const std::vector<double> gamma = floats(1), beta = floats(2), mean = floats(3), var = floats(4);
-  const double eps = node.attrs.get_float("epsilon", 1e-5f);
-  for (size_t c = 0; c < gamma.size(); ++c) {
-    const double s = gamma[c] / std::sqrt(var[c] + eps);
-    pre.scale.push_back(static_cast<float>(s));
-    pre.shift.push_back(static_cast<float>(beta[c] - mean[c] * s));
-  }
+  // BatchNormalization: supports_node() has checked that its parameters are constants.
+  const ir::ChannelAffineParams a = ir::batchnorm_affine(graph, node).value();
+  pre.scale.assign(a.scale.begin(), a.scale.end());
+  pre.shift.assign(a.shift.begin(), a.shift.end());
   return pre;
 }
 
@@ -448,22 +445,15 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
   const std::vector<std::vector<int>> consumers = graph.consumers();
 
   // A pre-op node whose only reader is a pool or the head runs inside that reader's kernel.
-  std::vector<int> fused_pre(graph.num_nodes(), -1);  // reader node -> pre-op node
-  std::vector<bool> fused_away(graph.num_nodes(), false);
-  for (int n = 0; n < graph.num_nodes(); ++n) {
-    const ir::Node& node = graph.node(n);
-    const int out = node.outputs[0];
-    if (!is_pre_op(node.op) || graph.is_graph_output(out) || plan.storage[out] != out || consumers[out].size() != 1) {
-      continue;
-    }
-    const int reader = consumers[out][0];
-    const OpType op = graph.node(reader).op;
-    if ((op == OpType::kMaxPool || op == OpType::kAveragePool || op == OpType::kClassifierHead) &&
-        graph.node(reader).inputs[0] == out) {
-      fused_pre[reader] = n;
-      fused_away[n] = true;
-    }
-  }
+  builder::PrologueRule prologue_rule;
+  prologue_rule.is_prologue = [](const ir::Node& node) { return is_pre_op(node.op); };
+  prologue_rule.takes_prologue = [](const ir::Node& reader) {
+    return reader.op == OpType::kMaxPool || reader.op == OpType::kAveragePool || reader.op == OpType::kClassifierHead;
+  };
+  prologue_rule.may_skip_output = [&](int value) { return plan.storage[value] == value; };
+  const builder::PrologueFusion prologues = builder::plan_prologue_fusion(graph, consumers, prologue_rule);
+  const std::vector<int>& fused_pre = prologues.prologue_of;  // reader node -> pre-op node
+  const auto fused_away = [&](int n) { return prologues.fused_into[n] >= 0; };
 
   // Float32 bottlenecks (pre-op -> conv -> 3x3 conv, intermediates read once and not placed in
   // a Concat) whose 3x3 conv runs as Winograd run in nChw16c from the pre-op's output on.
@@ -509,7 +499,7 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
   };
   for (int v : graph.inputs()) place(v);
   for (int n = 0; n < graph.num_nodes(); ++n) {
-    if (!fused_away[n]) place(graph.node(n).outputs[0]);
+    if (!fused_away(n)) place(graph.node(n).outputs[0]);
   }
 
   // Steps, in node order; step 0 converts the inputs and the last converts the outputs.
@@ -522,7 +512,7 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
     OwnedPreOp pre = fused_pre[n] >= 0 ? pre_op_of(graph, graph.node(fused_pre[n])) : OwnedPreOp{};
     const int x_in = fused_pre[n] >= 0 ? graph.node(fused_pre[n]).inputs[0] : x;
     std::unique_ptr<Step> step;
-    if (fused_away[n]) {
+    if (fused_away(n)) {
       notes[n] = "fused into " + graph.node(consumers[y][0]).name;
       continue;
     }

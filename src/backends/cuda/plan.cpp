@@ -1,9 +1,10 @@
 #include "backends/cuda/plan.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "builder/memory_planner.h"
+#include "builder/prologue_fusion.h"
+#include "ir/batchnorm_affine.h"
 #include "ir/op_attributes.h"
 
 namespace chexrt::cuda {
@@ -155,17 +156,9 @@ Result<AffineParams> affine_params(const ir::Graph& g, const ir::Node& node) {
     return p;
   }
   if (node.op == OpType::kBatchNormalization) {
-    // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * s + (beta - mean * s), s = gamma / sqrt(var + eps)
-    const std::vector<double> gamma = g.value(node.inputs[1]).constant.to_doubles();
-    const std::vector<double> beta = g.value(node.inputs[2]).constant.to_doubles();
-    const std::vector<double> mean = g.value(node.inputs[3]).constant.to_doubles();
-    const std::vector<double> var = g.value(node.inputs[4]).constant.to_doubles();
-    const double eps = node.attrs.get_float("epsilon", 1e-5f);
-    for (size_t c = 0; c < gamma.size(); ++c) {
-      const double s = gamma[c] / std::sqrt(var[c] + eps);
-      p.scale.push_back(static_cast<float>(s));
-      p.shift.push_back(static_cast<float>(beta[c] - mean[c] * s));
-    }
+    CHEXRT_ASSIGN_OR_RETURN(const ir::ChannelAffineParams a, ir::batchnorm_affine(g, node));
+    p.scale.assign(a.scale.begin(), a.scale.end());
+    p.shift.assign(a.shift.begin(), a.shift.end());
     return p;
   }
   return invalid_argument(ir::describe(node) + " is not a per-channel affine map");
@@ -203,21 +196,12 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
   const auto consumers = g.consumers();
 
   // 1. ChannelAffine prologues.
-  std::vector<int> fused_into(num_nodes, -1), prologue_of(num_nodes, -1);
-  for (int n = 0; n < num_nodes; ++n) {
-    const ir::Node& node = g.node(n);
-    if (node.op != OpType::kChannelAffine) continue;
-    const int out = node.outputs[0];
-    if (consumers[out].size() != 1 || g.is_graph_output(out)) continue;
-    const int c = consumers[out][0];
-    const ir::Node& consumer = g.node(c);
-    if (consumer.inputs[0] != out || std::count(consumer.inputs.begin(), consumer.inputs.end(), out) != 1 ||
-        !takes_prologue(consumer) || prologue_of[c] >= 0) {
-      continue;
-    }
-    fused_into[n] = c;
-    prologue_of[c] = n;
-  }
+  builder::PrologueRule prologue_rule;
+  prologue_rule.is_prologue = [](const ir::Node& node) { return node.op == OpType::kChannelAffine; };
+  prologue_rule.takes_prologue = takes_prologue;
+  const builder::PrologueFusion prologues = builder::plan_prologue_fusion(g, consumers, prologue_rule);
+  const std::vector<int>& fused_into = prologues.fused_into;
+  const std::vector<int>& prologue_of = prologues.prologue_of;
 
   // 2. Views: the value whose memory a view shares.
   std::vector<int> view_of(num_values, -1);
