@@ -6,13 +6,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/atomic_file.h"
 #include "app/image_batch.h"
 #include "app/pipeline.h"
 #include "chexrt/builder.h"
 #include "commands.h"
+#include "core/atomic_file.h"
 #include "engine/engine_file.h"
 #include "model_loading.h"
+#include "runtime/backend_registry.h"
 #include "table.h"
 
 namespace chexrt::cli {
@@ -234,8 +235,8 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--warmup", o->warmup, "Untimed iterations first")
       ->capture_default_str()
       ->check(non_negative_integer());
-  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
-  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
+  cmd->add_option("--device", o->device, backends::device_help())->capture_default_str();
+  cmd->add_option("--precision", o->precision, backends::precision_help())->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")
       ->capture_default_str()
       ->check(non_negative_integer());

@@ -12,16 +12,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/atomic_file.h"
 #include "app/findings.h"
 #include "app/heatmap.h"
 #include "app/image_batch.h"
 #include "app/pipeline.h"
 #include "chexrt/builder.h"
 #include "commands.h"
+#include "core/atomic_file.h"
 #include "engine_cache.h"
 #include "heatmap_output.h"
 #include "model_loading.h"
+#include "runtime/backend_registry.h"
 #include "table.h"
 
 namespace chexrt::cli {
@@ -331,8 +332,8 @@ void register_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build` (instead of --model)")
       ->check(CLI::ExistingFile)
       ->excludes("--model");
-  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
-  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
+  cmd->add_option("--device", o->device, backends::device_help())->capture_default_str();
+  cmd->add_option("--precision", o->precision, backends::precision_help())->capture_default_str();
   cmd->add_option("--batch", o->batch, "Images per engine call (with --engine: its max batch)")
       ->capture_default_str()
       ->check(positive_integer());

@@ -17,7 +17,6 @@ std::string version_string(int v) { return std::to_string(v); }
 
 class CudaBackend : public Backend {
  public:
-  Device device() const override { return Device::kCuda; }
   const char* name() const override { return "cuda"; }
 
   bool available(std::string* why) const override {
@@ -46,9 +45,6 @@ class CudaBackend : public Backend {
     return true;
   }
 
-  bool supports_precision(Precision precision) const override {
-    return precision == Precision::kFp32 || precision == Precision::kFp16;
-  }
   bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const override {
     if (!cuda::plan_supports(graph, node, nullptr)) return false;
     if (node.op == ir::OpType::kConv) {
