@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/cam_model.h"
 #include "app/findings.h"
 #include "app/heatmap.h"
 #include "app/image_batch.h"
@@ -20,7 +21,6 @@
 #include "commands.h"
 #include "core/atomic_file.h"
 #include "engine_cache.h"
-#include "heatmap_output.h"
 #include "model_loading.h"
 #include "runtime/backend_registry.h"
 #include "table.h"
@@ -199,7 +199,7 @@ Result<PredictEngine> build_predict_engine(const PredictOptions& o, const std::s
   auto import_model = [&]() -> Result<NetworkDefinition> {
     CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, load_network(model, max_batch));
     if (heatmaps) {
-      CHEXRT_ASSIGN_OR_RETURN(result.classifier_weights, attach_cam_features(network));
+      CHEXRT_ASSIGN_OR_RETURN(result.classifier_weights, app::attach_cam_features(network));
     }
     return network;
   };
