@@ -173,9 +173,9 @@ int run_bench(const BenchCliOptions& o) {
     options.batch = batch;
     options.iterations = o.iterations;
     options.warmup = o.warmup;
-    options.use_cuda_graphs = !o.no_cuda_graphs;
-    options.streams = o.streams;
-    options.split = o.split;
+    options.cuda.use_graphs = !o.no_cuda_graphs;
+    options.cuda.streams = o.streams;
+    options.cuda.split = o.split;
     options.per_layer = o.per_layer;
     auto result = engine->benchmark(options);
     if (!result.ok()) return report_error(result.status());
