@@ -208,9 +208,9 @@ int run(const Args& a) {
       bo.batch = batch;
       bo.iterations = a.iterations;
       bo.warmup = a.warmup;
-      bo.use_cuda_graphs = a.graphs;
-      bo.streams = a.streams;
-      bo.split = a.split;
+      bo.cuda.use_graphs = a.graphs;
+      bo.cuda.streams = a.streams;
+      bo.cuda.split = a.split;
       bo.per_layer = a.per_layer;
       auto r = (*engine)->benchmark(bo);
       if (!r.ok()) {

@@ -17,16 +17,22 @@ struct TensorInfo {
   Dims dims;  ///< At the engine's max batch; dim 0 is the batch.
 };
 
+/// Benchmark settings that only CUDA engines read. Other engines ignore them, except split > 1,
+/// which they refuse (Unsupported) because they cannot honour it.
+struct CudaBenchmarkOptions {
+  bool use_graphs = true;  ///< Replay one captured CUDA graph per inference.
+  int streams = 1;         ///< Concurrent execution contexts.
+  /// Run each batch as this many equal sub-batches at once, one per execution context and
+  /// stream, and time the whole (compute only; inputs stay on the GPU).
+  int split = 1;
+};
+
 struct BenchmarkOptions {
   int64_t batch = 1;
   int warmup = 10;
   int iterations = 100;
-  bool use_cuda_graphs = true;  ///< CUDA engines: replay one captured graph per inference.
-  int streams = 1;              ///< CUDA engines: concurrent execution contexts.
-  /// CUDA engines: run each batch as this many equal sub-batches at once, one per execution
-  /// context and stream, and time the whole (compute only; inputs stay on the GPU).
-  int split = 1;
-  bool per_layer = false;       ///< Also time each layer (slower; no graphs).
+  bool per_layer = false;  ///< Also time each layer (slower; no CUDA graphs).
+  CudaBenchmarkOptions cuda;
 };
 
 struct LayerTime {

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "app/atomic_file.h"
+#include "core/atomic_file.h"
 #include "app/findings.h"
 
 namespace chexrt::app {
@@ -140,7 +140,7 @@ Status write_png(const std::string& path, const Image8& rgb) {
   // Fast compression: heat maps are written for every image of a run.
   Result<std::vector<uint8_t>> png = encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3, 1);
   if (!png.ok()) return png.status().with_context(path);
-  return write_file_atomically(path, *png);
+  return core::write_file_atomically(path, *png);
 }
 
 }  // namespace

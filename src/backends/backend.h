@@ -1,6 +1,7 @@
 // The backend interface. A backend turns an optimized graph into an Engine; it answers
 // supports(node, precision) so that unsupported nodes are found before building, and they fall
-// back to the reference backend. Nothing outside src/backends/<name> knows a backend's details.
+// back to the reference backend. Nothing outside src/backends/<name> knows a backend's details;
+// the list of backends, their names and precisions is src/runtime/backend_registry.h.
 #pragma once
 
 #include <map>
@@ -17,13 +18,10 @@ namespace chexrt::backends {
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual Device device() const = 0;
-  /// "reference", "cpu-onednn", "cuda".
+  /// The name engine files record: "reference", "cpu-onednn", "cuda".
   virtual const char* name() const = 0;
   /// Whether this build and machine can run the backend (a GPU is present, ...).
   virtual bool available(std::string* why) const = 0;
-  /// Whether the backend builds engines of this precision at all.
-  virtual bool supports_precision(Precision precision) const { return precision == Precision::kFp32; }
   /// Whether the backend runs this node at this precision.
   virtual bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const = 0;
   /// Builds an engine from a graph on which the passes have already run.

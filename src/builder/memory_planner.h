@@ -4,7 +4,7 @@
 //
 // Steps are the positions of nodes in execution order; a buffer is alive from the step that
 // first writes it to the step that last reads it, both included. For a buffer holding several
-// values (a concat root, see src/passes/concat_plan.h) the lifetime spans all of them.
+// values (a concat root, see src/builder/concat_plan.h) the lifetime spans all of them.
 #pragma once
 
 #include <cstddef>

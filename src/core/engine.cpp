@@ -12,7 +12,9 @@ Result<BenchmarkResult> Engine::benchmark(const BenchmarkOptions& options) {
     return invalid_argument("batch " + std::to_string(options.batch) + " is outside the engine's range 1.." +
                             std::to_string(max_batch()));
   }
-  if (options.split > 1) return unsupported("splitting a batch into concurrent sub-batches needs the CUDA backend");
+  if (options.cuda.split > 1) {
+    return unsupported("splitting a batch into concurrent sub-batches needs the CUDA backend");
+  }
   std::mt19937 rng(42);
   std::normal_distribution<float> normal(0.f, 1.f);
   std::vector<HostTensor> inputs;

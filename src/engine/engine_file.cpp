@@ -4,15 +4,13 @@
 // ParseError and never an out-of-bounds read or a huge allocation.
 #include "engine/engine_file.h"
 
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <type_traits>
 #include <variant>
 
+#include "core/atomic_file.h"
 #include "ir/shape_inference.h"
 #include "ir/verifier.h"
 
@@ -605,23 +603,7 @@ Result<std::vector<uint8_t>> serialize_engine(const EngineFile& file) {
 
 Status write_engine_file(const std::string& path, const EngineFile& file) {
   CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, serialize_engine(file));
-  const std::string temp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) return io_error("cannot create '" + temp + "': " + std::strerror(errno));
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::remove(temp.c_str());
-      return io_error("cannot write '" + temp + "'");
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(temp.c_str());
-    return io_error("cannot rename '" + temp + "' to '" + path + "': " + why);
-  }
-  return Status::ok_status();
+  return core::write_file_atomically(path, bytes);
 }
 
 Result<EngineFile> parse_engine(const std::vector<uint8_t>& bytes, const std::string& source) {

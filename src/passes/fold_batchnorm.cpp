@@ -1,7 +1,7 @@
-// Batch-norm folding. In inference form a batch norm is a per-channel affine map:
+// Batch-norm folding. In inference form a batch norm is a per-channel affine map
+// (src/ir/batchnorm_affine.h):
 //
-//   BN(y)[c] = gamma[c] * (y[c] - mean[c]) / sqrt(var[c] + eps) + beta[c]
-//            = s[c] * y[c] + (beta[c] - mean[c] * s[c]),     s[c] = gamma[c] / sqrt(var[c] + eps)
+//   BN(y)[c] = s[c] * y[c] + (beta[c] - mean[c] * s[c]),     s[c] = gamma[c] / sqrt(var[c] + eps)
 //
 // After a convolution y[oc] = sum(W[oc] * x) + b[oc] it folds into the convolution's weights:
 //
@@ -12,9 +12,9 @@
 // Integer-Arithmetic-Only Inference", section 3.2). A batch norm that follows anything else
 // (in DenseNet: the Concat at the start of each layer) becomes ChannelAffine(x, s, beta - mean*s).
 // The arithmetic is done in double and rounded once to float.
-#include <cmath>
 #include <optional>
 
+#include "ir/batchnorm_affine.h"
 #include "passes/pass_manager.h"
 #include "passes/pass_util.h"
 
@@ -24,33 +24,22 @@ namespace {
 
 constexpr const char* kPass = "fold_batchnorm";
 
-struct ChannelAffine {
-  std::vector<double> scale;
-  std::vector<double> shift;
-};
+using ir::ChannelAffineParams;
 
 // The affine form of a batch norm, or nothing when it is not a foldable inference-form batch
 // norm: training mode, the optional running-statistics outputs, or parameters that are not
 // float32 constants.
-std::optional<ChannelAffine> batchnorm_affine(const ir::Graph& graph, const ir::Node& node) {
+std::optional<ChannelAffineParams> foldable_affine(const ir::Graph& graph, const ir::Node& node) {
   if (node.op != ir::OpType::kBatchNormalization || node.outputs.size() != 1 || node.inputs.size() != 5 ||
       node.attrs.get_int("training_mode", 0) != 0) {
     return std::nullopt;
   }
-  const float* gamma = detail::constant_floats(graph, node.inputs[1]);
-  const float* beta = detail::constant_floats(graph, node.inputs[2]);
-  const float* mean = detail::constant_floats(graph, node.inputs[3]);
-  const float* var = detail::constant_floats(graph, node.inputs[4]);
-  if (gamma == nullptr || beta == nullptr || mean == nullptr || var == nullptr) return std::nullopt;
-  const double eps = node.attrs.get_float("epsilon", 1e-5f);
-  const size_t channels = static_cast<size_t>(graph.value(node.inputs[1]).constant.numel());
-  ChannelAffine a;
-  for (size_t c = 0; c < channels; ++c) {
-    const double s = gamma[c] / std::sqrt(static_cast<double>(var[c]) + eps);
-    a.scale.push_back(s);
-    a.shift.push_back(beta[c] - mean[c] * s);
+  for (size_t i = 1; i < 5; ++i) {
+    if (detail::constant_floats(graph, node.inputs[i]) == nullptr) return std::nullopt;
   }
-  return a;
+  Result<ChannelAffineParams> a = ir::batchnorm_affine(graph, node);
+  if (!a.ok()) return std::nullopt;
+  return std::move(a).value();
 }
 
 // The batch norm that is the only reader of a Conv's output and folds into it, or -1.
@@ -64,10 +53,10 @@ int foldable_batchnorm(const ir::Graph& graph, const std::vector<std::vector<int
   }
   const int bn = detail::sole_consumer(graph, consumers, c.outputs[0]);
   if (bn < 0 || graph.node(bn).inputs[0] != c.outputs[0]) return -1;
-  return batchnorm_affine(graph, graph.node(bn)) ? bn : -1;
+  return foldable_affine(graph, graph.node(bn)) ? bn : -1;
 }
 
-Status fold_into_conv(ir::Graph& graph, int conv, const ChannelAffine& a) {
+Status fold_into_conv(ir::Graph& graph, int conv, const ChannelAffineParams& a) {
   const ir::Node& c = graph.node(conv);
   const HostTensor& w = graph.value(c.inputs[1]).constant;
   const int64_t out_channels = w.dims()[0];
@@ -100,7 +89,7 @@ Result<int> fold_batchnorm(ir::Graph& graph, std::vector<std::string>* log) {
     if (graph.node(n).op != ir::OpType::kConv) continue;
     // After a fold the conv writes the batch norm's output, whose reader may be another one.
     for (int bn = foldable_batchnorm(graph, consumers, n); bn >= 0; bn = foldable_batchnorm(graph, consumers, n)) {
-      CHEXRT_RETURN_IF_ERROR(fold_into_conv(graph, n, *batchnorm_affine(graph, graph.node(bn))));
+      CHEXRT_RETURN_IF_ERROR(fold_into_conv(graph, n, *foldable_affine(graph, graph.node(bn))));
       detail::absorb_successor(graph, n, bn);
       dead[bn] = true;
       ++changes;
@@ -109,7 +98,7 @@ Result<int> fold_batchnorm(ir::Graph& graph, std::vector<std::string>* log) {
   }
   for (int n = 0; n < graph.num_nodes(); ++n) {
     if (dead[n]) continue;
-    const std::optional<ChannelAffine> a = batchnorm_affine(graph, graph.node(n));
+    const std::optional<ChannelAffineParams> a = foldable_affine(graph, graph.node(n));
     if (!a) continue;
     const std::string name = graph.node(n).name;
     const int64_t channels = static_cast<int64_t>(a->scale.size());

@@ -8,6 +8,9 @@
 // (1x1 conv, then 2x2 average pool with stride 2) that is 4x fewer multiply-adds; the pool
 // then reads the conv's input, which has more channels, but it is cheap next to the conv.
 // A conv with a fused activation is left alone: ReLU does not commute with the mean.
+#include <algorithm>
+
+#include "ir/op_attributes.h"
 #include "passes/pass_manager.h"
 #include "passes/pass_util.h"
 
@@ -17,23 +20,19 @@ namespace {
 
 constexpr const char* kPass = "pool_before_conv";
 
-bool all_equal_to(const std::vector<int64_t>& v, int64_t x) {
-  for (int64_t e : v) {
-    if (e != x) return false;
-  }
-  return true;
-}
-
 bool is_pointwise_conv(const ir::Node& node) {
-  return node.op == ir::OpType::kConv && node.outputs.size() == 1 &&
-         node.attrs.get_string("activation", "").empty() && all_equal_to(node.attrs.get_ints("kernel_shape"), 1) &&
-         all_equal_to(node.attrs.get_ints("strides"), 1) && all_equal_to(node.attrs.get_ints("pads"), 0);
+  if (node.op != ir::OpType::kConv || node.outputs.size() != 1 || !node.attrs.get_string("activation", "").empty()) {
+    return false;
+  }
+  const Result<ir::ConvAttributes> a = ir::conv_attributes(node);
+  return a.ok() && a->is_pointwise();
 }
 
 bool is_tiling_average_pool(const ir::Node& node) {
-  return node.op == ir::OpType::kAveragePool && node.outputs.size() == 1 &&
-         node.attrs.get_ints("kernel_shape") == node.attrs.get_ints("strides") &&
-         all_equal_to(node.attrs.get_ints("pads"), 0) && node.attrs.get_int("ceil_mode", 0) == 0;
+  if (node.op != ir::OpType::kAveragePool || node.outputs.size() != 1) return false;
+  const Result<ir::PoolAttributes> a = ir::pool_attributes(node);
+  return a.ok() && a->kernel_shape == a->strides &&
+         std::all_of(a->pads.begin(), a->pads.end(), [](int64_t p) { return p == 0; }) && !a->ceil_mode;
 }
 
 }  // namespace

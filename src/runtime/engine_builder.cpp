@@ -5,11 +5,11 @@
 #include <map>
 #include <sstream>
 
-#include "backends/backend.h"
 #include "chexrt/builder.h"
 #include "ir/shape_inference.h"
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
+#include "runtime/backend_registry.h"
 #include "runtime/engine_io.h"
 #include "runtime/reference_engine.h"
 
@@ -17,20 +17,16 @@ namespace chexrt {
 
 Result<Device> parse_device(const std::string& name) {
   if (name == "auto") return Device::kAuto;
-  if (name == "reference" || name == "ref") return Device::kReference;
-  if (name == "cpu") return Device::kCpu;
-  if (name == "cuda" || name == "gpu") return Device::kCuda;
-  return invalid_argument("unknown device '" + name + "' (expected auto, reference, cpu or cuda)");
+  if (const backends::BackendEntry* entry = backends::find_backend(name)) return entry->device;
+  std::string expected = "auto";
+  for (const backends::BackendEntry& e : backends::registered_backends()) expected += std::string(", ") + e.name;
+  return invalid_argument("unknown device '" + name + "' (expected one of " + expected + ")");
 }
 
 const char* device_name(Device device) {
-  switch (device) {
-    case Device::kAuto: return "auto";
-    case Device::kReference: return "reference";
-    case Device::kCpu: return "cpu";
-    case Device::kCuda: return "cuda";
-  }
-  return "?";
+  if (device == Device::kAuto) return "auto";
+  const backends::BackendEntry* entry = backends::find_backend(device);
+  return entry ? entry->name : "?";
 }
 
 Result<Precision> parse_precision(const std::string& name) {
@@ -156,14 +152,18 @@ class SegmentedEngine : public Engine {
   int64_t max_batch_;
 };
 
-Result<std::unique_ptr<backends::Backend>> choose_backend(Device device, std::string* log) {
-  std::vector<std::unique_ptr<backends::Backend>> candidates;
-  if (device == Device::kAuto || device == Device::kCuda) candidates.push_back(backends::make_cuda_backend());
-  if (device == Device::kAuto || device == Device::kCpu) candidates.push_back(backends::make_cpu_backend());
-  if (device == Device::kAuto || device == Device::kReference) candidates.push_back(backends::make_reference_backend());
-  for (auto& backend : candidates) {
+// The backend of `device`, or with kAuto the first available one in the registry's order.
+struct ChosenBackend {
+  const backends::BackendEntry* entry = nullptr;
+  std::unique_ptr<backends::Backend> backend;
+};
+
+Result<ChosenBackend> choose_backend(Device device, std::string* log) {
+  for (const backends::BackendEntry& entry : backends::registered_backends()) {
+    if (device != Device::kAuto && device != entry.device) continue;
+    std::unique_ptr<backends::Backend> backend = entry.make();
     std::string why;
-    if (backend->available(&why)) return std::move(backend);
+    if (backend->available(&why)) return ChosenBackend{&entry, std::move(backend)};
     *log += std::string("backend ") + backend->name() + " not available: " + why + "\n";
     if (device != Device::kAuto) return unsupported(std::string("backend ") + backend->name() + ": " + why);
   }
@@ -200,8 +200,9 @@ Result<ir::Graph> optimized_graph(NetworkDefinition network, const BuildOptions&
 Result<BuiltEngine> build_optimized(const ir::Graph& graph, const BuildOptions& options,
                                     const std::vector<std::string>* stored_tactics) {
   std::string log;
-  CHEXRT_ASSIGN_OR_RETURN(auto backend, choose_backend(options.device, &log));
-  if (!backend->supports_precision(options.precision)) {
+  CHEXRT_ASSIGN_OR_RETURN(ChosenBackend chosen, choose_backend(options.device, &log));
+  std::unique_ptr<backends::Backend>& backend = chosen.backend;
+  if (!chosen.entry->builds(options.precision)) {
     return unsupported(std::string("backend ") + backend->name() + " does not build " +
                        precision_name(options.precision) + " engines");
   }
@@ -254,7 +255,8 @@ Result<BuiltEngine> build_optimized(const ir::Graph& graph, const BuildOptions& 
 
   // Mixed graph: one engine per segment.
   const auto consumers = graph.consumers();
-  auto reference = backends::make_reference_backend();
+  // Unsupported nodes fall back to the reference kernels, which run every op.
+  auto reference = backends::find_backend(Device::kReference)->make();
   std::vector<SegmentedEngine::Part> parts;
   for (const Segment& seg : segments) {
     SegmentedEngine::Part part;

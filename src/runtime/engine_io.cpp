@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
-#include "backends/backend.h"
 #include "engine/engine_file.h"
+#include "runtime/backend_registry.h"
 
 namespace chexrt {
 
@@ -31,10 +31,8 @@ engine::EngineFingerprint fingerprint_of(const std::string& backend, const std::
   return f;
 }
 
-Result<Device> device_of_backend(const std::string& name) {
-  for (auto& backend : {backends::make_reference_backend(), backends::make_cpu_backend(), backends::make_cuda_backend()}) {
-    if (name == backend->name()) return backend->device();
-  }
+Result<const backends::BackendEntry*> backend_of_file(const std::string& name) {
+  if (const backends::BackendEntry* entry = backends::find_backend_of_engine_file(name)) return entry;
   return parse_error("engine file names an unknown backend '" + name + "'");
 }
 
@@ -61,7 +59,8 @@ Status save_engine_file(const std::string& path, ir::Graph graph, const BuildOpt
 Result<std::unique_ptr<Engine>> load_engine(const std::string& path) {
   CHEXRT_ASSIGN_OR_RETURN(engine::EngineFile file, engine::read_engine_file(path));
   BuildOptions options;
-  CHEXRT_ASSIGN_OR_RETURN(options.device, device_of_backend(file.fingerprint.backend));
+  CHEXRT_ASSIGN_OR_RETURN(const backends::BackendEntry* entry, backend_of_file(file.fingerprint.backend));
+  options.device = entry->device;
   CHEXRT_ASSIGN_OR_RETURN(options.precision, parse_precision(file.fingerprint.precision));
   options.max_batch = file.fingerprint.max_batch;
   options.optimize = false;
@@ -76,12 +75,7 @@ Result<std::unique_ptr<Engine>> load_engine(const std::string& path) {
     options.opt_batch = opt;
   }
 
-  std::unique_ptr<backends::Backend> backend;
-  switch (options.device) {
-    case Device::kCuda: backend = backends::make_cuda_backend(); break;
-    case Device::kCpu: backend = backends::make_cpu_backend(); break;
-    default: backend = backends::make_reference_backend(); break;
-  }
+  std::unique_ptr<backends::Backend> backend = entry->make();
   std::string why;
   if (!backend->available(&why)) {
     return Status(StatusCode::kVersionMismatch, path + ": built for backend " + file.fingerprint.backend +

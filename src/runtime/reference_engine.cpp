@@ -83,7 +83,6 @@ namespace {
 
 class ReferenceBackend : public Backend {
  public:
-  Device device() const override { return Device::kReference; }
   const char* name() const override { return "reference"; }
   bool available(std::string*) const override { return true; }
   bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const override {

@@ -1,4 +1,4 @@
-#include "app/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <gtest/gtest.h>
 
@@ -6,11 +6,11 @@
 
 #include "test_support.h"
 
-namespace chexrt::app {
+namespace chexrt::core {
 namespace {
 
-using testing::read_bytes;
-using testing::TempDir;
+using app::testing::read_bytes;
+using app::testing::TempDir;
 
 std::vector<std::string> names_in(const std::string& dir) {
   std::vector<std::string> names;
@@ -42,4 +42,4 @@ TEST(AtomicFile, FailureLeavesTargetAndNoTemporary) {
 }
 
 }  // namespace
-}  // namespace chexrt::app
+}  // namespace chexrt::core

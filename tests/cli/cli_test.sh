@@ -169,7 +169,11 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
     "$chexrt" --help > "$work/help.txt" || fail "--help exit code $?"
     grep -q "Exit codes: 0 ok; 1 runtime error" "$work/help.txt" || fail "--help lists no exit codes"
     for command in build bench run predict; do
-      "$chexrt" $command --help | grep -q "fp32, fp16 (CUDA) or bf16" || fail "$command --help: precision words"
+      "$chexrt" $command --help > "$work/command_help.txt"
+      grep -q "fp32, fp16 (cuda) or bf16 (cpu, on CPUs with AVX-512 BF16)" "$work/command_help.txt" ||
+        fail "$command --help: precision words"
+      grep -q "auto (the first available of cuda, cpu and reference), cuda (.*), cpu (oneDNN) or reference (" \
+        "$work/command_help.txt" || fail "$command --help: device words"
     done
     ;;
   checks_before_work)

@@ -9,14 +9,14 @@
 #include "backends/reference/reference_kernels.h"
 #include "ir/dump.h"
 #include "pass_test_util.h"
-#include "passes/concat_plan.h"
+#include "builder/concat_plan.h"
 #include "passes/pass_manager.h"
 #include "runtime/graph_executor.h"
 
 namespace chexrt {
 namespace {
 
-using passes::ConcatPlan;
+using builder::ConcatPlan;
 using test::add_random_batch_norm;
 using test::add_random_conv;
 
@@ -128,7 +128,7 @@ DenseBlock make_dense_block() {
 TEST(ConcatPlan, DenseBlockConcatsAllShareTheLastOnesBuffer) {
   DenseBlock d = make_dense_block();
   const ir::Graph& g = d.net.graph();
-  const ConcatPlan plan = passes::plan_concat_elimination(g, any_node);
+  const ConcatPlan plan = builder::plan_concat_elimination(g, any_node);
   const int root = d.concats.back().id;
   for (int n = 0; n < g.num_nodes(); ++n) {
     if (g.node(n).op == ir::OpType::kConcat) {
@@ -160,7 +160,7 @@ TEST(ConcatPlan, OptimizedMiniDenseNetNeedsNoConcatCopy) {
   NetworkDefinition net = test::make_mini_densenet(41);
   ir::Graph g = net.graph();
   ASSERT_TRUE(passes::optimize(g).ok());
-  const ConcatPlan plan = passes::plan_concat_elimination(g, any_node);
+  const ConcatPlan plan = builder::plan_concat_elimination(g, any_node);
   int concats = 0;
   for (int n = 0; n < g.num_nodes(); ++n) {
     if (g.node(n).op != ir::OpType::kConcat) continue;
@@ -214,7 +214,7 @@ TEST(ConcatPlan, CopiesWhereInputsCannotBePlaced) {
   ASSERT_TRUE(net.status().ok()) << net.status().to_string();
 
   const ir::Graph& graph = net.graph();
-  const ConcatPlan plan = passes::plan_concat_elimination(
+  const ConcatPlan plan = builder::plan_concat_elimination(
       graph, [](const ir::Graph&, const ir::Node& node) { return node.op != ir::OpType::kMaxPool; });
   std::map<std::string, bool> in_place;
   for (int n = 0; n < graph.num_nodes(); ++n) {

@@ -11,7 +11,7 @@
 #include "engine/engine_file.h"
 #include "ir/dump.h"
 #include "pass_test_util.h"
-#include "passes/concat_plan.h"
+#include "builder/concat_plan.h"
 #include "passes/pass_manager.h"
 
 namespace chexrt {
@@ -42,8 +42,8 @@ TEST(DenseNet121, OptimizedGraphKeepsOutputsAndNeedsNoConcatCopy) {
   // The three transitions pool before their 1x1 conv: 4x fewer FLOPs in those convs.
   EXPECT_LT(ir::summarize(g).flops, ir::summarize(imported).flops);
 
-  const passes::ConcatPlan plan =
-      passes::plan_concat_elimination(g, [](const ir::Graph&, const ir::Node&) { return true; });
+  const builder::ConcatPlan plan =
+      builder::plan_concat_elimination(g, [](const ir::Graph&, const ir::Node&) { return true; });
   std::set<int> roots;
   int concats = 0;
   for (int n = 0; n < g.num_nodes(); ++n) {

@@ -8,13 +8,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app/atomic_file.h"
 #include "app/image_batch.h"
 #include "app/pipeline.h"
 #include "chexrt/builder.h"
 #include "commands.h"
+#include "core/atomic_file.h"
 #include "engine/engine_file.h"
 #include "model_loading.h"
+#include "runtime/backend_registry.h"
 #include "table.h"
 
 namespace chexrt::cli {
@@ -98,7 +99,7 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
                           {"mode", o.mode},
                           {"backend", engine ? engine->backend_name() : "none (decoding only)"},
                           {"rows", rows}};
-    Status s = app::write_file_atomically(o.json, doc.dump(1) + "\n");
+    Status s = core::write_file_atomically(o.json, doc.dump(1) + "\n");
     if (!s.ok()) return report_error(s);
   }
   std::printf("files to findings: %s, %s, mode %s\n%s", o.pipeline.c_str(),
@@ -226,9 +227,9 @@ int run_bench(const BenchCliOptions& o) {
     options.batch = batch;
     options.iterations = o.iterations;
     options.warmup = o.warmup;
-    options.use_cuda_graphs = !o.no_cuda_graphs;
-    options.streams = o.streams;
-    options.split = o.split;
+    options.cuda.use_graphs = !o.no_cuda_graphs;
+    options.cuda.streams = o.streams;
+    options.cuda.split = o.split;
     options.per_layer = o.per_layer;
     auto result = engine->benchmark(options);
     if (!result.ok()) return report_error(result.status());
@@ -262,7 +263,7 @@ int run_bench(const BenchCliOptions& o) {
   }
   if (!o.json.empty()) {
     nlohmann::json doc = {{"backend", engine->backend_name()}, {"precision", precision}, {"rows", rows}};
-    Status s = app::write_file_atomically(o.json, doc.dump(1) + "\n");
+    Status s = core::write_file_atomically(o.json, doc.dump(1) + "\n");
     if (!s.ok()) return report_error(s);
   }
   std::printf("%s (%s), %d iterations after %d warm-up%s\n%s", engine->backend_name().c_str(), precision.c_str(),
@@ -288,8 +289,8 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--warmup", o->warmup, "Untimed iterations first")
       ->capture_default_str()
       ->check(non_negative_integer());
-  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
-  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
+  cmd->add_option("--device", o->device, backends::device_help())->capture_default_str();
+  cmd->add_option("--precision", o->precision, backends::precision_help())->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")
       ->capture_default_str()
       ->check(non_negative_integer());

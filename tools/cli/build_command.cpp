@@ -7,6 +7,7 @@
 #include "chexrt/builder.h"
 #include "commands.h"
 #include "model_loading.h"
+#include "runtime/backend_registry.h"
 
 namespace chexrt::cli {
 
@@ -69,8 +70,8 @@ void register_build_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("build", "Optimize a model once and write an engine file");
   cmd->add_option("--model", o->model, "ONNX model")->required()->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "Engine file to write")->required();
-  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
-  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
+  cmd->add_option("--device", o->device, backends::device_help())->capture_default_str();
+  cmd->add_option("--precision", o->precision, backends::precision_help())->capture_default_str();
   cmd->add_option("--batch", o->batch,
                   "Batch range min:opt:max (or the max alone): the engine runs batches 1..max; GPU kernels are "
                   "timed at build time at each power of two from min to max and at opt, and a batch runs the "

@@ -1,6 +1,6 @@
-// What every command shares on its command line: the exit codes, the words for devices and
-// precisions, validators with readable messages, and the checks of output paths that run
-// before any work starts.
+// What every command shares on its command line: the exit codes, validators with readable
+// messages, and the checks of output paths that run before any work starts. The --device and
+// --precision help comes from the backend registry (src/runtime/backend_registry.h).
 #pragma once
 
 #include <cstdint>
@@ -22,10 +22,6 @@ inline constexpr int kExitSomeInputsFailed = 3; ///< `predict`: some images coul
 
 /// The table printed at the end of `chexrt --help`.
 extern const char* const kExitCodesHelp;
-
-inline constexpr const char* kDeviceHelp =
-    "auto (CUDA when a GPU is present, else cpu), cuda, cpu (oneDNN) or reference";
-inline constexpr const char* kPrecisionHelp = "fp32, fp16 (CUDA) or bf16 (CPUs with AVX-512 BF16)";
 
 /// `text` as a whole integer of at least `minimum`; nothing when it is not one.
 std::optional<int64_t> parse_integer(const std::string& text, int64_t minimum);

@@ -12,16 +12,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app/atomic_file.h"
+#include "app/cam_model.h"
 #include "app/findings.h"
 #include "app/heatmap.h"
 #include "app/image_batch.h"
 #include "app/pipeline.h"
 #include "chexrt/builder.h"
 #include "commands.h"
+#include "core/atomic_file.h"
 #include "engine_cache.h"
-#include "heatmap_output.h"
 #include "model_loading.h"
+#include "runtime/backend_registry.h"
 #include "table.h"
 
 namespace chexrt::cli {
@@ -90,7 +91,7 @@ class Output {
   static Result<Output> open(const std::string& path) {
     Output out;
     if (!path.empty()) {
-      CHEXRT_ASSIGN_OR_RETURN(app::AtomicFileWriter file, app::AtomicFileWriter::open(path));
+      CHEXRT_ASSIGN_OR_RETURN(core::AtomicFileWriter file, core::AtomicFileWriter::open(path));
       out.file_.emplace(std::move(file));
     }
     return out;
@@ -107,7 +108,7 @@ class Output {
   }
 
  private:
-  std::optional<app::AtomicFileWriter> file_;
+  std::optional<core::AtomicFileWriter> file_;
 };
 
 // The three formats, one result at a time.
@@ -199,7 +200,7 @@ Result<PredictEngine> build_predict_engine(const PredictOptions& o, const std::s
   auto import_model = [&]() -> Result<NetworkDefinition> {
     CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, load_network(model, max_batch));
     if (heatmaps) {
-      CHEXRT_ASSIGN_OR_RETURN(result.classifier_weights, attach_cam_features(network));
+      CHEXRT_ASSIGN_OR_RETURN(result.classifier_weights, app::attach_cam_features(network));
     }
     return network;
   };
@@ -337,8 +338,8 @@ void register_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build` (instead of --model)")
       ->check(CLI::ExistingFile)
       ->excludes("--model");
-  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
-  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
+  cmd->add_option("--device", o->device, backends::device_help())->capture_default_str();
+  cmd->add_option("--precision", o->precision, backends::precision_help())->capture_default_str();
   cmd->add_option("--batch", o->batch, "Images per engine call (with --engine: its max batch)")
       ->capture_default_str()
       ->check(positive_integer());

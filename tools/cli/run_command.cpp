@@ -12,6 +12,7 @@
 #include "import/tensor_io.h"
 #include "ir/graph.h"
 #include "model_loading.h"
+#include "runtime/backend_registry.h"
 
 namespace chexrt::cli {
 
@@ -171,8 +172,8 @@ void register_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--atol", o->atol, "Absolute tolerance for --test-data")
       ->capture_default_str()
       ->check(non_negative_number());
-  cmd->add_option("--device", o->device, kDeviceHelp)->capture_default_str();
-  cmd->add_option("--precision", o->precision, kPrecisionHelp)->capture_default_str();
+  cmd->add_option("--device", o->device, backends::device_help())->capture_default_str();
+  cmd->add_option("--precision", o->precision, backends::precision_help())->capture_default_str();
   td->excludes(in);
   cmd->callback([o, &exit_code, td, in] {
     // Everything the command line names is checked before the model is read.

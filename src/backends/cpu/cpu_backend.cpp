@@ -9,12 +9,8 @@ namespace {
 
 class CpuBackend : public Backend {
  public:
-  Device device() const override { return Device::kCpu; }
   const char* name() const override { return "cpu-onednn"; }
   bool available(std::string*) const override { return true; }
-  bool supports_precision(Precision precision) const override {
-    return precision == Precision::kFp32 || precision == Precision::kBf16;
-  }
   bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const override {
     return cpu::supports_node(graph, node, precision, nullptr);
   }

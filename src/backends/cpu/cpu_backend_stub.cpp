@@ -5,7 +5,6 @@ namespace chexrt::backends {
 namespace {
 class UnavailableCpuBackend : public Backend {
  public:
-  Device device() const override { return Device::kCpu; }
   const char* name() const override { return "cpu-onednn"; }
   bool available(std::string* why) const override {
     if (why) *why = "chexrt was built without oneDNN (install libdnnl-dev and rebuild)";

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -14,7 +13,10 @@
 #include <sstream>
 
 #include "backends/cpu/cpu_steps.h"
-#include "passes/concat_plan.h"
+#include "builder/concat_plan.h"
+#include "builder/prologue_fusion.h"
+#include "ir/batchnorm_affine.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::cpu {
 
@@ -68,41 +70,40 @@ OwnedPreOp pre_op_of(const ir::Graph& graph, const ir::Node& node) {
     pre.relu = node.attrs.get_string("activation", "") == "relu";
     return pre;
   }
-  // BatchNormalization: scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
-  const std::vector<double> gamma = floats(1), beta = floats(2), mean = floats(3), var = floats(4);
-  const double eps = node.attrs.get_float("epsilon", 1e-5f);
-  for (size_t c = 0; c < gamma.size(); ++c) {
-    const double s = gamma[c] / std::sqrt(var[c] + eps);
-    pre.scale.push_back(static_cast<float>(s));
-    pre.shift.push_back(static_cast<float>(beta[c] - mean[c] * s));
-  }
+  // BatchNormalization: supports_node() has checked that its parameters are constants.
+  const ir::ChannelAffineParams a = ir::batchnorm_affine(graph, node).value();
+  pre.scale.assign(a.scale.begin(), a.scale.end());
+  pre.shift.assign(a.shift.begin(), a.shift.end());
   return pre;
 }
 
-PoolWindow pool_window(const ir::Node& node) {
-  const std::vector<int64_t> k = node.attrs.get_ints("kernel_shape");
-  const std::vector<int64_t> s = node.attrs.get_ints("strides", {1, 1});
-  const std::vector<int64_t> d = node.attrs.get_ints("dilations", {1, 1});
-  const std::vector<int64_t> p = node.attrs.get_ints("pads", {0, 0, 0, 0});
+// The 2-D window of a Conv or pool node whose attributes supports_node() has checked.
+PoolWindow window_of(const ir::WindowAttributes& a) {
   PoolWindow w;
-  w.kernel_h = k[0];
-  w.kernel_w = k[1];
-  w.stride_h = s[0];
-  w.stride_w = s[1];
-  w.dilation_h = d[0];
-  w.dilation_w = d[1];
-  w.pad_top = p[0];
-  w.pad_left = p[1];
-  w.pad_bottom = p[2];
-  w.pad_right = p[3];
-  w.average = node.op == OpType::kAveragePool;
-  w.count_include_pad = node.attrs.get_int("count_include_pad", 0) != 0;
+  w.kernel_h = a.kernel_shape[0];
+  w.kernel_w = a.kernel_shape[1];
+  w.stride_h = a.strides[0];
+  w.stride_w = a.strides[1];
+  w.dilation_h = a.dilations[0];
+  w.dilation_w = a.dilations[1];
+  w.pad_top = a.pads[0];
+  w.pad_left = a.pads[1];
+  w.pad_bottom = a.pads[2];
+  w.pad_right = a.pads[3];
+  return w;
+}
+
+PoolWindow pool_window(const ir::Node& node) {
+  const ir::PoolAttributes a = ir::pool_attributes(node).value();
+  PoolWindow w = window_of(a);
+  w.average = a.average;
+  w.count_include_pad = a.count_include_pad;
   return w;
 }
 
 ConvGeometry conv_geometry(const ir::Graph& graph, const ir::Node& node) {
   const Dims& w = graph.value(node.inputs[1]).dims;
-  const PoolWindow win = pool_window(node);
+  const PoolWindow win = window_of(ir::conv_attributes(node).value());
   ConvGeometry g;
   g.src = graph.value(node.inputs[0]).dims;
   g.dst = graph.value(node.outputs[0]).dims;
@@ -176,10 +177,19 @@ bool winograd_available(const dnnl::engine& engine, const ConvGeometry& g) {
 }
 
 bool window_attrs_ok(const ir::Node& node, std::string* why) {
-  if (node.attrs.get_ints("kernel_shape").size() != 2 || node.attrs.get_ints("pads", {0, 0, 0, 0}).size() != 4 ||
-      node.attrs.get_ints("strides", {1, 1}).size() != 2 || node.attrs.get_ints("dilations", {1, 1}).size() != 2) {
-    return fail(why, "only 2-D windows with explicit kernel_shape/strides/dilations/pads are supported");
+  Status status;
+  size_t spatial = 0;
+  if (node.op == OpType::kConv) {
+    const Result<ir::ConvAttributes> a = ir::conv_attributes(node);
+    status = a.status();
+    if (a.ok()) spatial = a->num_spatial();
+  } else {
+    const Result<ir::PoolAttributes> a = ir::pool_attributes(node);
+    status = a.status();
+    if (a.ok()) spatial = a->num_spatial();
   }
+  if (!status.ok()) return fail(why, status.message());
+  if (spatial != 2) return fail(why, "only 2-D windows are supported");
   return true;
 }
 
@@ -365,10 +375,10 @@ bool supports_node(const ir::Graph& graph, const ir::Node& node, Precision preci
         return fail(why, "the weights must be a 4-D constant");
       }
       if (input(2) != ir::kNoValue && !is_constant(graph, input(2))) return fail(why, "the bias must be a constant");
-      if (node.attrs.get_int("group", 1) != 1) return fail(why, "grouped convolution is not implemented");
+      if (!window_attrs_ok(node, why)) return false;
+      if (ir::conv_attributes(node)->group != 1) return fail(why, "grouped convolution is not implemented");
       const std::string act = node.attrs.get_string("activation", "");
-      if (act != "" && act != "relu") return fail(why, "activation '" + act + "' is not implemented");
-      return window_attrs_ok(node, why);
+      return act == "" || act == "relu" ? true : fail(why, "activation '" + act + "' is not implemented");
     }
     case OpType::kChannelAffine: {
       if (!is_constant(graph, input(1)) || !is_constant(graph, input(2))) {
@@ -430,26 +440,19 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
   Workspace& ws = engine->workspace_;
   const size_t elem = ws.element_size();
 
-  const passes::ConcatPlan plan = passes::plan_concat_elimination(graph, can_write_into_slice);
+  const builder::ConcatPlan plan = builder::plan_concat_elimination(graph, can_write_into_slice);
   const std::vector<std::vector<int>> consumers = graph.consumers();
 
   // A pre-op node whose only reader is a pool or the head runs inside that reader's kernel.
-  std::vector<int> fused_pre(graph.num_nodes(), -1);  // reader node -> pre-op node
-  std::vector<bool> fused_away(graph.num_nodes(), false);
-  for (int n = 0; n < graph.num_nodes(); ++n) {
-    const ir::Node& node = graph.node(n);
-    const int out = node.outputs[0];
-    if (!is_pre_op(node.op) || graph.is_graph_output(out) || plan.storage[out] != out || consumers[out].size() != 1) {
-      continue;
-    }
-    const int reader = consumers[out][0];
-    const OpType op = graph.node(reader).op;
-    if ((op == OpType::kMaxPool || op == OpType::kAveragePool || op == OpType::kClassifierHead) &&
-        graph.node(reader).inputs[0] == out) {
-      fused_pre[reader] = n;
-      fused_away[n] = true;
-    }
-  }
+  builder::PrologueRule prologue_rule;
+  prologue_rule.is_prologue = [](const ir::Node& node) { return is_pre_op(node.op); };
+  prologue_rule.takes_prologue = [](const ir::Node& reader) {
+    return reader.op == OpType::kMaxPool || reader.op == OpType::kAveragePool || reader.op == OpType::kClassifierHead;
+  };
+  prologue_rule.may_skip_output = [&](int value) { return plan.storage[value] == value; };
+  const builder::PrologueFusion prologues = builder::plan_prologue_fusion(graph, consumers, prologue_rule);
+  const std::vector<int>& fused_pre = prologues.prologue_of;  // reader node -> pre-op node
+  const auto fused_away = [&](int n) { return prologues.fused_into[n] >= 0; };
 
   // Float32 bottlenecks (pre-op -> conv -> 3x3 conv, intermediates read once and not placed in
   // a Concat) whose 3x3 conv runs as Winograd run in nChw16c from the pre-op's output on.
@@ -495,7 +498,7 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
   };
   for (int v : graph.inputs()) place(v);
   for (int n = 0; n < graph.num_nodes(); ++n) {
-    if (!fused_away[n]) place(graph.node(n).outputs[0]);
+    if (!fused_away(n)) place(graph.node(n).outputs[0]);
   }
 
   // Steps, in node order; step 0 converts the inputs and the last converts the outputs.
@@ -508,7 +511,7 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
     OwnedPreOp pre = fused_pre[n] >= 0 ? pre_op_of(graph, graph.node(fused_pre[n])) : OwnedPreOp{};
     const int x_in = fused_pre[n] >= 0 ? graph.node(fused_pre[n]).inputs[0] : x;
     std::unique_ptr<Step> step;
-    if (fused_away[n]) {
+    if (fused_away(n)) {
       notes[n] = "fused into " + graph.node(consumers[y][0]).name;
       continue;
     }

@@ -1,6 +1,6 @@
 // Hand-written kernels of the CPU backend, for the work oneDNN 2.6 does not do well or at all:
 // its fast (JIT) primitives accept only dense tensors, while DenseNet's concatenation-free plan
-// (src/passes/concat_plan.h) reads and writes channel slices of a wider buffer. Everything here
+// (src/builder/concat_plan.h) reads and writes channel slices of a wider buffer. Everything here
 // works on NHWC views whose pixel stride may exceed their channel count, and is memory-bound:
 // per-channel affine + ReLU (pre-activation batch norm), pooling with that affine fused in front,
 // the classifier head, layout conversion at the engine's boundary, and slice copies.

@@ -4,7 +4,7 @@
 // Layout: 4-D activations are NHWC, float32 or bfloat16. NHWC because oneDNN's AMX kernels take
 // bfloat16 only in NHWC (its blocked nChw16c kernels fall back to AVX-512 BF16 dot products at
 // half the float32 speed), and in float32 it is on par with nChw16c on DenseNet's shapes.
-// Values that src/passes/concat_plan.h places into a Concat's buffer are channel slices of it;
+// Values that src/builder/concat_plan.h places into a Concat's buffer are channel slices of it;
 // oneDNN's JIT kernels refuse such strided views (they fall back to its reference code), so a
 // convolution reading or writing one goes through a dense scratch buffer, while the hand-written
 // kernels (cpu_kernels.h) read and write the slices directly.

@@ -7,6 +7,7 @@
 #include "backends/backend.h"
 #include "backends/cuda/cuda_engine.h"
 #include "backends/cuda/plan.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::backends {
 
@@ -16,7 +17,6 @@ std::string version_string(int v) { return std::to_string(v); }
 
 class CudaBackend : public Backend {
  public:
-  Device device() const override { return Device::kCuda; }
   const char* name() const override { return "cuda"; }
 
   bool available(std::string* why) const override {
@@ -45,15 +45,12 @@ class CudaBackend : public Backend {
     return true;
   }
 
-  bool supports_precision(Precision precision) const override {
-    return precision == Precision::kFp32 || precision == Precision::kFp16;
-  }
   bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const override {
     if (!cuda::plan_supports(graph, node, nullptr)) return false;
     if (node.op == ir::OpType::kConv) {
       // cuDNN takes symmetric padding only; the tensor-core kernels (fp16) take any padding but
       // need 8-channel groups (graph inputs are padded to them).
-      const auto pads = node.attrs.get_ints("pads", {0, 0, 0, 0});
+      const std::vector<int64_t> pads = ir::conv_attributes(node)->pads;  // checked by plan_supports
       const bool symmetric = pads[0] == pads[2] && pads[1] == pads[3];
       const ir::Value& x = graph.value(node.inputs[0]);
       const bool groups_of_8 = x.dims[1] % 8 == 0 || x.producer < 0;

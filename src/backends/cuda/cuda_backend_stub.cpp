@@ -5,7 +5,6 @@ namespace chexrt::backends {
 namespace {
 class UnavailableCudaBackend : public Backend {
  public:
-  Device device() const override { return Device::kCuda; }
   const char* name() const override { return "cuda"; }
   bool available(std::string* why) const override {
     if (why) *why = "chexrt was built without CUDA (install the CUDA toolkit and cuDNN and rebuild)";

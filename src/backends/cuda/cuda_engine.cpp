@@ -775,7 +775,7 @@ Result<std::unique_ptr<ExecutionContext>> CudaEngine::benchmark_context(const Pr
 // One batch as `split` equal sub-batches on as many contexts at once: the start event on the first
 // stream, the others wait for it, each runs its sub-batch, and the first waits for all of them.
 Result<BenchmarkResult> CudaEngine::benchmark_split(const BenchmarkOptions& options) {
-  const int split = options.split;
+  const int split = options.cuda.split;
   if (options.batch % split != 0) {
     return invalid_argument("batch " + std::to_string(options.batch) + " does not split into " + std::to_string(split) +
                             " equal sub-batches");
@@ -800,7 +800,7 @@ Result<BenchmarkResult> CudaEngine::benchmark_split(const BenchmarkOptions& opti
     for (int c = 0; c < split && status.ok(); ++c) {
       cudaStream_t s = contexts[c]->stream();
       if (c > 0) cudaStreamWaitEvent(s, total.start, 0);
-      status = contexts[c]->enqueue_compute(*this, profile->steps, sub, options.use_cuda_graphs);
+      status = contexts[c]->enqueue_compute(*this, profile->steps, sub, options.cuda.use_graphs);
       cudaEventRecord(done[c], s);
     }
     for (int c = 1; c < split; ++c) cudaStreamWaitEvent(first, done[c], 0);
@@ -824,9 +824,9 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
     return invalid_argument("batch " + std::to_string(batch) + " is outside the engine's range 1.." +
                             std::to_string(max_batch()));
   }
-  if (options.split > 1) return benchmark_split(options);
+  if (options.cuda.split > 1) return benchmark_split(options);
   CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
-  const int streams = std::max(1, options.streams);
+  const int streams = std::max(1, options.cuda.streams);
   const int iterations = std::max(1, options.iterations);
   std::vector<std::unique_ptr<ExecutionContext>> contexts;
   for (int i = 0; i < streams; ++i) {
@@ -848,7 +848,7 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
       cudaEventRecord(ev[0], ctx.stream());
       out.status = ctx.enqueue_h2d(*this, batch);
       cudaEventRecord(ev[1], ctx.stream());
-      if (out.status.ok()) out.status = ctx.enqueue_compute(*this, profile->steps, batch, options.use_cuda_graphs);
+      if (out.status.ok()) out.status = ctx.enqueue_compute(*this, profile->steps, batch, options.cuda.use_graphs);
       cudaEventRecord(ev[2], ctx.stream());
       if (out.status.ok()) out.status = ctx.enqueue_d2h(*this, batch);
       cudaEventRecord(ev[3], ctx.stream());
@@ -920,7 +920,7 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
   CHEXRT_RETURN_IF_ERROR(status);
   std::ostringstream notes;
   notes << "cuda on " << device_name_ << ", " << (plan_.precision == Precision::kFp16 ? "fp16" : "fp32")
-        << ", CUDA graphs " << (options.use_cuda_graphs ? "on" : "off") << ", " << streams << " context(s), arena "
+        << ", CUDA graphs " << (options.cuda.use_graphs ? "on" : "off") << ", " << streams << " context(s), arena "
         << plan_.arena_bytes / (1 << 20) << " MiB, kernels timed at batch " << profile->batch;
   result.notes = notes.str();
   return result;

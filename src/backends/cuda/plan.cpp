@@ -1,9 +1,11 @@
 #include "backends/cuda/plan.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "builder/memory_planner.h"
+#include "builder/prologue_fusion.h"
+#include "ir/batchnorm_affine.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::cuda {
 
@@ -30,8 +32,9 @@ bool is_view_op(OpType op) { return op == OpType::kFlatten || op == OpType::kRes
 // A 1x1 convolution with stride 1 and no padding reads each pixel once: a prologue on its input
 // sees exactly the values the ChannelAffine would have written (padding would see zeros instead).
 bool is_pointwise_conv(const ir::Node& node) {
-  return node.op == OpType::kConv && all_equal(node.attrs.get_ints("kernel_shape"), 1) &&
-         all_equal(node.attrs.get_ints("strides"), 1) && all_equal(node.attrs.get_ints("pads"), 0);
+  if (node.op != OpType::kConv) return false;
+  const Result<ir::ConvAttributes> a = ir::conv_attributes(node);
+  return a.ok() && a->is_pointwise();
 }
 
 bool takes_prologue(const ir::Node& consumer) {
@@ -73,14 +76,17 @@ bool plan_supports(const ir::Graph& g, const ir::Node& node, std::string* why) {
   const size_t rank = g.value(node.inputs[0]).dims.size();
   const std::string act = node.attrs.get_string("activation", "");
   switch (node.op) {
-    case OpType::kConv:
-      if (rank != 4) return fail(why, "only 2D convolutions");
+    case OpType::kConv: {
+      const Result<ir::ConvAttributes> a = ir::conv_attributes(node);
+      if (!a.ok()) return fail(why, a.status().message());
+      if (rank != 4 || a->num_spatial() != 2) return fail(why, "only 2D convolutions");
       if (!is_const(g, node, 1) || (has_input(node, 2) && !is_const(g, node, 2))) {
         return fail(why, "weights and bias must be constants");
       }
-      if (node.attrs.get_int("group", 1) != 1) return fail(why, "grouped convolution");
+      if (a->group != 1) return fail(why, "grouped convolution");
       if (act != "" && act != "relu") return fail(why, "activation '" + act + "'");
       return true;
+    }
     case OpType::kChannelAffine:
       if (!is_const(g, node, 1) || !is_const(g, node, 2)) return fail(why, "scale and shift must be constants");
       if (act != "" && act != "relu") return fail(why, "activation '" + act + "'");
@@ -95,11 +101,14 @@ bool plan_supports(const ir::Graph& g, const ir::Node& node, std::string* why) {
     case OpType::kSigmoid:
     case OpType::kIdentity: return true;
     case OpType::kMaxPool:
-    case OpType::kAveragePool:
-      if (rank != 4) return fail(why, "only 2D pooling");
-      if (!all_equal(node.attrs.get_ints("dilations", {1, 1}), 1)) return fail(why, "dilated pooling");
-      if (node.attrs.get_int("storage_order", 0) != 0) return fail(why, "storage_order");
+    case OpType::kAveragePool: {
+      const Result<ir::PoolAttributes> a = ir::pool_attributes(node);
+      if (!a.ok()) return fail(why, a.status().message());
+      if (rank != 4 || a->num_spatial() != 2) return fail(why, "only 2D pooling");
+      if (!all_equal(a->dilations, 1)) return fail(why, "dilated pooling");
+      if (a->storage_order != 0) return fail(why, "storage_order");
       return true;
+    }
     case OpType::kGlobalAveragePool: return rank == 4 || fail(why, "rank");
     case OpType::kConcat: return node.attrs.get_int("axis", 1) == 1 || fail(why, "only channel (axis 1) concat");
     case OpType::kClassifierHead:
@@ -147,17 +156,9 @@ Result<AffineParams> affine_params(const ir::Graph& g, const ir::Node& node) {
     return p;
   }
   if (node.op == OpType::kBatchNormalization) {
-    // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * s + (beta - mean * s), s = gamma / sqrt(var + eps)
-    const std::vector<double> gamma = g.value(node.inputs[1]).constant.to_doubles();
-    const std::vector<double> beta = g.value(node.inputs[2]).constant.to_doubles();
-    const std::vector<double> mean = g.value(node.inputs[3]).constant.to_doubles();
-    const std::vector<double> var = g.value(node.inputs[4]).constant.to_doubles();
-    const double eps = node.attrs.get_float("epsilon", 1e-5f);
-    for (size_t c = 0; c < gamma.size(); ++c) {
-      const double s = gamma[c] / std::sqrt(var[c] + eps);
-      p.scale.push_back(static_cast<float>(s));
-      p.shift.push_back(static_cast<float>(beta[c] - mean[c] * s));
-    }
+    CHEXRT_ASSIGN_OR_RETURN(const ir::ChannelAffineParams a, ir::batchnorm_affine(g, node));
+    p.scale.assign(a.scale.begin(), a.scale.end());
+    p.shift.assign(a.shift.begin(), a.shift.end());
     return p;
   }
   return invalid_argument(ir::describe(node) + " is not a per-channel affine map");
@@ -195,21 +196,12 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
   const auto consumers = g.consumers();
 
   // 1. ChannelAffine prologues.
-  std::vector<int> fused_into(num_nodes, -1), prologue_of(num_nodes, -1);
-  for (int n = 0; n < num_nodes; ++n) {
-    const ir::Node& node = g.node(n);
-    if (node.op != OpType::kChannelAffine) continue;
-    const int out = node.outputs[0];
-    if (consumers[out].size() != 1 || g.is_graph_output(out)) continue;
-    const int c = consumers[out][0];
-    const ir::Node& consumer = g.node(c);
-    if (consumer.inputs[0] != out || std::count(consumer.inputs.begin(), consumer.inputs.end(), out) != 1 ||
-        !takes_prologue(consumer) || prologue_of[c] >= 0) {
-      continue;
-    }
-    fused_into[n] = c;
-    prologue_of[c] = n;
-  }
+  builder::PrologueRule prologue_rule;
+  prologue_rule.is_prologue = [](const ir::Node& node) { return node.op == OpType::kChannelAffine; };
+  prologue_rule.takes_prologue = takes_prologue;
+  const builder::PrologueFusion prologues = builder::plan_prologue_fusion(g, consumers, prologue_rule);
+  const std::vector<int>& fused_into = prologues.fused_into;
+  const std::vector<int>& prologue_of = prologues.prologue_of;
 
   // 2. Views: the value whose memory a view shares.
   std::vector<int> view_of(num_values, -1);
@@ -235,7 +227,7 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
       default: return false;
     }
   };
-  const passes::ConcatPlan concat = passes::plan_concat_elimination(g, writes_slices);
+  const builder::ConcatPlan concat = builder::plan_concat_elimination(g, writes_slices);
 
   // 4. Layouts. A buffer per root value; graph inputs get channels padded with zeros to a
   // 16-byte multiple (8 in fp16, 4 in fp32) so that convolutions can read them in 16-byte chunks.
@@ -289,10 +281,9 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
       continue;
     }
     const ir::Node& conv = g.node(consumers[v][0]);
-    if (conv.op != OpType::kConv || conv.inputs[0] != v || !all_equal(conv.attrs.get_ints("strides"), 2) ||
-        !all_equal(conv.attrs.get_ints("dilations", {1, 1}), 1) || g.value(conv.outputs[0]).dims[1] % 32 != 0) {
-      continue;
-    }
+    if (conv.op != OpType::kConv || conv.inputs[0] != v || g.value(conv.outputs[0]).dims[1] % 32 != 0) continue;
+    const ir::ConvAttributes window = ir::conv_attributes(conv).value();  // checked by plan_supports
+    if (!all_equal(window.strides, 2) || !all_equal(window.dilations, 1)) continue;
     ValueLayout& l = plan.values[v];
     l.space_to_depth = 2;
     l.h = (l.h + 1) / 2;

@@ -1,7 +1,7 @@
 // How the CUDA backend lays a graph out on the device, decided before any CUDA call (so it is
 // tested without a GPU):
 //  - every activation is NHWC (2D [N, C] values are NHWC with H = W = 1) in one arena;
-//  - a value may be a channel slice of a larger buffer (src/passes/concat_plan.h): its pixel
+//  - a value may be a channel slice of a larger buffer (src/builder/concat_plan.h): its pixel
 //    stride `ld` is the buffer's channel count, and in-place Concats run no kernel;
 //  - a ChannelAffine read only by a 1x1 convolution, a pool or the classifier head is applied by
 //    that consumer as it loads its input, and its output never exists;
@@ -15,7 +15,7 @@
 
 #include "chexrt/builder.h"
 #include "ir/graph.h"
-#include "passes/concat_plan.h"
+#include "builder/concat_plan.h"
 
 namespace chexrt::cuda {
 

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/atomic_file.h"
+
 namespace chexrt::cuda {
 
 namespace {
@@ -36,10 +38,8 @@ Status TimingCache::save(const std::string& path) const {
   std::error_code ec;
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return io_error(parent.string() + ": " + ec.message());
-  const std::string tmp = path + ".tmp";
+  std::ostringstream out;
   {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return io_error(tmp + ": cannot write");
     std::lock_guard<std::mutex> lock(mu_);
     out << kHeader << "\n";
     for (const auto& [key, ms] : entries_) {
@@ -47,10 +47,8 @@ Status TimingCache::save(const std::string& path) const {
       std::snprintf(buf, sizeof(buf), "%.6f", ms);
       out << buf << "\t" << key << "\n";
     }
-    if (!out) return io_error(tmp + ": write failed");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return io_error(path + ": cannot replace");
-  return Status::ok_status();
+  return core::write_file_atomically(path, out.str());
 }
 
 std::optional<double> TimingCache::find(const std::string& key) const {

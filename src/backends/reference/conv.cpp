@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backends/reference/kernel_util.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::reference {
 
@@ -31,18 +32,14 @@ Status run_conv(const KernelCall& call) {
   const HostTensor* bias = call.optional_in(2);
   HostTensor& y = call.out(0);
   const size_t spatial = x.dims().size() - 2;
-  const std::vector<int64_t> kernel = call.attrs().get_ints("kernel_shape");
-  const std::vector<int64_t> strides = call.attrs().get_ints("strides");
-  const std::vector<int64_t> dilations = call.attrs().get_ints("dilations");
-  const std::vector<int64_t> pads = call.attrs().get_ints("pads");
-  const int64_t group = call.attrs().get_int("group", 1);
-  if (x.dims().size() < 3 || kernel.size() != spatial || strides.size() != spatial || dilations.size() != spatial ||
-      pads.size() != 2 * spatial) {
-    return call.error("kernel_shape/strides/dilations/pads are not explicit for input " + dims_to_string(x.dims()) +
-                      " (run shape inference first)");
-  }
-  for (size_t d = 0; d < spatial; ++d) {
-    if (strides[d] < 1 || dilations[d] < 1) return call.error("strides and dilations must be positive");
+  CHEXRT_ASSIGN_OR_RETURN(const ir::ConvAttributes attrs, ir::conv_attributes(call.node));
+  const std::vector<int64_t>& kernel = attrs.kernel_shape;
+  const std::vector<int64_t>& strides = attrs.strides;
+  const std::vector<int64_t>& dilations = attrs.dilations;
+  const std::vector<int64_t>& pads = attrs.pads;
+  const int64_t group = attrs.group;
+  if (x.dims().size() < 3 || kernel.size() != spatial) {
+    return call.error("kernel_shape " + dims_to_string(kernel) + " does not fit input " + dims_to_string(x.dims()));
   }
   if (y.dims().size() != x.dims().size() || y.dims()[0] != x.dims()[0]) {
     return call.error("output " + dims_to_string(y.dims()) + " does not fit input " + dims_to_string(x.dims()));

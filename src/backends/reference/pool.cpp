@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/reference/kernel_util.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::reference {
 
@@ -23,21 +24,16 @@ struct WindowTable {
   std::vector<int64_t> input;  // [out_positions * taps]
 };
 
-Result<WindowTable> make_window_table(const KernelCall& call, const Dims& in_sp, const Dims& out_sp) {
+Result<WindowTable> make_window_table(const KernelCall& call, const ir::PoolAttributes& attrs, const Dims& in_sp,
+                                      const Dims& out_sp) {
   const size_t spatial = in_sp.size();
-  const std::vector<int64_t> kernel = call.attrs().get_ints("kernel_shape");
-  const std::vector<int64_t> strides = call.attrs().get_ints("strides");
-  const std::vector<int64_t> dilations = call.attrs().get_ints("dilations");
-  const std::vector<int64_t> pads = call.attrs().get_ints("pads");
-  if (kernel.size() != spatial || strides.size() != spatial || dilations.size() != spatial ||
-      pads.size() != 2 * spatial) {
-    return call.error("kernel_shape/strides/dilations/pads are not explicit for " + std::to_string(spatial) +
-                      " spatial axes (run shape inference first)");
-  }
-  for (size_t d = 0; d < spatial; ++d) {
-    if (strides[d] < 1 || dilations[d] < 1 || kernel[d] < 1) {
-      return call.error("kernel_shape, strides and dilations must be positive");
-    }
+  const std::vector<int64_t>& kernel = attrs.kernel_shape;
+  const std::vector<int64_t>& strides = attrs.strides;
+  const std::vector<int64_t>& dilations = attrs.dilations;
+  const std::vector<int64_t>& pads = attrs.pads;
+  if (kernel.size() != spatial) {
+    return call.error("kernel_shape " + dims_to_string(kernel) + " does not fit " + std::to_string(spatial) +
+                      " spatial axes");
   }
   WindowTable table;
   table.out_positions = num_elements(out_sp);
@@ -88,12 +84,13 @@ std::vector<int64_t> column_major_positions(const Dims& in_sp) {
 }
 
 template <class T>
-void max_pool(const KernelCall& call, const WindowTable& table, int64_t planes, int64_t in_plane) {
+void max_pool(const KernelCall& call, const WindowTable& table, int64_t planes, int64_t in_plane,
+              int64_t storage_order) {
   const T* x = call.in(0).data<T>();
   T* y = call.out(0).data<T>();
   int64_t* indices = call.num_outputs() > 1 ? call.out(1).data<int64_t>() : nullptr;
   std::vector<int64_t> col_major;
-  if (indices != nullptr && call.attrs().get_int("storage_order", 0) == 1) {
+  if (indices != nullptr && storage_order == 1) {
     const Dims& xd = call.in(0).dims();
     col_major = column_major_positions(Dims(xd.begin() + 2, xd.end()));
   }
@@ -124,8 +121,8 @@ void max_pool(const KernelCall& call, const WindowTable& table, int64_t planes, 
 }
 
 template <class T>
-void average_pool(const KernelCall& call, const WindowTable& table, int64_t planes, int64_t in_plane) {
-  const bool count_pad = call.attrs().get_int("count_include_pad", 0) != 0;
+void average_pool(const KernelCall& call, const WindowTable& table, int64_t planes, int64_t in_plane,
+                  bool count_pad) {
   // Divisor per output position: the taps inside the input, plus those in the explicit padding
   // when count_include_pad is set. Taps past the padded input (ceil_mode) never count.
   std::vector<double> divisor(static_cast<size_t>(table.out_positions), 0.0);
@@ -159,20 +156,22 @@ Status run_pool(const KernelCall& call) {
     return call.error("input " + dims_to_string(xd) + " and output " + dims_to_string(yd) + " do not fit");
   }
   const Dims in_sp(xd.begin() + 2, xd.end()), out_sp(yd.begin() + 2, yd.end());
-  CHEXRT_ASSIGN_OR_RETURN(WindowTable table, make_window_table(call, in_sp, out_sp));
+  CHEXRT_ASSIGN_OR_RETURN(const ir::PoolAttributes attrs, ir::pool_attributes(call.node));
+  CHEXRT_ASSIGN_OR_RETURN(WindowTable table, make_window_table(call, attrs, in_sp, out_sp));
   const int64_t planes = xd[0] * xd[1], in_plane = num_elements(in_sp);
   const DataType t = call.in(0).dtype();
   if (call.node.op == ir::OpType::kMaxPool) {
     if (call.num_outputs() > 1 && (call.out(1).dtype() != DataType::kInt64 || call.out(1).dims() != yd)) {
       return call.error("Indices output must be i64 " + dims_to_string(yd));
     }
-    const bool ok = visit_arithmetic(t, [&](auto tag) { max_pool<decltype(tag)>(call, table, planes, in_plane); });
+    const bool ok = visit_arithmetic(
+        t, [&](auto tag) { max_pool<decltype(tag)>(call, table, planes, in_plane, attrs.storage_order); });
     return ok ? Status::ok_status() : call.unsupported_dtype(t);
   }
   if (t == DataType::kFloat32)
-    average_pool<float>(call, table, planes, in_plane);
+    average_pool<float>(call, table, planes, in_plane, attrs.count_include_pad);
   else if (t == DataType::kFloat64)
-    average_pool<double>(call, table, planes, in_plane);
+    average_pool<double>(call, table, planes, in_plane, attrs.count_include_pad);
   else
     return call.unsupported_dtype(t);
   return Status::ok_status();

@@ -3,6 +3,7 @@
 #include "backends/reference/reference_kernels.h"
 
 #include "backends/reference/kernel_util.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::reference {
 
@@ -146,9 +147,10 @@ std::string unsupported_reason(const ir::Node& node, const std::vector<const Dat
         return "running_mean/running_var outputs need training_mode=1";
       }
       break;
-    case OpType::kMaxPool: {
-      const int64_t order = a.get_int("storage_order", 0);
-      if (order != 0 && order != 1) return "storage_order must be 0 or 1";
+    case OpType::kMaxPool:
+    case OpType::kAveragePool: {
+      const Result<ir::PoolAttributes> window = ir::pool_attributes(node);
+      if (!window.ok()) return window.status().message();
       break;
     }
     case OpType::kGather:

@@ -14,11 +14,11 @@
 // Why writes never clash: a range is cut into slices only by the Concat that produces it, and
 // only into values placed for the first time, so the written values of a buffer (those not
 // produced by an in-place Concat) occupy disjoint ranges; views are never written.
-#include "passes/concat_plan.h"
+#include "builder/concat_plan.h"
 
 #include <set>
 
-namespace chexrt::passes {
+namespace chexrt::builder {
 
 namespace {
 
@@ -105,4 +105,4 @@ ConcatPlan plan_concat_elimination(const ir::Graph& graph, const SliceWriterPred
   return Planner(graph, can_write_into_slice).run();
 }
 
-}  // namespace chexrt::passes
+}  // namespace chexrt::builder

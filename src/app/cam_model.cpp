@@ -1,13 +1,8 @@
-#include "heatmap_output.h"
+#include "app/cam_model.h"
 
-#include <cstring>
-#include <filesystem>
-
-#include "app/findings.h"
-#include "app/heatmap.h"
 #include "ir/graph.h"
 
-namespace chexrt::cli {
+namespace chexrt::app {
 
 Result<HostTensor> attach_cam_features(NetworkDefinition& network) {
   ir::Graph& graph = network.graph();
@@ -28,7 +23,9 @@ Result<HostTensor> attach_cam_features(NetworkDefinition& network) {
       if (next.attrs.get_int("transB", 0) == 0) {  // stored [C, K]: make it [K, C]
         HostTensor t(DataType::kFloat32, {w.dims()[1], w.dims()[0]});
         for (int64_t c = 0; c < w.dims()[0]; ++c) {
-          for (int64_t k = 0; k < w.dims()[1]; ++k) t.data<float>()[k * w.dims()[0] + c] = w.data<float>()[c * w.dims()[1] + k];
+          for (int64_t k = 0; k < w.dims()[1]; ++k) {
+            t.data<float>()[k * w.dims()[0] + c] = w.data<float>()[c * w.dims()[1] + k];
+          }
         }
         w = t;
       }
@@ -42,4 +39,4 @@ Result<HostTensor> attach_cam_features(NetworkDefinition& network) {
   return unsupported("heat maps need a model that ends in GlobalAveragePool -> Flatten -> Gemm (CheXNet's head)");
 }
 
-}  // namespace chexrt::cli
+}  // namespace chexrt::app

@@ -1,4 +1,4 @@
-#include "app/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace chexrt::app {
+namespace chexrt::core {
 namespace {
 
 std::string directory_of(const std::string& path) {
@@ -117,4 +117,4 @@ Status AtomicFileWriter::commit() {
   return status_;
 }
 
-}  // namespace chexrt::app
+}  // namespace chexrt::core

@@ -28,7 +28,7 @@
 
 #include "ir/graph.h"
 
-namespace chexrt::passes {
+namespace chexrt::builder {
 
 struct ConcatPlan {
   std::vector<int> storage;                ///< Per value: the root value whose buffer holds it.
@@ -44,4 +44,4 @@ using SliceWriterPredicate = std::function<bool(const ir::Graph& graph, const ir
 /// cannot all be placed, stay real copies (concat_in_place false) that write their own output.
 ConcatPlan plan_concat_elimination(const ir::Graph& graph, const SliceWriterPredicate& can_write_into_slice);
 
-}  // namespace chexrt::passes
+}  // namespace chexrt::builder

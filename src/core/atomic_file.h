@@ -10,7 +10,7 @@
 
 #include "chexrt/status.h"
 
-namespace chexrt::app {
+namespace chexrt::core {
 
 /// Replaces `path` with `bytes`. On failure `path` is untouched and no temporary file is left.
 /// The new file gets mode 0666 minus the umask, like any file the process creates.
@@ -48,4 +48,4 @@ class AtomicFileWriter {
   Status status_;
 };
 
-}  // namespace chexrt::app
+}  // namespace chexrt::core
