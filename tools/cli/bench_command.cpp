@@ -153,7 +153,7 @@ int bench_first_call(const BenchCliOptions& o, Engine& engine, const std::vector
   }
   if (!o.json.empty()) {
     nlohmann::json doc = {{"backend", engine.backend_name()}, {"precision", precision}, {"first_call", rows}};
-    Status s = app::write_file_atomically(o.json, doc.dump(1) + "\n");
+    Status s = core::write_file_atomically(o.json, doc.dump(1) + "\n");
     if (!s.ok()) return report_error(s);
   }
   std::printf("%s (%s): first call at each batch size (host clock, inputs copied in and out)\n%s",
