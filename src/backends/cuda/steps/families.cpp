@@ -10,9 +10,9 @@
 
 namespace chexrt::cuda {
 
-// X(family, step kind): the family's candidates function is <family>_candidates, in
-// steps/<family>.cpp.
-#define CHEXRT_CUDA_STEP_FAMILIES(X)                                                                   \
+// X(family, step kind): the family's candidates function is <family>_candidates, defined in the
+// file named beside it.
+#define CHEXRT_CUDA_STEP_FAMILIES(X)                                                                \
   X(input, kInput)               /* io.cpp: host float32 NCHW in */                                 \
   X(output, kOutput)             /* io.cpp: host float32 NCHW out */                                \
   X(channel_map, kChannelMap)    /* pointwise.cpp: a lone affine, ReLU or sigmoid */                \
@@ -23,7 +23,7 @@ namespace chexrt::cuda {
   X(conv_mma, kConv)             /* conv_mma.cpp: fp16 implicit GEMM, mma.sync */                   \
   X(conv_wgmma, kConv)           /* conv_wgmma.cpp: fp16, wgmma, compute capability 9.0 */          \
   X(conv1x1_resident, kConv)     /* conv1x1_resident.cpp: fp16 1x1, weights in shared memory */     \
-  X(conv3x3_resident, kConv)     /* conv3x3_resident.cpp: fp16 dense 3x3, weights in shared memory */ \
+  X(conv3x3_resident, kConv)     /* conv3x3_resident.cpp: fp16 3x3, weights in shared memory */     \
   X(conv_ffma, kConv)            /* conv_ffma.cpp: fp32 implicit GEMM, FFMA */                      \
   X(conv_3xtf32, kConv)          /* conv_3xtf32.cpp: fp32 implicit GEMM, 3xTF32 tensor cores */     \
   X(conv_cudnn, kConv)           /* conv_cudnn.cpp: cuDNN's algorithms */                           \
