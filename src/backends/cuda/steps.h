@@ -1,6 +1,7 @@
 // The runtime pieces of a CUDA engine: one Step per plan step, each an implementation (tactic)
 // of its node(s). Convolutions have several candidates (chexrt's tensor-core kernels in a few
 // tile shapes, cuDNN's algorithms, cuBLASLt for 1x1); the builder times them and keeps one.
+// The Steps, one file per kernel family, and the list of families are in steps/.
 #pragma once
 
 #include <cublasLt.h>

@@ -12,9 +12,6 @@
 
 #include <mutex>
 
-#include "backends/cuda/kernels/conv1x1_resident.cuh"
-#include "backends/cuda/kernels/conv3x3_resident.cuh"
-#include "backends/cuda/kernels/conv_halo_wgmma.cuh"
 #include "backends/cuda/kernels/device_util.cuh"
 #include "backends/cuda/kernels/tile_table.cuh"
 
@@ -495,7 +492,6 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
 using Table = TileTable<ConvGemmTile, ConvGemmArgs>;
 using TileEntry = Table::Entry;
 
-
 template <ConvGemmVariant V>
 std::vector<TileEntry> pointwise_table() {
   std::vector<TileEntry> tiles = {
@@ -503,7 +499,6 @@ std::vector<TileEntry> pointwise_table() {
       {{128, 128, 2, 2, 3}, launch<128, 128, 2, 2, V, 3>}, {{128, 128, 4, 2, 3}, launch<128, 128, 4, 2, V, 3>},
       {{64, 128, 2, 2}, launch<64, 128, 2, 2, V>},         {{64, 128, 2, 2, 3}, launch<64, 128, 2, 2, V, 3>},
       {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>},           {{32, 64, 1, 2}, launch<32, 64, 1, 2, V>}};
-  for (const TileEntry& e : conv1x1_resident_entries(V)) tiles.push_back(e);
   return tiles;
 }
 
@@ -516,7 +511,6 @@ std::vector<TileEntry> general_table() {
       {{32, 32, 1, 1}, launch<32, 32, 1, 1, V>},   {{128, 64, 4, 2}, launch<128, 64, 4, 2, V>},
       {{256, 64, 4, 2}, launch<256, 64, 4, 2, V>}, {{128, 64, 2, 2}, launch<128, 64, 2, 2, V>},
       {{64, 64, 2, 2}, launch<64, 64, 2, 2, V>}};
-  for (const TileEntry& e : conv_halo_wgmma_entries(V)) tiles.push_back(e);
   return tiles;
 }
 
@@ -526,8 +520,6 @@ std::vector<TileEntry> halo_table() {
       {{256, 32, 8, 1}, launch_halo<256, 32, 8, 1>}, {{128, 32, 2, 1}, launch_halo<128, 32, 2, 1>},
       {{128, 32, 4, 1}, launch_halo<128, 32, 4, 1>}, {{64, 32, 1, 1}, launch_halo<64, 32, 1, 1>},
       {{64, 32, 2, 1}, launch_halo<64, 32, 2, 1>}};
-  for (const TileEntry& e : conv_halo_wgmma_entries(ConvGemmVariant::kHalo3x3)) tiles.push_back(e);
-  for (const TileEntry& e : conv3x3_resident_entries()) tiles.push_back(e);
   return tiles;
 }
 

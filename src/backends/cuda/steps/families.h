@@ -1,0 +1,34 @@
+// A step family: the Steps of one kernel family (or library) and the function that offers them
+// as candidates for a plan step. families.cpp lists every family; each has its own file here.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/steps.h"
+
+namespace chexrt::cuda {
+
+/// What a family's candidates function appends to.
+struct StepCandidates {
+  std::vector<std::unique_ptr<Step>> steps;
+  /// Why the last library candidate that failed to set up was left out (an unsupported shape is
+  /// not fatal while another kernel takes the step); part of the error when none does.
+  std::string skipped;
+};
+
+/// Appends the family's candidates for plan step `index`, each prepared for env.batch; appends
+/// none where the family does not take the step.
+using CandidatesFn = Status (*)(const StepFactoryEnv& env, int index, StepCandidates* out);
+
+struct StepFamily {
+  const char* name;
+  StepKind kind;  ///< The plan steps it offers candidates for.
+  CandidatesFn candidates;
+};
+
+/// Every family, in the order their candidates are offered (and timed).
+const std::vector<StepFamily>& step_families();
+
+}  // namespace chexrt::cuda
