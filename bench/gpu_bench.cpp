@@ -64,20 +64,31 @@ bool parse_args(int argc, char** argv, Args* a) {
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (k == "--model") a->model = next();
-    else if (k == "--precision") a->precisions = split(next());
+    if (k == "--model")
+      a->model = next();
+    else if (k == "--precision")
+      a->precisions = split(next());
     else if (k == "--batches") {
       a->batches.clear();
       for (const auto& b : split(next())) a->batches.push_back(std::stoll(b));
-    } else if (k == "--iterations") a->iterations = std::stoi(next());
-    else if (k == "--warmup") a->warmup = std::stoi(next());
-    else if (k == "--no-graphs") a->graphs = false;
-    else if (k == "--streams") a->streams = std::stoi(next());
-    else if (k == "--split") a->split = std::stoi(next());
-    else if (k == "--per-layer") a->per_layer = true;
-    else if (k == "--tactic-filter") a->tactic_filter = next();
-    else if (k == "--json") a->json = next();
-    else if (k == "--verbose") a->verbose = true;
+    } else if (k == "--iterations")
+      a->iterations = std::stoi(next());
+    else if (k == "--warmup")
+      a->warmup = std::stoi(next());
+    else if (k == "--no-graphs")
+      a->graphs = false;
+    else if (k == "--streams")
+      a->streams = std::stoi(next());
+    else if (k == "--split")
+      a->split = std::stoi(next());
+    else if (k == "--per-layer")
+      a->per_layer = true;
+    else if (k == "--tactic-filter")
+      a->tactic_filter = next();
+    else if (k == "--json")
+      a->json = next();
+    else if (k == "--verbose")
+      a->verbose = true;
     else {
       std::fprintf(stderr, "gpu_bench: unknown argument '%s'\n", k.c_str());
       return false;
@@ -89,9 +100,9 @@ bool parse_args(int argc, char** argv, Args* a) {
 Result<ir::Graph> load_graph(const std::string& model, int64_t batch) {
   NetworkDefinition net;
   if (model.empty()) {
-    CHEXRT_ASSIGN_OR_RETURN(net, examples::build_densenet121_chexnet(
-                                     [](const std::string& key) { return gputest::densenet121_random_weight(key, 1); },
-                                     batch));
+    CHEXRT_ASSIGN_OR_RETURN(
+        net, examples::build_densenet121_chexnet(
+                 [](const std::string& key) { return gputest::densenet121_random_weight(key, 1); }, batch));
   } else {
     OnnxImportOptions options;
     options.batch_size = batch;
@@ -228,8 +239,7 @@ int run(const Args& a) {
                     "p99 %.3f (h2d %.3f d2h %.3f) %9.0f img/s | %6.1f TFLOP/s, %5.0f GB/s = %4.1f%% of copy",
                     precision_name.c_str(), static_cast<long long>(batch), compute, percentile(r->compute_ms, 90),
                     batch * 1000.0 / compute, latency, percentile(r->latency_ms, 90), percentile(r->latency_ms, 99),
-                    r->h2d_ms, r->d2h_ms, r->throughput, tflops, gbs,
-                    copy_gbs > 0 ? 100 * gbs / copy_gbs : 0);
+                    r->h2d_ms, r->d2h_ms, r->throughput, tflops, gbs, copy_gbs > 0 ? 100 * gbs / copy_gbs : 0);
       std::printf("%s\n", line);
       std::fflush(stdout);
       table.push_back(line);

@@ -18,7 +18,10 @@
 #
 #   scripts/gpu_check.sh [--no-tests] [--no-bench] [--no-smoke] [--no-sanitizer] [--no-peers]
 #                        [--batches 1,32,256] [--peers eager_tf32,compile_fp16] [--per-layer]
-#                        [--pipeline]
+#                        [--pipeline | --pipeline-quick]
+# --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, first call per
+# batch size, decoding alone, bench and predict with GPU and host preprocessing and their
+# findings compared, ten-crop), for a short time on the machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu_out}
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --peers) peer_configs=$2; shift ;;
     --per-layer) per_layer=1 ;;
     --pipeline) pipeline=1 ;;
+    --pipeline-quick) pipeline=quick ;;
     *) echo "gpu_check: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -145,6 +149,32 @@ if [ "$peers" = 1 ]; then
   done
   python3 -c 'import glob, json, sys; rows = [r for f in sorted(glob.glob(sys.argv[1] + "/peer_*.json")) for r in json.load(open(f))["rows"]]; json.dump({"rows": rows}, open(sys.argv[2], "w"), indent=1)' \
     "$work" "$out/peers.json"
+fi
+
+if [ "$pipeline" = quick ]; then
+  echo "== files to findings (quick): 2,000 links to the bundled NIH PNGs"
+  mkdir -p "$work/png"
+  sources=(data/cxr/nih/*.png)
+  for i in $(seq 0 1999); do
+    src=${sources[$((i % ${#sources[@]}))]}
+    ln -s "$PWD/$src" "$work/png/$(printf '%04d_%s' "$i" "$(basename "$src")")"
+  done
+  {
+    python3 bench/peak_rss.py --label build "$chexrt" build --model "$model" --device cuda --precision fp16 \
+      --batch 1:256:256 --out "$work/m.engine"
+    "$chexrt" bench --engine "$work/m.engine" --first-call --batch 1,3,64,200,256 --iterations 20 --warmup 3
+    "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --decode-threads 1,16
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 256
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 256 --preprocess-on host
+    python3 bench/peak_rss.py --label "predict png" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
+      --format csv --output "$work/o.csv" -v "$work/png"
+    python3 bench/peak_rss.py --label "predict png, host preprocessing" "$chexrt" predict --engine "$work/m.engine" \
+      --batch 256 --preprocess-on host --format csv --output "$work/o_host.csv" -v "$work/png"
+    python3 bench/compare_csv.py "$work/o.csv" "$work/o_host.csv"
+    python3 bench/peak_rss.py --label "predict --mode tencrop" "$chexrt" predict --engine "$work/m.engine" \
+      --mode tencrop --format csv --output "$work/o_ten.csv" -v "$work/png"
+  } >"$out/pipeline.log" 2>&1
+  grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
 fi
 
 if [ "$pipeline" = 1 ]; then

@@ -75,9 +75,11 @@ int main(int argc, char** argv) {
     auto result = (*engine)->benchmark(bench);
     if (!result.ok()) return fail(result.status());
     const double ms = median(result->latency_ms);
-    nlohmann::json row = {{"runtime", "chexrt"},        {"precision", precision_text}, {"threads", threads},
-                          {"batch", batch},             {"median_ms", ms},            {"images_per_s", batch * 1000.0 / ms},
-                          {"iterations", iterations},   {"build_s", build_s},         {"notes", result->notes}};
+    nlohmann::json row = {{"runtime", "chexrt"},      {"precision", precision_text},
+                          {"threads", threads},       {"batch", batch},
+                          {"median_ms", ms},          {"images_per_s", batch * 1000.0 / ms},
+                          {"iterations", iterations}, {"build_s", build_s},
+                          {"notes", result->notes}};
     std::printf("%s\n", row.dump().c_str());
     std::fflush(stdout);
     if (layers) {
@@ -85,7 +87,8 @@ int main(int argc, char** argv) {
       for (const auto& l : result->layers) total += l.ms;
       std::fprintf(stderr, "per-layer medians, batch %lld (sum %.3f ms):\n", static_cast<long long>(batch), total);
       for (const auto& l : result->layers) {
-        std::fprintf(stderr, "  %8.4f ms %5.1f%%  %-60s %s\n", l.ms, 100 * l.ms / total, l.name.c_str(), l.kernel.c_str());
+        std::fprintf(stderr, "  %8.4f ms %5.1f%%  %-60s %s\n", l.ms, 100 * l.ms / total, l.name.c_str(),
+                     l.kernel.c_str());
       }
     }
   }

@@ -38,9 +38,9 @@ struct BuildOptions {
   /// every batch from 1 to max_batch. Nothing is timed or created after the build.
   int64_t min_batch = 1;
   int64_t opt_batch = 0;
-  int threads = 0;        ///< CPU threads; 0 = all cores.
-  bool optimize = true;   ///< Run the graph passes (off: the imported graph as it is).
-  bool verbose = false;   ///< Log each pass's changes and the conversion report to stderr.
+  int threads = 0;       ///< CPU threads; 0 = all cores.
+  bool optimize = true;  ///< Run the graph passes (off: the imported graph as it is).
+  bool verbose = false;  ///< Log each pass's changes and the conversion report to stderr.
 };
 
 /// Optimizes the network (graph passes) and builds an engine. The network is consumed.

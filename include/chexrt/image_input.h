@@ -27,7 +27,9 @@ struct ImageView {
   int channels = 0;
 };
 
-inline ImageView view_of(const Image8& image) { return {image.pixels.data(), image.width, image.height, image.channels}; }
+inline ImageView view_of(const Image8& image) {
+  return {image.pixels.data(), image.width, image.height, image.channels};
+}
 
 enum class ResizeMode {
   kResizeCenterCrop,  ///< Resize(resize_size) of the shorter side, then CenterCrop(crop_size)

@@ -58,8 +58,12 @@ struct LayerAttribute {
   static LayerAttribute integer(std::string n, int64_t v) { return {std::move(n), {v}, {}, {}, kInt}; }
   static LayerAttribute real(std::string n, float v) { return {std::move(n), {}, {v}, {}, kFloat}; }
   static LayerAttribute string(std::string n, std::string v) { return {std::move(n), {}, {}, std::move(v), kString}; }
-  static LayerAttribute integers(std::string n, std::vector<int64_t> v) { return {std::move(n), std::move(v), {}, {}, kInts}; }
-  static LayerAttribute reals(std::string n, std::vector<float> v) { return {std::move(n), {}, std::move(v), {}, kFloats}; }
+  static LayerAttribute integers(std::string n, std::vector<int64_t> v) {
+    return {std::move(n), std::move(v), {}, {}, kInts};
+  }
+  static LayerAttribute reals(std::string n, std::vector<float> v) {
+    return {std::move(n), {}, std::move(v), {}, kFloats};
+  }
 };
 
 class NetworkDefinition {
@@ -77,8 +81,8 @@ class NetworkDefinition {
   Tensor add_convolution(const std::string& name, Tensor input, HostTensor weight, HostTensor bias,
                          const WindowParams& window, int64_t groups = 1);
   /// Inference-form batch norm: y = (x - mean) / sqrt(var + eps) * scale + bias, per channel.
-  Tensor add_batch_norm(const std::string& name, Tensor input, HostTensor scale, HostTensor bias,
-                        HostTensor mean, HostTensor var, float epsilon);
+  Tensor add_batch_norm(const std::string& name, Tensor input, HostTensor scale, HostTensor bias, HostTensor mean,
+                        HostTensor var, float epsilon);
   Tensor add_activation(const std::string& name, Tensor input, Activation type);
   Tensor add_pooling(const std::string& name, Tensor input, PoolType type, const PoolParams& params);
   Tensor add_global_average_pool(const std::string& name, Tensor input);

@@ -54,7 +54,7 @@ inline Status runtime_error(std::string m) { return {StatusCode::kRuntimeError, 
 template <class T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return status_.ok(); }
@@ -77,10 +77,10 @@ class Result {
 #define CHEXRT_CONCAT_(a, b) CHEXRT_CONCAT_INNER_(a, b)
 
 /// Returns the Status from the enclosing function when `expr` is not ok.
-#define CHEXRT_RETURN_IF_ERROR(expr)                  \
-  do {                                                \
-    ::chexrt::Status chexrt_status_ = (expr);         \
-    if (!chexrt_status_.ok()) return chexrt_status_;  \
+#define CHEXRT_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::chexrt::Status chexrt_status_ = (expr);        \
+    if (!chexrt_status_.ok()) return chexrt_status_; \
   } while (0)
 
 #define CHEXRT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

@@ -54,9 +54,13 @@ class HostTensor {
   void* raw() { return storage_.get(); }
   const void* raw() const { return storage_.get(); }
   template <class T>
-  T* data() { return static_cast<T*>(raw()); }
+  T* data() {
+    return static_cast<T*>(raw());
+  }
   template <class T>
-  const T* data() const { return static_cast<const T*>(raw()); }
+  const T* data() const {
+    return static_cast<const T*>(raw());
+  }
 
   /// Same storage seen with other dimensions of the same element count.
   Result<HostTensor> reshaped(const Dims& dims) const;

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/atomic_file.h"
 #include "app/findings.h"
+#include "core/atomic_file.h"
 
 namespace chexrt::app {
 namespace {
@@ -170,8 +170,8 @@ Status write_sample_heatmap(const HostTensor& features, int64_t sample, const Ho
   HostTensor one(DataType::kFloat32, {d[1], d[2], d[3]});
   std::memcpy(one.raw(), features.data<float>() + sample * one.numel(), one.nbytes());
   CHEXRT_ASSIGN_OR_RETURN(ActivationMap map, class_activation_map(one, weights, class_index));
-  const std::string name = std::filesystem::path(image_path).stem().string() + "." +
-                           std::string(kFindingNames[class_index]) + ".png";
+  const std::string name =
+      std::filesystem::path(image_path).stem().string() + "." + std::string(kFindingNames[class_index]) + ".png";
   *written = (std::filesystem::path(dir) / name).string();
   return write_heatmap_png(*written, xray, map, crop_region, {});
 }

@@ -36,8 +36,8 @@ bool is_image_file(const fs::directory_entry& entry) {
 
 // Reads and decodes under the budget (held from the header on, until the image is handed back)
 // and keeps the scaled-down copy for heat maps.
-Result<Image8> decode_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
-                          BatchItem* item, DecodeBudget::Reservation* held) {
+Result<Image8> decode_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, BatchItem* item,
+                          DecodeBudget::Reservation* held) {
   CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
   CHEXRT_ASSIGN_OR_RETURN(ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
   *held = budget.reserve(decode_peak_bytes(info));

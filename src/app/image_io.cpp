@@ -64,10 +64,14 @@ Result<std::vector<uint8_t>> read_file_bytes(const std::string& path) {
 
 const char* image_format_name(ImageFormat format) {
   switch (format) {
-    case ImageFormat::kUnknown: return "unknown";
-    case ImageFormat::kPng: return "PNG";
-    case ImageFormat::kJpeg: return "JPEG";
-    case ImageFormat::kDicom: return "DICOM";
+    case ImageFormat::kUnknown:
+      return "unknown";
+    case ImageFormat::kPng:
+      return "PNG";
+    case ImageFormat::kJpeg:
+      return "JPEG";
+    case ImageFormat::kDicom:
+      return "DICOM";
   }
   return "unknown";
 }
@@ -117,10 +121,17 @@ Result<ImageInfo> read_image_info(const uint8_t* data, size_t size, const std::s
   if (size == 0) return parse_error(name + ": empty file");
   Result<ImageInfo> info = parse_error("not an image: no PNG, JPEG or DICOM signature");
   switch (detect_image_format(data, size)) {
-    case ImageFormat::kPng: info = detail::png_info(data, size); break;
-    case ImageFormat::kJpeg: info = detail::jpeg_info(data, size); break;
-    case ImageFormat::kDicom: info = detail::dicom_info(data, size); break;
-    case ImageFormat::kUnknown: break;
+    case ImageFormat::kPng:
+      info = detail::png_info(data, size);
+      break;
+    case ImageFormat::kJpeg:
+      info = detail::jpeg_info(data, size);
+      break;
+    case ImageFormat::kDicom:
+      info = detail::dicom_info(data, size);
+      break;
+    case ImageFormat::kUnknown:
+      break;
   }
   if (!info.ok()) return info.status().with_context(name);
   return info;
@@ -136,9 +147,14 @@ Result<detail::RawImage> decode_raw(const uint8_t* data, size_t size, const std:
       image = detail::decode_png_fast(data, size);
       if (!image.ok()) image = detail::decode_png(data, size);
       break;
-    case ImageFormat::kJpeg: image = detail::decode_jpeg(data, size); break;
-    case ImageFormat::kDicom: image = detail::decode_dicom(data, size); break;
-    case ImageFormat::kUnknown: break;
+    case ImageFormat::kJpeg:
+      image = detail::decode_jpeg(data, size);
+      break;
+    case ImageFormat::kDicom:
+      image = detail::decode_dicom(data, size);
+      break;
+    case ImageFormat::kUnknown:
+      break;
   }
   if (!image.ok()) return image.status().with_context(name);
   return image;

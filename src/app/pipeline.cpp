@@ -19,9 +19,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // Runs fn(0 .. n-1) on up to `threads` threads.
 void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) {
@@ -347,7 +345,7 @@ Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, con
       status = decode_image_file(files[i], load, budget, &item).status();
     } else {
       HostTensor tensor(DataType::kFloat32, Dims{samples_per_image(load.preprocess), 3, load.preprocess.crop_size,
-                                                load.preprocess.crop_size});
+                                                 load.preprocess.crop_size});
       status = load_image_file(files[i], load, budget, &tensor, 0, &item);
     }
     const double spent = seconds_since(file_start);

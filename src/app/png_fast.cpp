@@ -102,11 +102,20 @@ Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
   if (ihdr[12] != 0) return unsupported("PNG: interlaced");
   int file_channels = 0;
   switch (color) {
-    case 0: file_channels = 1; break;  // grey
-    case 4: file_channels = 2; break;  // grey + alpha
-    case 2: file_channels = 3; break;  // RGB
-    case 6: file_channels = 4; break;  // RGBA
-    default: return unsupported("PNG: colour type " + std::to_string(color));
+    case 0:
+      file_channels = 1;
+      break;  // grey
+    case 4:
+      file_channels = 2;
+      break;  // grey + alpha
+    case 2:
+      file_channels = 3;
+      break;  // RGB
+    case 6:
+      file_channels = 4;
+      break;  // RGBA
+    default:
+      return unsupported("PNG: colour type " + std::to_string(color));
   }
   if (depth != 8 && depth != 16) return unsupported("PNG: bit depth " + std::to_string(depth));
   CHEXRT_RETURN_IF_ERROR(check_image_size(width, height));
@@ -145,9 +154,8 @@ Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
       libdeflate_alloc_decompressor());
   if (!decompressor) throw std::bad_alloc();
   size_t produced = 0;
-  const libdeflate_result inflated = libdeflate_zlib_decompress(decompressor.get(), compressed.data(),
-                                                                compressed.size(), filtered.data(),
-                                                                filtered.size(), &produced);
+  const libdeflate_result inflated = libdeflate_zlib_decompress(
+      decompressor.get(), compressed.data(), compressed.size(), filtered.data(), filtered.size(), &produced);
   if (inflated != LIBDEFLATE_SUCCESS || produced != filtered.size()) {
     return parse_error(inflated == LIBDEFLATE_INSUFFICIENT_SPACE ? "PNG: more image data than the image holds"
                                                                  : "PNG: corrupt or truncated image data");
@@ -232,11 +240,19 @@ Result<std::vector<uint8_t>> encode_png_fast(const uint8_t* pixels, int width, i
     png.insert(png.end(), data, data + size);
     put32(libdeflate_crc32(0, png.data() + start, size + 4));
   };
-  const uint8_t ihdr[13] = {static_cast<uint8_t>(width >> 24), static_cast<uint8_t>(width >> 16),
-                            static_cast<uint8_t>(width >> 8), static_cast<uint8_t>(width),
-                            static_cast<uint8_t>(height >> 24), static_cast<uint8_t>(height >> 16),
-                            static_cast<uint8_t>(height >> 8), static_cast<uint8_t>(height),
-                            8, static_cast<uint8_t>(channels == 1 ? 0 : 2), 0, 0, 0};
+  const uint8_t ihdr[13] = {static_cast<uint8_t>(width >> 24),
+                            static_cast<uint8_t>(width >> 16),
+                            static_cast<uint8_t>(width >> 8),
+                            static_cast<uint8_t>(width),
+                            static_cast<uint8_t>(height >> 24),
+                            static_cast<uint8_t>(height >> 16),
+                            static_cast<uint8_t>(height >> 8),
+                            static_cast<uint8_t>(height),
+                            8,
+                            static_cast<uint8_t>(channels == 1 ? 0 : 2),
+                            0,
+                            0,
+                            0};
   png.reserve(8 + 25 + idat.size() + 12 + 12);
   chunk("IHDR", ihdr, sizeof(ihdr));
   chunk("IDAT", idat.data(), idat.size());

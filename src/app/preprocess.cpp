@@ -31,7 +31,9 @@ Image8 scale_down(const Image8& image, int max_side) {
   const int longer = std::max(image.width, image.height);
   if (longer <= max_side || max_side < 1) return image;
   Image8 out{std::max(1, static_cast<int>(int64_t{image.width} * max_side / longer)),
-             std::max(1, static_cast<int>(int64_t{image.height} * max_side / longer)), image.channels, {}};
+             std::max(1, static_cast<int>(int64_t{image.height} * max_side / longer)),
+             image.channels,
+             {}};
   out.pixels.assign(static_cast<size_t>(out.width) * out.height * out.channels, 0);
   // Output pixel x covers source columns [x * W / w, (x + 1) * W / w), at least one.
   auto span = [](int i, int in, int out_size) {
@@ -72,8 +74,8 @@ Region crop_region(int width, int height, const PreprocessOptions& options) {
 }
 
 Status preprocess_into(const Image& image, const PreprocessOptions& options, HostTensor* batch, int64_t first) {
-  if (image.pixels.size() != static_cast<size_t>(std::max(image.width, 0)) * std::max(image.height, 0) *
-                                 std::max(image.channels, 0)) {
+  if (image.pixels.size() !=
+      static_cast<size_t>(std::max(image.width, 0)) * std::max(image.height, 0) * std::max(image.channels, 0)) {
     return invalid_argument("preprocess: malformed image (" + std::to_string(image.width) + " x " +
                             std::to_string(image.height) + " x " + std::to_string(image.channels) + ")");
   }

@@ -56,7 +56,6 @@ struct Region {
 /// activation map computed on that crop belongs when drawn over the original image.
 Region crop_region(int width, int height, const PreprocessOptions& options);
 
-
 /// PIL's Image.resize(size, BILINEAR) for 8-bit images (preprocessing::resize_like_pil).
 Image8 resize_like_pil(const Image8& image, int out_width, int out_height);
 

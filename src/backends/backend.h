@@ -6,8 +6,8 @@
 
 #include <map>
 #include <memory>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "chexrt/builder.h"
 #include "chexrt/engine.h"

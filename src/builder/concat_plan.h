@@ -31,9 +31,9 @@
 namespace chexrt::builder {
 
 struct ConcatPlan {
-  std::vector<int> storage;                ///< Per value: the root value whose buffer holds it.
-  std::vector<int64_t> channel_offset;     ///< Per value: first channel (axis 1) in that buffer.
-  std::vector<bool> concat_in_place;       ///< Per node: a Concat whose output is already in place.
+  std::vector<int> storage;             ///< Per value: the root value whose buffer holds it.
+  std::vector<int64_t> channel_offset;  ///< Per value: first channel (axis 1) in that buffer.
+  std::vector<bool> concat_in_place;    ///< Per node: a Concat whose output is already in place.
 };
 
 /// Whether the backend's kernel for `node` can write its output into a channel slice of a larger

@@ -18,9 +18,9 @@ namespace chexrt::builder {
 constexpr size_t kArenaAlignment = 256;  ///< cudaMalloc's alignment; suits every vector load.
 
 struct BufferRequest {
-  size_t size = 0;     ///< Bytes.
-  int first_use = 0;   ///< First step at which the buffer is alive.
-  int last_use = 0;    ///< Last step at which it is alive (>= first_use).
+  size_t size = 0;    ///< Bytes.
+  int first_use = 0;  ///< First step at which the buffer is alive.
+  int last_use = 0;   ///< Last step at which it is alive (>= first_use).
 };
 
 struct MemoryPlan {

@@ -161,8 +161,8 @@ std::array<int, 2> resized_size(int width, int height, int size) {
 Result<SamplePlan> plan_samples(int width, int height, int channels, const PreprocessOptions& options) {
   CHEXRT_RETURN_IF_ERROR(validate(options));
   if (width <= 0 || height <= 0 || (channels != 1 && channels != 3)) {
-    return invalid_argument("preprocess: malformed image (" + std::to_string(width) + " x " +
-                            std::to_string(height) + " x " + std::to_string(channels) + ")");
+    return invalid_argument("preprocess: malformed image (" + std::to_string(width) + " x " + std::to_string(height) +
+                            " x " + std::to_string(channels) + ")");
   }
   const int crop = options.crop_size;
   SamplePlan plan;
@@ -216,7 +216,8 @@ Status preprocess_image(const ImageView& image, const PreprocessOptions& options
   const NormalizeTable table = normalize_table(options);
   const int crop = options.crop_size;
   const size_t sample_size = static_cast<size_t>(3) * crop * crop;
-  for (size_t i = 0; i < plan.crops.size(); ++i) write_sample(resized, plan.crops[i], crop, table, out + i * sample_size);
+  for (size_t i = 0; i < plan.crops.size(); ++i)
+    write_sample(resized, plan.crops[i], crop, table, out + i * sample_size);
   return Status::ok_status();
 }
 
@@ -227,10 +228,10 @@ Result<int64_t> check_image_batch(const Engine& engine, const std::vector<ImageV
   const std::vector<TensorInfo>& inputs = engine.inputs();
   if (inputs.size() != 1 || inputs[0].dtype != DataType::kFloat32 || inputs[0].dims.size() != 4 ||
       inputs[0].dims[1] != 3 || inputs[0].dims[2] != crop || inputs[0].dims[3] != crop) {
-    return invalid_argument("infer_images: the network's input must be one float32 [N, 3, " + std::to_string(crop) +
-                            ", " + std::to_string(crop) + "] (the crop size), not " +
-                            (inputs.size() == 1 ? dims_to_string(inputs[0].dims)
-                                                : std::to_string(inputs.size()) + " inputs"));
+    return invalid_argument(
+        "infer_images: the network's input must be one float32 [N, 3, " + std::to_string(crop) + ", " +
+        std::to_string(crop) + "] (the crop size), not " +
+        (inputs.size() == 1 ? dims_to_string(inputs[0].dims) : std::to_string(inputs.size()) + " inputs"));
   }
   const int64_t samples = static_cast<int64_t>(images.size()) * samples_per_image(options);
   if (images.empty() || samples > engine.max_batch()) {

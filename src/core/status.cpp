@@ -4,14 +4,22 @@ namespace chexrt {
 
 const char* status_code_name(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "Ok";
-    case StatusCode::kInvalidArgument: return "InvalidArgument";
-    case StatusCode::kNotFound: return "NotFound";
-    case StatusCode::kUnsupported: return "Unsupported";
-    case StatusCode::kParseError: return "ParseError";
-    case StatusCode::kIoError: return "IoError";
-    case StatusCode::kRuntimeError: return "RuntimeError";
-    case StatusCode::kVersionMismatch: return "VersionMismatch";
+    case StatusCode::kOk:
+      return "Ok";
+    case StatusCode::kInvalidArgument:
+      return "InvalidArgument";
+    case StatusCode::kNotFound:
+      return "NotFound";
+    case StatusCode::kUnsupported:
+      return "Unsupported";
+    case StatusCode::kParseError:
+      return "ParseError";
+    case StatusCode::kIoError:
+      return "IoError";
+    case StatusCode::kRuntimeError:
+      return "RuntimeError";
+    case StatusCode::kVersionMismatch:
+      return "VersionMismatch";
   }
   return "Unknown";
 }

@@ -9,28 +9,44 @@ namespace chexrt {
 
 size_t dtype_size(DataType t) {
   switch (t) {
-    case DataType::kFloat32: return 4;
-    case DataType::kFloat16: return 2;
-    case DataType::kInt64: return 8;
-    case DataType::kInt32: return 4;
-    case DataType::kInt8: return 1;
-    case DataType::kUInt8: return 1;
-    case DataType::kBool: return 1;
-    case DataType::kFloat64: return 8;
+    case DataType::kFloat32:
+      return 4;
+    case DataType::kFloat16:
+      return 2;
+    case DataType::kInt64:
+      return 8;
+    case DataType::kInt32:
+      return 4;
+    case DataType::kInt8:
+      return 1;
+    case DataType::kUInt8:
+      return 1;
+    case DataType::kBool:
+      return 1;
+    case DataType::kFloat64:
+      return 8;
   }
   return 0;
 }
 
 const char* dtype_name(DataType t) {
   switch (t) {
-    case DataType::kFloat32: return "f32";
-    case DataType::kFloat16: return "f16";
-    case DataType::kInt64: return "i64";
-    case DataType::kInt32: return "i32";
-    case DataType::kInt8: return "i8";
-    case DataType::kUInt8: return "u8";
-    case DataType::kBool: return "bool";
-    case DataType::kFloat64: return "f64";
+    case DataType::kFloat32:
+      return "f32";
+    case DataType::kFloat16:
+      return "f16";
+    case DataType::kInt64:
+      return "i64";
+    case DataType::kInt32:
+      return "i32";
+    case DataType::kInt8:
+      return "i8";
+    case DataType::kUInt8:
+      return "u8";
+    case DataType::kBool:
+      return "bool";
+    case DataType::kFloat64:
+      return "f64";
   }
   return "?";
 }
@@ -107,14 +123,30 @@ static void for_each_value(const HostTensor& t, F&& f) {
   const int64_t n = t.numel();
   for (int64_t i = 0; i < n; ++i) {
     switch (t.dtype()) {
-      case DataType::kFloat32: f(i, static_cast<double>(t.data<float>()[i])); break;
-      case DataType::kFloat16: f(i, static_cast<double>(half_to_float(t.data<uint16_t>()[i]))); break;
-      case DataType::kInt64: f(i, static_cast<double>(t.data<int64_t>()[i])); break;
-      case DataType::kInt32: f(i, static_cast<double>(t.data<int32_t>()[i])); break;
-      case DataType::kInt8: f(i, static_cast<double>(t.data<int8_t>()[i])); break;
-      case DataType::kUInt8: f(i, static_cast<double>(t.data<uint8_t>()[i])); break;
-      case DataType::kBool: f(i, static_cast<double>(t.data<uint8_t>()[i] != 0)); break;
-      case DataType::kFloat64: f(i, t.data<double>()[i]); break;
+      case DataType::kFloat32:
+        f(i, static_cast<double>(t.data<float>()[i]));
+        break;
+      case DataType::kFloat16:
+        f(i, static_cast<double>(half_to_float(t.data<uint16_t>()[i])));
+        break;
+      case DataType::kInt64:
+        f(i, static_cast<double>(t.data<int64_t>()[i]));
+        break;
+      case DataType::kInt32:
+        f(i, static_cast<double>(t.data<int32_t>()[i]));
+        break;
+      case DataType::kInt8:
+        f(i, static_cast<double>(t.data<int8_t>()[i]));
+        break;
+      case DataType::kUInt8:
+        f(i, static_cast<double>(t.data<uint8_t>()[i]));
+        break;
+      case DataType::kBool:
+        f(i, static_cast<double>(t.data<uint8_t>()[i] != 0));
+        break;
+      case DataType::kFloat64:
+        f(i, t.data<double>()[i]);
+        break;
     }
   }
 }
@@ -145,7 +177,7 @@ uint16_t float_to_half(float f) {
     return static_cast<uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
   }
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
-  if (abs < 0x38800000u) {  // subnormal half (or zero)
+  if (abs < 0x38800000u) {                                               // subnormal half (or zero)
     if (abs < 0x33000000u) return static_cast<uint16_t>(sign);
     const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
     const int shift = 126 - static_cast<int>(abs >> 23);  // 14..24

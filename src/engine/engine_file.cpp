@@ -268,9 +268,7 @@ Status check_writable(const EngineFile& file) {
 
 // ---- reading ----
 
-Status as_parse_error(const Status& s, const std::string& context) {
-  return parse_error(context + ": " + s.message());
-}
+Status as_parse_error(const Status& s, const std::string& context) { return parse_error(context + ": " + s.message()); }
 
 Result<EngineFingerprint> read_fingerprint(ByteReader& r) {
   EngineFingerprint f;
@@ -339,7 +337,8 @@ Result<ir::Attributes> read_attributes(ByteReader& r) {
         attrs.set(name, v);
         break;
       }
-      default: return r.error("attribute '" + name + "' has unknown kind " + std::to_string(kind));
+      default:
+        return r.error("attribute '" + name + "' has unknown kind " + std::to_string(kind));
     }
   }
   return attrs;
@@ -570,8 +569,8 @@ Result<std::vector<uint8_t>> serialize_engine(const EngineFile& file) {
   }
   ByteWriter measured;
   write_graph(measured, graph, relative);
-  const size_t before_data = kHeaderSize + kSectionCount * kSectionHeaderSize + fingerprint.size() +
-                             metadata.size() + measured.size() + tactics.size();
+  const size_t before_data = kHeaderSize + kSectionCount * kSectionHeaderSize + fingerprint.size() + metadata.size() +
+                             measured.size() + tactics.size();
   const size_t data_start = align_up(before_data, kWeightAlignment);
   std::vector<uint64_t> absolute(graph.num_values(), 0);
   for (int v = 0; v < graph.num_values(); ++v) absolute[v] = data_start + relative[v];

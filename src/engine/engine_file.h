@@ -28,20 +28,20 @@ const char* chexrt_version();
 /// Where and how an engine was built. The environment fields (backend, device, CUDA, cuDNN,
 /// chexrt version) must match where it runs; precision and max_batch describe the engine.
 struct EngineFingerprint {
-  std::string backend;             ///< "reference", "cpu-onednn", "cuda".
-  std::string device_name;         ///< GPU name as the driver reports it; empty on CPU.
+  std::string backend;      ///< "reference", "cpu-onednn", "cuda".
+  std::string device_name;  ///< GPU name as the driver reports it; empty on CPU.
   int compute_capability_major = 0;
   int compute_capability_minor = 0;
-  int cuda_runtime_version = 0;    ///< cudaRuntimeGetVersion(), e.g. 13000; 0 without CUDA.
-  int cudnn_version = 0;           ///< cudnnGetVersion(), e.g. 91900; 0 without cuDNN.
-  std::string chexrt_version;      ///< chexrt_version() of the build that made the engine.
-  std::string precision;           ///< "fp32", "fp16".
+  int cuda_runtime_version = 0;  ///< cudaRuntimeGetVersion(), e.g. 13000; 0 without CUDA.
+  int cudnn_version = 0;         ///< cudnnGetVersion(), e.g. 91900; 0 without cuDNN.
+  std::string chexrt_version;    ///< chexrt_version() of the build that made the engine.
+  std::string precision;         ///< "fp32", "fp16".
   int64_t max_batch = 1;
 };
 
 struct EngineFile {
   EngineFingerprint fingerprint;
-  ir::Graph graph;                  ///< The optimized graph, shapes inferred.
+  ir::Graph graph;                   ///< The optimized graph, shapes inferred.
   std::vector<std::string> tactics;  ///< Per node of `graph`, the kernel name chosen; may be empty.
   std::map<std::string, std::string> metadata;
 };

@@ -22,14 +22,22 @@ constexpr size_t kAlignment = 64;
 // NumPy's type string (without the byte-order character) for each chexrt type.
 const char* npy_type(DataType t) {
   switch (t) {
-    case DataType::kFloat32: return "f4";
-    case DataType::kFloat16: return "f2";
-    case DataType::kFloat64: return "f8";
-    case DataType::kInt64: return "i8";
-    case DataType::kInt32: return "i4";
-    case DataType::kInt8: return "i1";
-    case DataType::kUInt8: return "u1";
-    case DataType::kBool: return "b1";
+    case DataType::kFloat32:
+      return "f4";
+    case DataType::kFloat16:
+      return "f2";
+    case DataType::kFloat64:
+      return "f8";
+    case DataType::kInt64:
+      return "i8";
+    case DataType::kInt32:
+      return "i4";
+    case DataType::kInt8:
+      return "i1";
+    case DataType::kUInt8:
+      return "u1";
+    case DataType::kBool:
+      return "b1";
   }
   return "";
 }

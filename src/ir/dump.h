@@ -14,7 +14,7 @@ std::string dump(const Graph& graph);
 struct GraphSummary {
   int num_nodes = 0;
   int64_t num_parameters = 0;
-  int64_t flops = 0;                    ///< Per inference at the graph's batch size.
+  int64_t flops = 0;                     ///< Per inference at the graph's batch size.
   std::map<std::string, int> op_counts;  ///< Op name -> count.
 };
 

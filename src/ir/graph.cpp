@@ -28,8 +28,7 @@ std::string Attributes::get_string(const std::string& name, const std::string& f
   return fallback;
 }
 
-std::vector<int64_t> Attributes::get_ints(const std::string& name,
-                                          const std::vector<int64_t>& fallback) const {
+std::vector<int64_t> Attributes::get_ints(const std::string& name, const std::vector<int64_t>& fallback) const {
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;
   if (auto* v = std::get_if<std::vector<int64_t>>(&it->second)) return *v;
@@ -37,8 +36,7 @@ std::vector<int64_t> Attributes::get_ints(const std::string& name,
   return fallback;
 }
 
-std::vector<float> Attributes::get_floats(const std::string& name,
-                                          const std::vector<float>& fallback) const {
+std::vector<float> Attributes::get_floats(const std::string& name, const std::vector<float>& fallback) const {
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;
   if (auto* v = std::get_if<std::vector<float>>(&it->second)) return *v;
@@ -72,9 +70,7 @@ std::string Attributes::to_string() const {
   return s.str();
 }
 
-std::string describe(const Node& node) {
-  return "node '" + node.name + "' (" + op_name(node.op) + ")";
-}
+std::string describe(const Node& node) { return "node '" + node.name + "' (" + op_name(node.op) + ")"; }
 
 Result<int> Graph::add_input(const std::string& name, DataType dtype, const Dims& dims) {
   if (name.empty()) return invalid_argument("graph input needs a name");

@@ -28,11 +28,21 @@ ir::Attributes to_attributes(const std::vector<LayerAttribute>& attributes) {
   ir::Attributes attrs;
   for (const auto& a : attributes) {
     switch (a.kind) {
-      case LayerAttribute::kInt: attrs.set(a.name, a.ints.at(0)); break;
-      case LayerAttribute::kFloat: attrs.set(a.name, a.floats.at(0)); break;
-      case LayerAttribute::kString: attrs.set(a.name, a.str); break;
-      case LayerAttribute::kInts: attrs.set(a.name, a.ints); break;
-      case LayerAttribute::kFloats: attrs.set(a.name, a.floats); break;
+      case LayerAttribute::kInt:
+        attrs.set(a.name, a.ints.at(0));
+        break;
+      case LayerAttribute::kFloat:
+        attrs.set(a.name, a.floats.at(0));
+        break;
+      case LayerAttribute::kString:
+        attrs.set(a.name, a.str);
+        break;
+      case LayerAttribute::kInts:
+        attrs.set(a.name, a.ints);
+        break;
+      case LayerAttribute::kFloats:
+        attrs.set(a.name, a.floats);
+        break;
     }
   }
   return attrs;
@@ -178,8 +188,7 @@ Tensor NetworkDefinition::add_flatten(const std::string& name, Tensor input, int
 }
 
 Tensor NetworkDefinition::add_reshape(const std::string& name, Tensor input, const std::vector<int64_t>& shape) {
-  const Tensor s = add_constant(name + ".shape",
-                                HostTensor::from_int64s(shape, {static_cast<int64_t>(shape.size())}));
+  const Tensor s = add_constant(name + ".shape", HostTensor::from_int64s(shape, {static_cast<int64_t>(shape.size())}));
   return first(add_node(*impl_, ir::OpType::kReshape, name, {input.id, s.id}, {}, 1, {}));
 }
 

@@ -30,7 +30,7 @@ struct ConvAttributes : WindowAttributes {
 };
 
 struct PoolAttributes : WindowAttributes {
-  bool average = false;            ///< AveragePool (else MaxPool).
+  bool average = false;  ///< AveragePool (else MaxPool).
   bool ceil_mode = false;
   bool count_include_pad = false;  ///< AveragePool: padded taps count in the divisor.
   int64_t storage_order = 0;       ///< MaxPool's Indices output: 0 row major, 1 column major.

@@ -10,8 +10,7 @@ constexpr std::array kOpNames = {
 #include "ir/ops.inc"
 #undef X
 };
-static_assert(kOpNames.size() == static_cast<size_t>(OpType::kCount),
-              "ops.inc and the op name table disagree");
+static_assert(kOpNames.size() == static_cast<size_t>(OpType::kCount), "ops.inc and the op name table disagree");
 }  // namespace
 
 const char* op_name(OpType op) {

@@ -15,8 +15,8 @@ Status node_error(const Node& node, const std::string& message) {
 Result<int64_t> normalize_axis(const Node& node, int64_t axis, int64_t rank, const char* what) {
   const int64_t a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) {
-    return node_error(node, std::string(what) + " " + std::to_string(axis) + " is out of range for rank " +
-                                std::to_string(rank));
+    return node_error(
+        node, std::string(what) + " " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
   }
   return a;
 }
@@ -95,8 +95,8 @@ Result<Dims> infer_window(Ctx& c, const Dims& x, const Dims& kernel, bool ceil_m
     } else if (auto_pad != "NOTSET") {
       return node_error(c.node, "auto_pad '" + auto_pad + "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
     }
-    const int64_t o = window_output_size(x[i + 2], kernel[i], strides[i], dilations[i], pads[i], pads[i + spatial],
-                                         ceil_mode);
+    const int64_t o =
+        window_output_size(x[i + 2], kernel[i], strides[i], dilations[i], pads[i], pads[i + spatial], ceil_mode);
     if (o < 1) return node_error(c.node, "window is larger than the padded input " + dims_to_string(x));
     out.push_back(o);
   }
@@ -159,8 +159,8 @@ Status infer_batchnorm(Ctx& c) {
   if (x.size() < 2) return node_error(c.node, "input " + dims_to_string(x) + " has no channel dimension");
   for (size_t i = 1; i < 5; ++i) {
     if (c.in(i).dims != Dims{x[1]}) {
-      return node_error(c.node, "parameter '" + c.in(i).name + "' is " + dims_to_string(c.in(i).dims) +
-                                    ", expected [" + std::to_string(x[1]) + "]");
+      return node_error(c.node, "parameter '" + c.in(i).name + "' is " + dims_to_string(c.in(i).dims) + ", expected [" +
+                                    std::to_string(x[1]) + "]");
     }
   }
   c.set_out(0, c.in(0).dtype, x);
@@ -217,8 +217,8 @@ Status infer_gemm(Ctx& c) {
   if (c.has_input(2)) {
     auto bc = broadcast_dims(c.in(2).dims, {m, n});
     if (!bc.ok() || *bc != Dims{m, n}) {
-      return node_error(c.node, "C " + dims_to_string(c.in(2).dims) + " does not broadcast to [" +
-                                    std::to_string(m) + ", " + std::to_string(n) + "]");
+      return node_error(c.node, "C " + dims_to_string(c.in(2).dims) + " does not broadcast to [" + std::to_string(m) +
+                                    ", " + std::to_string(n) + "]");
     }
   }
   c.set_out(0, c.in(0).dtype, {m, n});
@@ -233,7 +233,8 @@ Status infer_matmul(Ctx& c) {
   if (a_vec) a.insert(a.begin(), 1);
   if (b_vec) b.push_back(1);
   if (a.back() != b[b.size() - 2]) {
-    return node_error(c.node, "inner sizes differ: " + dims_to_string(c.in(0).dims) + " x " + dims_to_string(c.in(1).dims));
+    return node_error(c.node,
+                      "inner sizes differ: " + dims_to_string(c.in(0).dims) + " x " + dims_to_string(c.in(1).dims));
   }
   CHEXRT_ASSIGN_OR_RETURN(Dims batch, broadcast_dims(Dims(a.begin(), a.end() - 2), Dims(b.begin(), b.end() - 2)));
   Dims out = batch;
@@ -266,7 +267,8 @@ Status infer_reshape(Ctx& c) {
   int64_t known = 1;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == 0 && !allow_zero) {
-      if (i >= x.size()) return node_error(c.node, "shape copies dimension " + std::to_string(i) + " that the input lacks");
+      if (i >= x.size())
+        return node_error(c.node, "shape copies dimension " + std::to_string(i) + " that the input lacks");
       shape[i] = x[i];
     }
     if (shape[i] == -1) {
@@ -324,8 +326,8 @@ Status infer_softmax(Ctx& c) {
 Status infer_binary(Ctx& c) {
   CHEXRT_RETURN_IF_ERROR(require_inputs(c, 2, 2));
   if (c.in(0).dtype != c.in(1).dtype) {
-    return node_error(c.node, std::string("input types differ: ") + dtype_name(c.in(0).dtype) + " and " +
-                                  dtype_name(c.in(1).dtype));
+    return node_error(
+        c.node, std::string("input types differ: ") + dtype_name(c.in(0).dtype) + " and " + dtype_name(c.in(1).dtype));
   }
   auto out = broadcast_dims(c.in(0).dims, c.in(1).dims);
   if (!out.ok()) return node_error(c.node, out.status().message());
@@ -363,8 +365,10 @@ Status infer_reduce(Ctx& c) {
   c.node.attrs.set("keepdims", static_cast<int64_t>(keepdims));
   Dims out;
   for (int64_t i = 0; i < rank; ++i) {
-    if (!reduced[i]) out.push_back(x[i]);
-    else if (keepdims) out.push_back(1);
+    if (!reduced[i])
+      out.push_back(x[i]);
+    else if (keepdims)
+      out.push_back(1);
   }
   c.set_out(0, c.in(0).dtype, out);
   return Status::ok_status();
@@ -400,14 +404,17 @@ Status infer_squeeze(Ctx& c) {
   }
   for (int64_t& a : axes) {
     CHEXRT_ASSIGN_OR_RETURN(a, normalize_axis(c.node, a, rank, "axis"));
-    if (x[a] != 1) return node_error(c.node, "cannot squeeze axis " + std::to_string(a) + " of size " + std::to_string(x[a]));
+    if (x[a] != 1)
+      return node_error(c.node, "cannot squeeze axis " + std::to_string(a) + " of size " + std::to_string(x[a]));
     drop[a] = true;
   }
   std::vector<int64_t> all;
   Dims out;
   for (int64_t i = 0; i < rank; ++i) {
-    if (drop[i]) all.push_back(i);
-    else out.push_back(x[i]);
+    if (drop[i])
+      all.push_back(i);
+    else
+      out.push_back(x[i]);
   }
   c.node.attrs.set("axes", all);
   c.set_out(0, c.in(0).dtype, out);
@@ -431,8 +438,8 @@ Status infer_shape_op(Ctx& c) {
 Status infer_gather(Ctx& c) {
   CHEXRT_RETURN_IF_ERROR(require_inputs(c, 2, 2));
   const Dims& x = c.in(0).dims;
-  CHEXRT_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(c.node, c.node.attrs.get_int("axis", 0),
-                                                       static_cast<int64_t>(x.size()), "axis"));
+  CHEXRT_ASSIGN_OR_RETURN(
+      int64_t axis, normalize_axis(c.node, c.node.attrs.get_int("axis", 0), static_cast<int64_t>(x.size()), "axis"));
   c.node.attrs.set("axis", axis);
   Dims out(x.begin(), x.begin() + axis);
   const Dims& idx = c.in(1).dims;
@@ -445,7 +452,8 @@ Status infer_gather(Ctx& c) {
 Status infer_cast(Ctx& c) {
   CHEXRT_RETURN_IF_ERROR(require_inputs(c, 1, 1));
   const int64_t to = c.node.attrs.get_int("to", -1);
-  if (to < 0 || to > static_cast<int64_t>(DataType::kFloat64)) return node_error(c.node, "attribute 'to' is missing or invalid");
+  if (to < 0 || to > static_cast<int64_t>(DataType::kFloat64))
+    return node_error(c.node, "attribute 'to' is missing or invalid");
   c.set_out(0, static_cast<DataType>(to), c.in(0).dims);
   return Status::ok_status();
 }
@@ -511,37 +519,60 @@ Status infer_node_shapes(Graph& graph, int node_index) {
   Ctx c{graph, node};
   if (node.outputs.empty()) return node_error(node, "has no outputs");
   switch (node.op) {
-    case OpType::kConv: return infer_conv(c);
+    case OpType::kConv:
+      return infer_conv(c);
     case OpType::kMaxPool:
-    case OpType::kAveragePool: return infer_pool(c);
-    case OpType::kBatchNormalization: return infer_batchnorm(c);
-    case OpType::kGlobalAveragePool: return infer_global_pool(c);
+    case OpType::kAveragePool:
+      return infer_pool(c);
+    case OpType::kBatchNormalization:
+      return infer_batchnorm(c);
+    case OpType::kGlobalAveragePool:
+      return infer_global_pool(c);
     case OpType::kIdentity:
     case OpType::kRelu:
     case OpType::kSigmoid:
-    case OpType::kExp: return infer_same_shape(c);
-    case OpType::kConcat: return infer_concat(c);
-    case OpType::kGemm: return infer_gemm(c);
-    case OpType::kMatMul: return infer_matmul(c);
-    case OpType::kFlatten: return infer_flatten(c);
-    case OpType::kReshape: return infer_reshape(c);
-    case OpType::kTranspose: return infer_transpose(c);
-    case OpType::kSoftmax: return infer_softmax(c);
+    case OpType::kExp:
+      return infer_same_shape(c);
+    case OpType::kConcat:
+      return infer_concat(c);
+    case OpType::kGemm:
+      return infer_gemm(c);
+    case OpType::kMatMul:
+      return infer_matmul(c);
+    case OpType::kFlatten:
+      return infer_flatten(c);
+    case OpType::kReshape:
+      return infer_reshape(c);
+    case OpType::kTranspose:
+      return infer_transpose(c);
+    case OpType::kSoftmax:
+      return infer_softmax(c);
     case OpType::kAdd:
     case OpType::kSub:
     case OpType::kMul:
-    case OpType::kDiv: return infer_binary(c);
+    case OpType::kDiv:
+      return infer_binary(c);
     case OpType::kReduceMax:
-    case OpType::kReduceSum: return infer_reduce(c);
-    case OpType::kShape: return infer_shape_op(c);
-    case OpType::kGather: return infer_gather(c);
-    case OpType::kUnsqueeze: return infer_unsqueeze(c);
-    case OpType::kSqueeze: return infer_squeeze(c);
-    case OpType::kCast: return infer_cast(c);
-    case OpType::kConstantOfShape: return infer_constant_of_shape(c);
-    case OpType::kChannelAffine: return infer_channel_affine(c);
-    case OpType::kClassifierHead: return infer_classifier_head(c);
-    case OpType::kCount: break;
+    case OpType::kReduceSum:
+      return infer_reduce(c);
+    case OpType::kShape:
+      return infer_shape_op(c);
+    case OpType::kGather:
+      return infer_gather(c);
+    case OpType::kUnsqueeze:
+      return infer_unsqueeze(c);
+    case OpType::kSqueeze:
+      return infer_squeeze(c);
+    case OpType::kCast:
+      return infer_cast(c);
+    case OpType::kConstantOfShape:
+      return infer_constant_of_shape(c);
+    case OpType::kChannelAffine:
+      return infer_channel_affine(c);
+    case OpType::kClassifierHead:
+      return infer_classifier_head(c);
+    case OpType::kCount:
+      break;
   }
   return node_error(node, "has no shape inference");
 }
@@ -572,7 +603,8 @@ int64_t node_flops(const Graph& graph, int node_index) {
       const Dims& x = graph.value(node.inputs[0]).dims;
       return num_elements(x) + 2 * num_elements(out) * x[1];
     }
-    default: return 0;
+    default:
+      return 0;
   }
 }
 

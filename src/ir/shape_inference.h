@@ -15,8 +15,8 @@ Status infer_node_shapes(Graph& graph, int node);
 Status infer_shapes(Graph& graph);
 
 /// Output spatial size of a sliding window (convolution or pooling) along one axis.
-int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
-                           int64_t pad_begin, int64_t pad_end, bool ceil_mode);
+int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
+                           int64_t pad_end, bool ceil_mode);
 
 /// Multidirectional (numpy) broadcast of two shapes; fails when they are incompatible.
 Result<Dims> broadcast_dims(const Dims& a, const Dims& b);

@@ -33,7 +33,11 @@ const std::vector<BackendEntry>& registered_backends() {
        "NVIDIA GPUs of compute capability 9.0 and later",
        {{Precision::kFp32}, {Precision::kFp16}},
        make_cuda_backend},
-      {Device::kCpu, "cpu", {}, "oneDNN", {{Precision::kFp32}, {Precision::kBf16, "CPUs with AVX-512 BF16"}},
+      {Device::kCpu,
+       "cpu",
+       {},
+       "oneDNN",
+       {{Precision::kFp32}, {Precision::kBf16, "CPUs with AVX-512 BF16"}},
        make_cpu_backend},
       {Device::kReference, "reference", {"ref"}, "naive C++ kernels", {{Precision::kFp32}}, make_reference_backend},
   };

@@ -23,11 +23,11 @@ struct PrecisionSupport {
 
 struct BackendEntry {
   Device device;
-  const char* name;                       ///< The --device word: "cuda".
-  std::vector<const char*> aliases;       ///< Other words accepted for it: "gpu".
-  const char* summary;                    ///< What it runs on, for --device help.
+  const char* name;                  ///< The --device word: "cuda".
+  std::vector<const char*> aliases;  ///< Other words accepted for it: "gpu".
+  const char* summary;               ///< What it runs on, for --device help.
   std::vector<PrecisionSupport> precisions;
-  std::unique_ptr<Backend> (*make)();     ///< The backend (a stub that is not available when not built).
+  std::unique_ptr<Backend> (*make)();  ///< The backend (a stub that is not available when not built).
 
   bool builds(Precision precision) const;
 };

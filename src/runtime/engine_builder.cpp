@@ -38,9 +38,12 @@ Result<Precision> parse_precision(const std::string& name) {
 
 const char* precision_name(Precision precision) {
   switch (precision) {
-    case Precision::kFp32: return "fp32";
-    case Precision::kFp16: return "fp16";
-    case Precision::kBf16: return "bf16";
+    case Precision::kFp32:
+      return "fp32";
+    case Precision::kFp16:
+      return "fp16";
+    case Precision::kBf16:
+      return "bf16";
   }
   return "?";
 }
@@ -140,7 +143,8 @@ class SegmentedEngine : public Engine {
   std::string describe_layers() const override {
     std::ostringstream s;
     for (size_t p = 0; p < parts_.size(); ++p) {
-      s << "-- segment " << p << " on " << parts_[p].engine->backend_name() << "\n" << parts_[p].engine->describe_layers();
+      s << "-- segment " << p << " on " << parts_[p].engine->backend_name() << "\n"
+        << parts_[p].engine->describe_layers();
     }
     return s.str();
   }
@@ -169,7 +173,6 @@ Result<ChosenBackend> choose_backend(Device device, std::string* log) {
   }
   return unsupported("no backend is available");
 }
-
 
 // Passes and batch: the graph the backends see.
 Result<ir::Graph> optimized_graph(NetworkDefinition network, const BuildOptions& options) {
@@ -246,8 +249,9 @@ Result<BuiltEngine> build_optimized(const ir::Graph& graph, const BuildOptions& 
     return t.empty() ? b.build(g, o) : b.build_with_tactics(g, o, t);
   };
   if (segments.size() <= 1 && (segments.empty() || segments[0].on_backend)) {
-    CHEXRT_ASSIGN_OR_RETURN(built.engine, build_segment(*backend, graph, options,
-                                                        segments.empty() ? std::vector<std::string>{} : tactics_for(segments[0])));
+    CHEXRT_ASSIGN_OR_RETURN(built.engine,
+                            build_segment(*backend, graph, options,
+                                          segments.empty() ? std::vector<std::string>{} : tactics_for(segments[0])));
     const auto chosen = built.engine->node_tactics();
     if (static_cast<int>(chosen.size()) == graph.num_nodes()) built.tactics = chosen;
     return built;
@@ -272,9 +276,9 @@ Result<BuiltEngine> build_optimized(const ir::Graph& graph, const BuildOptions& 
     }
     parts.push_back(std::move(part));
   }
-  built.engine = std::unique_ptr<Engine>(new SegmentedEngine(std::move(parts), runtime::describe_values(graph, graph.inputs()),
-                                                             runtime::describe_values(graph, graph.outputs()),
-                                                             options.max_batch));
+  built.engine =
+      std::unique_ptr<Engine>(new SegmentedEngine(std::move(parts), runtime::describe_values(graph, graph.inputs()),
+                                                  runtime::describe_values(graph, graph.outputs()), options.max_batch));
   return built;
 }
 

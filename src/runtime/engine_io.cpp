@@ -49,8 +49,8 @@ Status save_engine_file(const std::string& path, ir::Graph graph, const BuildOpt
   file.metadata["engine"] = built.engine->backend_name();
   // The batch range the profiles were timed for (min:opt:max; the tactics hold each profile's).
   file.metadata["batch_range"] = std::to_string(options.min_batch) + ":" +
-                                 std::to_string(options.opt_batch == 0 ? options.max_batch : options.opt_batch) +
-                                 ":" + std::to_string(options.max_batch);
+                                 std::to_string(options.opt_batch == 0 ? options.max_batch : options.opt_batch) + ":" +
+                                 std::to_string(options.max_batch);
   return engine::write_engine_file(path, file);
 }
 
@@ -78,8 +78,8 @@ Result<std::unique_ptr<Engine>> load_engine(const std::string& path) {
   std::unique_ptr<backends::Backend> backend = entry->make();
   std::string why;
   if (!backend->available(&why)) {
-    return Status(StatusCode::kVersionMismatch, path + ": built for backend " + file.fingerprint.backend +
-                                                    ", which is not available here: " + why);
+    return Status(StatusCode::kVersionMismatch,
+                  path + ": built for backend " + file.fingerprint.backend + ", which is not available here: " + why);
   }
   const auto here = fingerprint_of(backend->name(), backend->fingerprint(), options.precision, options.max_batch);
   CHEXRT_RETURN_IF_ERROR(engine::check_fingerprint(file.fingerprint, here).with_context(path));

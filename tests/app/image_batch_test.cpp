@@ -16,8 +16,8 @@ namespace chexrt::app {
 namespace {
 
 using testing::read_bytes;
-using testing::test_data;
 using testing::TempDir;
+using testing::test_data;
 using testing::write_bytes;
 
 const char* const kPng = "cxr/formats/00012082_000_512.png";
@@ -207,8 +207,8 @@ int64_t mapped_bytes() {
   if (!batch.ok()) std::_Exit(11);
   const Status& huge = batch->items[1].status;
   std::fprintf(stderr, "%s\n", huge.to_string().c_str());
-  const bool named = huge.message().find("huge.png") != std::string::npos &&
-                     huge.message().find("out of memory") != std::string::npos;
+  const bool named =
+      huge.message().find("huge.png") != std::string::npos && huge.message().find("out of memory") != std::string::npos;
   std::_Exit(batch->num_ok() == 2 && named ? 0 : 12);
 }
 
@@ -216,9 +216,10 @@ TEST(LoadImageBatch, AnImageThatCannotBeAllocatedFailsAloneAndNamedNotTheProcess
   TempDir dir;
   // A valid header (with its CRC) for 8192 x 8192 16-bit RGB (402 MB for the decoder's rows,
   // 805 MB as floats) and the start of an IDAT chunk: the decoder allocates before it reads it.
-  std::vector<uint8_t> header = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-                                 0, 0, 0x20, 0, 0, 0, 0x20, 0, 16, 2, 0, 0, 0, 0xad, 0x58, 0x81, 0x4d,
-                                 0, 0, 0, 2, 'I', 'D', 'A', 'T', 0x78, 0x9c, 0, 0, 0, 0};
+  std::vector<uint8_t> header = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0,    0, 0,    13,
+                                 'I',  'H', 'D', 'R', 0,    0,    0x20, 0,    0,    0, 0x20, 0,
+                                 16,   2,   0,   0,   0,    0xad, 0x58, 0x81, 0x4d, 0, 0,    0,
+                                 2,    'I', 'D', 'A', 'T',  0x78, 0x9c, 0,    0,    0, 0};
   write_bytes(dir.file("huge.png"), header);
   const std::vector<std::string> paths = {test_data(kPng), dir.file("huge.png"), test_data(kJpeg)};
   // In a child process whose address space leaves 250 MB beyond what it maps now, so that the

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <cstdio>  // jpeglib.h needs FILE and size_t first
+
 #include <jpeglib.h>
 
 #include <algorithm>
@@ -19,8 +20,8 @@ namespace chexrt::app {
 namespace {
 
 using testing::read_bytes;
-using testing::test_data;
 using testing::TempDir;
+using testing::test_data;
 using testing::write_bytes;
 
 bool contains(const std::string& haystack, const std::string& needle) {
@@ -440,10 +441,10 @@ TEST(ImageIo, SixteenToEightIsTheFloatPathsQuantization) {
 }
 
 TEST(ImageIo, DecodeImage8EqualsTheQuantizedFloatImage) {
-  for (const char* file : {"cxr/nih/00017921_000.png", "cxr/formats/00017921_000_16bit.png",
-                           "cxr/formats/00014995_000_rgba.png", "cxr/formats/00008980_000_q90.jpg",
-                           "cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm",
-                           "cxr/dicom/siim_sample_monochrome1.dcm"}) {
+  for (const char* file :
+       {"cxr/nih/00017921_000.png", "cxr/formats/00017921_000_16bit.png", "cxr/formats/00014995_000_rgba.png",
+        "cxr/formats/00008980_000_q90.jpg", "cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm",
+        "cxr/dicom/siim_sample_monochrome1.dcm"}) {
     const std::vector<uint8_t> bytes = read_bytes(test_data(file));
     Result<Image> image = decode_image(bytes.data(), bytes.size(), file);
     Result<Image8> image8 = decode_image8(bytes.data(), bytes.size(), file);

@@ -110,10 +110,10 @@ std::vector<std::vector<float>> batch_path(const std::vector<std::string>& files
 
 std::vector<std::string> bundled_images() {
   std::vector<std::string> files;
-  for (const char* f : {"cxr/nih/00000284_000.png", "cxr/formats/00017921_000_16bit.png",
-                        "cxr/formats/00014995_000_rgba.png", "cxr/formats/00008980_000_q90.jpg",
-                        "cxr/formats/00012082_000_512.png", "cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm",
-                        "cxr/dicom/siim_sample_monochrome1.dcm"}) {
+  for (const char* f :
+       {"cxr/nih/00000284_000.png", "cxr/formats/00017921_000_16bit.png", "cxr/formats/00014995_000_rgba.png",
+        "cxr/formats/00008980_000_q90.jpg", "cxr/formats/00012082_000_512.png",
+        "cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm", "cxr/dicom/siim_sample_monochrome1.dcm"}) {
     files.push_back(test_data(f));
   }
   return files;
@@ -122,28 +122,28 @@ std::vector<std::string> bundled_images() {
 TEST(Pipeline, FindingsEqualTheBatchPathInEveryModeAndFormat) {
   const std::vector<std::string> files = bundled_images();
   for (ResizeMode mode : {ResizeMode::kResizeCenterCrop, ResizeMode::kResizeExact, ResizeMode::kTenCrop})
-  for (bool on_device : {false, true}) {
-    SCOPED_TRACE(on_device ? "8-bit images to the engine" : "preprocessed by the decoders");
-    PipelineOptions options;
-    options.preprocess.mode = mode;
-    options.images_per_batch = 3;  // batches of 3, 3 and 1
-    options.decode_threads = 3;
-    const int samples = samples_per_image(options.preprocess);
-    FakeEngine engine(3 * samples);
-    engine.on_device = on_device;
-    FakeEngine whole(static_cast<int64_t>(files.size()) * samples);
-    const std::vector<std::vector<float>> want = batch_path(files, whole, options.preprocess);
-    const std::vector<FileResult> got = run(files, engine, options);
-    ASSERT_EQ(got.size(), files.size());
-    for (size_t i = 0; i < files.size(); ++i) {
-      EXPECT_EQ(got[i].index, i);
-      EXPECT_EQ(got[i].path, files[i]);
-      ASSERT_TRUE(got[i].status.ok()) << got[i].status.to_string();
-      for (int k = 0; k < kNumFindings; ++k) EXPECT_NEAR(got[i].probabilities[k], want[i][k], 1e-6) << files[i];
+    for (bool on_device : {false, true}) {
+      SCOPED_TRACE(on_device ? "8-bit images to the engine" : "preprocessed by the decoders");
+      PipelineOptions options;
+      options.preprocess.mode = mode;
+      options.images_per_batch = 3;  // batches of 3, 3 and 1
+      options.decode_threads = 3;
+      const int samples = samples_per_image(options.preprocess);
+      FakeEngine engine(3 * samples);
+      engine.on_device = on_device;
+      FakeEngine whole(static_cast<int64_t>(files.size()) * samples);
+      const std::vector<std::vector<float>> want = batch_path(files, whole, options.preprocess);
+      const std::vector<FileResult> got = run(files, engine, options);
+      ASSERT_EQ(got.size(), files.size());
+      for (size_t i = 0; i < files.size(); ++i) {
+        EXPECT_EQ(got[i].index, i);
+        EXPECT_EQ(got[i].path, files[i]);
+        ASSERT_TRUE(got[i].status.ok()) << got[i].status.to_string();
+        for (int k = 0; k < kNumFindings; ++k) EXPECT_NEAR(got[i].probabilities[k], want[i][k], 1e-6) << files[i];
+      }
+      EXPECT_EQ(engine.calls.load(), 3);
+      EXPECT_EQ(engine.image_calls.load(), on_device ? 3 : 0);
     }
-    EXPECT_EQ(engine.calls.load(), 3);
-    EXPECT_EQ(engine.image_calls.load(), on_device ? 3 : 0);
-  }
 }
 
 TEST(Pipeline, FailuresAtTheStartMiddleAndEndKeepOrderAndTheRest) {
@@ -164,27 +164,27 @@ TEST(Pipeline, FailuresAtTheStartMiddleAndEndKeepOrderAndTheRest) {
   std::filesystem::remove(dir.file("vanishing.png"));
 
   for (bool on_device : {false, true}) {
-  SCOPED_TRACE(on_device ? "8-bit images to the engine" : "preprocessed by the decoders");
-  PipelineOptions options;
-  options.images_per_batch = 4;
-  options.decode_threads = 2;
-  FakeEngine engine(4);
-  engine.on_device = on_device;
-  const std::vector<FileResult> got = run(files, engine, options);
-  ASSERT_EQ(got.size(), files.size());
-  size_t failed = 0;
-  for (size_t i = 0; i < files.size(); ++i) {
-    EXPECT_EQ(got[i].path, files[i]);
-    const bool bad = files[i].find("good") == std::string::npos;
-    EXPECT_EQ(got[i].status.ok(), !bad) << files[i] << ": " << got[i].status.to_string();
-    if (bad) {
-      ++failed;
-      EXPECT_NE(got[i].status.message().find(files[i]), std::string::npos) << got[i].status.message();
-    } else {
-      EXPECT_NEAR(got[i].probabilities[1] - got[i].probabilities[0], 0.01, 1e-6);
+    SCOPED_TRACE(on_device ? "8-bit images to the engine" : "preprocessed by the decoders");
+    PipelineOptions options;
+    options.images_per_batch = 4;
+    options.decode_threads = 2;
+    FakeEngine engine(4);
+    engine.on_device = on_device;
+    const std::vector<FileResult> got = run(files, engine, options);
+    ASSERT_EQ(got.size(), files.size());
+    size_t failed = 0;
+    for (size_t i = 0; i < files.size(); ++i) {
+      EXPECT_EQ(got[i].path, files[i]);
+      const bool bad = files[i].find("good") == std::string::npos;
+      EXPECT_EQ(got[i].status.ok(), !bad) << files[i] << ": " << got[i].status.to_string();
+      if (bad) {
+        ++failed;
+        EXPECT_NE(got[i].status.message().find(files[i]), std::string::npos) << got[i].status.message();
+      } else {
+        EXPECT_NEAR(got[i].probabilities[1] - got[i].probabilities[0], 0.01, 1e-6);
+      }
     }
-  }
-  EXPECT_EQ(failed, 4u);
+    EXPECT_EQ(failed, 4u);
   }
 }
 
@@ -301,9 +301,8 @@ TEST(Pipeline, ASinkFailureStopsTheRun) {
   options.images_per_batch = 2;
   FakeEngine engine(2);
   size_t seen = 0;
-  Result<PipelineStats> stats = run_pipeline(files, engine, options, [&](FileResult&&) {
-    return ++seen == 3 ? io_error("disk full") : Status::ok_status();
-  });
+  Result<PipelineStats> stats = run_pipeline(
+      files, engine, options, [&](FileResult&&) { return ++seen == 3 ? io_error("disk full") : Status::ok_status(); });
   ASSERT_FALSE(stats.ok());
   EXPECT_NE(stats.status().message().find("disk full"), std::string::npos);
   EXPECT_EQ(seen, 3u);

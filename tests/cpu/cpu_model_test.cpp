@@ -39,8 +39,7 @@ double relative_error(const std::vector<double>& got, const std::vector<double>&
   return std::sqrt(diff / norm);
 }
 
-Result<std::unique_ptr<Engine>> build(const std::string& model, Device device, Precision precision,
-                                      int64_t max_batch) {
+Result<std::unique_ptr<Engine>> build(const std::string& model, Device device, Precision precision, int64_t max_batch) {
   OnnxImportOptions import_options;
   import_options.batch_size = max_batch;
   CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition net, parse_onnx_file(model, import_options));

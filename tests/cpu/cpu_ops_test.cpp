@@ -64,12 +64,11 @@ Tensor conv(NetworkDefinition& net, const std::string& name, Tensor x, int64_t c
   return net.add_layer("Conv", name, inputs, attrs)[0];
 }
 
-Tensor pool(NetworkDefinition& net, const std::string& op, const std::string& name, Tensor x, int64_t k,
-            int64_t stride, int64_t pad, bool ceil_mode = false, bool count_include_pad = false) {
-  std::vector<LayerAttribute> attrs = {LayerAttribute::integers("kernel_shape", {k, k}),
-                                       LayerAttribute::integers("strides", {stride, stride}),
-                                       LayerAttribute::integers("pads", {pad, pad, pad, pad}),
-                                       LayerAttribute::integer("ceil_mode", ceil_mode)};
+Tensor pool(NetworkDefinition& net, const std::string& op, const std::string& name, Tensor x, int64_t k, int64_t stride,
+            int64_t pad, bool ceil_mode = false, bool count_include_pad = false) {
+  std::vector<LayerAttribute> attrs = {
+      LayerAttribute::integers("kernel_shape", {k, k}), LayerAttribute::integers("strides", {stride, stride}),
+      LayerAttribute::integers("pads", {pad, pad, pad, pad}), LayerAttribute::integer("ceil_mode", ceil_mode)};
   if (op == "AveragePool") attrs.push_back(LayerAttribute::integer("count_include_pad", count_include_pad));
   return net.add_layer(op, name, {x}, attrs)[0];
 }
@@ -217,8 +216,8 @@ TEST_P(CpuKernelTest, PoolWindowsWithPaddingAndCeilMode) {
       const double error = run([=](int64_t batch) {
         NetworkDefinition net;
         const Tensor x = net.add_input("x", DataType::kFloat32, {batch, 40, 15, 15});
-        const Tensor a = pool(net, "AveragePool", "avg", affine(net, "norm", x, 40, false, 9), 3, 2, 1, ceil_mode,
-                              include_pad);
+        const Tensor a =
+            pool(net, "AveragePool", "avg", affine(net, "norm", x, 40, false, 9), 3, 2, 1, ceil_mode, include_pad);
         net.mark_output(a, "avg");
         net.mark_output(pool(net, "MaxPool", "max", x, 3, 2, 1, ceil_mode), "max");
         net.mark_output(net.add_layer("MaxPool", "dilated", {x},
@@ -363,8 +362,10 @@ TEST(CpuBackend, RejectsBadInputs) {
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
   EXPECT_EQ((*engine)->max_batch(), 2);
   std::vector<HostTensor> out;
-  EXPECT_EQ((*engine)->infer({HostTensor(DataType::kFloat32, {3, 8, 4, 4})}, &out).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ((*engine)->infer({HostTensor(DataType::kFloat32, {1, 8, 5, 4})}, &out).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*engine)->infer({HostTensor(DataType::kFloat32, {3, 8, 4, 4})}, &out).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ((*engine)->infer({HostTensor(DataType::kFloat32, {1, 8, 5, 4})}, &out).code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ((*engine)->infer({}, &out).code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE((*engine)->infer({HostTensor(DataType::kFloat32, {1, 8, 4, 4})}, &out).ok());
   ASSERT_EQ(out.size(), 1u);

@@ -58,8 +58,8 @@ Tensor LayerMaker::conv(const std::string& name, Tensor x, int64_t out_channels,
                         int64_t pad, bool bias, bool relu) {
   const int64_t c = net_.tensor_dims(x)[1];
   const float he = std::sqrt(2.f / static_cast<float>(c * kernel * kernel));
-  std::vector<Tensor> inputs = {x, net_.add_constant(name + ".weight",
-                                                     random_normal({out_channels, c, kernel, kernel}, rng_, he))};
+  std::vector<Tensor> inputs = {
+      x, net_.add_constant(name + ".weight", random_normal({out_channels, c, kernel, kernel}, rng_, he))};
   if (bias) inputs.push_back(net_.add_constant(name + ".bias", random_uniform({out_channels}, rng_, -0.2f, 0.2f)));
   std::vector<LayerAttribute> attrs = {LayerAttribute::integers("kernel_shape", {kernel, kernel}),
                                        LayerAttribute::integers("strides", {stride, stride}),

@@ -19,8 +19,8 @@ namespace chexrt::gputest {
 /// True when the CUDA runtime sees at least one device.
 bool have_gpu();
 
-#define CHEXRT_SKIP_WITHOUT_GPU()                         \
-  do {                                                    \
+#define CHEXRT_SKIP_WITHOUT_GPU()                                 \
+  do {                                                            \
     if (!::chexrt::gputest::have_gpu()) GTEST_SKIP() << "no GPU"; \
   } while (0)
 

@@ -56,8 +56,8 @@ std::vector<float> host_samples(const std::vector<Image8>& images, const Preproc
 std::vector<float> gpu_samples(const std::vector<Image8>& images, const PreprocessOptions& options) {
   std::vector<ImageView> views;
   for (const Image8& image : images) views.push_back(view_of(image));
-  const size_t count = static_cast<size_t>(samples_per_image(options)) * images.size() * 3 * options.crop_size *
-                       options.crop_size;
+  const size_t count =
+      static_cast<size_t>(samples_per_image(options)) * images.size() * 3 * options.crop_size * options.crop_size;
   DeviceBuffer out;
   EXPECT_TRUE(out.allocate(count * sizeof(float), "samples").ok());
   cudaStream_t stream = nullptr;

@@ -77,9 +77,10 @@ TEST(CudaReferenceModel, MatchesPyTorchOnXrays) {
   }
   const gputest::Diff fp32 = gputest::compare(fp32_out[0], reference);
   const gputest::Diff fp16 = gputest::compare(fp16_out[0], fp32_out[0]);
-  std::printf("reference model, %lld X-rays: fp32 vs PyTorch float64 rel L2 %.3g (max |diff| %.3g); "
-              "fp16 vs fp32 max |diff| %.3g\n",
-              static_cast<long long>(batch), fp32.rel_l2, fp32.max_abs, fp16.max_abs);
+  std::printf(
+      "reference model, %lld X-rays: fp32 vs PyTorch float64 rel L2 %.3g (max |diff| %.3g); "
+      "fp16 vs fp32 max |diff| %.3g\n",
+      static_cast<long long>(batch), fp32.rel_l2, fp32.max_abs, fp16.max_abs);
   EXPECT_TRUE(fp32.finite && fp16.finite);
   EXPECT_LT(fp32.rel_l2, 1e-4);
   EXPECT_LT(fp16.max_abs, 5e-3);

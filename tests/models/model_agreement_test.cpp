@@ -113,16 +113,16 @@ TEST_F(ModelAgreement, OptimizedEngineMatchesPyTorchInBatches) {
     ASSERT_EQ(outputs[0].dims(), (Dims{count, num_classes}));
     for (int64_t i = 0; i < count; ++i) {
       const ReferenceImage& ref = refs->entries[first + i];
-      HostTensor row = HostTensor::from_floats(
-          std::vector<float>(outputs[0].data<float>() + i * num_classes, outputs[0].data<float>() + (i + 1) * num_classes),
-          {1, num_classes});
+      HostTensor row = HostTensor::from_floats(std::vector<float>(outputs[0].data<float>() + i * num_classes,
+                                                                  outputs[0].data<float>() + (i + 1) * num_classes),
+                                               {1, num_classes});
       const double e = report(ref, row, seconds);
       EXPECT_LT(e, kMaxRelativeError) << ref.image << " (batch of " << count << ", row " << i << ")";
       worst = std::max(worst, e);
     }
   }
-  std::printf("max relative error over %lld images in batches: %.2e (limit %.0e)\n",
-              static_cast<long long>(kBatch + 3), worst, kMaxRelativeError);
+  std::printf("max relative error over %lld images in batches: %.2e (limit %.0e)\n", static_cast<long long>(kBatch + 3),
+              worst, kMaxRelativeError);
 }
 
 }  // namespace

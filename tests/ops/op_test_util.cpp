@@ -26,8 +26,12 @@ Result<std::vector<HostTensor>> run_op(const std::string& op, const std::vector<
         handles.push_back(net.add_input(name, in.tensor.dtype(), in.tensor.dims()));
         feeds.push_back(in.tensor);
         break;
-      case OpInput::kConstant: handles.push_back(net.add_constant(name, in.tensor)); break;
-      case OpInput::kAbsent: handles.push_back(Tensor{}); break;
+      case OpInput::kConstant:
+        handles.push_back(net.add_constant(name, in.tensor));
+        break;
+      case OpInput::kAbsent:
+        handles.push_back(Tensor{});
+        break;
     }
   }
   const std::vector<Tensor> outs = net.add_layer(op, "node", handles, attributes, num_outputs);

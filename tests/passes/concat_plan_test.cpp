@@ -7,9 +7,9 @@
 #include <cstring>
 
 #include "backends/reference/reference_kernels.h"
+#include "builder/concat_plan.h"
 #include "ir/dump.h"
 #include "pass_test_util.h"
-#include "builder/concat_plan.h"
 #include "passes/pass_manager.h"
 #include "runtime/graph_executor.h"
 

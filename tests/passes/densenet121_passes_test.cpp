@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <set>
 
+#include "builder/concat_plan.h"
 #include "chexrt/onnx_parser.h"
 #include "engine/engine_file.h"
 #include "ir/dump.h"
 #include "pass_test_util.h"
-#include "builder/concat_plan.h"
 #include "passes/pass_manager.h"
 
 namespace chexrt {

@@ -167,7 +167,8 @@ TEST(FoldBatchnorm, LeavesTrainingModeBatchNorm) {
   Tensor x = net.add_input("x", DataType::kFloat32, {1, 2, 3, 3});
   Tensor c = add_random_conv(net, "conv", x, 2, 1, 1, 0, true, rng);
   std::vector<Tensor> params;
-  for (const char* p : {"scale", "bias", "mean", "var"}) params.push_back(net.add_constant(p, random_tensor({2}, rng, 0.5f, 1.0f)));
+  for (const char* p : {"scale", "bias", "mean", "var"})
+    params.push_back(net.add_constant(p, random_tensor({2}, rng, 0.5f, 1.0f)));
   Tensor y = net.add_layer("BatchNormalization", "bn_train", {c, params[0], params[1], params[2], params[3]},
                            {LayerAttribute::integer("training_mode", 1)})[0];
   net.mark_output(y, "y");
@@ -298,7 +299,8 @@ TEST(PoolBeforeConv, LeavesConvsAndPoolsThatDoNotCommute) {
   // A 3x3 conv mixes neighbouring pixels.
   net.mark_output(pool("p1", add_random_conv(net, "conv3x3", x, 4, 3, 1, 1, true, rng), tiling), "a");
   // Overlapping windows, padded windows: the pool is not a plain mean of disjoint tiles.
-  net.mark_output(pool("p2", add_random_conv(net, "conv_b", x, 4, 1, 1, 0, true, rng), {{{3, 3}, {2, 2}, {}, {}}}), "b");
+  net.mark_output(pool("p2", add_random_conv(net, "conv_b", x, 4, 1, 1, 0, true, rng), {{{3, 3}, {2, 2}, {}, {}}}),
+                  "b");
   net.mark_output(pool("p3", add_random_conv(net, "conv_c", x, 4, 1, 1, 0, true, rng),
                        {{{2, 2}, {2, 2}, {}, {1, 1, 1, 1}}, false, true}),
                   "c");
@@ -308,7 +310,8 @@ TEST(PoolBeforeConv, LeavesConvsAndPoolsThatDoNotCommute) {
   // A conv with a fused ReLU: ReLU does not commute with the mean.
   NetworkDefinition relu_net;
   Tensor y = relu_net.add_input("y", DataType::kFloat32, {1, 4, 8, 8});
-  Tensor r = relu_net.add_activation("relu", add_random_conv(relu_net, "conv", y, 4, 1, 1, 0, true, rng), Activation::kRelu);
+  Tensor r =
+      relu_net.add_activation("relu", add_random_conv(relu_net, "conv", y, 4, 1, 1, 0, true, rng), Activation::kRelu);
   relu_net.mark_output(relu_net.add_pooling("pool", r, PoolType::kAverage, tiling), "out");
   ir::Graph fused = relu_net.graph();
   ASSERT_TRUE(passes::fuse_activation(fused, nullptr).ok());

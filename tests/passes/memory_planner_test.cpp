@@ -17,8 +17,8 @@ void expect_valid_plan(const std::vector<BufferRequest>& requests, const MemoryP
     for (size_t j = i + 1; j < requests.size(); ++j) {
       const bool alive_together =
           requests[i].first_use <= requests[j].last_use && requests[j].first_use <= requests[i].last_use;
-      const bool bytes_overlap = plan.offsets[i] < plan.offsets[j] + requests[j].size &&
-                                 plan.offsets[j] < plan.offsets[i] + requests[i].size;
+      const bool bytes_overlap =
+          plan.offsets[i] < plan.offsets[j] + requests[j].size && plan.offsets[j] < plan.offsets[i] + requests[i].size;
       EXPECT_FALSE(alive_together && bytes_overlap && requests[i].size > 0 && requests[j].size > 0)
           << "buffers " << i << " and " << j << " overlap while both are alive";
     }
@@ -61,12 +61,10 @@ TEST(MemoryPlanner, BestFitReusesTheSmallestGap) {
   // Two big buffers alive over steps 0..3 around free gaps of 512 and 1024 bytes (made by
   // short-lived fillers); a 512-byte buffer alive at step 3 fits the small gap exactly.
   std::vector<BufferRequest> requests = {
-      {4096, 0, 3},  // placed first at 0
-      {1024, 0, 1},  // filler: ends before step 3
-      {2048, 0, 3},
-      {512, 0, 1},   // filler
-      {1024, 0, 3},
-      {512, 3, 3},
+      {4096, 0, 3},               // placed first at 0
+      {1024, 0, 1},               // filler: ends before step 3
+      {2048, 0, 3}, {512, 0, 1},  // filler
+      {1024, 0, 3}, {512, 3, 3},
   };
   auto plan = plan_memory(requests);
   ASSERT_TRUE(plan.ok());

@@ -23,8 +23,8 @@ Tensor add_random_batch_norm(NetworkDefinition& net, const std::string& name, Te
                             random_tensor({c}, rng, -0.5f, 0.5f), random_tensor({c}, rng, 0.5f, 2.0f), 1e-5f);
 }
 
-Tensor add_random_conv(NetworkDefinition& net, const std::string& name, Tensor x, int64_t out_channels,
-                       int64_t kernel, int64_t stride, int64_t pad, bool bias, std::mt19937& rng, int64_t groups) {
+Tensor add_random_conv(NetworkDefinition& net, const std::string& name, Tensor x, int64_t out_channels, int64_t kernel,
+                       int64_t stride, int64_t pad, bool bias, std::mt19937& rng, int64_t groups) {
   const int64_t in_channels = net.tensor_dims(x)[1] / groups;
   // He-style scale keeps activations of order one through a few layers.
   const float scale = std::sqrt(2.0f / static_cast<float>(in_channels * kernel * kernel));

@@ -21,8 +21,8 @@ HostTensor random_tensor(const Dims& dims, std::mt19937& rng, float lo = -1.0f, 
 Tensor add_random_batch_norm(NetworkDefinition& net, const std::string& name, Tensor x, std::mt19937& rng);
 
 /// A convolution with random weights; `bias` adds a random bias.
-Tensor add_random_conv(NetworkDefinition& net, const std::string& name, Tensor x, int64_t out_channels,
-                       int64_t kernel, int64_t stride, int64_t pad, bool bias, std::mt19937& rng, int64_t groups = 1);
+Tensor add_random_conv(NetworkDefinition& net, const std::string& name, Tensor x, int64_t out_channels, int64_t kernel,
+                       int64_t stride, int64_t pad, bool bias, std::mt19937& rng, int64_t groups = 1);
 
 /// DenseNet's structure in miniature, as torchvision's ONNX export lays it out: stem Conv7x7 ->
 /// BN -> Relu -> MaxPool; dense layers Concat -> BN -> Relu -> Conv1x1 -> BN -> Relu -> Conv3x3,

@@ -99,7 +99,8 @@ TEST(Builder, EngineFileRoundTripKeepsSegmentsAndOutputs) {
   options.device = have_cpu ? Device::kCpu : Device::kReference;
   options.max_batch = 2;
   const std::string path =
-      (std::filesystem::temp_directory_path() / ("chexrt_builder_test_" + std::to_string(::getpid()) + ".engine")).string();
+      (std::filesystem::temp_directory_path() / ("chexrt_builder_test_" + std::to_string(::getpid()) + ".engine"))
+          .string();
   auto built = build_engine_file(make_network(2), options, path);
   ASSERT_TRUE(built.ok()) << built.status().to_string();
   auto loaded = load_engine(path);

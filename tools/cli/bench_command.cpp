@@ -2,9 +2,9 @@
 // p90 and p99 latency, input copy, compute and output copy times, and images per second.
 #include <algorithm>
 #include <chrono>
-#include <random>
 #include <cstdio>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -103,11 +103,10 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
     if (!s.ok()) return report_error(s);
   }
   std::printf("files to findings: %s, %s, mode %s\n%s", o.pipeline.c_str(),
-              engine ? engine->backend_name().c_str()
+              engine                        ? engine->backend_name().c_str()
               : o.preprocess_on == "device" ? "decoding only (preprocessing left to the GPU)"
                                             : "decoding and preprocessing only",
-              o.mode.c_str(),
-              table.to_string().c_str());
+              o.mode.c_str(), table.to_string().c_str());
   return 0;
 }
 
@@ -257,7 +256,8 @@ int run_bench(const BenchCliOptions& o) {
         layer_rows.push_back({{"name", l.name}, {"kernel", l.kernel}, {"ms", l.ms}});
       }
       row["layers"] = layer_rows;
-      if (o.json.empty()) std::printf("per-layer profile, batch %lld:\n%s\n", static_cast<long long>(batch), layers.to_string().c_str());
+      if (o.json.empty())
+        std::printf("per-layer profile, batch %lld:\n%s\n", static_cast<long long>(batch), layers.to_string().c_str());
     }
     rows.push_back(row);
   }
@@ -281,7 +281,9 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<BenchCliOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure throughput and latency of a model or engine");
   auto* model = cmd->add_option("--model", o->model, "ONNX model (default: the demo model)")->check(CLI::ExistingFile);
-  cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build`")->check(CLI::ExistingFile)->excludes(model);
+  cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build`")
+      ->check(CLI::ExistingFile)
+      ->excludes(model);
   cmd->add_option("--batch", o->batches, "Comma-separated batch sizes")->capture_default_str();
   cmd->add_option("--iterations", o->iterations, "Timed iterations per batch size")
       ->capture_default_str()

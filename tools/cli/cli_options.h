@@ -16,9 +16,9 @@ namespace chexrt::cli {
 
 /// chexrt's exit codes, the same for every command (README, "Exit codes").
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitRuntimeError = 1;     ///< the work failed: a model, engine, file system or device error
-inline constexpr int kExitUsageError = 2;       ///< bad options or arguments, found before any work started
-inline constexpr int kExitSomeInputsFailed = 3; ///< `predict`: some images could not be read; the others completed
+inline constexpr int kExitRuntimeError = 1;      ///< the work failed: a model, engine, file system or device error
+inline constexpr int kExitUsageError = 2;        ///< bad options or arguments, found before any work started
+inline constexpr int kExitSomeInputsFailed = 3;  ///< `predict`: some images could not be read; the others completed
 
 /// The table printed at the end of `chexrt --help`.
 extern const char* const kExitCodesHelp;

@@ -54,9 +54,8 @@ int inspect_engine(const InspectOptions& o) {
   const ir::Graph& graph = file->graph;
   for (int n = 0; n < graph.num_nodes(); ++n) {
     const ir::Node& node = graph.node(n);
-    const std::string kernel = n < static_cast<int>(file->tactics.size()) && !file->tactics[n].empty()
-                                   ? file->tactics[n]
-                                   : "reference";
+    const std::string kernel =
+        n < static_cast<int>(file->tactics.size()) && !file->tactics[n].empty() ? file->tactics[n] : "reference";
     table.add_row({node.name, ir::op_name(node.op), kernel, dims_to_string(graph.value(node.outputs[0]).dims)});
   }
   std::printf("\n%s", table.to_string().c_str());
@@ -97,7 +96,8 @@ int run_inspect(const InspectOptions& o) {
 
 void register_inspect_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<InspectOptions>();
-  CLI::App* cmd = app.add_subcommand("inspect", "Summarize a model (ops, parameters, FLOPs) or an engine (kernel per layer)");
+  CLI::App* cmd =
+      app.add_subcommand("inspect", "Summarize a model (ops, parameters, FLOPs) or an engine (kernel per layer)");
   cmd->add_option("model", options->model, "ONNX model or engine file")->required()->check(CLI::ExistingFile);
   cmd->add_flag("--dump", options->dump, "Print the whole graph, one node per line");
   cmd->add_flag("--optimized", options->optimized, "Show the graph after the optimization passes");

@@ -309,20 +309,18 @@ int run_predict(const PredictOptions& o) {
   if (!o.output.empty()) std::fprintf(stderr, "wrote %s\n", o.output.c_str());
   for (const std::string& failure : failures) std::fprintf(stderr, "chexrt: failed: %s\n", failure.c_str());
   const size_t failed = failures.size();
-  std::fprintf(stderr, "%zu image(s) predicted, %zu failed in %.2f s (%.1f images/s)\n", files->size() - failed,
-               failed, stats->wall_s, stats->images_per_second());
+  std::fprintf(stderr, "%zu image(s) predicted, %zu failed in %.2f s (%.1f images/s)\n", files->size() - failed, failed,
+               stats->wall_s, stats->images_per_second());
   if (o.verbose) {
-    std::fprintf(stderr,
-                 "stages (busy seconds): %s %.2f over %d threads (%.1f images/s per thread), "
-                 "batch assembly %.2f, engine %.2f (%s), engine waiting for images %.2f, findings+heat maps+output "
-                 "%.2f; decoded bytes held at most %.1f MB\n",
-                 stats->preprocess_on_device ? "read+decode" : "read+decode+preprocess", stats->decode_s,
-                 stats->decode_threads, stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0,
-                 stats->assemble_s, stats->infer_s,
-                 (engine->engine->backend_name() + (stats->preprocess_on_device ? ", preprocessing included" : ""))
-                     .c_str(),
-                 stats->wait_decode_s,
-                 stats->postprocess_s, stats->decode_peak_bytes / 1e6);
+    std::fprintf(
+        stderr,
+        "stages (busy seconds): %s %.2f over %d threads (%.1f images/s per thread), "
+        "batch assembly %.2f, engine %.2f (%s), engine waiting for images %.2f, findings+heat maps+output "
+        "%.2f; decoded bytes held at most %.1f MB\n",
+        stats->preprocess_on_device ? "read+decode" : "read+decode+preprocess", stats->decode_s, stats->decode_threads,
+        stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0, stats->assemble_s, stats->infer_s,
+        (engine->engine->backend_name() + (stats->preprocess_on_device ? ", preprocessing included" : "")).c_str(),
+        stats->wait_decode_s, stats->postprocess_s, stats->decode_peak_bytes / 1e6);
   }
   return failed ? kExitSomeInputsFailed : kExitOk;
 }

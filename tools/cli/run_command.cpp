@@ -64,13 +64,13 @@ Result<std::unique_ptr<Engine>> build_for(const RunOptions& o, const std::vector
     }
   }
   CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, parse_onnx_file(o.model, import_options));
-  CHEXRT_ASSIGN_OR_RETURN(BuildOptions build,
-                          make_build_options(o.device, o.precision, import_options.batch_size, 0));
+  CHEXRT_ASSIGN_OR_RETURN(BuildOptions build, make_build_options(o.device, o.precision, import_options.batch_size, 0));
   return build_engine(std::move(network), build);
 }
 
 // Compares as ONNX's backend tests do: |actual - expected| <= atol + rtol * |expected|.
-Status compare(const HostTensor& actual, const HostTensor& expected, double rtol, double atol, const std::string& what) {
+Status compare(const HostTensor& actual, const HostTensor& expected, double rtol, double atol,
+               const std::string& what) {
   if (actual.dims() != expected.dims()) {
     return invalid_argument(what + ": shape " + dims_to_string(actual.dims()) + " != expected " +
                             dims_to_string(expected.dims()));

@@ -46,8 +46,10 @@ bool can_write_into_slice(const ir::Graph&, const ir::Node& node) {
     case OpType::kBatchNormalization:
     case OpType::kRelu:
     case OpType::kMaxPool:
-    case OpType::kAveragePool: return true;
-    default: return false;
+    case OpType::kAveragePool:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -392,11 +394,13 @@ bool supports_node(const ir::Graph& graph, const ir::Node& node, Precision preci
         if (!is_constant(graph, input(i))) return fail(why, "scale, bias, mean and var must be constants");
       }
       return node.outputs.size() == 1 ? true : fail(why, "training-mode outputs are not implemented");
-    case OpType::kRelu: return true;
+    case OpType::kRelu:
+      return true;
     case OpType::kMaxPool:
       if (node.outputs.size() != 1) return fail(why, "the Indices output is not implemented");
       return window_attrs_ok(node, why);
-    case OpType::kAveragePool: return window_attrs_ok(node, why);
+    case OpType::kAveragePool:
+      return window_attrs_ok(node, why);
     case OpType::kConcat:
       if (node.attrs.get_int("axis", 1) != 1) return fail(why, "only channel (axis 1) concatenation");
       for (int v : node.inputs) {
@@ -410,7 +414,8 @@ bool supports_node(const ir::Graph& graph, const ir::Node& node, Precision preci
       const std::string act = node.attrs.get_string("activation", "");
       return act == "" || act == "sigmoid" ? true : fail(why, "activation '" + act + "' is not implemented");
     }
-    default: return fail(why, std::string(ir::op_name(node.op)) + " is not implemented by the CPU backend");
+    default:
+      return fail(why, std::string(ir::op_name(node.op)) + " is not implemented by the CPU backend");
   }
 }
 
@@ -530,9 +535,13 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
       }
       case OpType::kChannelAffine:
       case OpType::kBatchNormalization:
-      case OpType::kRelu: step = make_transform_step(node.name, pre_op_of(graph, node), x, y, blocked[y]); break;
+      case OpType::kRelu:
+        step = make_transform_step(node.name, pre_op_of(graph, node), x, y, blocked[y]);
+        break;
       case OpType::kMaxPool:
-      case OpType::kAveragePool: step = make_pool_step(node.name, std::move(pre), pool_window(node), x_in, y); break;
+      case OpType::kAveragePool:
+        step = make_pool_step(node.name, std::move(pre), pool_window(node), x_in, y);
+        break;
       case OpType::kConcat:
         if (plan.concat_in_place[n]) {
           notes[n] = "in place (inputs written into their slices)";
@@ -547,7 +556,8 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
                               node.attrs.get_string("activation", "") == "sigmoid", x_in, y, pooled);
         break;
       }
-      default: return unsupported(ir::describe(node) + ": no CPU kernel");
+      default:
+        return unsupported(ir::describe(node) + ": no CPU kernel");
     }
     engine->steps_.push_back(std::move(step));
   }
@@ -566,7 +576,8 @@ Result<std::unique_ptr<Engine>> build_cpu_engine(const ir::Graph& graph, const B
 
   engine->input_values_ = graph.inputs();
   engine->output_values_ = graph.outputs();
-  for (int v : graph.inputs()) engine->inputs_.push_back({graph.value(v).name, DataType::kFloat32, graph.value(v).dims});
+  for (int v : graph.inputs())
+    engine->inputs_.push_back({graph.value(v).name, DataType::kFloat32, graph.value(v).dims});
   for (int v : graph.outputs()) {
     engine->outputs_.push_back({graph.value(v).name, DataType::kFloat32, graph.value(v).dims});
   }

@@ -74,8 +74,8 @@ using ReduceTaps = void (*)(const T* const* taps, int64_t num_taps, int64_t c, c
 #endif
 
 // Portable float32 versions.
-CHEXRT_CPU_CLONES void transform_rows_generic(const float* x, int64_t xs, float* y, int64_t ys, int64_t rows,
-                                              int64_t c, const PreOp& pre) {
+CHEXRT_CPU_CLONES void transform_rows_generic(const float* x, int64_t xs, float* y, int64_t ys, int64_t rows, int64_t c,
+                                              const PreOp& pre) {
   const float* __restrict s = pre.scale;
   const float* __restrict b = pre.shift;
   for (int64_t r = 0; r < rows; ++r) {
@@ -226,11 +226,12 @@ CHEXRT_AVX512_BF16 void reduce_taps_avx512_impl(const T* const* taps, int64_t nu
 }
 
 template <class T, class Tout>
-void reduce_taps_avx512(const T* const* taps, int64_t num_taps, int64_t c, const PreOp& pre, bool max,
-                        float multiplier, Tout* y) {
+void reduce_taps_avx512(const T* const* taps, int64_t num_taps, int64_t c, const PreOp& pre, bool max, float multiplier,
+                        Tout* y) {
   const float *s = pre.scale, *b = pre.shift;
   if (max) {
-    if (s && pre.relu) return reduce_taps_avx512_impl<T, Tout, true, true, true>(taps, num_taps, c, s, b, multiplier, y);
+    if (s && pre.relu)
+      return reduce_taps_avx512_impl<T, Tout, true, true, true>(taps, num_taps, c, s, b, multiplier, y);
     if (s) return reduce_taps_avx512_impl<T, Tout, true, false, true>(taps, num_taps, c, s, b, multiplier, y);
     if (pre.relu) return reduce_taps_avx512_impl<T, Tout, false, true, true>(taps, num_taps, c, s, b, multiplier, y);
     return reduce_taps_avx512_impl<T, Tout, false, false, true>(taps, num_taps, c, s, b, multiplier, y);
@@ -245,8 +246,8 @@ void reduce_taps_avx512(const T* const* taps, int64_t num_taps, int64_t c, const
 #endif
 
 bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
+  static const bool has =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   return has;
 }
 

@@ -29,8 +29,8 @@ int64_t align_up(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment *
 void AlignedBuffer::FreeDeleter::operator()(char* p) const { std::free(p); }
 
 AlignedBuffer::AlignedBuffer(size_t bytes)
-    : data_(static_cast<char*>(std::aligned_alloc(kAlignment, static_cast<size_t>(align_up(std::max<int64_t>(
-                                                                   static_cast<int64_t>(bytes), kAlignment)))))) {
+    : data_(static_cast<char*>(std::aligned_alloc(
+          kAlignment, static_cast<size_t>(align_up(std::max<int64_t>(static_cast<int64_t>(bytes), kAlignment)))))) {
   // As operator new does: a null arena would be written through later.
   if (data_ == nullptr) throw std::bad_alloc();
 }
@@ -134,9 +134,9 @@ memory::desc activation_md(int64_t batch, const Dims& nchw, Storage storage, boo
                       blocked ? memory::format_tag::nChw16c : memory::format_tag::nhwc);
 }
 
-dnnl::convolution_forward::primitive_desc make_conv_pd(const dnnl::engine& engine, const ConvGeometry& g,
-                                                       int64_t batch, Storage storage, bool has_bias, bool relu,
-                                                       bool blocked, bool winograd) {
+dnnl::convolution_forward::primitive_desc make_conv_pd(const dnnl::engine& engine, const ConvGeometry& g, int64_t batch,
+                                                       Storage storage, bool has_bias, bool relu, bool blocked,
+                                                       bool winograd) {
   const memory::desc weight_md({g.dst[1], g.src[1], g.kernel_h, g.kernel_w}, data_type(storage),
                                memory::format_tag::any);
   const memory::desc bias_md =
@@ -214,7 +214,8 @@ class ConvStep : public Step {
 
   void run(int64_t batch, const Workspace& ws, dnnl::stream& stream) override {
     const ConvGeometry& g = spec_.geometry;
-    if (spec_.src_scratch >= 0) transform(ws.view(spec_.src, batch), {}, ws.dense_view(spec_.src_scratch, g.src, batch));
+    if (spec_.src_scratch >= 0)
+      transform(ws.view(spec_.src, batch), {}, ws.dense_view(spec_.src_scratch, g.src, batch));
     PerBatch& pb = by_batch_.at(batch);
     pb.primitive.execute(stream, pb.args);
     if (spec_.dst_scratch < 0) return;
@@ -314,9 +315,13 @@ class ConcatStep : public Step {
 
 class HeadStep : public Step {
  public:
-  HeadStep(const std::string& name, OwnedPreOp pre, HostTensor weight, HostTensor bias, bool sigmoid, int src,
-           int dst, int pooled)
-      : Step(name), pre_(std::move(pre)), weight_(std::move(weight)), bias_(std::move(bias)), sigmoid_(sigmoid),
+  HeadStep(const std::string& name, OwnedPreOp pre, HostTensor weight, HostTensor bias, bool sigmoid, int src, int dst,
+           int pooled)
+      : Step(name),
+        pre_(std::move(pre)),
+        weight_(std::move(weight)),
+        bias_(std::move(bias)),
+        sigmoid_(sigmoid),
         pooled_(pooled) {
     reads = {src};
     writes = {dst};
@@ -328,7 +333,8 @@ class HeadStep : public Step {
   void run(int64_t batch, const Workspace& ws, dnnl::stream&) override {
     classifier_head(ws.view(reads[0], batch), pre_.get(), weight_.data<float>(),
                     bias_.empty() ? nullptr : bias_.data<float>(), weight_.dims()[0], sigmoid_,
-                    reinterpret_cast<float*>(ws.data(pooled_)), reinterpret_cast<float*>(ws.data(ws.buffer_of(writes[0]))));
+                    reinterpret_cast<float*>(ws.data(pooled_)),
+                    reinterpret_cast<float*>(ws.data(ws.buffer_of(writes[0]))));
   }
 
  private:
@@ -344,8 +350,7 @@ std::unique_ptr<Step> make_conv_step(const std::string& name, const dnnl::engine
   return std::make_unique<ConvStep>(name, engine, spec);
 }
 
-std::unique_ptr<Step> make_transform_step(const std::string& name, OwnedPreOp pre, int src, int dst,
-                                          bool dst_blocked) {
+std::unique_ptr<Step> make_transform_step(const std::string& name, OwnedPreOp pre, int src, int dst, bool dst_blocked) {
   return std::make_unique<TransformStep>(name, std::move(pre), src, dst, dst_blocked);
 }
 

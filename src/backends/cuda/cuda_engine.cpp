@@ -34,7 +34,9 @@ const char* env_or(const char* name, const char* fallback) {
   return v ? v : fallback;
 }
 
-int64_t per_image_elements(const TensorInfo& info) { return num_elements(info.dims) / std::max<int64_t>(1, info.dims[0]); }
+int64_t per_image_elements(const TensorInfo& info) {
+  return num_elements(info.dims) / std::max<int64_t>(1, info.dims[0]);
+}
 
 std::vector<TensorInfo> describe(const ir::Graph& g, const std::vector<int>& values) {
   std::vector<TensorInfo> out;
@@ -276,8 +278,7 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
   // one's step where it chose the same kernel): stored ones where given, else timed now.
   std::vector<std::map<int64_t, std::string>> stored(settings.tactics.size());
   for (size_t n = 0; n < settings.tactics.size(); ++n) stored[n] = parse_profile_tactics(settings.tactics[n]);
-  const std::vector<int64_t> batches =
-      optimization_profiles(options.min_batch, options.opt_batch, options.max_batch);
+  const std::vector<int64_t> batches = optimization_profiles(options.min_batch, options.opt_batch, options.max_batch);
   {
     std::lock_guard<std::mutex> lock(e->prepare_mu_);
     for (auto b = batches.rbegin(); b != batches.rend(); ++b) {
@@ -539,7 +540,7 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
 }
 
 Result<std::vector<std::vector<std::string>>> CudaEngine::candidate_tactics(const ir::Graph& graph,
-                                                                             const BuildOptions& options) {
+                                                                            const BuildOptions& options) {
   int device = 0;
   CHEXRT_CUDA_TRY(cudaGetDevice(&device), "selecting the GPU");
   cudaDeviceProp prop{};
@@ -745,10 +746,10 @@ std::string CudaEngine::describe_layers() const {
                     ir::op_name(graph_.node(n).op), kernel.c_str());
       rows << line;
     }
-    std::snprintf(line, sizeof(line), "profile batch %lld (batches %lld..%lld): %d kernel(s) differ from batch %lld's%s\n",
-                  static_cast<long long>(profile.batch), static_cast<long long>(below + 1),
-                  static_cast<long long>(profile.batch), differing, static_cast<long long>(max_profile_->batch),
-                  differing ? ":" : "");
+    std::snprintf(
+        line, sizeof(line), "profile batch %lld (batches %lld..%lld): %d kernel(s) differ from batch %lld's%s\n",
+        static_cast<long long>(profile.batch), static_cast<long long>(below + 1), static_cast<long long>(profile.batch),
+        differing, static_cast<long long>(max_profile_->batch), differing ? ":" : "");
     out << line << rows.str();
   }
   std::snprintf(line, sizeof(line),
@@ -912,9 +913,12 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
     for (size_t s = 0; s < steps.size() && status.ok(); ++s) {
       const StepDesc& d = plan_.steps[s];
       std::string name;
-      if (d.kind == StepKind::kInput) name = "input " + inputs_[d.io_index].name;
-      else if (d.kind == StepKind::kOutput) name = "output " + outputs_[d.io_index].name;
-      else name = graph_.node(d.node).name;
+      if (d.kind == StepKind::kInput)
+        name = "input " + inputs_[d.io_index].name;
+      else if (d.kind == StepKind::kOutput)
+        name = "output " + outputs_[d.io_index].name;
+      else
+        name = graph_.node(d.node).name;
       if (steps[s]->fused_away()) continue;  // timed with the previous step's kernel
       result.layers.push_back({name, steps[s]->name(), median(per_step[s])});
     }

@@ -96,7 +96,7 @@ class CudaEngine final : public Engine {
   /// The steps chosen for batches up to `batch`, timed at `batch`. Immutable once made.
   struct Profile {
     int64_t batch = 0;
-    std::vector<Step*> steps;  // one per plan step, owned by steps_
+    std::vector<Step*> steps;                       // one per plan step, owned by steps_
     size_t scratch_bytes = 0, workspace_bytes = 0;  // the most its steps need
   };
 

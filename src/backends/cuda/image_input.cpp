@@ -44,8 +44,8 @@ bool ImagePreprocessor::supports(const std::vector<ImageView>& images) {
   });
 }
 
-Status ImagePreprocessor::enqueue(const std::vector<ImageView>& images, const PreprocessOptions& options,
-                                  float* input, cudaStream_t stream) {
+Status ImagePreprocessor::enqueue(const std::vector<ImageView>& images, const PreprocessOptions& options, float* input,
+                                  cudaStream_t stream) {
   const int n = static_cast<int>(images.size());
   std::vector<PreprocessImage> descs(n);
   std::vector<int32_t> tables;
@@ -104,9 +104,9 @@ Status ImagePreprocessor::enqueue(const std::vector<ImageView>& images, const Pr
     std::memcpy(host + at, images[i].pixels, bytes);
     const size_t end = i + 1 < n ? pixels_at + static_cast<size_t>(descs[i + 1].pixels) : total;
     if (end - chunk_start >= kChunk || i + 1 == n) {
-      CHEXRT_CUDA_TRY(cudaMemcpyAsync(dev + chunk_start, host + chunk_start, end - chunk_start,
-                                      cudaMemcpyHostToDevice, stream),
-                      "uploading images");
+      CHEXRT_CUDA_TRY(
+          cudaMemcpyAsync(dev + chunk_start, host + chunk_start, end - chunk_start, cudaMemcpyHostToDevice, stream),
+          "uploading images");
       chunk_start = end;
     }
   }
@@ -114,8 +114,8 @@ Status ImagePreprocessor::enqueue(const std::vector<ImageView>& images, const Pr
   for (const PreprocessImage& d : descs) max_crops = std::max(max_crops, d.num_crops);
   return check_cuda(launch_image_preprocess(dev + pixels_at, reinterpret_cast<const PreprocessImage*>(dev + descs_at),
                                             reinterpret_cast<const int32_t*>(dev + tables_at),
-                                            reinterpret_cast<const float*>(dev + normalize_at), n, max_rows,
-                                            max_crops, options.crop_size, narrow_.as<uint8_t>(), input, stream),
+                                            reinterpret_cast<const float*>(dev + normalize_at), n, max_rows, max_crops,
+                                            options.crop_size, narrow_.as<uint8_t>(), input, stream),
                     "preprocessing images on the GPU");
 }
 

@@ -49,14 +49,19 @@ bool fail(std::string* why, const std::string& message) {
 
 StepKind step_kind(OpType op) {
   switch (op) {
-    case OpType::kConv: return StepKind::kConv;
+    case OpType::kConv:
+      return StepKind::kConv;
     case OpType::kMaxPool:
-    case OpType::kAveragePool: return StepKind::kPool;
+    case OpType::kAveragePool:
+      return StepKind::kPool;
     case OpType::kClassifierHead:
     case OpType::kGlobalAveragePool:
-    case OpType::kGemm: return StepKind::kHead;
-    case OpType::kConcat: return StepKind::kConcatCopy;
-    default: return StepKind::kChannelMap;
+    case OpType::kGemm:
+      return StepKind::kHead;
+    case OpType::kConcat:
+      return StepKind::kConcatCopy;
+    default:
+      return StepKind::kChannelMap;
   }
 }
 
@@ -99,7 +104,8 @@ bool plan_supports(const ir::Graph& g, const ir::Node& node, std::string* why) {
       return true;
     case OpType::kRelu:
     case OpType::kSigmoid:
-    case OpType::kIdentity: return true;
+    case OpType::kIdentity:
+      return true;
     case OpType::kMaxPool:
     case OpType::kAveragePool: {
       const Result<ir::PoolAttributes> a = ir::pool_attributes(node);
@@ -109,8 +115,10 @@ bool plan_supports(const ir::Graph& g, const ir::Node& node, std::string* why) {
       if (a->storage_order != 0) return fail(why, "storage_order");
       return true;
     }
-    case OpType::kGlobalAveragePool: return rank == 4 || fail(why, "rank");
-    case OpType::kConcat: return node.attrs.get_int("axis", 1) == 1 || fail(why, "only channel (axis 1) concat");
+    case OpType::kGlobalAveragePool:
+      return rank == 4 || fail(why, "rank");
+    case OpType::kConcat:
+      return node.attrs.get_int("axis", 1) == 1 || fail(why, "only channel (axis 1) concat");
     case OpType::kClassifierHead:
       if (rank != 4 || !is_const(g, node, 1) || !is_const(g, node, 2)) return fail(why, "weights must be constants");
       if (act != "" && act != "sigmoid") return fail(why, "activation '" + act + "'");
@@ -139,7 +147,8 @@ bool plan_supports(const ir::Graph& g, const ir::Node& node, std::string* why) {
       }
       return true;
     }
-    default: return fail(why, std::string("op ") + ir::op_name(node.op) + " has no CUDA kernel");
+    default:
+      return fail(why, std::string("op ") + ir::op_name(node.op) + " has no CUDA kernel");
   }
 }
 
@@ -223,8 +232,10 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
       case OpType::kSigmoid:
       case OpType::kMaxPool:
       case OpType::kAveragePool:
-      case OpType::kConcat: return true;
-      default: return false;
+      case OpType::kConcat:
+        return true;
+      default:
+        return false;
     }
   };
   const builder::ConcatPlan concat = builder::plan_concat_elimination(g, writes_slices);
@@ -276,8 +287,7 @@ Result<ExecutionPlan> make_plan(const ir::Graph& g, int64_t max_batch, Precision
   // Space-to-depth for an input that only a stride-2, undilated convolution reads (whose output
   // channels suit chexrt's own kernels, the only ones that take the rewritten convolution).
   for (int v : g.inputs()) {
-    if (consumers[v].size() != 1 || g.is_graph_output(v) ||
-        g.value(v).dims.size() != 4) {
+    if (consumers[v].size() != 1 || g.is_graph_output(v) || g.value(v).dims.size() != 4) {
       continue;
     }
     const ir::Node& conv = g.node(consumers[v][0]);

@@ -13,19 +13,19 @@
 #include <string>
 #include <vector>
 
+#include "builder/concat_plan.h"
 #include "chexrt/builder.h"
 #include "ir/graph.h"
-#include "builder/concat_plan.h"
 
 namespace chexrt::cuda {
 
 struct ValueLayout {
-  bool on_device = false;      ///< An activation in the arena (false: constant, or never materialized).
-  int buffer = -1;             ///< Index into ExecutionPlan::buffers.
-  int64_t channel_offset = 0;  ///< First channel inside the buffer's pixel.
-  int64_t ld = 0;              ///< Pixel stride in elements (the buffer's channel count).
+  bool on_device = false;              ///< An activation in the arena (false: constant, or never materialized).
+  int buffer = -1;                     ///< Index into ExecutionPlan::buffers.
+  int64_t channel_offset = 0;          ///< First channel inside the buffer's pixel.
+  int64_t ld = 0;                      ///< Pixel stride in elements (the buffer's channel count).
   int64_t n = 0, h = 1, w = 1, c = 0;  ///< Logical NHWC at the max batch.
-  int64_t c_stored = 0;        ///< Channels the producer writes: c, or c rounded up with zeros.
+  int64_t c_stored = 0;                ///< Channels the producer writes: c, or c rounded up with zeros.
   /// 2 for a graph input read only by a stride-2 convolution (the stem): stored
   /// space-to-depth, pixel (Y, X) holding the 2x2 block (2Y + dy, 2X + dx) as channels
   /// (dy * 2 + dx) * C + c. Then h, w, c above are the stored ones (H/2, W/2, 4C). The stride-2
@@ -46,18 +46,18 @@ enum class StepKind {
 
 struct StepDesc {
   StepKind kind = StepKind::kInput;
-  int node = -1;      ///< The graph node it runs (-1 for kInput / kOutput).
-  int prologue = -1;  ///< A ChannelAffine node applied to the main input on load, or -1.
-  int io_index = -1;  ///< kInput / kOutput: index into graph.inputs() / graph.outputs().
+  int node = -1;            ///< The graph node it runs (-1 for kInput / kOutput).
+  int prologue = -1;        ///< A ChannelAffine node applied to the main input on load, or -1.
+  int io_index = -1;        ///< kInput / kOutput: index into graph.inputs() / graph.outputs().
   std::vector<int> reads;   ///< Values read (activations only).
   std::vector<int> writes;  ///< Values written.
 };
 
 struct BufferDesc {
-  int root = -1;           ///< The value that owns the buffer.
-  int64_t bytes = 0;       ///< At the max batch.
+  int root = -1;      ///< The value that owns the buffer.
+  int64_t bytes = 0;  ///< At the max batch.
   int first_step = 0, last_step = 0;
-  int64_t offset = 0;      ///< In the arena.
+  int64_t offset = 0;  ///< In the arena.
 };
 
 struct ExecutionPlan {

@@ -69,8 +69,10 @@ size_t TimingCache::size() const {
 }
 
 std::string default_timing_cache_path() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/chexrt/timing_cache.tsv";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/chexrt/timing_cache.tsv";
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/chexrt/timing_cache.tsv";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.cache/chexrt/timing_cache.tsv";
   return "";
 }
 

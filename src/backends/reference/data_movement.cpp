@@ -51,11 +51,20 @@ Status run_transpose(const KernelCall& call) {
     in_strides[k] = x_strides[perm[k]];
   }
   switch (dtype_size(x.dtype())) {
-    case 1: permute<uint8_t>(x, y, in_strides); break;
-    case 2: permute<uint16_t>(x, y, in_strides); break;
-    case 4: permute<uint32_t>(x, y, in_strides); break;
-    case 8: permute<uint64_t>(x, y, in_strides); break;
-    default: return call.unsupported_dtype(x.dtype());
+    case 1:
+      permute<uint8_t>(x, y, in_strides);
+      break;
+    case 2:
+      permute<uint16_t>(x, y, in_strides);
+      break;
+    case 4:
+      permute<uint32_t>(x, y, in_strides);
+      break;
+    case 8:
+      permute<uint64_t>(x, y, in_strides);
+      break;
+    default:
+      return call.unsupported_dtype(x.dtype());
   }
   return Status::ok_status();
 }

@@ -84,10 +84,18 @@ Status run_binary(const KernelCall& call) {
     for_each_offset<2>(y.dims(), {a_strides, b_strides}, [&](int64_t i, const std::array<int64_t, 2>& off) {
       const T u = ad[off[0]], v = bd[off[1]];
       switch (op) {
-        case ir::OpType::kAdd: yd[i] = wrapping_add(u, v); break;
-        case ir::OpType::kSub: yd[i] = wrapping_sub(u, v); break;
-        case ir::OpType::kMul: yd[i] = wrapping_mul(u, v); break;
-        default: yd[i] = divide(u, v); break;
+        case ir::OpType::kAdd:
+          yd[i] = wrapping_add(u, v);
+          break;
+        case ir::OpType::kSub:
+          yd[i] = wrapping_sub(u, v);
+          break;
+        case ir::OpType::kMul:
+          yd[i] = wrapping_mul(u, v);
+          break;
+        default:
+          yd[i] = divide(u, v);
+          break;
       }
     });
   });
@@ -106,14 +114,22 @@ struct Scalar {
 
 Scalar load(const HostTensor& t, int64_t k) {
   switch (t.dtype()) {
-    case DataType::kFloat32: return {true, t.data<float>()[k], 0};
-    case DataType::kFloat16: return {true, half_to_float(t.data<uint16_t>()[k]), 0};
-    case DataType::kFloat64: return {true, t.data<double>()[k], 0};
-    case DataType::kInt64: return {false, 0.0, t.data<int64_t>()[k]};
-    case DataType::kInt32: return {false, 0.0, t.data<int32_t>()[k]};
-    case DataType::kInt8: return {false, 0.0, t.data<int8_t>()[k]};
-    case DataType::kUInt8: return {false, 0.0, t.data<uint8_t>()[k]};
-    case DataType::kBool: return {false, 0.0, t.data<uint8_t>()[k] != 0};
+    case DataType::kFloat32:
+      return {true, t.data<float>()[k], 0};
+    case DataType::kFloat16:
+      return {true, half_to_float(t.data<uint16_t>()[k]), 0};
+    case DataType::kFloat64:
+      return {true, t.data<double>()[k], 0};
+    case DataType::kInt64:
+      return {false, 0.0, t.data<int64_t>()[k]};
+    case DataType::kInt32:
+      return {false, 0.0, t.data<int32_t>()[k]};
+    case DataType::kInt8:
+      return {false, 0.0, t.data<int8_t>()[k]};
+    case DataType::kUInt8:
+      return {false, 0.0, t.data<uint8_t>()[k]};
+    case DataType::kBool:
+      return {false, 0.0, t.data<uint8_t>()[k] != 0};
   }
   return {false, 0.0, 0};
 }
@@ -147,14 +163,30 @@ uint16_t double_to_half(double d) {
 void store(HostTensor& t, int64_t k, const Scalar& s) {
   const int64_t as_int = s.is_float ? float_to_int64(s.f) : s.i;
   switch (t.dtype()) {
-    case DataType::kFloat32: t.data<float>()[k] = s.is_float ? static_cast<float>(s.f) : static_cast<float>(s.i); break;
-    case DataType::kFloat16: t.data<uint16_t>()[k] = double_to_half(s.is_float ? s.f : static_cast<double>(s.i)); break;
-    case DataType::kFloat64: t.data<double>()[k] = s.is_float ? s.f : static_cast<double>(s.i); break;
-    case DataType::kInt64: t.data<int64_t>()[k] = as_int; break;
-    case DataType::kInt32: t.data<int32_t>()[k] = static_cast<int32_t>(as_int); break;
-    case DataType::kInt8: t.data<int8_t>()[k] = static_cast<int8_t>(as_int); break;
-    case DataType::kUInt8: t.data<uint8_t>()[k] = static_cast<uint8_t>(as_int); break;
-    case DataType::kBool: t.data<uint8_t>()[k] = s.is_float ? s.f != 0.0 : s.i != 0; break;
+    case DataType::kFloat32:
+      t.data<float>()[k] = s.is_float ? static_cast<float>(s.f) : static_cast<float>(s.i);
+      break;
+    case DataType::kFloat16:
+      t.data<uint16_t>()[k] = double_to_half(s.is_float ? s.f : static_cast<double>(s.i));
+      break;
+    case DataType::kFloat64:
+      t.data<double>()[k] = s.is_float ? s.f : static_cast<double>(s.i);
+      break;
+    case DataType::kInt64:
+      t.data<int64_t>()[k] = as_int;
+      break;
+    case DataType::kInt32:
+      t.data<int32_t>()[k] = static_cast<int32_t>(as_int);
+      break;
+    case DataType::kInt8:
+      t.data<int8_t>()[k] = static_cast<int8_t>(as_int);
+      break;
+    case DataType::kUInt8:
+      t.data<uint8_t>()[k] = static_cast<uint8_t>(as_int);
+      break;
+    case DataType::kBool:
+      t.data<uint8_t>()[k] = s.is_float ? s.f != 0.0 : s.i != 0;
+      break;
   }
 }
 

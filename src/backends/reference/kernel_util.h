@@ -67,14 +67,27 @@ void for_each_offset(const Dims& dims, const std::array<std::vector<int64_t>, K>
 template <class F>
 bool visit_arithmetic(DataType t, F&& f) {
   switch (t) {
-    case DataType::kFloat32: f(float{}); return true;
-    case DataType::kFloat64: f(double{}); return true;
-    case DataType::kInt64: f(int64_t{}); return true;
-    case DataType::kInt32: f(int32_t{}); return true;
-    case DataType::kInt8: f(int8_t{}); return true;
-    case DataType::kUInt8: f(uint8_t{}); return true;
+    case DataType::kFloat32:
+      f(float{});
+      return true;
+    case DataType::kFloat64:
+      f(double{});
+      return true;
+    case DataType::kInt64:
+      f(int64_t{});
+      return true;
+    case DataType::kInt32:
+      f(int32_t{});
+      return true;
+    case DataType::kInt8:
+      f(int8_t{});
+      return true;
+    case DataType::kUInt8:
+      f(uint8_t{});
+      return true;
     case DataType::kFloat16:
-    case DataType::kBool: return false;
+    case DataType::kBool:
+      return false;
   }
   return false;
 }

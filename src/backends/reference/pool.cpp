@@ -121,8 +121,7 @@ void max_pool(const KernelCall& call, const WindowTable& table, int64_t planes, 
 }
 
 template <class T>
-void average_pool(const KernelCall& call, const WindowTable& table, int64_t planes, int64_t in_plane,
-                  bool count_pad) {
+void average_pool(const KernelCall& call, const WindowTable& table, int64_t planes, int64_t in_plane, bool count_pad) {
   // Divisor per output position: the taps inside the input, plus those in the explicit padding
   // when count_include_pad is set. Taps past the padded input (ceil_mode) never count.
   std::vector<double> divisor(static_cast<size_t>(table.out_positions), 0.0);

@@ -38,20 +38,28 @@ enum class TypeSet { kAny, kFloat32, kFloat, kArithmetic };
 
 bool in_set(DataType t, TypeSet set) {
   switch (set) {
-    case TypeSet::kAny: return true;
-    case TypeSet::kFloat32: return t == DataType::kFloat32;
-    case TypeSet::kFloat: return t == DataType::kFloat32 || t == DataType::kFloat64;
-    case TypeSet::kArithmetic: return t != DataType::kFloat16 && t != DataType::kBool;
+    case TypeSet::kAny:
+      return true;
+    case TypeSet::kFloat32:
+      return t == DataType::kFloat32;
+    case TypeSet::kFloat:
+      return t == DataType::kFloat32 || t == DataType::kFloat64;
+    case TypeSet::kArithmetic:
+      return t != DataType::kFloat16 && t != DataType::kBool;
   }
   return false;
 }
 
 const char* set_name(TypeSet set) {
   switch (set) {
-    case TypeSet::kAny: return "any type";
-    case TypeSet::kFloat32: return "f32";
-    case TypeSet::kFloat: return "f32 or f64";
-    case TypeSet::kArithmetic: return "f32, f64, i64, i32, i8 or u8";
+    case TypeSet::kAny:
+      return "any type";
+    case TypeSet::kFloat32:
+      return "f32";
+    case TypeSet::kFloat:
+      return "f32 or f64";
+    case TypeSet::kArithmetic:
+      return "f32, f64, i64, i32, i8 or u8";
   }
   return "?";
 }
@@ -69,7 +77,8 @@ TypeSet data_types(OpType op) {
     case OpType::kGather:
     case OpType::kShape:
     case OpType::kCast:
-    case OpType::kConstantOfShape: return TypeSet::kAny;
+    case OpType::kConstantOfShape:
+      return TypeSet::kAny;
     case OpType::kRelu:
     case OpType::kAdd:
     case OpType::kSub:
@@ -77,11 +86,13 @@ TypeSet data_types(OpType op) {
     case OpType::kDiv:
     case OpType::kMaxPool:
     case OpType::kReduceMax:
-    case OpType::kReduceSum: return TypeSet::kArithmetic;
+    case OpType::kReduceSum:
+      return TypeSet::kArithmetic;
     case OpType::kSigmoid:
     case OpType::kExp:
     case OpType::kAveragePool:
-    case OpType::kSoftmax: return TypeSet::kFloat;
+    case OpType::kSoftmax:
+      return TypeSet::kFloat;
     case OpType::kConv:
     case OpType::kBatchNormalization:
     case OpType::kGlobalAveragePool:
@@ -89,7 +100,8 @@ TypeSet data_types(OpType op) {
     case OpType::kMatMul:
     case OpType::kChannelAffine:
     case OpType::kClassifierHead:
-    case OpType::kCount: break;
+    case OpType::kCount:
+      break;
   }
   return TypeSet::kFloat32;
 }
@@ -107,8 +119,10 @@ bool inputs_share_type(OpType op) {
     case OpType::kMul:
     case OpType::kDiv:
     case OpType::kChannelAffine:
-    case OpType::kClassifierHead: return true;
-    default: return false;
+    case OpType::kClassifierHead:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -159,7 +173,8 @@ std::string unsupported_reason(const ir::Node& node, const std::vector<const Dat
         return "indices must be i64 or i32";
       }
       break;
-    default: break;
+    default:
+      break;
   }
   return "";
 }
@@ -196,37 +211,57 @@ Status run_node(const ir::Node& node, const std::vector<const HostTensor*>& inpu
   if (!reason.empty()) return unsupported(ir::describe(node) + ": " + reason);
 
   switch (node.op) {
-    case OpType::kConv: return run_conv(call);
+    case OpType::kConv:
+      return run_conv(call);
     case OpType::kMaxPool:
-    case OpType::kAveragePool: return run_pool(call);
-    case OpType::kGlobalAveragePool: return run_global_average_pool(call);
-    case OpType::kBatchNormalization: return run_batch_norm(call);
-    case OpType::kChannelAffine: return run_channel_affine(call);
-    case OpType::kGemm: return run_gemm(call);
-    case OpType::kMatMul: return run_matmul(call);
-    case OpType::kClassifierHead: return run_classifier_head(call);
+    case OpType::kAveragePool:
+      return run_pool(call);
+    case OpType::kGlobalAveragePool:
+      return run_global_average_pool(call);
+    case OpType::kBatchNormalization:
+      return run_batch_norm(call);
+    case OpType::kChannelAffine:
+      return run_channel_affine(call);
+    case OpType::kGemm:
+      return run_gemm(call);
+    case OpType::kMatMul:
+      return run_matmul(call);
+    case OpType::kClassifierHead:
+      return run_classifier_head(call);
     case OpType::kRelu:
     case OpType::kSigmoid:
-    case OpType::kExp: return run_unary(call);
+    case OpType::kExp:
+      return run_unary(call);
     case OpType::kAdd:
     case OpType::kSub:
     case OpType::kMul:
-    case OpType::kDiv: return run_binary(call);
-    case OpType::kSoftmax: return run_softmax(call);
+    case OpType::kDiv:
+      return run_binary(call);
+    case OpType::kSoftmax:
+      return run_softmax(call);
     case OpType::kReduceMax:
-    case OpType::kReduceSum: return run_reduce(call);
-    case OpType::kCast: return run_cast(call);
+    case OpType::kReduceSum:
+      return run_reduce(call);
+    case OpType::kCast:
+      return run_cast(call);
     case OpType::kIdentity:
     case OpType::kFlatten:
     case OpType::kReshape:
     case OpType::kSqueeze:
-    case OpType::kUnsqueeze: return run_copy(call);
-    case OpType::kTranspose: return run_transpose(call);
-    case OpType::kConcat: return run_concat(call);
-    case OpType::kGather: return run_gather(call);
-    case OpType::kShape: return run_shape(call);
-    case OpType::kConstantOfShape: return run_constant_of_shape(call);
-    case OpType::kCount: break;
+    case OpType::kUnsqueeze:
+      return run_copy(call);
+    case OpType::kTranspose:
+      return run_transpose(call);
+    case OpType::kConcat:
+      return run_concat(call);
+    case OpType::kGather:
+      return run_gather(call);
+    case OpType::kShape:
+      return run_shape(call);
+    case OpType::kConstantOfShape:
+      return run_constant_of_shape(call);
+    case OpType::kCount:
+      break;
   }
   return call.error("has no reference kernel");
 }

@@ -44,12 +44,23 @@ ir::Attributes plain_attributes(const onnx::NodeProto& node, const std::set<std:
   for (const auto& a : node.attribute()) {
     if (skip.count(a.name())) continue;
     switch (a.type()) {
-      case AP::INT: attrs.set(a.name(), static_cast<int64_t>(a.i())); break;
-      case AP::FLOAT: attrs.set(a.name(), a.f()); break;
-      case AP::STRING: attrs.set(a.name(), a.s()); break;
-      case AP::INTS: attrs.set(a.name(), std::vector<int64_t>(a.ints().begin(), a.ints().end())); break;
-      case AP::FLOATS: attrs.set(a.name(), std::vector<float>(a.floats().begin(), a.floats().end())); break;
-      default: break;
+      case AP::INT:
+        attrs.set(a.name(), static_cast<int64_t>(a.i()));
+        break;
+      case AP::FLOAT:
+        attrs.set(a.name(), a.f());
+        break;
+      case AP::STRING:
+        attrs.set(a.name(), a.s());
+        break;
+      case AP::INTS:
+        attrs.set(a.name(), std::vector<int64_t>(a.ints().begin(), a.ints().end()));
+        break;
+      case AP::FLOATS:
+        attrs.set(a.name(), std::vector<float>(a.floats().begin(), a.floats().end()));
+        break;
+      default:
+        break;
     }
   }
   return attrs;

@@ -18,15 +18,24 @@ std::string onnx_dtype_name(int32_t onnx_type) {
 
 Result<DataType> from_onnx_dtype(int32_t onnx_type) {
   switch (onnx_type) {
-    case onnx::TensorProto::FLOAT: return DataType::kFloat32;
-    case onnx::TensorProto::FLOAT16: return DataType::kFloat16;
-    case onnx::TensorProto::DOUBLE: return DataType::kFloat64;
-    case onnx::TensorProto::INT64: return DataType::kInt64;
-    case onnx::TensorProto::INT32: return DataType::kInt32;
-    case onnx::TensorProto::INT8: return DataType::kInt8;
-    case onnx::TensorProto::UINT8: return DataType::kUInt8;
-    case onnx::TensorProto::BOOL: return DataType::kBool;
-    default: return unsupported("element type " + onnx_dtype_name(onnx_type) + " is not supported by chexrt");
+    case onnx::TensorProto::FLOAT:
+      return DataType::kFloat32;
+    case onnx::TensorProto::FLOAT16:
+      return DataType::kFloat16;
+    case onnx::TensorProto::DOUBLE:
+      return DataType::kFloat64;
+    case onnx::TensorProto::INT64:
+      return DataType::kInt64;
+    case onnx::TensorProto::INT32:
+      return DataType::kInt32;
+    case onnx::TensorProto::INT8:
+      return DataType::kInt8;
+    case onnx::TensorProto::UINT8:
+      return DataType::kUInt8;
+    case onnx::TensorProto::BOOL:
+      return DataType::kBool;
+    default:
+      return unsupported("element type " + onnx_dtype_name(onnx_type) + " is not supported by chexrt");
   }
 }
 
@@ -43,23 +52,34 @@ void copy_field(const Field& field, HostTensor& t) {
 // float16 also travel in int32_data: 0/1, and the 16 bits of the half value.
 std::pair<const char*, int64_t> typed_field(const onnx::TensorProto& p) {
   switch (p.data_type()) {
-    case onnx::TensorProto::FLOAT: return {"float_data", p.float_data_size()};
-    case onnx::TensorProto::DOUBLE: return {"double_data", p.double_data_size()};
-    case onnx::TensorProto::INT64: return {"int64_data", p.int64_data_size()};
-    default: return {"int32_data", p.int32_data_size()};
+    case onnx::TensorProto::FLOAT:
+      return {"float_data", p.float_data_size()};
+    case onnx::TensorProto::DOUBLE:
+      return {"double_data", p.double_data_size()};
+    case onnx::TensorProto::INT64:
+      return {"int64_data", p.int64_data_size()};
+    default:
+      return {"int32_data", p.int32_data_size()};
   }
 }
 
 void copy_typed_data(const onnx::TensorProto& p, HostTensor& t) {
   switch (t.dtype()) {
-    case DataType::kFloat32: return copy_field<float>(p.float_data(), t);
-    case DataType::kFloat64: return copy_field<double>(p.double_data(), t);
-    case DataType::kInt64: return copy_field<int64_t>(p.int64_data(), t);
-    case DataType::kInt32: return copy_field<int32_t>(p.int32_data(), t);
-    case DataType::kInt8: return copy_field<int8_t>(p.int32_data(), t);
+    case DataType::kFloat32:
+      return copy_field<float>(p.float_data(), t);
+    case DataType::kFloat64:
+      return copy_field<double>(p.double_data(), t);
+    case DataType::kInt64:
+      return copy_field<int64_t>(p.int64_data(), t);
+    case DataType::kInt32:
+      return copy_field<int32_t>(p.int32_data(), t);
+    case DataType::kInt8:
+      return copy_field<int8_t>(p.int32_data(), t);
     case DataType::kUInt8:
-    case DataType::kBool: return copy_field<uint8_t>(p.int32_data(), t);
-    case DataType::kFloat16: return copy_field<uint16_t>(p.int32_data(), t);
+    case DataType::kBool:
+      return copy_field<uint8_t>(p.int32_data(), t);
+    case DataType::kFloat16:
+      return copy_field<uint16_t>(p.int32_data(), t);
   }
 }
 

@@ -126,7 +126,6 @@ __device__ __forceinline__ void cluster_reduce_epilogue(const ConvGemmArgs& a, c
   cluster.sync();
 }
 
-
 template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V, int STAGES>
 __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(const ConvGemmArgs a) {
   using T = Tile<BM, BN, WARPS_M, WARPS_N, STAGES>;
@@ -182,7 +181,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv_gemm_f16_kernel(co
     __half* sa_s = sa + slot * BM * kLds;
     const int chunk = kt * (kBK / 8) + a_col;  // 8-channel chunk index along k
     load_a_stage<T::kAChunks, T::kThreads, kPointwise>(a, a.x, sa_s, kLds, tid, chunk, c_chunks, taps, a_base, a_h0,
-                                                         a_w0, a_valid);
+                                                       a_w0, a_valid);
   };
 
   float acc[T::kMI][T::kNI][4];
@@ -306,7 +305,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3x3_halo_f16_kernel
   const int width = a.in_w, height = a.in_h;
   const int halo_w = width + 2;
   const int halo_px = (tile_h + 2) * halo_w;
-  __half* sh = reinterpret_cast<__half*>(smem);  // [kHaloStages][halo_px][kLds]
+  __half* sh = reinterpret_cast<__half*>(smem);    // [kHaloStages][halo_px][kLds]
   __half* sb = sh + kHaloStages * halo_px * kLds;  // [kHaloStages][9][BN][kLds]
 
   const int tid = threadIdx.x;
@@ -531,9 +530,7 @@ const Table& table() {
 
 }  // namespace
 
-const std::vector<ConvGemmTile>& conv_gemm_tiles(ConvGemmVariant variant) {
-  return table().tiles(variant);
-}
+const std::vector<ConvGemmTile>& conv_gemm_tiles(ConvGemmVariant variant) { return table().tiles(variant); }
 
 cudaError_t launch_conv_gemm_f16(const ConvGemmArgs& args, ConvGemmVariant variant, const ConvGemmTile& tile,
                                  cudaStream_t stream) {

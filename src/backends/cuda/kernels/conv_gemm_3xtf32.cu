@@ -96,7 +96,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, (Tf32Tile<BM, BN, WARPS
     float* sa_s = sa + slot * BM * kLds;
     const int chunk = kt * (kBK / 4) + a_col;  // 4-channel chunk index along k
     load_a_stage<T::kAChunks, T::kThreads, kPointwise>(a, a.x, sa_s, kLds, tid, chunk, c_chunks, taps, a_base, a_h0,
-                                                         a_w0, a_valid);
+                                                       a_w0, a_valid);
     float* sb_s = sb + slot * 2 * BN * kLds;
     for (int id = tid; id < 2 * BN * (kBK / 4); id += T::kThreads) {
       const int row = id >> 2;  // hi parts in rows 0..BN-1, lo parts in rows BN..2BN-1
@@ -224,8 +224,8 @@ cudaError_t launch(const ConvGemmF32Args& a, cudaStream_t stream) {
   static std::once_flag once;
   static cudaError_t attr_status = cudaSuccess;
   std::call_once(once, [&] {
-    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(T::kSmemBytes));
+    attr_status =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::kSmemBytes));
   });
   if (attr_status != cudaSuccess) return attr_status;
   if (!a.weight_lo || a.out_c % BN != 0 || a.k_pad % kBK != 0) return cudaErrorInvalidValue;
@@ -240,12 +240,9 @@ using Entry = Table::Entry;
 
 template <ConvGemmVariant V>
 std::vector<Entry> pointwise_table() {
-  return {{{128, 128, 4, 2, 3}, launch<128, 128, 4, 2, V, 3>},
-          {{128, 128, 4, 2, 4}, launch<128, 128, 4, 2, V, 4>},
-          {{128, 128, 2, 2, 3}, launch<128, 128, 2, 2, V, 3>},
-          {{64, 128, 2, 2, 4}, launch<64, 128, 2, 2, V, 4>},
-          {{128, 64, 4, 2, 4}, launch<128, 64, 4, 2, V, 4>},
-          {{64, 64, 2, 2, 4}, launch<64, 64, 2, 2, V, 4>}};
+  return {{{128, 128, 4, 2, 3}, launch<128, 128, 4, 2, V, 3>}, {{128, 128, 4, 2, 4}, launch<128, 128, 4, 2, V, 4>},
+          {{128, 128, 2, 2, 3}, launch<128, 128, 2, 2, V, 3>}, {{64, 128, 2, 2, 4}, launch<64, 128, 2, 2, V, 4>},
+          {{128, 64, 4, 2, 4}, launch<128, 64, 4, 2, V, 4>},   {{64, 64, 2, 2, 4}, launch<64, 64, 2, 2, V, 4>}};
 }
 
 std::vector<Entry> general_table() {
@@ -253,9 +250,8 @@ std::vector<Entry> general_table() {
   return {{{128, 32, 4, 1, 4}, launch<128, 32, 4, 1, V, 4>}, {{256, 32, 8, 1, 4}, launch<256, 32, 8, 1, V, 4>},
           {{256, 32, 4, 1, 4}, launch<256, 32, 4, 1, V, 4>}, {{128, 32, 2, 1, 4}, launch<128, 32, 2, 1, V, 4>},
           {{256, 32, 4, 1, 3}, launch<256, 32, 4, 1, V, 3>}, {{256, 32, 8, 1, 3}, launch<256, 32, 8, 1, V, 3>},
-          {{128, 32, 4, 1, 3}, launch<128, 32, 4, 1, V, 3>},
-          {{64, 32, 2, 1, 4}, launch<64, 32, 2, 1, V, 4>},   {{128, 64, 4, 2, 4}, launch<128, 64, 4, 2, V, 4>},
-          {{128, 64, 2, 2, 4}, launch<128, 64, 2, 2, V, 4>}};
+          {{128, 32, 4, 1, 3}, launch<128, 32, 4, 1, V, 3>}, {{64, 32, 2, 1, 4}, launch<64, 32, 2, 1, V, 4>},
+          {{128, 64, 4, 2, 4}, launch<128, 64, 4, 2, V, 4>}, {{128, 64, 2, 2, 4}, launch<128, 64, 2, 2, V, 4>}};
 }
 
 const Table& table() {
@@ -266,9 +262,7 @@ const Table& table() {
 
 }  // namespace
 
-const std::vector<ConvGemmTile>& conv_gemm_3xtf32_tiles(ConvGemmVariant variant) {
-  return table().tiles(variant);
-}
+const std::vector<ConvGemmTile>& conv_gemm_3xtf32_tiles(ConvGemmVariant variant) { return table().tiles(variant); }
 
 cudaError_t launch_conv_gemm_3xtf32(const ConvGemmF32Args& args, ConvGemmVariant variant, const ConvGemmTile& tile,
                                     cudaStream_t stream) {

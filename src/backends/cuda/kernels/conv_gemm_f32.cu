@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(F32Tile<BM, BN, TM, TN, V>::kThreads) conv_gem
     float* sa_s = sa + slot * BM * kLds;
     const int chunk = kt * (kBK / 4) + a_col;  // 4-channel chunk index along k
     load_a_stage<T::kAChunks, T::kThreads, kPointwise>(a, a.x, sa_s, kLds, tid, chunk, c_chunks, taps, a_base, a_h0,
-                                                         a_w0, a_valid);
+                                                       a_w0, a_valid);
     float* sb_s = sb + slot * BN * kLds;
     for (int id = tid; id < BN * (kBK / 4); id += T::kThreads) {
       const int row = id >> 2;
@@ -164,8 +164,8 @@ cudaError_t launch(const ConvGemmF32Args& a, cudaStream_t stream) {
   static std::once_flag once;
   static cudaError_t attr_status = cudaSuccess;
   std::call_once(once, [&] {
-    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(T::kSmemBytes));
+    attr_status =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::kSmemBytes));
   });
   if (attr_status != cudaSuccess) return attr_status;
   const int pixels = a.batch * a.out_h * a.out_w;
@@ -187,12 +187,9 @@ std::vector<Entry> pointwise_table() {
 
 std::vector<Entry> general_table() {
   constexpr ConvGemmVariant V = ConvGemmVariant::kGeneral;
-  return {{{128, 32, 8, 4}, launch<128, 32, 8, 4, V>},
-          {{256, 32, 8, 4}, launch<256, 32, 8, 4, V>},
-          {{128, 32, 4, 4}, launch<128, 32, 4, 4, V>},
-          {{64, 32, 4, 4}, launch<64, 32, 4, 4, V>},
-          {{128, 64, 8, 8}, launch<128, 64, 8, 8, V>},
-          {{128, 64, 4, 8}, launch<128, 64, 4, 8, V>}};
+  return {{{128, 32, 8, 4}, launch<128, 32, 8, 4, V>}, {{256, 32, 8, 4}, launch<256, 32, 8, 4, V>},
+          {{128, 32, 4, 4}, launch<128, 32, 4, 4, V>}, {{64, 32, 4, 4}, launch<64, 32, 4, 4, V>},
+          {{128, 64, 8, 8}, launch<128, 64, 8, 8, V>}, {{128, 64, 4, 8}, launch<128, 64, 4, 8, V>}};
 }
 
 const Table& table() {
@@ -203,9 +200,7 @@ const Table& table() {
 
 }  // namespace
 
-const std::vector<ConvGemmF32Tile>& conv_gemm_f32_tiles(ConvGemmVariant variant) {
-  return table().tiles(variant);
-}
+const std::vector<ConvGemmF32Tile>& conv_gemm_f32_tiles(ConvGemmVariant variant) { return table().tiles(variant); }
 
 cudaError_t launch_conv_gemm_f32(const ConvGemmF32Args& args, ConvGemmVariant variant, const ConvGemmF32Tile& tile,
                                  cudaStream_t stream) {

@@ -36,7 +36,9 @@ struct ConvGemmF32Args {
 struct ConvGemmF32Tile {
   int bm, bn, tm, tn;
   bool operator==(const ConvGemmF32Tile& o) const { return bm == o.bm && bn == o.bn && tm == o.tm && tn == o.tn; }
-  std::string name() const { return std::to_string(bm) + "x" + std::to_string(bn) + "_t" + std::to_string(tm) + "x" + std::to_string(tn); }
+  std::string name() const {
+    return std::to_string(bm) + "x" + std::to_string(bn) + "_t" + std::to_string(tm) + "x" + std::to_string(tn);
+  }
 };
 
 /// Variants as for fp16, less the halo kernel; the prologue may or may not apply ReLU.

@@ -39,8 +39,8 @@ __global__ void resize_rows(const uint8_t* __restrict__ upload, const Preprocess
 // One thread per crop pixel (blockIdx.y: image, blockIdx.z: its crop): the vertical pass at that
 // pixel, then the three normalized channels (grey replicated, as convert('RGB') does).
 __global__ void resize_columns_crop(const PreprocessImage* __restrict__ images, const int32_t* __restrict__ tables,
-                                    const float* __restrict__ normalize, const uint8_t* __restrict__ narrow,
-                                    int crop, float* __restrict__ out) {
+                                    const float* __restrict__ normalize, const uint8_t* __restrict__ narrow, int crop,
+                                    float* __restrict__ out) {
   const PreprocessImage& im = images[blockIdx.y];
   const int k = blockIdx.z;
   const int p = blockIdx.x * blockDim.x + threadIdx.x;
@@ -63,14 +63,15 @@ __global__ void resize_columns_crop(const PreprocessImage* __restrict__ images, 
     value[c] = clip_fixed(acc);
   }
   float* sample = out + static_cast<long long>(im.first_sample + k) * 3 * crop * crop + p;
-  for (int c = 0; c < 3; ++c) sample[static_cast<long long>(c) * crop * crop] = normalize[c * 256 + value[ch == 1 ? 0 : c]];
+  for (int c = 0; c < 3; ++c)
+    sample[static_cast<long long>(c) * crop * crop] = normalize[c * 256 + value[ch == 1 ? 0 : c]];
 }
 
 }  // namespace
 
 cudaError_t launch_image_preprocess(const uint8_t* upload, const PreprocessImage* images, const int32_t* tables,
-                                    const float* normalize, int num_images, int max_rows, int max_crops,
-                                    int crop, uint8_t* narrow, float* out, cudaStream_t stream) {
+                                    const float* normalize, int num_images, int max_rows, int max_crops, int crop,
+                                    uint8_t* narrow, float* out, cudaStream_t stream) {
   if (num_images <= 0) return cudaSuccess;
   resize_rows<<<dim3(max_rows, num_images), 256, kMaxPreprocessRowBytes, stream>>>(upload, images, tables, narrow);
   const cudaError_t first = cudaGetLastError();

@@ -23,8 +23,8 @@ struct PreprocessImage {
   long long narrow = 0;  ///< byte offset of its horizontal pass in the narrow buffer
   int width = 0, height = 0, channels = 0;
   int resized_width = 0, resized_height = 0;
-  int first_row = 0;      ///< the first input row the vertical pass reads
-  int rows = 0;           ///< input rows through the horizontal pass: [first_row, first_row + rows)
+  int first_row = 0;                     ///< the first input row the vertical pass reads
+  int rows = 0;                          ///< input rows through the horizontal pass: [first_row, first_row + rows)
   int column_bank = 0, column_taps = 0;  ///< width -> resized_width
   int row_bank = 0, row_taps = 0;        ///< height -> resized_height
   int first_sample = 0;
@@ -40,7 +40,7 @@ inline constexpr int kMaxPreprocessRowBytes = 8192 * 3;
 /// [samples, 3, crop, crop]). `normalize` is the host's NormalizeTable (3 x 256 floats).
 /// `max_rows` is the most rows of any image, `max_crops` the most crops.
 cudaError_t launch_image_preprocess(const uint8_t* upload, const PreprocessImage* images, const int32_t* tables,
-                                    const float* normalize, int num_images, int max_rows, int max_crops,
-                                    int crop, uint8_t* narrow, float* out, cudaStream_t stream);
+                                    const float* normalize, int num_images, int max_rows, int max_crops, int crop,
+                                    uint8_t* narrow, float* out, cudaStream_t stream);
 
 }  // namespace chexrt::cuda

@@ -32,9 +32,9 @@ __device__ __forceinline__ float activate(float v, Act act) {
 // One thread per 8 channels of one pixel: 16-byte (fp16) or 2x16-byte (fp32) accesses. Index
 // arithmetic is 32-bit (launchers check the range); only addresses are 64-bit.
 template <class T>
-__global__ void channel_map_vec8(const T* __restrict__ x, long long x_ld, T* __restrict__ y, long long y_ld,
-                                 int pixels, int channels, const float* __restrict__ scale,
-                                 const float* __restrict__ shift, Act act) {
+__global__ void channel_map_vec8(const T* __restrict__ x, long long x_ld, T* __restrict__ y, long long y_ld, int pixels,
+                                 int channels, const float* __restrict__ scale, const float* __restrict__ shift,
+                                 Act act) {
   pdl_wait();
   pdl_launch_dependents();
   const int groups = channels >> 3;

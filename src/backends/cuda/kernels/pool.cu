@@ -101,8 +101,8 @@ cudaError_t pool2d(const PoolArgs& a, cudaStream_t stream) {
   constexpr int kThreads = 256;
   constexpr int kVecElems = 16 / sizeof(T);
   const auto addr = [](const void* p) { return reinterpret_cast<unsigned long long>(p); };
-  const bool vec = a.channels % 8 == 0 && a.x_ld % kVecElems == 0 && a.y_ld % kVecElems == 0 &&
-                   addr(a.x) % 16 == 0 && addr(a.y) % 16 == 0;
+  const bool vec = a.channels % 8 == 0 && a.x_ld % kVecElems == 0 && a.y_ld % kVecElems == 0 && addr(a.x) % 16 == 0 &&
+                   addr(a.y) % 16 == 0;
   const long long out_pixels = static_cast<long long>(a.batch) * a.out_h * a.out_w;
   if (out_pixels == 0) return cudaSuccess;
   if (out_pixels * a.channels > 0x7fffffffLL) return cudaErrorInvalidValue;

@@ -17,8 +17,8 @@ struct PoolArgs {
   int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0, pad_h_end = 0, pad_w_end = 0;  ///< Begin and end padding.
   int out_h = 0, out_w = 0;
-  bool max = true;                ///< Max pool, else average.
-  bool count_include_pad = false;  ///< Average pool divisor: whole window, else its valid part.
+  bool max = true;                   ///< Max pool, else average.
+  bool count_include_pad = false;    ///< Average pool divisor: whole window, else its valid part.
   const float* pro_scale = nullptr;  ///< Optional prologue (fp32 [channels]).
   const float* pro_shift = nullptr;
   Act pro_act = Act::kNone;

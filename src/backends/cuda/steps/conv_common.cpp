@@ -47,8 +47,7 @@ Status to_space_to_depth(ConvProblem* p, const ValueLayout& lx) {
 
 }  // namespace
 
-Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, const StepDesc& desc,
-                                 int64_t batch) {
+Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, const StepDesc& desc, int64_t batch) {
   ConvProblem p;
   p.batch = batch;
   const ir::Node& node = g.node(desc.node);
@@ -93,9 +92,9 @@ Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, 
 }
 
 std::string conv_signature(const ConvProblem& p, const ExecutionPlan& plan) {
-  return "conv b" + std::to_string(p.batch) + " " + layout_signature(plan.values[p.x]) + " k" +
-         std::to_string(p.kh) + "x" + std::to_string(p.kw) + "s" + std::to_string(p.sh) + "p" + std::to_string(p.ph) +
-         "d" + std::to_string(p.dh) + " -> " + layout_signature(plan.values[p.y]);
+  return "conv b" + std::to_string(p.batch) + " " + layout_signature(plan.values[p.x]) + " k" + std::to_string(p.kh) +
+         "x" + std::to_string(p.kw) + "s" + std::to_string(p.sh) + "p" + std::to_string(p.ph) + "d" +
+         std::to_string(p.dh) + " -> " + layout_signature(plan.values[p.y]);
 }
 
 Status upload_f16_weights(const ConvProblem& p, int channels, int k_pad, DeviceBuffer* weight) {

@@ -81,8 +81,7 @@ void set_conv_geometry(const ConvProblem& p, int64_t batch, Args* a) {
 /// The problem of conv step `desc` at the profile's batch: geometry from the plan's layouts,
 /// weights and bias from the graph, the prologue's scale and shift; a stride-2 convolution over
 /// a space-to-depth input as the stride-1 one it equals.
-Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, const StepDesc& desc,
-                                 int64_t batch);
+Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, const StepDesc& desc, int64_t batch);
 
 /// The timing-cache signature of a convolution: batch, input view, kernel, output view.
 std::string conv_signature(const ConvProblem& p, const ExecutionPlan& plan);
@@ -117,14 +116,16 @@ class F16ConvStep : public Step {
       return false;
     }
     switch (variant) {
-      case ConvGemmVariant::kPointwise: return p.pointwise() && !p.has_prologue;
+      case ConvGemmVariant::kPointwise:
+        return p.pointwise() && !p.has_prologue;
       case ConvGemmVariant::kPointwisePrologue:
         return p.pointwise() && p.has_prologue && p.prologue.relu;  // the kernel always applies ReLU
-      case ConvGemmVariant::kGeneral: return !p.pointwise() && !p.has_prologue;
+      case ConvGemmVariant::kGeneral:
+        return !p.pointwise() && !p.has_prologue;
       case ConvGemmVariant::kHalo3x3:
         return !p.has_prologue && p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.ph == 1 && p.pw == 1 &&
-               p.ph_end == 1 && p.pw_end == 1 && p.dh == 1 && p.dw == 1 && p.in_c % 32 == 0 &&
-               p.in_w <= tile.bm && p.out_h == p.in_h && p.out_w == p.in_w;
+               p.ph_end == 1 && p.pw_end == 1 && p.dh == 1 && p.dw == 1 && p.in_c % 32 == 0 && p.in_w <= tile.bm &&
+               p.out_h == p.in_h && p.out_w == p.in_w;
     }
     return false;
   }
@@ -236,10 +237,14 @@ class F32ConvStepBase : public Step {
       return false;
     }
     switch (variant) {
-      case ConvGemmVariant::kPointwise: return p.pointwise() && !p.has_prologue;
-      case ConvGemmVariant::kPointwisePrologue: return p.pointwise() && p.has_prologue;
-      case ConvGemmVariant::kGeneral: return !p.pointwise() && !p.has_prologue;
-      case ConvGemmVariant::kHalo3x3: return false;
+      case ConvGemmVariant::kPointwise:
+        return p.pointwise() && !p.has_prologue;
+      case ConvGemmVariant::kPointwisePrologue:
+        return p.pointwise() && p.has_prologue;
+      case ConvGemmVariant::kGeneral:
+        return !p.pointwise() && !p.has_prologue;
+      case ConvGemmVariant::kHalo3x3:
+        return false;
     }
     return false;
   }

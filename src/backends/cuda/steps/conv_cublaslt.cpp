@@ -31,8 +31,8 @@ class CublasLtConvStep : public LibraryConvBase {
     const ValueLayout& ly = plan.values[p.y];
     // 16-byte aligned columns keep cuBLASLt on its fast kernels.
     const int64_t v = 16 / plan.elem_size;
-    return p.pointwise() && p.dh == 1 && p.dw == 1 && lx.ld % v == 0 && lx.channel_offset % v == 0 &&
-           ly.ld % v == 0 && ly.channel_offset % v == 0 && p.in_c % v == 0;
+    return p.pointwise() && p.dh == 1 && p.dw == 1 && lx.ld % v == 0 && lx.channel_offset % v == 0 && ly.ld % v == 0 &&
+           ly.channel_offset % v == 0 && p.in_c % v == 0;
   }
   Status init(cublasLtHandle_t handle) {
     handle_ = handle;
@@ -59,8 +59,10 @@ class CublasLtConvStep : public LibraryConvBase {
     CHEXRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_TRANSB, &no_trans, sizeof(no_trans)),
                       p_.node_name);
     cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-    if (!p_.bias.empty()) epilogue = p_.relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
-    else if (p_.relu) epilogue = CUBLASLT_EPILOGUE_RELU;
+    if (!p_.bias.empty())
+      epilogue = p_.relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    else if (p_.relu)
+      epilogue = CUBLASLT_EPILOGUE_RELU;
     CHEXRT_CUBLAS_TRY(
         cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
         p_.node_name);
@@ -68,9 +70,8 @@ class CublasLtConvStep : public LibraryConvBase {
       CHEXRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &t, sizeof(t)),
                         p_.node_name);
       const void* bias = bias_d_.get();
-      CHEXRT_CUBLAS_TRY(
-          cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
-          p_.node_name);
+      CHEXRT_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(matmul_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+                        p_.node_name);
     }
     CHEXRT_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&w_layout_, t, p_.in_c, p_.out_c, p_.in_c), p_.node_name);
     return prepare(p_.batch);
@@ -96,8 +97,8 @@ class CublasLtConvStep : public LibraryConvBase {
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(handle_, matmul_, w_layout_, b->x, b->y, b->y, pref, 1,
-                                                            &result, &found);
+    const cublasStatus_t s =
+        cublasLtMatmulAlgoGetHeuristic(handle_, matmul_, w_layout_, b->x, b->y, b->y, pref, 1, &result, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
       cublasLtMatrixLayoutDestroy(b->x);
@@ -139,8 +140,10 @@ Status conv_cublaslt_candidates(const StepFactoryEnv& env, int index, StepCandid
   if (!CublasLtConvStep::applicable(env.plan, p)) return Status::ok_status();
   auto step = std::make_unique<CublasLtConvStep>(env.plan, p);
   const Status s = step->init(env.cublaslt);
-  if (s.ok()) out->steps.push_back(std::move(step));
-  else out->skipped = s.message();
+  if (s.ok())
+    out->steps.push_back(std::move(step));
+  else
+    out->skipped = s.message();
   return Status::ok_status();
 }
 

@@ -21,15 +21,24 @@ bool exact_enough_for_fp32(cudnnConvolutionFwdAlgo_t a) {
 
 const char* cudnn_algo_name(cudnnConvolutionFwdAlgo_t a) {
   switch (a) {
-    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "implicit_gemm";
-    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "implicit_precomp_gemm";
-    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: return "gemm";
-    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return "direct";
-    case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return "fft";
-    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "fft_tiling";
-    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "winograd";
-    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "winograd_nonfused";
-    default: return "unknown";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM:
+      return "implicit_gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM:
+      return "implicit_precomp_gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM:
+      return "gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT:
+      return "direct";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT:
+      return "fft";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
+      return "fft_tiling";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD:
+      return "winograd";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
+      return "winograd_nonfused";
+    default:
+      return "unknown";
   }
 }
 
@@ -138,10 +147,10 @@ class CudnnConvStep : public LibraryConvBase {
                                              ctx.workspace, ctx.workspace_bytes, &beta, b.y, conv_out),
                      p_.node_name + ": cudnnConvolutionForward");
     if (!epilogue_) return Status::ok_status();
-    return check_cuda(launch_channel_map(conv_out, p_.out_c, ctx.ptr(p_.y), ly.ld, out_pixels(ctx.batch), p_.out_c,
-                                         nullptr, bias_.as<float>(), p_.relu ? Act::kRelu : Act::kNone,
-                                         is_fp16(plan_), ctx.stream),
-                      p_.node_name + " epilogue");
+    return check_cuda(
+        launch_channel_map(conv_out, p_.out_c, ctx.ptr(p_.y), ly.ld, out_pixels(ctx.batch), p_.out_c, nullptr,
+                           bias_.as<float>(), p_.relu ? Act::kRelu : Act::kNone, is_fp16(plan_), ctx.stream),
+        p_.node_name + " epilogue");
   }
 
  private:
@@ -202,8 +211,10 @@ Status conv_cudnn_candidates(const StepFactoryEnv& env, int index, StepCandidate
   for (cudnnConvolutionFwdAlgo_t algo : *algos) {
     auto step = std::make_unique<CudnnConvStep>(env.plan, p, algo);
     const Status s = step->init(env.cudnn);
-    if (s.ok()) out->steps.push_back(std::move(step));
-    else out->skipped = s.message();
+    if (s.ok())
+      out->steps.push_back(std::move(step));
+    else
+      out->skipped = s.message();
   }
   return Status::ok_status();
 }

@@ -44,8 +44,8 @@ class MmaConvStep : public F16ConvStep {
 Status conv_mma_candidates(const StepFactoryEnv& env, int index, StepCandidates* out) {
   if (!is_fp16(env.plan)) return Status::ok_status();
   CHEXRT_ASSIGN_OR_RETURN(ConvProblem p, conv_problem(env.graph, env.plan, env.plan.steps[index], env.batch));
-  for (ConvGemmVariant v : {ConvGemmVariant::kPointwise, ConvGemmVariant::kPointwisePrologue,
-                            ConvGemmVariant::kGeneral, ConvGemmVariant::kHalo3x3}) {
+  for (ConvGemmVariant v : {ConvGemmVariant::kPointwise, ConvGemmVariant::kPointwisePrologue, ConvGemmVariant::kGeneral,
+                            ConvGemmVariant::kHalo3x3}) {
     for (const ConvGemmTile& tile : conv_gemm_tiles(v)) {
       if (!MmaConvStep::applicable(env.plan, p, v, tile)) continue;
       const int splits = MmaConvStep::split_count(p, v, tile, env.device.multiProcessorCount);

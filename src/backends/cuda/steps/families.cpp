@@ -12,24 +12,24 @@ namespace chexrt::cuda {
 
 // X(family, step kind): the family's candidates function is <family>_candidates, defined in the
 // file named beside it.
-#define CHEXRT_CUDA_STEP_FAMILIES(X)                                                                \
-  X(input, kInput)               /* io.cpp: host float32 NCHW in */                                 \
-  X(output, kOutput)             /* io.cpp: host float32 NCHW out */                                \
-  X(channel_map, kChannelMap)    /* pointwise.cpp: a lone affine, ReLU or sigmoid */                \
-  X(concat_copy, kConcatCopy)    /* pointwise.cpp: a concat that is not in place */                 \
-  X(pool, kPool)                 /* pool.cpp */                                                     \
-  X(transition, kPool)           /* transition.cpp: + the 1x1 convolution after it, fused */        \
-  X(head, kHead)                 /* head.cpp */                                                     \
-  X(conv_mma, kConv)             /* conv_mma.cpp: fp16 implicit GEMM, mma.sync */                   \
-  X(conv_wgmma, kConv)           /* conv_wgmma.cpp: fp16, wgmma, compute capability 9.0 */          \
-  X(conv1x1_resident, kConv)     /* conv1x1_resident.cpp: fp16 1x1, weights in shared memory */     \
-  X(conv3x3_resident, kConv)     /* conv3x3_resident.cpp: fp16 3x3, weights in shared memory */     \
-  X(conv_ffma, kConv)            /* conv_ffma.cpp: fp32 implicit GEMM, FFMA */                      \
-  X(conv_3xtf32, kConv)          /* conv_3xtf32.cpp: fp32 implicit GEMM, 3xTF32 tensor cores */     \
-  X(conv_cudnn, kConv)           /* conv_cudnn.cpp: cuDNN's algorithms */                           \
-  X(conv_cublaslt, kConv)        /* conv_cublaslt.cpp: 1x1 as a cuBLASLt matmul */                  \
-  X(dense_layer, kConv)          /* dense_layer.cpp: + the 3x3 after it, fused */                   \
-  X(stem_pool, kConv)            /* stem_pool.cpp: + the max pool after it, fused */
+#define CHEXRT_CUDA_STEP_FAMILIES(X)                                                         \
+  X(input, kInput)            /* io.cpp: host float32 NCHW in */                             \
+  X(output, kOutput)          /* io.cpp: host float32 NCHW out */                            \
+  X(channel_map, kChannelMap) /* pointwise.cpp: a lone affine, ReLU or sigmoid */            \
+  X(concat_copy, kConcatCopy) /* pointwise.cpp: a concat that is not in place */             \
+  X(pool, kPool)              /* pool.cpp */                                                 \
+  X(transition, kPool)        /* transition.cpp: + the 1x1 convolution after it, fused */    \
+  X(head, kHead)              /* head.cpp */                                                 \
+  X(conv_mma, kConv)          /* conv_mma.cpp: fp16 implicit GEMM, mma.sync */               \
+  X(conv_wgmma, kConv)        /* conv_wgmma.cpp: fp16, wgmma, compute capability 9.0 */      \
+  X(conv1x1_resident, kConv)  /* conv1x1_resident.cpp: fp16 1x1, weights in shared memory */ \
+  X(conv3x3_resident, kConv)  /* conv3x3_resident.cpp: fp16 3x3, weights in shared memory */ \
+  X(conv_ffma, kConv)         /* conv_ffma.cpp: fp32 implicit GEMM, FFMA */                  \
+  X(conv_3xtf32, kConv)       /* conv_3xtf32.cpp: fp32 implicit GEMM, 3xTF32 tensor cores */ \
+  X(conv_cudnn, kConv)        /* conv_cudnn.cpp: cuDNN's algorithms */                       \
+  X(conv_cublaslt, kConv)     /* conv_cublaslt.cpp: 1x1 as a cuBLASLt matmul */              \
+  X(dense_layer, kConv)       /* dense_layer.cpp: + the 3x3 after it, fused */               \
+  X(stem_pool, kConv)         /* stem_pool.cpp: + the max pool after it, fused */
 
 #define CHEXRT_DECLARE_FAMILY(family, kind) Status family##_candidates(const StepFactoryEnv&, int, StepCandidates*);
 CHEXRT_CUDA_STEP_FAMILIES(CHEXRT_DECLARE_FAMILY)

@@ -20,11 +20,11 @@ class InputStep : public Step {
     const ValueLayout& l = plan_.values[value_];
     if (l.space_to_depth == 2) {
       const Dims& d = dims_;
-      return check_cuda(launch_nchw_f32_to_nhwc_s2d(ctx.inputs[io_], static_cast<int>(ctx.batch),
-                                                    static_cast<int>(d[1]), static_cast<int>(d[2]),
-                                                    static_cast<int>(d[3]), ctx.ptr(value_), l.ld,
-                                                    static_cast<int>(l.c_stored), is_fp16(plan_), ctx.stream),
-                        name());
+      return check_cuda(
+          launch_nchw_f32_to_nhwc_s2d(ctx.inputs[io_], static_cast<int>(ctx.batch), static_cast<int>(d[1]),
+                                      static_cast<int>(d[2]), static_cast<int>(d[3]), ctx.ptr(value_), l.ld,
+                                      static_cast<int>(l.c_stored), is_fp16(plan_), ctx.stream),
+          name());
     }
     return check_cuda(launch_nchw_f32_to_nhwc(ctx.inputs[io_], static_cast<int>(ctx.batch), static_cast<int>(l.c),
                                               static_cast<int>(l.h), static_cast<int>(l.w), ctx.ptr(value_), l.ld,

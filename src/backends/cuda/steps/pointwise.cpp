@@ -39,10 +39,10 @@ class ChannelMapStep : public Step {
   Status enqueue(const RunContext& ctx) const override {
     const ValueLayout& lx = plan_.values[x_];
     const ValueLayout& ly = plan_.values[y_];
-    return check_cuda(launch_channel_map(ctx.ptr(x_), lx.ld, ctx.ptr(y_), ly.ld, ctx.batch * lx.h * lx.w,
-                                         static_cast<int>(lx.c), affine_.scale.as<float>(), affine_.shift.as<float>(),
-                                         act_, is_fp16(plan_), ctx.stream),
-                      node_.name);
+    return check_cuda(
+        launch_channel_map(ctx.ptr(x_), lx.ld, ctx.ptr(y_), ly.ld, ctx.batch * lx.h * lx.w, static_cast<int>(lx.c),
+                           affine_.scale.as<float>(), affine_.shift.as<float>(), act_, is_fp16(plan_), ctx.stream),
+        node_.name);
   }
 
  private:

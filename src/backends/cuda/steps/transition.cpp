@@ -18,7 +18,7 @@ class TransitionStep : public Step {
   /// `x`: the pool's input; `prologue`: the pool's BN + ReLU; `conv`: the convolution of the
   /// pooled tensor.
   TransitionStep(const ExecutionPlan& plan, int x, const AffineParams& prologue, ConvProblem conv,
-               TileTable<ConvGemmTile, ConvGemmArgs>::Entry entry)
+                 TileTable<ConvGemmTile, ConvGemmArgs>::Entry entry)
       : plan_(plan), x_(x), prologue_(prologue), p_(std::move(conv)), entry_(entry) {
     k_pad_ = (p_.in_c + 31) / 32 * 32;
   }
