@@ -1,6 +1,6 @@
-// The CUDA engine: execution contexts, building (tactic timing per optimization profile),
-// running, inspection and benchmarks. Over 600 lines because these share the execution context,
-// private to this file; the tactic timing belongs in src/builder/ once tuning leaves the runtime.
+// The CUDA engine: execution contexts, building (tactic timing at every optimization profile,
+// done by CudaEngine::build and never at run time), running, inspection and benchmarks. Over
+// 600 lines because these share the execution context, private to this file.
 #include "backends/cuda/cuda_engine.h"
 
 #include <algorithm>
