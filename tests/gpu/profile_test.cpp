@@ -176,7 +176,8 @@ TEST(CudaProfiles, OptimizationProfilesCoverTheRange) {
 }
 
 TEST(CudaProfiles, ProfileTacticsRoundTrip) {
-  EXPECT_EQ(join_profile_tactics({{1, "a"}, {2, "a"}}), "a");
+  EXPECT_EQ(join_profile_tactics({{1, "a"}, {2, "a"}}), "1=a;2=a");
+  EXPECT_EQ(join_profile_tactics({{8, "a"}}), "a");
   const std::string text = join_profile_tactics({{1, "conv_split_k"}, {8, "(inside conv_x)"}, {256, "conv_big"}});
   EXPECT_EQ(text, "1=conv_split_k;8=(inside conv_x);256=conv_big");
   EXPECT_EQ(parse_profile_tactics(text),

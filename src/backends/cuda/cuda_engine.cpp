@@ -285,7 +285,8 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
       std::vector<std::string> forced(stored.size());
       for (size_t n = 0; n < stored.size(); ++n) {
         auto it = stored[n].find(*b);
-        if (it == stored[n].end() && stored[n].size() == 1 && stored[n].count(0)) it = stored[n].begin();
+        // A name alone forces the largest profile's tactic; the smaller profiles are timed.
+        if (it == stored[n].end() && *b == options.max_batch) it = stored[n].find(0);
         if (it != stored[n].end()) forced[n] = it->second;
       }
       CHEXRT_RETURN_IF_ERROR(e->tune_profile(*b, forced).status());
@@ -321,9 +322,7 @@ std::vector<int64_t> optimization_profiles(int64_t min, int64_t opt, int64_t max
 
 std::string join_profile_tactics(const std::vector<std::pair<int64_t, std::string>>& per_profile) {
   if (per_profile.empty()) return "";
-  const bool same = std::all_of(per_profile.begin(), per_profile.end(),
-                                [&](const auto& p) { return p.second == per_profile[0].second; });
-  if (same) return per_profile[0].second;
+  if (per_profile.size() == 1) return per_profile[0].second;
   std::string text;
   for (const auto& [batch, name] : per_profile) text += (text.empty() ? "" : ";") + std::to_string(batch) + "=" + name;
   return text;
@@ -358,12 +357,14 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
   bool timing = false;
   for (size_t s = 0; s < num_steps; ++s) {
     const StepDesc& desc = plan_.steps[s];
-    auto made = make_step_candidates(env, static_cast<int>(s));
-    if (!made.ok()) return made.status();
-    auto& list = candidates[s] = std::move(*made);
     std::string wanted = desc.node >= 0 && desc.node < static_cast<int>(forced.size()) ? forced[desc.node] : "";
     // A node whose work a fused kernel of the previous node does: settled with that node below.
     if (is_fused_away_name(wanted)) wanted.clear();
+    // With a tactic given, only that candidate is set up (an engine file loads without setting
+    // up, or timing, the others).
+    auto made = make_step_candidates(env, static_cast<int>(s), wanted);
+    if (!made.ok()) return made.status();
+    auto& list = candidates[s] = std::move(*made);
     const auto keep_if = [&](auto pred) {
       std::vector<std::unique_ptr<Step>> kept;
       for (auto& c : list) {

@@ -36,9 +36,10 @@ class ExecutionContext;
 std::vector<int64_t> optimization_profiles(int64_t min, int64_t opt, int64_t max);
 
 /// A node's tactics in every profile as one string, what node_tactics() gives and engine files
-/// store: "1=kernelA;2=kernelB;...;256=kernelC" (ascending batches), or the kernel name alone when
-/// every profile chose it. parse_profile_tactics reads both forms; a name alone is the tactic of
-/// every profile (older engine files stored the max profile's alone).
+/// store: "1=kernelA;2=kernelB;...;256=kernelC" (ascending batches), or the kernel name alone for
+/// an engine of one profile. parse_profile_tactics reads both; a name alone maps from batch 0 and
+/// forces the largest profile's tactic only (the others are timed), as CHEXRT_CUDA_TACTIC and
+/// tests force one kernel.
 std::string join_profile_tactics(const std::vector<std::pair<int64_t, std::string>>& per_profile);
 std::map<int64_t, std::string> parse_profile_tactics(const std::string& text);
 

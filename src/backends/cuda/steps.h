@@ -80,7 +80,10 @@ struct StepFactoryEnv {
 };
 
 /// Every implementation of plan step `index` that this GPU and these libraries can run, each
-/// prepared for env.batch. Fails when there is none.
-Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactoryEnv& env, int index);
+/// prepared for env.batch. Fails when there is none. With `wanted` (a tactic name: an engine
+/// file's, or a forced one) only that candidate is set up, and the list may be empty: setting up
+/// the others (weight uploads, library queries) is what makes offering them slow.
+Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactoryEnv& env, int index,
+                                                                const std::string& wanted = "");
 
 }  // namespace chexrt::cuda

@@ -38,7 +38,7 @@ Status conv1x1_resident_candidates(const StepFactoryEnv& env, int index, StepCan
     for (const Entry& entry : conv1x1_resident_entries(v)) {
       if (!Conv1x1ResidentStep::applicable(env.plan, p, v, entry.tile)) continue;
       auto step = std::make_unique<Conv1x1ResidentStep>(env.plan, p, v, entry);
-      if (!step->fits()) continue;
+      if (!step->fits() || !out->wants(*step)) continue;
       CHEXRT_RETURN_IF_ERROR(step->init());
       out->steps.push_back(std::move(step));
     }

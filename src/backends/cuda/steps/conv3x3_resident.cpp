@@ -36,7 +36,7 @@ Status conv3x3_resident_candidates(const StepFactoryEnv& env, int index, StepCan
   for (const Entry& entry : conv3x3_resident_entries()) {
     if (!Conv3x3ResidentStep::applicable(env.plan, p, ConvGemmVariant::kHalo3x3, entry.tile)) continue;
     auto step = std::make_unique<Conv3x3ResidentStep>(env.plan, p, entry);
-    if (!step->fits()) continue;
+    if (!step->fits() || !out->wants(*step)) continue;
     CHEXRT_RETURN_IF_ERROR(step->init());
     out->steps.push_back(std::move(step));
   }

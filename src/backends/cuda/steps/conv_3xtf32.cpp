@@ -42,6 +42,7 @@ Status conv_3xtf32_candidates(const StepFactoryEnv& env, int index, StepCandidat
     for (const ConvGemmTile& tile : conv_gemm_3xtf32_tiles(v)) {
       if (!Tf32x3ConvStep::applicable(env.plan, p, v, tile)) continue;
       auto step = std::make_unique<Tf32x3ConvStep>(env.plan, p, v, tile);
+      if (!out->wants(*step)) continue;
       CHEXRT_RETURN_IF_ERROR(step->init());
       out->steps.push_back(std::move(step));
     }

@@ -137,7 +137,7 @@ class CublasLtConvStep : public LibraryConvBase {
 
 Status conv_cublaslt_candidates(const StepFactoryEnv& env, int index, StepCandidates* out) {
   CHEXRT_ASSIGN_OR_RETURN(ConvProblem p, conv_problem(env.graph, env.plan, env.plan.steps[index], env.batch));
-  if (!CublasLtConvStep::applicable(env.plan, p)) return Status::ok_status();
+  if (!CublasLtConvStep::applicable(env.plan, p) || !out->may_want("__cublaslt")) return Status::ok_status();
   auto step = std::make_unique<CublasLtConvStep>(env.plan, p);
   const Status s = step->init(env.cublaslt);
   if (s.ok())

@@ -202,7 +202,7 @@ class CudnnConvStep : public LibraryConvBase {
 
 Status conv_cudnn_candidates(const StepFactoryEnv& env, int index, StepCandidates* out) {
   CHEXRT_ASSIGN_OR_RETURN(ConvProblem p, conv_problem(env.graph, env.plan, env.plan.steps[index], env.batch));
-  if (!CudnnConvStep::applicable(p)) return Status::ok_status();
+  if (!CudnnConvStep::applicable(p) || !out->may_want("__cudnn_")) return Status::ok_status();
   auto algos = CudnnConvStep::algorithms(env.plan, p, env.cudnn);
   if (!algos.ok()) {
     out->skipped = algos.status().message();
@@ -210,6 +210,7 @@ Status conv_cudnn_candidates(const StepFactoryEnv& env, int index, StepCandidate
   }
   for (cudnnConvolutionFwdAlgo_t algo : *algos) {
     auto step = std::make_unique<CudnnConvStep>(env.plan, p, algo);
+    if (!out->wants(*step)) continue;
     const Status s = step->init(env.cudnn);
     if (s.ok())
       out->steps.push_back(std::move(step));

@@ -39,6 +39,7 @@ Status conv_ffma_candidates(const StepFactoryEnv& env, int index, StepCandidates
     for (const ConvGemmF32Tile& tile : conv_gemm_f32_tiles(v)) {
       if (!FfmaConvStep::applicable(env.plan, p, v, tile)) continue;
       auto step = std::make_unique<FfmaConvStep>(env.plan, p, v, tile);
+      if (!out->wants(*step)) continue;
       CHEXRT_RETURN_IF_ERROR(step->init());
       out->steps.push_back(std::move(step));
     }

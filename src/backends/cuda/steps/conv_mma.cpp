@@ -58,8 +58,10 @@ Status conv_mma_candidates(const StepFactoryEnv& env, int index, StepCandidates*
       std::vector<int> cluster_counts;  // the same splits reduced inside a thread-block cluster
       for (int s : split_counts) {
         auto step = std::make_unique<MmaConvStep>(env.plan, p, v, tile, s);
-        CHEXRT_RETURN_IF_ERROR(step->init());
-        out->steps.push_back(std::move(step));
+        if (out->wants(*step)) {
+          CHEXRT_RETURN_IF_ERROR(step->init());
+          out->steps.push_back(std::move(step));
+        }
         const int c = std::min(s, kMaxClusterSplits);
         if (c > 1 && env.device.major >= 9 &&
             std::find(cluster_counts.begin(), cluster_counts.end(), c) == cluster_counts.end()) {
@@ -68,6 +70,7 @@ Status conv_mma_candidates(const StepFactoryEnv& env, int index, StepCandidates*
       }
       for (int c : cluster_counts) {
         auto step = std::make_unique<MmaConvStep>(env.plan, p, v, tile, c, true);
+        if (!out->wants(*step)) continue;
         CHEXRT_RETURN_IF_ERROR(step->init());
         out->steps.push_back(std::move(step));
       }

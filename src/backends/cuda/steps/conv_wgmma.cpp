@@ -37,7 +37,7 @@ Status conv_wgmma_candidates(const StepFactoryEnv& env, int index, StepCandidate
     for (const Entry& entry : conv_halo_wgmma_entries(v)) {
       if (!WgmmaConvStep::applicable(env.plan, p, v, entry.tile)) continue;
       auto step = std::make_unique<WgmmaConvStep>(env.plan, p, v, entry);
-      if (!step->fits()) continue;
+      if (!step->fits() || !out->wants(*step)) continue;
       CHEXRT_RETURN_IF_ERROR(step->init());
       out->steps.push_back(std::move(step));
     }

@@ -129,7 +129,7 @@ Status dense_layer_candidates(const StepFactoryEnv& env, int index, StepCandidat
   for (int bands : {1, 2, 4, 8, 16}) {
     for (int k_split : kDenseKSplits) {
       auto step = std::make_unique<DenseLayerStep>(env.plan, p1, p2, k_split, bands);
-      if (!step->fits() || !names.insert(step->name()).second) continue;
+      if (!step->fits() || !names.insert(step->name()).second || !out->wants(*step)) continue;
       CHEXRT_RETURN_IF_ERROR(step->init());
       out->steps.push_back(std::move(step));
     }

@@ -42,12 +42,15 @@ const std::vector<StepFamily>& step_families() {
   return families;
 }
 
-Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactoryEnv& env, int index) {
+Result<std::vector<std::unique_ptr<Step>>> make_step_candidates(const StepFactoryEnv& env, int index,
+                                                                const std::string& wanted) {
   const StepDesc& desc = env.plan.steps[index];
   StepCandidates out;
+  out.wanted = wanted;
   for (const StepFamily& family : step_families()) {
     if (family.kind == desc.kind) CHEXRT_RETURN_IF_ERROR(family.candidates(env, index, &out));
   }
+  if (!wanted.empty()) return std::move(out.steps);  // the caller says when it is not there
   // A fused kernel is timed against the best of this step and the next: it needs a kernel that
   // does this step alone.
   if (std::none_of(out.steps.begin(), out.steps.end(), [](const auto& s) { return !s->fuses_next(); })) {

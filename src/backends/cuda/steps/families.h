@@ -16,6 +16,11 @@ struct StepCandidates {
   /// Why the last library candidate that failed to set up was left out (an unsupported shape is
   /// not fatal while another kernel takes the step); part of the error when none does.
   std::string skipped;
+  /// When not empty, the one tactic wanted: families set up only a candidate of this name.
+  std::string wanted;
+  bool wants(const Step& step) const { return wanted.empty() || step.name() == wanted; }
+  /// Whether a family whose tactic names all contain `marker` can offer the wanted one.
+  bool may_want(const char* marker) const { return wanted.empty() || wanted.find(marker) != std::string::npos; }
 };
 
 /// Appends the family's candidates for plan step `index`, each prepared for env.batch; appends

@@ -114,7 +114,7 @@ Status stem_pool_candidates(const StepFactoryEnv& env, int index, StepCandidates
   for (int band : {pooled_rows, (pooled_rows + 1) / 2, (pooled_rows + 3) / 4, 8, 4, 2, 1}) {
     if (band > pooled_rows || !bands.insert(band).second) continue;
     auto step = std::make_unique<StemPoolStep>(env.plan, p, pool_y, band);
-    if (!step->fits()) continue;
+    if (!step->fits() || !out->wants(*step)) continue;
     CHEXRT_RETURN_IF_ERROR(step->init());
     out->steps.push_back(std::move(step));
   }

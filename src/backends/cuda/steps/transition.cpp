@@ -123,7 +123,7 @@ Status transition_candidates(const StepFactoryEnv& env, int index, StepCandidate
   if (!prologue.relu) return Status::ok_status();  // the kernel's prologue always applies ReLU
   for (const auto& entry : avgpool_conv1x1_resident_entries()) {
     auto step = std::make_unique<TransitionStep>(env.plan, steps[index].reads[0], prologue, p, entry);
-    if (!step->fits()) continue;
+    if (!step->fits() || !out->wants(*step)) continue;
     CHEXRT_RETURN_IF_ERROR(step->init());
     out->steps.push_back(std::move(step));
   }
