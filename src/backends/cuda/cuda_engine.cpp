@@ -203,6 +203,18 @@ class ExecutionContext {
 
   Status synchronize(const std::string& what) const { return check_cuda(cudaStreamSynchronize(stream_), what); }
 
+  /// Runs `steps` once at `batch` on zeroed inputs, outputs discarded: CUDA loads a kernel's module
+  /// at its first launch, and libraries set up on first use, which must not fall on a request.
+  Status warm_up(const CudaEngine& e, const std::vector<Step*>& steps, int64_t batch) {
+    for (size_t i = 0; i < e.inputs_.size(); ++i) {
+      const size_t bytes = batch * per_image_elements(e.inputs_[i]) * sizeof(float);
+      CHEXRT_CUDA_TRY(cudaMemsetAsync(in_dev_[i].get(), 0, bytes, stream_),
+                      "zeroing input '" + e.inputs_[i].name + "'");
+    }
+    CHEXRT_RETURN_IF_ERROR(enqueue_steps(e, steps, batch));
+    return synchronize("warming up the kernels of batch " + std::to_string(batch));
+  }
+
   Status infer(const CudaEngine& e, const std::vector<Step*>& steps, const std::vector<HostTensor>& inputs,
                int64_t batch, bool use_graph, std::vector<HostTensor>* outputs) {
     for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(in_host_[i].get(), inputs[i].raw(), inputs[i].nbytes());
@@ -305,6 +317,7 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
     workspace = std::max(workspace, p->workspace_bytes);
   }
   CHEXRT_ASSIGN_OR_RETURN(auto ctx, ExecutionContext::create(*e, scratch, workspace));
+  for (const auto& p : e->profiles_) CHEXRT_RETURN_IF_ERROR(ctx->warm_up(*e, p->steps, p->batch));
   e->live_contexts_ = 1;
   e->release(std::move(ctx));
   return e;
