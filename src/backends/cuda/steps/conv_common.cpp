@@ -1,5 +1,7 @@
 #include "backends/cuda/steps/conv_common.h"
 
+#include "ir/op_attributes.h"
+
 #include <algorithm>
 
 namespace chexrt::cuda {
@@ -61,10 +63,12 @@ Result<ConvProblem> conv_problem(const ir::Graph& g, const ExecutionPlan& plan, 
   p.in_w = static_cast<int>(lx.w);
   p.c_logical = static_cast<int>(lx.c);
   p.in_c = static_cast<int>(lx.c_stored);
-  const auto k = node.attrs.get_ints("kernel_shape");
-  const auto s = node.attrs.get_ints("strides", {1, 1});
-  const auto pads = node.attrs.get_ints("pads", {0, 0, 0, 0});
-  const auto d = node.attrs.get_ints("dilations", {1, 1});
+  CHEXRT_ASSIGN_OR_RETURN(const ir::ConvAttributes attrs, ir::conv_attributes(node));
+  if (attrs.num_spatial() != 2) return unsupported(node.name + ": the CUDA backend runs 2D convolutions only");
+  const std::vector<int64_t>& k = attrs.kernel_shape;
+  const std::vector<int64_t>& s = attrs.strides;
+  const std::vector<int64_t>& pads = attrs.pads;
+  const std::vector<int64_t>& d = attrs.dilations;
   p.kh = static_cast<int>(k[0]);
   p.kw = static_cast<int>(k[1]);
   p.sh = static_cast<int>(s[0]);

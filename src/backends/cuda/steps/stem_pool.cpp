@@ -10,6 +10,7 @@
 #include "backends/cuda/kernels/stem_pool_wgmma.cuh"
 #include "backends/cuda/steps/conv_common.h"
 #include "backends/cuda/steps/families.h"
+#include "ir/op_attributes.h"
 
 namespace chexrt::cuda {
 namespace {
@@ -33,12 +34,11 @@ class StemPoolStep : public Step {
     }
     if (pool.kind != StepKind::kPool || pool.prologue >= 0 || pool.reads.empty() || pool.reads[0] != p.y) return false;
     const ir::Node& node = g.node(pool.node);
-    if (node.op != OpType::kMaxPool || node.outputs.size() != 1 ||
-        node.attrs.get_ints("kernel_shape") != std::vector<int64_t>{3, 3} ||
-        node.attrs.get_ints("strides", {1, 1}) != std::vector<int64_t>{2, 2} ||
-        node.attrs.get_ints("pads", {0, 0, 0, 0}) != std::vector<int64_t>{1, 1, 1, 1} ||
-        node.attrs.get_ints("dilations", {1, 1}) != std::vector<int64_t>{1, 1} ||
-        node.attrs.get_int("ceil_mode", 0) != 0) {
+    if (node.op != OpType::kMaxPool || node.outputs.size() != 1) return false;
+    const Result<ir::PoolAttributes> attrs = ir::pool_attributes(node);
+    if (!attrs.ok() || attrs->kernel_shape != std::vector<int64_t>{3, 3} ||
+        attrs->strides != std::vector<int64_t>{2, 2} || attrs->pads != std::vector<int64_t>{1, 1, 1, 1} ||
+        attrs->dilations != std::vector<int64_t>{1, 1} || attrs->ceil_mode) {
       return false;
     }
     if (g.is_graph_output(p.y) || g.consumers()[p.y] != std::vector<int>{pool.node}) return false;
