@@ -40,20 +40,22 @@ TEST(PngFast, BundledPngsDecodeAsLibpngDecodesThem) {
 TEST(PngFast, EveryFilterOnGreyAndRgb) {
   // encode_png at level 6 lets libpng pick each row's filter from all five.
   std::mt19937 rng(5);
-  for (int channels : {1, 3}) {
-    const int w = 97;
-    const int h = 61;
-    std::vector<uint8_t> pixels(static_cast<size_t>(w) * h * channels);
-    for (size_t i = 0; i < pixels.size(); ++i) {
-      pixels[i] = static_cast<uint8_t>((i % 7 == 0 ? rng() : (i / channels) % w * 3 + (i / channels / w) * 2) & 0xff);
+  // Grey images are unfiltered four rows at a time: heights around multiples of four, too.
+  for (int channels : {1, 3})
+    for (int h : {1, 3, 4, 5, 8, 61}) {
+      SCOPED_TRACE(std::to_string(channels) + " channel(s), " + std::to_string(h) + " row(s)");
+      const int w = 97;
+      std::vector<uint8_t> pixels(static_cast<size_t>(w) * h * channels);
+      for (size_t i = 0; i < pixels.size(); ++i) {
+        pixels[i] = static_cast<uint8_t>((i % 7 == 0 ? rng() : (i / channels) % w * 3 + (i / channels / w) * 2) & 0xff);
+      }
+      Result<std::vector<uint8_t>> png = encode_png(pixels.data(), w, h, channels, 6);
+      ASSERT_TRUE(png.ok());
+      expect_same_as_libpng(*png, channels == 1 ? "grey" : "rgb");
+      Result<RawImage> fast = decode_png_fast(png->data(), png->size());
+      ASSERT_TRUE(fast.ok());
+      EXPECT_TRUE(fast->pixels8 == pixels);
     }
-    Result<std::vector<uint8_t>> png = encode_png(pixels.data(), w, h, channels, 6);
-    ASSERT_TRUE(png.ok());
-    expect_same_as_libpng(*png, channels == 1 ? "grey" : "rgb");
-    Result<RawImage> fast = decode_png_fast(png->data(), png->size());
-    ASSERT_TRUE(fast.ok());
-    EXPECT_TRUE(fast->pixels8 == pixels);
-  }
 }
 
 TEST(PngFast, OtherLayoutsAndDamageAreLeftToLibpng) {
