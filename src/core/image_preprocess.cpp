@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace chexrt {
@@ -78,17 +79,94 @@ Image8 resample_columns(const ImageView& in, const FilterBank& bank, int row_off
 // Python's round() on a half-integer rounds to even; torchvision's crop offsets use it.
 int round_half_even(double v) { return static_cast<int>(std::nearbyint(v)); }
 
-void write_sample(const Image8& image, const CropPlan& plan, int crop, const NormalizeTable& table, float* out) {
+// A rectangle [x0, x1) x [y0, y1) of the resized image.
+struct Window {
+  int x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+};
+
+// Output samples [x0, x1) of the horizontal pass, for input rows [row_begin, row_end); CH is the
+// channel count when known at compile time (the grey X-ray), 0 when it is `ch`.
+template <int CH>
+void resample_row_window(const ImageView& in, const FilterBank& bank, int row_begin, int row_end, int x0, int x1,
+                         int ch, uint8_t* out) {
+  if (CH != 0) ch = CH;
+  const size_t out_stride = static_cast<size_t>(x1 - x0) * ch;
+  for (int y = row_begin; y < row_end; ++y) {
+    const uint8_t* src = in.pixels + static_cast<size_t>(y) * in.width * ch;
+    uint8_t* dst = out + static_cast<size_t>(y - row_begin) * out_stride;
+    for (int x = x0; x < x1; ++x) {
+      const int32_t* k = &bank.weights[static_cast<size_t>(x) * bank.taps];
+      const uint8_t* s = src + static_cast<size_t>(bank.first[x]) * ch;
+      const int n = bank.count[x];
+      for (int c = 0; c < ch; ++c) {
+        int32_t acc = 1 << (kPrecisionBits - 1);
+        for (int i = 0; i < n; ++i) acc += s[i * ch + c] * k[i];
+        dst[(x - x0) * ch + c] = clip_fixed(acc);
+      }
+    }
+  }
+}
+
+// The window of resize_like_pil(image, out_width, out_height): the same values, computed for the
+// window alone (only the input rows and output columns it needs go through the horizontal pass).
+Image8 resize_window(const ImageView& image, int out_width, int out_height, const Window& w) {
   const int ch = image.channels;
+  const int width = w.x1 - w.x0;
+  const int height = w.y1 - w.y0;
+  const bool horizontal = out_width != image.width;
+  const bool vertical = out_height != image.height;
+  FilterBank rows;
+  int row_begin = w.y0, row_end = w.y1;  // the input rows the window reads
+  if (vertical) {
+    rows = bilinear_filter_bank(image.height, out_height);
+    row_begin = rows.first[w.y0];
+    row_end = rows.first[w.y1 - 1] + rows.count[w.y1 - 1];
+  }
+  // Horizontal pass (or the input itself where the width stays): rows [row_begin, row_end).
+  const size_t stride = static_cast<size_t>(width) * ch;
+  std::vector<uint8_t> narrow(stride * (row_end - row_begin));
+  if (horizontal) {
+    const FilterBank columns = bilinear_filter_bank(image.width, out_width);
+    if (ch == 1) {
+      resample_row_window<1>(image, columns, row_begin, row_end, w.x0, w.x1, ch, narrow.data());
+    } else {
+      resample_row_window<0>(image, columns, row_begin, row_end, w.x0, w.x1, ch, narrow.data());
+    }
+  } else {
+    for (int y = row_begin; y < row_end; ++y) {
+      std::memcpy(&narrow[(y - row_begin) * stride], image.pixels + (static_cast<size_t>(y) * image.width + w.x0) * ch,
+                  stride);
+    }
+  }
+  if (!vertical) return {width, height, ch, std::move(narrow)};
+  Image8 out{width, height, ch, std::vector<uint8_t>(stride * height)};
+  for (int y = w.y0; y < w.y1; ++y) {
+    const int32_t* k = &rows.weights[static_cast<size_t>(y) * rows.taps];
+    const uint8_t* src = &narrow[static_cast<size_t>(rows.first[y] - row_begin) * stride];
+    uint8_t* dst = &out.pixels[static_cast<size_t>(y - w.y0) * stride];
+    const int n = rows.count[y];
+    for (size_t x = 0; x < stride; ++x) {
+      int32_t acc = 1 << (kPrecisionBits - 1);
+      for (int i = 0; i < n; ++i) acc += src[i * stride + x] * k[i];
+      dst[x] = clip_fixed(acc);
+    }
+  }
+  return out;
+}
+
+// One sample from `region`, the window `w` of the resized image (resized_width wide).
+void write_sample(const Image8& region, const Window& w, int resized_width, const CropPlan& plan, int crop,
+                  const NormalizeTable& table, float* out) {
+  const int ch = region.channels;
   for (int c = 0; c < 3; ++c) {
     const int src_c = ch == 1 ? 0 : c;  // grey -> RGB replicates, as convert('RGB') does
     float* plane = out + static_cast<size_t>(c) * crop * crop;
     for (int y = 0; y < crop; ++y) {
-      const uint8_t* row = &image.pixels[static_cast<size_t>(plan.top + y) * image.width * ch];
+      const uint8_t* row = &region.pixels[static_cast<size_t>(plan.top + y - w.y0) * region.width * ch];
       for (int x = 0; x < crop; ++x) {
         // In the mirrored image, column j is column (width - 1 - j) of the original.
-        const int sx = plan.mirrored ? image.width - 1 - (plan.left + x) : plan.left + x;
-        plane[static_cast<size_t>(y) * crop + x] = table[c][row[sx * ch + src_c]];
+        const int sx = plan.mirrored ? resized_width - 1 - (plan.left + x) : plan.left + x;
+        plane[static_cast<size_t>(y) * crop + x] = table[c][row[(sx - w.x0) * ch + src_c]];
       }
     }
   }
@@ -212,12 +290,23 @@ NormalizeTable normalize_table(const PreprocessOptions& options) {
 Status preprocess_image(const ImageView& image, const PreprocessOptions& options, float* out) {
   CHEXRT_ASSIGN_OR_RETURN(SamplePlan plan, plan_samples(image.width, image.height, image.channels, options));
   if (image.pixels == nullptr) return invalid_argument("preprocess: the image has no pixels");
-  const Image8 resized = resize_like_pil(image, plan.resized_width, plan.resized_height);
-  const NormalizeTable table = normalize_table(options);
+  // Only the part of the resized image that the crops show is computed (a centre crop of 224 from
+  // 256 skips a quarter of the work); its values are those of the whole resize.
   const int crop = options.crop_size;
+  Window w{plan.resized_width, 0, plan.resized_height, 0};
+  for (const CropPlan& c : plan.crops) {
+    const int left = c.mirrored ? plan.resized_width - c.left - crop : c.left;
+    w.x0 = std::min(w.x0, left);
+    w.x1 = std::max(w.x1, left + crop);
+    w.y0 = std::min(w.y0, c.top);
+    w.y1 = std::max(w.y1, c.top + crop);
+  }
+  const Image8 region = resize_window(image, plan.resized_width, plan.resized_height, w);
+  const NormalizeTable table = normalize_table(options);
   const size_t sample_size = static_cast<size_t>(3) * crop * crop;
-  for (size_t i = 0; i < plan.crops.size(); ++i)
-    write_sample(resized, plan.crops[i], crop, table, out + i * sample_size);
+  for (size_t i = 0; i < plan.crops.size(); ++i) {
+    write_sample(region, w, plan.resized_width, plan.crops[i], crop, table, out + i * sample_size);
+  }
   return Status::ok_status();
 }
 
