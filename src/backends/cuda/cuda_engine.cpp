@@ -341,7 +341,7 @@ std::string join_profile_tactics(const std::vector<std::pair<int64_t, std::strin
   return text;
 }
 
-// A kernel name alone maps from batch 0: "every profile".
+// A kernel name alone maps from batch 0: the largest profile's tactic (see the header).
 std::map<int64_t, std::string> parse_profile_tactics(const std::string& text) {
   std::map<int64_t, std::string> out;
   if (text.empty()) return out;
