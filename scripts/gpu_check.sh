@@ -59,7 +59,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm,
 if [ "$tests" = 1 ]; then
   echo "== GPU tests"
   # GPU_TEST_FILTER (a --gtest_filter pattern) runs part of the tests.
-  timeout 240 "$bundle/bin/gpu_tests" ${GPU_TEST_FILTER:+--gtest_filter="$GPU_TEST_FILTER"} >"$out/gpu_tests.log" 2>&1
+  timeout 540 "$bundle/bin/gpu_tests" ${GPU_TEST_FILTER:+--gtest_filter="$GPU_TEST_FILTER"} >"$out/gpu_tests.log" 2>&1
   rc=$?
   grep -E '^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|rel L2|max \||X-rays' "$out/gpu_tests.log" | head -60
   grep -E '^\[ +OK \]' "$out/gpu_tests.log" | sed -E 's/.*\(([0-9]+) ms\)/\1 &/' | sort -rn | head -5 | cut -d' ' -f2-
