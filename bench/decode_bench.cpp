@@ -224,6 +224,14 @@ void BM_HeatmapPng(benchmark::State& state) {
 }
 BENCHMARK(BM_HeatmapPng)->Arg(1)->Arg(6);
 
+void BM_HeatmapJpeg(benchmark::State& state) {
+  const HeatmapInputs in = heatmap_inputs();
+  const Image8 rgb = render_heatmap(in.xray, in.map, in.region, {}).value();
+  for (auto _ : state) benchmark::DoNotOptimize(encode_jpeg(rgb.pixels.data(), rgb.width, rgb.height, 3, 90));
+  report(state);
+}
+BENCHMARK(BM_HeatmapJpeg);
+
 }  // namespace
 
 int main(int argc, char** argv) {

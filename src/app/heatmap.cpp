@@ -143,6 +143,12 @@ Status write_png(const std::string& path, const Image8& rgb) {
   return core::write_file_atomically(path, *png);
 }
 
+Status write_jpeg(const std::string& path, const Image8& rgb) {
+  Result<std::vector<uint8_t>> jpeg = encode_jpeg(rgb.pixels.data(), rgb.width, rgb.height, 3, 90);
+  if (!jpeg.ok()) return jpeg.status().with_context(path);
+  return core::write_file_atomically(path, *jpeg);
+}
+
 }  // namespace
 
 Status write_heatmap_png(const std::string& path, const Image& xray, const ActivationMap& map, const Region& region,
@@ -159,7 +165,7 @@ Status write_heatmap_png(const std::string& path, const Image8& xray, const Acti
 
 Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
                             const Image8& xray, const Region& crop_region, const std::string& dir,
-                            const std::string& image_path, std::string* written) {
+                            const std::string& image_path, std::string* written, ImageFormat format) {
   const Dims& d = features.dims();
   if (features.dtype() != DataType::kFloat32 || d.size() != 4 || sample < 0 || sample >= d[0]) {
     return invalid_argument("heat map: feature map has an unexpected shape " + dims_to_string(d));
@@ -170,10 +176,16 @@ Status write_sample_heatmap(const HostTensor& features, int64_t sample, const Ho
   HostTensor one(DataType::kFloat32, {d[1], d[2], d[3]});
   std::memcpy(one.raw(), features.data<float>() + sample * one.numel(), one.nbytes());
   CHEXRT_ASSIGN_OR_RETURN(ActivationMap map, class_activation_map(one, weights, class_index));
-  const std::string name =
-      std::filesystem::path(image_path).stem().string() + "." + std::string(kFindingNames[class_index]) + ".png";
+  if (format != ImageFormat::kPng && format != ImageFormat::kJpeg) {
+    return invalid_argument("heat map: written as PNG or JPEG only");
+  }
+  const bool jpeg = format == ImageFormat::kJpeg;
+  const std::string name = std::filesystem::path(image_path).stem().string() + "." +
+                           std::string(kFindingNames[class_index]) + (jpeg ? ".jpg" : ".png");
   *written = (std::filesystem::path(dir) / name).string();
-  return write_heatmap_png(*written, xray, map, crop_region, {});
+  if (!jpeg) return write_heatmap_png(*written, xray, map, crop_region, {});
+  CHEXRT_ASSIGN_OR_RETURN(Image8 rgb, render_heatmap(xray, map, crop_region, {}));
+  return write_jpeg(*written, rgb);
 }
 
 }  // namespace chexrt::app

@@ -186,8 +186,9 @@ void Pipeline::postprocess(InferredBatch& batch) {
     // The map of the centre crop (sample 4 of a ten-crop) is drawn where that crop came from.
     const int64_t sample = item.first_sample + (samples_ == 10 ? 4 : 0);
     try {
-      r.heatmap_status = write_sample_heatmap(batch.outputs[1], sample, options_.heatmap_weights, finding, item.image,
-                                              item.crop_region, options_.heatmap_dir, r.path, &r.heatmap);
+      r.heatmap_status =
+          write_sample_heatmap(batch.outputs[1], sample, options_.heatmap_weights, finding, item.image,
+                               item.crop_region, options_.heatmap_dir, r.path, &r.heatmap, options_.heatmap_format);
     } catch (const std::bad_alloc&) {
       r.heatmap_status = runtime_error(r.path + ": out of memory while drawing the heat map");
     }

@@ -52,6 +52,7 @@ struct PipelineOptions {
   HostTensor heatmap_weights;
   int heatmap_class = -1;
   int heatmap_max_side = 1024;
+  ImageFormat heatmap_format = ImageFormat::kPng;  ///< kPng or kJpeg
 };
 
 /// One file's outcome.

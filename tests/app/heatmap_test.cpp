@@ -3,13 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
+#include "app/findings.h"
 #include "test_support.h"
 
 namespace chexrt::app {
 namespace {
 
+using testing::read_bytes;
 using testing::TempDir;
 
 Image gradient_xray(int width, int height) {
@@ -86,6 +89,57 @@ TEST(Heatmap, WritesAValidPngAtomically) {
   Status bad = write_heatmap_png(dir.file("no/such/dir/cam.png"), xray, map, whole, HeatmapOptions{});
   EXPECT_EQ(bad.code(), StatusCode::kIoError);
   EXPECT_NE(bad.message().find("no/such/dir/cam.png"), std::string::npos) << bad.message();
+}
+
+// --heatmap-format jpeg: the sample's map written as <stem>.<finding>.jpg, a JPEG of the rendered
+// heat map within JPEG's loss at quality 90.
+TEST(Heatmap, WritesTheSampleAsJpegOnRequest) {
+  TempDir dir;
+  const Image xray = gradient_xray(64, 48);
+  const Image8 xray8 = quantize_to_8bit(xray);
+  HostTensor features(DataType::kFloat32, {2, 3, 7, 7});
+  for (int64_t i = 0; i < features.numel(); ++i) features.data<float>()[i] = static_cast<float>((i * 7) % 11);
+  HostTensor weights(DataType::kFloat32, {int64_t{kNumFindings}, 3});
+  for (int64_t i = 0; i < weights.numel(); ++i) weights.data<float>()[i] = 0.1f * static_cast<float>(i % 5);
+  const Region whole{0, 0, 64, 48};
+  std::string written;
+  Status s = write_sample_heatmap(features, 1, weights, 2, xray8, whole, dir.path(), "/x/ray/case7.png", &written,
+                                  ImageFormat::kJpeg);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(written, dir.file("case7." + std::string(kFindingNames[2]) + ".jpg"));
+  Result<Image8> jpeg = decode_image8(read_bytes(written).data(), read_bytes(written).size(), written);
+  ASSERT_TRUE(jpeg.ok()) << jpeg.status().to_string();
+  ASSERT_EQ(jpeg->width, 64);
+  ASSERT_EQ(jpeg->height, 48);
+  ASSERT_EQ(jpeg->channels, 3);
+
+  HostTensor one(DataType::kFloat32, {3, 7, 7});
+  std::memcpy(one.raw(), features.data<float>() + one.numel(), one.nbytes());
+  const ActivationMap map = class_activation_map(one, weights, 2).value();
+  const Image8 rendered = render_heatmap(xray8, map, whole, HeatmapOptions{}).value();
+  double diff = 0;
+  for (size_t i = 0; i < rendered.pixels.size(); ++i) diff += std::abs(rendered.pixels[i] - jpeg->pixels[i]);
+  EXPECT_LT(diff / rendered.pixels.size(), 6.0) << "mean absolute difference per sample";
+}
+
+TEST(EncodeJpeg, RoundTripsGreyAndRgbAndRefusesBadInput) {
+  for (int channels : {1, 3}) {
+    std::vector<uint8_t> pixels(static_cast<size_t>(40) * 24 * channels);
+    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i / channels) % 40 * 6);
+    Result<std::vector<uint8_t>> jpeg = encode_jpeg(pixels.data(), 40, 24, channels, 95);
+    ASSERT_TRUE(jpeg.ok()) << jpeg.status().to_string();
+    EXPECT_EQ(detect_image_format(jpeg->data(), jpeg->size()), ImageFormat::kJpeg);
+    Result<Image8> back = decode_image8(jpeg->data(), jpeg->size(), "round trip");
+    ASSERT_TRUE(back.ok()) << back.status().to_string();
+    EXPECT_EQ(back->channels, channels);
+    double diff = 0;
+    for (size_t i = 0; i < pixels.size(); ++i) diff += std::abs(pixels[i] - back->pixels[i]);
+    EXPECT_LT(diff / pixels.size(), 3.0);
+  }
+  const uint8_t pixel = 0;
+  EXPECT_EQ(encode_jpeg(&pixel, 1, 1, 2).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(encode_jpeg(&pixel, 1, 1, 1, 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(encode_jpeg(nullptr, 1, 1, 1).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace
