@@ -94,29 +94,57 @@ Result<Image8> render_any(const AnyImage& xray, const ActivationMap& map, const 
   };
   const std::vector<Tap> columns = taps(xray.width, region.x0, region.x1, map.width);
   const std::vector<Tap> rows = taps(xray.height, region.y0, region.y1, map.height);
+  // Each map row upsampled along x once (normalized to [0, 1]); an output row then blends two of
+  // them. The colour and opacity of a value come from a table of kLevels steps (1/4096: far
+  // below the 1/255 an output byte resolves), so a pixel costs a lerp, a lookup and a blend.
+  std::vector<float> wide(static_cast<size_t>(map.height) * xray.width, 0.0f);
+  if (range > 0.0f) {
+    for (int my = 0; my < map.height; ++my) {
+      const float* m = &map.values[static_cast<size_t>(my) * map.width];
+      float* w = &wide[static_cast<size_t>(my) * xray.width];
+      for (int x = 0; x < xray.width; ++x) {
+        const Tap& tx = columns[x];
+        w[x] = (m[tx.i0] + tx.a * (m[tx.i1] - m[tx.i0]) - *lo) / range;
+      }
+    }
+  }
+  constexpr int kLevels = 4096;
+  struct Blend {
+    float keep;                // 1 - alpha: the X-ray's share
+    std::array<float, 3> add;  // alpha * colour
+  };
+  std::vector<Blend> blends(kLevels + 1);
+  for (int i = 0; i <= kLevels; ++i) {
+    const float t = static_cast<float>(i) / kLevels;
+    const float alpha = options.max_alpha * t;
+    const std::array<float, 3> colour = jet(t);
+    blends[i] = {1.0f - alpha, {alpha * colour[0], alpha * colour[1], alpha * colour[2]}};
+  }
   auto to_byte = [](float v) { return static_cast<uint8_t>(std::clamp(v * 255.0f, 0.0f, 255.0f) + 0.5f); };
+  std::vector<float> grey(xray.width);
   for (int y = 0; y < xray.height; ++y) {
     const Tap& ty = rows[y];
-    const float* top_row = &map.values[static_cast<size_t>(ty.i0) * map.width];
-    const float* bottom_row = &map.values[static_cast<size_t>(ty.i1) * map.width];
+    // Luma (ITU-R 601, as PIL's convert('L')) of an RGB X-ray; the sample itself if grey.
+    const auto* in = &xray.pixels[static_cast<size_t>(y) * xray.width * xray.channels];
     for (int x = 0; x < xray.width; ++x) {
-      // Luma (ITU-R 601, as PIL's convert('L')) of an RGB X-ray; the sample itself if grey.
-      const auto* px_in = &xray.pixels[(static_cast<size_t>(y) * xray.width + x) * xray.channels];
-      const float grey = xray.channels == 1
-                             ? unit(px_in[0])
-                             : 0.299f * unit(px_in[0]) + 0.587f * unit(px_in[1]) + 0.114f * unit(px_in[2]);
-      std::array<float, 3> rgb = {grey, grey, grey};
-      const Tap& tx = columns[x];
-      if (range > 0.0f && tx.inside && ty.inside) {
-        const float top = top_row[tx.i0] + tx.a * (top_row[tx.i1] - top_row[tx.i0]);
-        const float bottom = bottom_row[tx.i0] + tx.a * (bottom_row[tx.i1] - bottom_row[tx.i0]);
-        const float t = (top + ty.a * (bottom - top) - *lo) / range;
-        const float alpha = options.max_alpha * t;
-        const std::array<float, 3> colour = jet(t);
-        for (int c = 0; c < 3; ++c) rgb[c] = (1.0f - alpha) * grey + alpha * colour[c];
+      const auto* px = in + static_cast<size_t>(x) * xray.channels;
+      grey[x] = xray.channels == 1 ? unit(px[0]) : 0.299f * unit(px[0]) + 0.587f * unit(px[1]) + 0.114f * unit(px[2]);
+    }
+    uint8_t* p = &out.pixels[static_cast<size_t>(y) * xray.width * 3];
+    if (!(range > 0.0f) || !ty.inside) {
+      for (int x = 0; x < xray.width; ++x) p[3 * x] = p[3 * x + 1] = p[3 * x + 2] = to_byte(grey[x]);
+      continue;
+    }
+    const float* top = &wide[static_cast<size_t>(ty.i0) * xray.width];
+    const float* bottom = &wide[static_cast<size_t>(ty.i1) * xray.width];
+    for (int x = 0; x < xray.width; ++x) {
+      if (!columns[x].inside) {
+        p[3 * x] = p[3 * x + 1] = p[3 * x + 2] = to_byte(grey[x]);
+        continue;
       }
-      uint8_t* p = &out.pixels[(static_cast<size_t>(y) * xray.width + x) * 3];
-      for (int c = 0; c < 3; ++c) p[c] = to_byte(rgb[c]);
+      const float t = std::clamp(top[x] + ty.a * (bottom[x] - top[x]), 0.0f, 1.0f);
+      const Blend& b = blends[static_cast<int>(t * kLevels + 0.5f)];
+      for (int c = 0; c < 3; ++c) p[3 * x + c] = to_byte(b.keep * grey[x] + b.add[c]);
     }
   }
   return out;
