@@ -90,4 +90,8 @@ class Engine {
   virtual Result<BenchmarkResult> benchmark(const BenchmarkOptions& options);
 };
 
+/// The engine's inputs at `batch` (dim 0), float32 ones filled with standard-normal values from
+/// `seed`, others zero: what benchmarks run on.
+std::vector<HostTensor> random_inputs(const Engine& engine, int64_t batch, unsigned seed = 42);
+
 }  // namespace chexrt

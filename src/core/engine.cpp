@@ -7,6 +7,22 @@
 
 namespace chexrt {
 
+std::vector<HostTensor> random_inputs(const Engine& engine, int64_t batch, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<HostTensor> inputs;
+  for (const TensorInfo& info : engine.inputs()) {
+    Dims dims = info.dims;
+    if (!dims.empty()) dims[0] = batch;
+    HostTensor t(info.dtype, dims);
+    if (info.dtype == DataType::kFloat32) {
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
+    }
+    inputs.push_back(std::move(t));
+  }
+  return inputs;
+}
+
 Result<BenchmarkResult> Engine::benchmark(const BenchmarkOptions& options) {
   if (options.batch < 1 || options.batch > max_batch()) {
     return invalid_argument("batch " + std::to_string(options.batch) + " is outside the engine's range 1.." +
@@ -15,18 +31,7 @@ Result<BenchmarkResult> Engine::benchmark(const BenchmarkOptions& options) {
   if (options.cuda.split > 1) {
     return unsupported("splitting a batch into concurrent sub-batches needs the CUDA backend");
   }
-  std::mt19937 rng(42);
-  std::normal_distribution<float> normal(0.f, 1.f);
-  std::vector<HostTensor> inputs;
-  for (const TensorInfo& info : this->inputs()) {
-    Dims dims = info.dims;
-    if (!dims.empty()) dims[0] = options.batch;
-    HostTensor t(info.dtype, dims);
-    if (info.dtype == DataType::kFloat32) {
-      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
-    }
-    inputs.push_back(t);
-  }
+  const std::vector<HostTensor> inputs = random_inputs(*this, options.batch);
   std::vector<HostTensor> outputs;
   for (int i = 0; i < options.warmup; ++i) CHEXRT_RETURN_IF_ERROR(infer(inputs, &outputs));
   BenchmarkResult result;

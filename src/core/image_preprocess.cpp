@@ -36,46 +36,6 @@ uint8_t clip_fixed(int32_t acc) {
   return static_cast<uint8_t>(std::clamp(v, 0, 255));
 }
 
-// Horizontal pass over rows [row_begin, row_end) of `in`.
-Image8 resample_rows(const ImageView& in, int row_begin, int row_end, int out_width) {
-  const FilterBank bank = bilinear_filter_bank(in.width, out_width);
-  const int ch = in.channels;
-  Image8 out{out_width, row_end - row_begin, ch, {}};
-  out.pixels.resize(static_cast<size_t>(out.width) * out.height * ch);
-  for (int y = row_begin; y < row_end; ++y) {
-    const uint8_t* src = &in.pixels[static_cast<size_t>(y) * in.width * ch];
-    uint8_t* dst = &out.pixels[static_cast<size_t>(y - row_begin) * out_width * ch];
-    for (int x = 0; x < out_width; ++x) {
-      const int32_t* k = &bank.weights[static_cast<size_t>(x) * bank.taps];
-      const uint8_t* s = src + static_cast<size_t>(bank.first[x]) * ch;
-      for (int c = 0; c < ch; ++c) {
-        int32_t acc = 1 << (kPrecisionBits - 1);
-        for (int i = 0; i < bank.count[x]; ++i) acc += s[i * ch + c] * k[i];
-        dst[x * ch + c] = clip_fixed(acc);
-      }
-    }
-  }
-  return out;
-}
-
-Image8 resample_columns(const ImageView& in, const FilterBank& bank, int row_offset, int out_height) {
-  const int ch = in.channels;
-  const size_t stride = static_cast<size_t>(in.width) * ch;
-  Image8 out{in.width, out_height, ch, {}};
-  out.pixels.resize(stride * out_height);
-  for (int y = 0; y < out_height; ++y) {
-    const int32_t* k = &bank.weights[static_cast<size_t>(y) * bank.taps];
-    const uint8_t* src = &in.pixels[static_cast<size_t>(bank.first[y] - row_offset) * stride];
-    uint8_t* dst = &out.pixels[static_cast<size_t>(y) * stride];
-    for (size_t x = 0; x < stride; ++x) {
-      int32_t acc = 1 << (kPrecisionBits - 1);
-      for (int i = 0; i < bank.count[y]; ++i) acc += src[i * stride + x] * k[i];
-      dst[x] = clip_fixed(acc);
-    }
-  }
-  return out;
-}
-
 // Python's round() on a half-integer rounds to even; torchvision's crop offsets use it.
 int round_half_even(double v) { return static_cast<int>(std::nearbyint(v)); }
 
@@ -107,7 +67,7 @@ void resample_row_window(const ImageView& in, const FilterBank& bank, int row_be
   }
 }
 
-// The window of resize_like_pil(image, out_width, out_height): the same values, computed for the
+// The window [x0, x1) x [y0, y1) of PIL's resize of `image` to out_width x out_height, computed for the
 // window alone (only the input rows and output columns it needs go through the horizontal pass).
 Image8 resize_window(const ImageView& image, int out_width, int out_height, const Window& w) {
   const int ch = image.channels;
@@ -211,21 +171,7 @@ FilterBank bilinear_filter_bank(int in_size, int out_size) {
 }
 
 Image8 resize_like_pil(const ImageView& image, int out_width, int out_height) {
-  const bool horizontal = out_width != image.width;
-  const bool vertical = out_height != image.height;
-  if (!horizontal && !vertical) {
-    return {image.width, image.height, image.channels,
-            std::vector<uint8_t>(image.pixels,
-                                 image.pixels + static_cast<size_t>(image.width) * image.height * image.channels)};
-  }
-  if (!vertical) return resample_rows(image, 0, image.height, out_width);
-  const FilterBank rows = bilinear_filter_bank(image.height, out_height);
-  if (!horizontal) return resample_columns(image, rows, 0, out_height);
-  // Only the input rows some output row reads need the horizontal pass.
-  const int first_row = rows.first.front();
-  const int end_row = rows.first.back() + rows.count.back();
-  const Image8 narrow = resample_rows(image, first_row, end_row, out_width);
-  return resample_columns(view_of(narrow), rows, first_row, out_height);
+  return resize_window(image, out_width, out_height, {0, out_width, 0, out_height});
 }
 
 std::array<int, 2> resized_size(int width, int height, int size) {

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -124,17 +123,8 @@ int bench_first_call(const BenchCliOptions& o, Engine& engine, const std::vector
                      const std::string& precision) {
   Table table({"batch", "first call ms", "steady median ms", "first / steady"});
   nlohmann::json rows = nlohmann::json::array();
-  std::mt19937 rng(42);
-  std::normal_distribution<float> normal(0.f, 1.f);
   for (int64_t batch : batches) {
-    std::vector<HostTensor> inputs;
-    for (const TensorInfo& info : engine.inputs()) {
-      Dims dims = info.dims;
-      dims[0] = batch;
-      HostTensor t(DataType::kFloat32, dims);
-      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
-      inputs.push_back(std::move(t));
-    }
+    const std::vector<HostTensor> inputs = random_inputs(engine, batch);
     std::vector<HostTensor> outputs;
     std::vector<double> ms;
     for (int i = 0; i < 1 + o.warmup + o.iterations; ++i) {

@@ -10,7 +10,6 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <random>
 #include <set>
 #include <sstream>
 
@@ -321,16 +320,7 @@ Result<BenchmarkResult> CpuEngine::benchmark(const BenchmarkOptions& options) {
   omp_set_num_threads(threads_);
   std::vector<std::vector<double>> times(steps_.size());
   std::vector<double> input_times;
-  std::vector<HostTensor> inputs;
-  std::mt19937 rng(42);
-  std::normal_distribution<float> normal(0.f, 1.f);
-  for (const TensorInfo& info : inputs_) {
-    Dims dims = info.dims;
-    dims[0] = options.batch;
-    HostTensor t(DataType::kFloat32, dims);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
-    inputs.push_back(t);
-  }
+  const std::vector<HostTensor> inputs = random_inputs(*this, options.batch);
   for (int i = 0; i < std::max(options.iterations, 1); ++i) {
     const auto input_start = std::chrono::steady_clock::now();
     convert_inputs(inputs, options.batch);
