@@ -13,28 +13,16 @@ per-block sums; --json writes them.
 
   python3 bench/library_layers.py --batch 256 [--json out.json]
 """
-import argparse, json, statistics
+import argparse, json, os, sys
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+from pytorch_peers import time_ms  # CUDA-event median after warm-up, as the peers are timed
+
 BLOCKS = [(56, 6, 64), (28, 12, 128), (14, 24, 256), (7, 16, 512)]  # (H = W, layers, input channels)
 GROWTH, BOTTLENECK = 32, 128
-
-
-def time_ms(fn, iters=30, warm=5):
-    for _ in range(warm):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(iters):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        ts.append(s.elapsed_time(e))
-    return statistics.median(ts)
 
 
 def main():
@@ -60,8 +48,8 @@ def main():
             k = c0 + GROWTH * layer
             a = buf[:, :k]
             w1 = torch.randn(BOTTLENECK, k, device=dev, dtype=dt) * 0.05
-            t1 = time_ms(lambda: torch.mm(a, w1.t(), out=y1))
-            t3 = time_ms(lambda: F.conv2d(mid, w3, padding=1))
+            t1 = time_ms(lambda: torch.mm(a, w1.t(), out=y1), 30, 5)
+            t3 = time_ms(lambda: F.conv2d(mid, w3, padding=1), 30, 5)
             bytes1 = m * (k + BOTTLENECK) * 2
             flop3 = 2.0 * m * GROWTH * BOTTLENECK * 9
             rows.append({"block": b, "layer": layer + 1, "k": k, "pixels": m, "mm_ms": t1, "conv3x3_ms": t3,
