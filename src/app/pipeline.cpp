@@ -153,9 +153,12 @@ Status Pipeline::infer(InferredBatch& batch, size_t first, std::vector<Image8>& 
       stats_.infer_s += seconds_since(infer_start);
     }
   }
-  if (batch.status.ok() && batch.outputs.empty() && batch.files.size() > 0 &&
-      std::any_of(batch.files.begin(), batch.files.end(), [](const BatchItem& f) { return f.status.ok(); })) {
-    batch.status = runtime_error("the engine gave no outputs");
+  // Findings need the engine's first output, heat maps its second (the feature map).
+  const bool ran =
+      std::any_of(batch.files.begin(), batch.files.end(), [](const BatchItem& f) { return f.status.ok(); });
+  const size_t wanted = options_.heatmap_dir.empty() ? 1 : 2;
+  if (batch.status.ok() && ran && batch.outputs.size() < wanted) {
+    batch.status = runtime_error("the engine gave " + std::to_string(batch.outputs.size()) + " outputs");
   }
   return Status::ok_status();
 }
@@ -295,9 +298,6 @@ Result<PipelineStats> Pipeline::run() {
 
     const Status infer_status = infer(batch, first, pixels);
     if (!infer_status.ok()) return infer_status;
-    if (batch.status.ok() && !batch.outputs.empty() && !options_.heatmap_dir.empty() && batch.outputs.size() < 2) {
-      batch.status = runtime_error("the engine gave " + std::to_string(batch.outputs.size()) + " outputs");
-    }
     pixels = {};
     std::unique_lock<std::mutex> lock(mutex_);
     ++released_;  // the engine is done with this batch's buffer: decoding may fill it again
