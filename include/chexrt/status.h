@@ -10,13 +10,15 @@ namespace chexrt {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  ///< bad user input: a flag, a shape, a tensor
-  kNotFound,         ///< a file, tensor or node that does not exist
-  kUnsupported,      ///< valid input that chexrt does not implement (op, attribute, dtype)
-  kParseError,       ///< a malformed file (ONNX, engine, image)
-  kIoError,          ///< the file system said no
-  kRuntimeError,     ///< a failure while running (CUDA, cuDNN, oneDNN)
-  kVersionMismatch,  ///< an engine built for another GPU, CUDA, cuDNN or chexrt
+  kInvalidArgument,   ///< bad user input: a flag, a shape, a tensor
+  kNotFound,          ///< a file, tensor or node that does not exist
+  kUnsupported,       ///< valid input that chexrt does not implement (op, attribute, dtype)
+  kParseError,        ///< a malformed file (ONNX, engine, image)
+  kIoError,           ///< the file system said no
+  kRuntimeError,      ///< a failure while running (CUDA, cuDNN, oneDNN)
+  kVersionMismatch,   ///< an engine built for another GPU, CUDA, cuDNN or chexrt
+  kUnavailable,       ///< cannot take the work now (a full queue, shutting down); try again later
+  kDeadlineExceeded,  ///< the work did not finish within its time limit
 };
 
 const char* status_code_name(StatusCode code);
@@ -49,6 +51,8 @@ inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std
 inline Status parse_error(std::string m) { return {StatusCode::kParseError, std::move(m)}; }
 inline Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 inline Status runtime_error(std::string m) { return {StatusCode::kRuntimeError, std::move(m)}; }
+inline Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status deadline_exceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
 
 /// A value or the Status that explains why there is none.
 template <class T>

@@ -20,6 +20,10 @@ const char* status_code_name(StatusCode code) {
       return "RuntimeError";
     case StatusCode::kVersionMismatch:
       return "VersionMismatch";
+    case StatusCode::kUnavailable:
+      return "Unavailable";
+    case StatusCode::kDeadlineExceeded:
+      return "DeadlineExceeded";
   }
   return "Unknown";
 }
