@@ -12,9 +12,18 @@
 # toolkit and cuDNN 9; on a machine with a GPU, run this script and then scripts/gpu_check.sh in
 # the same clone (docs/PERF.md, "How to reproduce").
 #
-#   scripts/gpu_bundle.sh [BUILD_DIR]     (default build-gpu)
+# With --before REV, the `chexrt` of an earlier revision (built from a git worktree in
+# BUILD_DIR-before/, built in its build-gpu/) travels too, as .gpu/bin/chexrt_before, and gpu_check.sh times it beside
+# this one in the same run: the before/after table of a change.
+#
+#   scripts/gpu_bundle.sh [--before REV] [BUILD_DIR]     (default build-gpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+before=""
+if [ "${1:-}" = "--before" ]; then
+  before=$(git rev-parse --short "$2")
+  shift 2
+fi
 build=${1:-build-gpu}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF -DCHEXRT_WITH_DCMTK=OFF \
@@ -25,6 +34,18 @@ cmake --build "$build" -j "$(nproc)" --target gpu_tests gpu_bench chexrt_cli
 rm -rf .gpu/bin .gpu/bin.tar.xz .gpu/lib
 mkdir -p .gpu/bin .gpu/lib
 cp "$build/tests/gpu/gpu_tests" "$build/bench/gpu_bench" "$build/tools/cli/chexrt" .gpu/bin/
+rm -f .gpu/before_rev
+if [ -n "$before" ]; then
+  tree="$build-before"
+  if [ -d "$tree" ]; then git -C "$tree" checkout -q --detach "$before"; else git worktree add -q --detach "$tree" "$before"; fi
+  if [ ! -f "$tree/build-gpu/build.ninja" ]; then
+    cmake -S "$tree" -B "$tree/build-gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF \
+      -DCHEXRT_WITH_DCMTK=OFF -DCHEXRT_WITH_CUDA=ON
+  fi
+  cmake --build "$tree/build-gpu" -j "$(nproc)" --target chexrt_cli
+  cp "$tree/build-gpu/tools/cli/chexrt" .gpu/bin/chexrt_before
+  echo "$before" >.gpu/before_rev
+fi
 # Libraries of this machine that the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9) does not have.
 for exe in .gpu/bin/*; do
   for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl' || true); do

@@ -19,6 +19,8 @@
 #   scripts/gpu_check.sh [--no-tests] [--no-bench] [--no-smoke] [--no-sanitizer] [--no-peers]
 #                        [--batches 1,32,256] [--peers eager_tf32,compile_fp16] [--per-layer]
 #                        [--pipeline | --pipeline-quick]
+# When the bundle holds an earlier revision's chexrt (scripts/gpu_bundle.sh --before REV), the
+# engine benchmarks run it too, alternating with this one, and the table shows both.
 # --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, first call per
 # batch size, decoding alone, bench and predict with GPU and host preprocessing and their
 # findings compared, ten-crop), for a short time on the machine.
@@ -70,7 +72,15 @@ fi
 if [ "$bench" = 1 ]; then
   echo "== chexrt bench (one engine per precision, batches $batches)"
   : >"$out/chexrt_bench.log"
+  # The earlier revision keeps its own timing cache, so that each chooses its kernels itself.
+  before_rev=$(cat "$bundle/before_rev" 2>/dev/null || true)
   for precision in fp16 fp32; do
+    if [ -n "$before_rev" ]; then
+      CHEXRT_TIMING_CACHE=/tmp/chexrt_timing_cache_before.txt timeout 200 "$bundle/bin/chexrt_before" bench \
+        --model "$model" --device cuda --precision $precision --batch "$batches" --iterations 100 --warmup 20 \
+        --json "$work/before_$precision.json" >>"$out/chexrt_bench_before.log" 2>&1 ||
+        { echo "chexrt@$before_rev bench $precision: failed"; tail -5 "$out/chexrt_bench_before.log"; status=1; }
+    fi
     timeout 200 "$chexrt" bench --model "$model" --device cuda --precision $precision --batch "$batches" \
       --iterations 100 --warmup 20 --json "$work/chexrt_$precision.json" >>"$out/chexrt_bench.log" 2>&1
     rc=$?
@@ -89,6 +99,12 @@ for path in sorted(glob.glob(os.path.join(sys.argv[1], "chexrt_fp*.json"))):
     doc = json.load(open(path))
     for r in doc["rows"]:
         r["precision"] = doc["precision"]
+        r["images_per_second_compute"] = r["batch"] * 1000.0 / r["compute_median_ms"]
+        rows.append(r)
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "before_fp*.json"))):
+    doc = json.load(open(path))
+    for r in doc["rows"]:
+        r["precision"] = doc["precision"] + ", before"
         r["images_per_second_compute"] = r["batch"] * 1000.0 / r["compute_median_ms"]
         rows.append(r)
 split = os.path.join(sys.argv[1], "split_fp16.json")
@@ -270,6 +286,12 @@ print(f"{'configuration':40s}" + "".join(f"{'batch ' + str(b):>24s}" for b in ba
 for name, v in rows.items():
     cells = "".join(f"{(f'{v[b][0]:.3f} ({v[b][1]:.0f})' if b in v else '-'):>24s}" for b in batches)
     print(f"{name:40s}{cells}")
+before = open(os.path.join(".gpu", "before_rev")).read().strip() if os.path.exists(os.path.join(".gpu", "before_rev")) else ""
+for precision in ("fp16", "fp32"):
+    now, then = rows.get(f"chexrt {precision}", {}), rows.get(f"chexrt {precision}, before", {})
+    for b in batches:
+        if b in now and b in then:
+            print(f"chexrt {precision} / chexrt@{before} {precision} (the rows marked before), batch {b}: {now[b][1] / then[b][1]:.2f}x")
 for peer, names in (("pytorch compile_fp16", ("chexrt fp16", "chexrt fp16, 2 concurrent sub-batches")),
                     ("pytorch eager_tf32", ("chexrt fp32",))):
     ref = rows.get(peer, {})

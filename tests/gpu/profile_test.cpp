@@ -9,6 +9,7 @@
 
 #include "backends/cuda/cuda_engine.h"
 #include "backends/cuda/steps.h"
+#include "builder/optimization_profiles.h"
 #include "chexrt/builder.h"
 #include "gpu_test_util.h"
 #include "runtime/graph_executor.h"
@@ -102,7 +103,7 @@ TEST(CudaProfiles, EachBatchRunsKernelsTimedAtItsProfile) {
     const std::vector<std::string> all = (*engine)->node_tactics();
     ASSERT_EQ(all.size(), at_max->size());
     for (size_t n = 0; n < all.size(); ++n) {
-      const auto per_profile = parse_profile_tactics(all[n]);
+      const auto per_profile = builder::parse_profile_tactics(all[n]);
       const auto it = per_profile.count(kMax) ? per_profile.find(kMax) : per_profile.find(0);
       ASSERT_NE(it, per_profile.end()) << all[n];
       EXPECT_EQ(it->second, (*at_max)[n]);
@@ -164,26 +165,6 @@ TEST(CudaProfiles, EngineFileStoresEveryProfile) {
     EXPECT_EQ(b->tactics_for_batch(batch).value(), l->tactics_for_batch(batch).value()) << "batch " << batch;
   }
   EXPECT_NE((*loaded)->describe_layers().find("5 profile(s)"), std::string::npos) << (*loaded)->describe_layers();
-}
-
-TEST(CudaProfiles, OptimizationProfilesCoverTheRange) {
-  EXPECT_EQ(optimization_profiles(1, 0, 256), (std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64, 128, 256}));
-  EXPECT_EQ(optimization_profiles(8, 100, 256), (std::vector<int64_t>{8, 16, 32, 64, 100, 128, 256}));
-  EXPECT_EQ(optimization_profiles(3, 3, 8), (std::vector<int64_t>{3, 4, 8}));
-  EXPECT_EQ(optimization_profiles(1, 6, 8), (std::vector<int64_t>{1, 2, 4, 6, 8}));
-  EXPECT_EQ(optimization_profiles(1, 1, 1), (std::vector<int64_t>{1}));
-  EXPECT_EQ(optimization_profiles(200, 200, 200), (std::vector<int64_t>{200}));
-}
-
-TEST(CudaProfiles, ProfileTacticsRoundTrip) {
-  EXPECT_EQ(join_profile_tactics({{1, "a"}, {2, "a"}}), "1=a;2=a");
-  EXPECT_EQ(join_profile_tactics({{8, "a"}}), "a");
-  const std::string text = join_profile_tactics({{1, "conv_split_k"}, {8, "(inside conv_x)"}, {256, "conv_big"}});
-  EXPECT_EQ(text, "1=conv_split_k;8=(inside conv_x);256=conv_big");
-  EXPECT_EQ(parse_profile_tactics(text),
-            (std::map<int64_t, std::string>{{1, "conv_split_k"}, {8, "(inside conv_x)"}, {256, "conv_big"}}));
-  EXPECT_EQ(parse_profile_tactics("conv_big"), (std::map<int64_t, std::string>{{0, "conv_big"}}));
-  EXPECT_TRUE(parse_profile_tactics("").empty());
 }
 
 TEST(CudaProfiles, ProfileBatchesArePowersOfTwoUpToTheMax) {

@@ -1,6 +1,7 @@
-// The CUDA engine: execution contexts, building (tactic timing at every optimization profile,
-// done by CudaEngine::build and never at run time), running, inspection and benchmarks. Over
-// 600 lines because these share the execution context, private to this file.
+// The CUDA engine: execution contexts, building (every optimization profile's kernels chosen by
+// the builder's tactic selection, which this file times on the device, only while the engine is
+// built), running, inspection and benchmarks. Over 600 lines because these share the execution
+// context, private to this file.
 #include "backends/cuda/cuda_engine.h"
 
 #include <algorithm>
@@ -9,14 +10,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "backends/cuda/image_input.h"
-#include "backends/cuda/timing_cache.h"
+#include "builder/optimization_profiles.h"
+#include "builder/tactic_selection.h"
 #include "core/image_preprocess.h"
 
 namespace chexrt::cuda {
@@ -71,7 +72,7 @@ float elapsed_ms(cudaEvent_t a, cudaEvent_t b) {
 CudaBuildSettings settings_from_environment() {
   CudaBuildSettings s;
   s.tactic_filter = env_or("CHEXRT_CUDA_TACTIC", "");
-  s.timing_cache = timing_cache_path_from_environment();
+  s.timing_cache = builder::timing_cache_path_from_environment();
   return s;
 }
 
@@ -289,8 +290,9 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
   // Every profile's tactics, from the largest batch down (a smaller profile reuses a larger
   // one's step where it chose the same kernel): stored ones where given, else timed now.
   std::vector<std::map<int64_t, std::string>> stored(settings.tactics.size());
-  for (size_t n = 0; n < settings.tactics.size(); ++n) stored[n] = parse_profile_tactics(settings.tactics[n]);
-  const std::vector<int64_t> batches = optimization_profiles(options.min_batch, options.opt_batch, options.max_batch);
+  for (size_t n = 0; n < settings.tactics.size(); ++n) stored[n] = builder::parse_profile_tactics(settings.tactics[n]);
+  const std::vector<int64_t> batches =
+      builder::optimization_profiles(options.min_batch, options.opt_batch, options.max_batch);
   {
     std::lock_guard<std::mutex> lock(e->prepare_mu_);
     for (auto b = batches.rbegin(); b != batches.rend(); ++b) {
@@ -323,51 +325,68 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
   return e;
 }
 
-std::vector<int64_t> optimization_profiles(int64_t min, int64_t opt, int64_t max) {
-  std::vector<int64_t> batches = {max, opt > 0 ? std::min(opt, max) : max};
-  int64_t p = 1;
-  while (p < min) p *= 2;  // the first power of two at least min
-  for (; p < max; p *= 2) batches.push_back(p);
-  std::sort(batches.begin(), batches.end());
-  batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
-  return batches;
-}
+namespace {
 
-std::string join_profile_tactics(const std::vector<std::pair<int64_t, std::string>>& per_profile) {
-  if (per_profile.empty()) return "";
-  if (per_profile.size() == 1) return per_profile[0].second;
-  std::string text;
-  for (const auto& [batch, name] : per_profile) text += (text.empty() ? "" : ";") + std::to_string(batch) + "=" + name;
-  return text;
-}
+// The CUDA side of tactic selection (builder/tactic_selection.h): one profile's candidate
+// steps, timed with events on an execution context's stream. Without a context it only
+// describes the candidates (for a profile where every step has one).
+class CudaTacticTimer final : public builder::TacticTimer {
+ public:
+  using Lists = std::vector<std::vector<std::unique_ptr<Step>>>;
+  CudaTacticTimer(const Lists& lists, const std::string& device_name, ExecutionContext* ctx = nullptr,
+                  const RunContext* rc = nullptr, bool verbose = false)
+      : lists_(lists), device_name_(device_name), ctx_(ctx), rc_(rc), verbose_(verbose) {}
 
-// A kernel name alone maps from batch 0: the largest profile's tactic (see the header).
-std::map<int64_t, std::string> parse_profile_tactics(const std::string& text) {
-  std::map<int64_t, std::string> out;
-  if (text.empty()) return out;
-  const bool listed = text.find('=') != std::string::npos && std::isdigit(static_cast<unsigned char>(text[0]));
-  if (!listed) {
-    out[0] = text;
-    return out;
+  size_t num_steps() const override { return lists_.size(); }
+  size_t num_candidates(size_t s) const override { return lists_[s].size(); }
+  std::string name(size_t s, size_t c) const override { return lists_[s][c]->name(); }
+  bool fuses_next(size_t s, size_t c) const override { return lists_[s][c]->fuses_next(); }
+  std::string cache_key(size_t s, size_t c) const override {
+    return device_name_ + "|" + lists_[s][c]->name() + "|" + lists_[s][c]->signature();
   }
-  size_t at = 0;
-  while (at < text.size()) {
-    size_t end = text.find(';', at);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(at, end - at);
-    const size_t eq = item.find('=');
-    if (eq != std::string::npos) out[std::atoll(item.substr(0, eq).c_str())] = item.substr(eq + 1);
-    at = end + 1;
+
+  Result<double> time(size_t s, size_t c) override {
+    if (!ctx_) return runtime_error("cuda: timing a tactic needs an execution context");
+    const Step& step = *lists_[s][c];
+    // Warm-up; a fault while running stays fatal (synchronize below).
+    const Status warm = step.enqueue(*rc_);
+    if (!warm.ok()) {
+      cudaGetLastError();
+      CHEXRT_RETURN_IF_ERROR(ctx_->synchronize("after refused tactic " + step.name()));
+      if (verbose_) std::fprintf(stderr, "cuda: tactic %s refused: %s\n", step.name().c_str(), warm.message().c_str());
+      return kRefused;
+    }
+    constexpr int kReps = 5;
+    cudaEventRecord(events_.start, ctx_->stream());
+    for (int r = 0; r < kReps; ++r) CHEXRT_RETURN_IF_ERROR(step.enqueue(*rc_));
+    cudaEventRecord(events_.stop, ctx_->stream());
+    CHEXRT_RETURN_IF_ERROR(ctx_->synchronize("timing tactic " + step.name()));
+    return static_cast<double>(elapsed_ms(events_.start, events_.stop)) / kReps;
   }
-  return out;
-}
+
+  Status run(size_t s, size_t c) override {
+    if (!ctx_) return runtime_error("cuda: running a tactic needs an execution context");
+    const Step& step = *lists_[s][c];
+    CHEXRT_RETURN_IF_ERROR(step.enqueue(*rc_));
+    return ctx_->synchronize("running " + step.name());
+  }
+
+ private:
+  const Lists& lists_;
+  const std::string& device_name_;
+  ExecutionContext* ctx_;
+  const RunContext* rc_;
+  bool verbose_;
+  EventPair events_;
+};
+
+}  // namespace
 
 Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const std::vector<std::string>& forced) {
   const StepFactoryEnv env{graph_, plan_, cudnn_, cublaslt_, device_, batch};
   const size_t num_steps = plan_.steps.size();
   std::vector<std::vector<std::unique_ptr<Step>>> candidates(num_steps);
   size_t scratch = 0, workspace = 0;
-  bool timing = false;
   for (size_t s = 0; s < num_steps; ++s) {
     const StepDesc& desc = plan_.steps[s];
     std::string wanted = desc.node >= 0 && desc.node < static_cast<int>(forced.size()) ? forced[desc.node] : "";
@@ -400,10 +419,11 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
       scratch = std::max(scratch, c->scratch_bytes());
       workspace = std::max(workspace, c->workspace_bytes());
     }
-    timing = timing || list.size() > 1;
   }
 
-  if (timing) {
+  // The builder chooses (builder/tactic_selection.h); this engine times and runs what it asks.
+  std::vector<size_t> chosen;
+  if (builder::needs_timing(CudaTacticTimer(candidates, device_name_))) {
     CHEXRT_ASSIGN_OR_RETURN(auto ctx, ExecutionContext::create(*this, scratch, workspace));
     // Realistic data flows through the network while it is timed: random inputs, and every
     // step's output comes from its chosen tactic.
@@ -415,115 +435,29 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
     }
     CHEXRT_RETURN_IF_ERROR(ctx->enqueue_h2d(*this, batch));
     const RunContext rc = ctx->run_context(*this, batch);
-    EventPair ev;
-    constexpr int kReps = 5;
-    constexpr double kRefused = std::numeric_limits<double>::infinity();
-    // Milliseconds per run of a candidate (from the cache when it is there), or kRefused when
-    // the device refuses its launch (e.g. a cluster it cannot co-schedule).
-    const auto time_candidate = [&](const Step& step) -> Result<double> {
-      const std::string key = device_name_ + "|" + step.name() + "|" + step.signature();
-      double ms = 0;
-      if (auto cached = cache_.find(key)) {
-        ms = *cached;
-      } else {
-        // Warm-up; a fault while running stays fatal (synchronize below).
-        const Status warm = step.enqueue(rc);
-        if (!warm.ok()) {
-          cudaGetLastError();
-          CHEXRT_RETURN_IF_ERROR(ctx->synchronize("after refused tactic " + step.name()));
-          if (options_.verbose)
-            std::fprintf(stderr, "cuda: tactic %-70s refused: %s\n", step.name().c_str(), warm.message().c_str());
-          return kRefused;
-        }
-        cudaEventRecord(ev.start, ctx->stream());
-        for (int r = 0; r < kReps; ++r) CHEXRT_RETURN_IF_ERROR(step.enqueue(rc));
-        cudaEventRecord(ev.stop, ctx->stream());
-        CHEXRT_RETURN_IF_ERROR(ctx->synchronize("timing tactic " + step.name()));
-        ms = elapsed_ms(ev.start, ev.stop) / kReps;
-        cache_.insert(key, ms);
-      }
-      if (options_.verbose) std::fprintf(stderr, "cuda: tactic %-70s %9.4f ms\n", step.name().c_str(), ms);
-      return ms;
-    };
-    // The fastest of `list` (index and ms); kRefused when the device runs none.
-    const auto fastest = [&](const std::vector<std::unique_ptr<Step>>& list) -> Result<std::pair<size_t, double>> {
-      std::pair<size_t, double> best{0, kRefused};
-      for (size_t i = 0; i < list.size(); ++i) {
-        CHEXRT_ASSIGN_OR_RETURN(const double ms, time_candidate(*list[i]));
-        if (ms < best.second) best = {i, ms};
-      }
-      return best;
-    };
-    const auto run = [&](const Step& step) -> Status {
-      CHEXRT_RETURN_IF_ERROR(step.enqueue(rc));
-      return ctx->synchronize("running " + step.name());
-    };
-
-    // A fused kernel of steps s and s + 1 (fuses_next()) is timed after step s's other tactics
-    // and wins if it beats the best of step s plus the best of step s + 1.
-    std::unique_ptr<Step> pending_fused;
-    double pending_ms = kRefused, pending_first_ms = kRefused;
-    for (size_t s = 0; s < num_steps; ++s) {
-      auto& list = candidates[s];
-      if (s > 0 && candidates[s - 1][0]->fuses_next()) continue;  // a forced fused kernel did it
-      std::vector<std::unique_ptr<Step>> fused, plain;
-      for (auto& c : list) (c->fuses_next() ? fused : plain).push_back(std::move(c));
-      list = plain.empty() ? std::move(fused) : std::move(plain);  // a forced fused tactic stands alone
-      if (list[0]->fuses_next()) fused.clear();
-      const bool deciding = pending_fused != nullptr;
-      double best_ms = kRefused;
-      if (list.size() > 1 || deciding || !fused.empty()) {
-        CHEXRT_ASSIGN_OR_RETURN(const auto best, fastest(list));
-        if (best.second == kRefused) return runtime_error("no tactic of step " + list[0]->name() + " runs on this GPU");
-        best_ms = best.second;
-        std::unique_ptr<Step> chosen = std::move(list[best.first]);
-        list.clear();
-        list.push_back(std::move(chosen));
-        if (options_.verbose) {
-          std::fprintf(stderr, "cuda: batch %lld: chose %s (%.4f ms)\n", static_cast<long long>(batch),
-                       list[0]->name().c_str(), best_ms);
-        }
-      }
-      CHEXRT_RETURN_IF_ERROR(run(*list[0]));
-      if (deciding) {
-        const double pair_ms = pending_first_ms + best_ms;
-        const bool take = pending_ms < pair_ms;
-        if (options_.verbose) {
-          std::fprintf(stderr, "cuda: batch %lld: %s %s (%.4f ms against %.4f ms for the pair)\n",
-                       static_cast<long long>(batch), take ? "chose" : "passed over", pending_fused->name().c_str(),
-                       pending_ms, pair_ms);
-        }
-        if (take) {
-          candidates[s - 1][0] = std::move(pending_fused);
-          CHEXRT_RETURN_IF_ERROR(run(*candidates[s - 1][0]));
-          fused.clear();  // this step's work is done; it cannot start a fused pair of its own
-        }
-        pending_fused.reset();
-      }
-      if (!fused.empty()) {
-        CHEXRT_ASSIGN_OR_RETURN(const auto best, fastest(fused));
-        if (best.second != kRefused) {
-          pending_fused = std::move(fused[best.first]);
-          pending_ms = best.second;
-          pending_first_ms = best_ms;
-        }
-      }
-    }
+    CudaTacticTimer timer(candidates, device_name_, ctx.get(), &rc, options_.verbose);
+    const builder::SelectionLog log{options_.verbose, "cuda: batch " + std::to_string(batch)};
+    CHEXRT_ASSIGN_OR_RETURN(chosen, builder::select_tactics(timer, &cache_, log));
     // The cache only saves time later: failing to write it is worth a warning, not the build.
     if (!settings_.timing_cache.empty()) {
       const Status saved = cache_.save(settings_.timing_cache);
       if (!saved.ok()) std::fprintf(stderr, "chexrt: warning: timing cache not saved: %s\n", saved.to_string().c_str());
     }
+  } else {
+    CudaTacticTimer untimed(candidates, device_name_);  // one candidate per step: nothing is timed
+    CHEXRT_ASSIGN_OR_RETURN(chosen, builder::select_tactics(untimed, nullptr, {}));
   }
-  // The step after a fused kernel runs nothing. (Every list holds one tactic here: a fused one
-  // is only offered next to others, which makes the builder time them, unless it is forced.)
+  // Keep the chosen step of each plan step; the step after a fused kernel runs nothing.
   for (size_t s = 0; s < num_steps; ++s) {
     auto& list = candidates[s];
-    if (s > 0 && candidates[s - 1][0]->fuses_next()) {
+    if (chosen[s] == builder::kFusedAway) {
       list.clear();
       list.push_back(fused_away_step(*candidates[s - 1][0]));
       continue;
     }
+    std::unique_ptr<Step> step = std::move(list[chosen[s]]);
+    list.clear();
+    list.push_back(std::move(step));
     const int node = plan_.steps[s].node;
     if (node >= 0 && node < static_cast<int>(forced.size()) && is_fused_away_name(forced[node])) {
       return runtime_error(ir::describe(graph_.node(node)) + ": tactic '" + forced[node] +
@@ -717,7 +651,7 @@ std::vector<std::string> CudaEngine::node_tactics() const {
     for (auto p = profiles_.rbegin(); p != profiles_.rend(); ++p) {
       per_profile.emplace_back((*p)->batch, (*p)->steps[plan_.node_step[n]]->name());
     }
-    tactics[n] = join_profile_tactics(per_profile);
+    tactics[n] = builder::join_profile_tactics(per_profile);
   }
   return tactics;
 }

@@ -5,7 +5,7 @@
 // (Engine::infer picks an idle context).
 //
 // Optimization profiles (TensorRT's, with one batch range each): the builder times the kernels
-// at every batch of optimization_profiles(min, opt, max) and batch b runs the steps of the
+// at every batch of builder::optimization_profiles(min, opt, max) and batch b runs the steps of the
 // smallest of them >= b, so batch 1 runs kernels chosen at batch 1 (split-K, small tiles) and
 // batch 256 kernels chosen at 256, from one engine. Everything is decided while the engine is
 // built (or loaded from a file that stores every profile's tactics): the tactics of each
@@ -24,7 +24,7 @@
 
 #include "backends/cuda/plan.h"
 #include "backends/cuda/steps.h"
-#include "backends/cuda/timing_cache.h"
+#include "builder/timing_cache.h"
 #include "chexrt/builder.h"
 #include "chexrt/engine.h"
 
@@ -32,21 +32,9 @@ namespace chexrt::cuda {
 
 class ExecutionContext;
 
-/// The batches the builder times kernels at: every power of two from the one at least `min` up
-/// to `max`, plus `opt` (0: max) and `max`; ascending.
-std::vector<int64_t> optimization_profiles(int64_t min, int64_t opt, int64_t max);
-
-/// A node's tactics in every profile as one string, what node_tactics() gives and engine files
-/// store: "1=kernelA;2=kernelB;...;256=kernelC" (ascending batches), or the kernel name alone for
-/// an engine of one profile. parse_profile_tactics reads both; a name alone maps from batch 0 and
-/// forces the largest profile's tactic only (the others are timed), as CHEXRT_CUDA_TACTIC and
-/// tests force one kernel.
-std::string join_profile_tactics(const std::vector<std::pair<int64_t, std::string>>& per_profile);
-std::map<int64_t, std::string> parse_profile_tactics(const std::string& text);
-
 /// What the builder options do not say, mostly for tests and benchmarks.
 struct CudaBuildSettings {
-  /// Per graph node, the tactics to use instead of timing, as join_profile_tactics writes them
+  /// Per graph node, the tactics to use instead of timing, as builder::join_profile_tactics writes them
   /// ("" or absent: time the candidates); engine files store these.
   std::vector<std::string> tactics;
   /// Keep only convolution and pool tactics whose name contains this (when any does); e.g.
@@ -122,7 +110,7 @@ class CudaEngine final : public Engine {
   BuildOptions options_;
   CudaBuildSettings settings_;
   cudaDeviceProp device_{};
-  TimingCache cache_;
+  builder::TimingCache cache_;
   std::vector<std::unique_ptr<Step>> steps_;        // the steps of every profile (shared where equal)
   std::vector<std::unique_ptr<Profile>> profiles_;  // from the largest batch down, as timed
   const Profile* max_profile_ = nullptr;            // profiles_[0]

@@ -1,4 +1,4 @@
-#include "backends/cuda/timing_cache.h"
+#include "builder/timing_cache.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 
 #include "core/atomic_file.h"
 
-namespace chexrt::cuda {
+namespace chexrt::builder {
 
 namespace {
 constexpr const char* kHeader = "# chexrt timing cache v1";
@@ -83,4 +83,4 @@ std::string timing_cache_path_from_environment() {
   return path == "off" ? "" : path;
 }
 
-}  // namespace chexrt::cuda
+}  // namespace chexrt::builder

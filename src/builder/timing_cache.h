@@ -1,4 +1,4 @@
-// Tactic timings kept across builds: key (GPU, kernel name, problem signature) -> milliseconds.
+// Tactic timings kept across builds: key (device, kernel name, problem signature) -> milliseconds.
 // A text file, one "<ms>\t<key>" line per entry, so that a rebuild of the same model on the same
 // GPU skips timing. It lives in default_timing_cache_path() unless CHEXRT_TIMING_CACHE names
 // another file (or is empty, or "off": no cache).
@@ -11,7 +11,7 @@
 
 #include "chexrt/status.h"
 
-namespace chexrt::cuda {
+namespace chexrt::builder {
 
 class TimingCache {
  public:
@@ -34,4 +34,4 @@ std::string default_timing_cache_path();
 /// The cache file to use: CHEXRT_TIMING_CACHE when set ("" or "off": none), else the default.
 std::string timing_cache_path_from_environment();
 
-}  // namespace chexrt::cuda
+}  // namespace chexrt::builder

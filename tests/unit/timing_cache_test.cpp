@@ -1,4 +1,4 @@
-// The CUDA tactic timing cache (no GPU needed): where it lives by default, the switch that turns
+// The tactic timing cache: where it lives by default, the switch that turns
 // it off, and a save/load round trip into a folder that does not exist yet.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "backends/cuda/timing_cache.h"
+#include "builder/timing_cache.h"
 
-namespace chexrt::cuda {
+namespace chexrt::builder {
 namespace {
 
 namespace fs = std::filesystem;
@@ -84,4 +84,4 @@ TEST(TimingCache, SaveCreatesTheFolderAndLoadReadsItBack) {
 }
 
 }  // namespace
-}  // namespace chexrt::cuda
+}  // namespace chexrt::builder
