@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "fake_inference_service.h"
 #include "kserve_proto/grpc_service.grpc.pb.h"
 #include "server/kserve_grpc.h"
 
@@ -17,161 +18,7 @@ namespace chexrt::server {
 namespace {
 
 namespace pb = ::inference;
-
-double element(const Tensor& t, size_t i) {
-  auto read = [&](auto v) {
-    std::memcpy(&v, t.data.data() + i * sizeof(v), sizeof(v));
-    return static_cast<double>(v);
-  };
-  switch (t.datatype) {
-    case DataType::kBool:
-    case DataType::kUint8:
-      return read(uint8_t{});
-    case DataType::kUint16:
-      return read(uint16_t{});
-    case DataType::kUint32:
-      return read(uint32_t{});
-    case DataType::kUint64:
-      return read(uint64_t{});
-    case DataType::kInt8:
-      return read(int8_t{});
-    case DataType::kInt16:
-      return read(int16_t{});
-    case DataType::kInt32:
-      return read(int32_t{});
-    case DataType::kInt64:
-      return read(int64_t{});
-    case DataType::kFp32:
-      return read(float{});
-    case DataType::kFp64:
-      return read(double{});
-    default:
-      return 0;
-  }
-}
-
-// Model "sum": outputs "sum" (FP32, the element-wise sum of every numeric input but FP16),
-// "echo_<input>" (each input as received) and "parameters" (BYTES, "key=value" per parameter).
-// It answers on its own thread; with hold(), it keeps requests until release().
-class FakeService : public InferenceService {
- public:
-  ~FakeService() override {
-    release();
-    for (std::thread& t : threads_) t.join();
-  }
-
-  bool live() const override { return live_; }
-  bool ready() const override { return ready_; }
-  ServerMetadata server_metadata() const override { return {"chexrt", "0.1.0", {"binary_tensor_data"}}; }
-  Result<ModelMetadata> model_metadata(const std::string& name, const std::string& version) const override {
-    if (!metadata_error_.ok()) return metadata_error_;
-    if (name != "sum") return not_found("model '" + name + "' version '" + version + "'");
-    ModelMetadata m;
-    m.name = "sum";
-    m.versions = {"1"};
-    m.platform = "chexrt_fake";
-    m.inputs = {{"a", DataType::kFp32, {-1, 3}}, {"files", DataType::kBytes, {-1}}};
-    m.outputs = {{"sum", DataType::kFp32, {-1, 3}}};
-    m.demo_model = true;
-    return m;
-  }
-  Result<bool> model_ready(const std::string& name, const std::string& version) const override {
-    if (name != "sum") return not_found("model '" + name + "'");
-    return version.empty() || version == "1";
-  }
-  void infer_async(InferRequest request, std::function<void(Result<InferResponse>)> done) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    last_ = request;
-    ++received_;
-    changed_.notify_all();
-    if (holding_) {
-      held_.emplace_back(std::move(request), std::move(done));
-      return;
-    }
-    if (answer_inline_) {
-      // As a service does when its queue is full: done() before infer_async returns.
-      done(answer(request));
-      return;
-    }
-    threads_.emplace_back([this, request = std::move(request), done = std::move(done)] { done(answer(request)); });
-  }
-
-  std::atomic<bool> live_{true};
-  std::atomic<bool> ready_{true};
-  Status infer_error_;
-  Status metadata_error_;
-  bool answer_inline_ = false;
-
-  void hold() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    holding_ = true;
-  }
-  void release() {
-    std::vector<std::pair<InferRequest, std::function<void(Result<InferResponse>)>>> held;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      holding_ = false;
-      held.swap(held_);
-    }
-    for (auto& [request, done] : held) done(answer(request));
-  }
-  void wait_received(int n) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return received_ >= n; });
-  }
-  InferRequest last() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return last_;
-  }
-
- private:
-  Result<InferResponse> answer(const InferRequest& request) const {
-    if (!infer_error_.ok()) return infer_error_;
-    InferResponse response;
-    response.model_name = request.model_name;
-    response.model_version = "1";
-    response.id = request.id;
-    std::vector<Tensor> outputs;
-    std::vector<float> sum;
-    for (const Tensor& in : request.inputs) {
-      if (in.datatype == DataType::kBytes || in.datatype == DataType::kFp16) continue;
-      size_t n = in.data.size() / datatype_size(in.datatype);
-      if (sum.empty()) {
-        sum.assign(n, 0.0f);
-        outputs.push_back({"sum", DataType::kFp32, in.shape, {}});
-      }
-      if (n != sum.size()) return invalid_argument("input '" + in.name + "' differs in size from the first");
-      for (size_t i = 0; i < n; ++i) sum[i] += static_cast<float>(element(in, i));
-    }
-    if (!outputs.empty()) outputs[0].data.assign(reinterpret_cast<const char*>(sum.data()), sum.size() * sizeof(float));
-    for (const Tensor& in : request.inputs) outputs.push_back({"echo_" + in.name, in.datatype, in.shape, in.data});
-    Tensor parameters{"parameters", DataType::kBytes, {static_cast<int64_t>(request.parameters.size())}, {}};
-    for (const auto& [key, value] : request.parameters) {
-      std::string entry = key + "=" + value;
-      uint32_t length = static_cast<uint32_t>(entry.size());
-      parameters.data.append(reinterpret_cast<const char*>(&length), 4).append(entry);
-    }
-    outputs.push_back(std::move(parameters));
-    if (request.requested_outputs.empty()) {
-      response.outputs = std::move(outputs);
-      return response;
-    }
-    for (const std::string& name : request.requested_outputs) {
-      auto it = std::find_if(outputs.begin(), outputs.end(), [&](const Tensor& t) { return t.name == name; });
-      if (it == outputs.end()) return invalid_argument("unknown output '" + name + "'");
-      response.outputs.push_back(*it);
-    }
-    return response;
-  }
-
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  InferRequest last_;
-  int received_ = 0;
-  bool holding_ = false;
-  std::vector<std::pair<InferRequest, std::function<void(Result<InferResponse>)>>> held_;
-  std::vector<std::thread> threads_;
-};
+using fake::FakeService;
 
 template <class T>
 std::string raw(std::initializer_list<T> values) {
@@ -646,6 +493,75 @@ TEST_F(GrpcTest, ManyConcurrentClients) {
     }));
   }
   for (auto& w : workers) EXPECT_EQ(w.get(), kCalls);
+}
+
+}  // namespace
+}  // namespace chexrt::server
+
+namespace chexrt::server {
+namespace {
+
+// Clients generated from the protocol's own definition (Triton's among them) find every field by
+// its number: these are the numbers of the Open Inference Protocol's gRPC specification
+// (inference_grpc.md), and Triton's for InferParameter's double and uint64.
+TEST(GrpcProto, FieldNumbersAreTheProtocols) {
+  const std::vector<std::pair<std::string, std::vector<std::pair<std::string, int>>>> spec = {
+      {"ServerLiveResponse", {{"live", 1}}},
+      {"ServerReadyResponse", {{"ready", 1}}},
+      {"ModelReadyRequest", {{"name", 1}, {"version", 2}}},
+      {"ModelReadyResponse", {{"ready", 1}}},
+      {"ServerMetadataResponse", {{"name", 1}, {"version", 2}, {"extensions", 3}}},
+      {"ModelMetadataRequest", {{"name", 1}, {"version", 2}}},
+      {"ModelMetadataResponse", {{"name", 1}, {"versions", 2}, {"platform", 3}, {"inputs", 4}, {"outputs", 5}}},
+      {"ModelMetadataResponse.TensorMetadata", {{"name", 1}, {"datatype", 2}, {"shape", 3}}},
+      {"InferParameter",
+       {{"bool_param", 1}, {"int64_param", 2}, {"string_param", 3}, {"double_param", 4}, {"uint64_param", 5}}},
+      {"InferTensorContents",
+       {{"bool_contents", 1},
+        {"int_contents", 2},
+        {"int64_contents", 3},
+        {"uint_contents", 4},
+        {"uint64_contents", 5},
+        {"fp32_contents", 6},
+        {"fp64_contents", 7},
+        {"bytes_contents", 8}}},
+      {"ModelInferRequest",
+       {{"model_name", 1},
+        {"model_version", 2},
+        {"id", 3},
+        {"parameters", 4},
+        {"inputs", 5},
+        {"outputs", 6},
+        {"raw_input_contents", 7}}},
+      {"ModelInferRequest.InferInputTensor",
+       {{"name", 1}, {"datatype", 2}, {"shape", 3}, {"parameters", 4}, {"contents", 5}}},
+      {"ModelInferRequest.InferRequestedOutputTensor", {{"name", 1}, {"parameters", 2}}},
+      {"ModelInferResponse",
+       {{"model_name", 1},
+        {"model_version", 2},
+        {"id", 3},
+        {"parameters", 4},
+        {"outputs", 5},
+        {"raw_output_contents", 6}}},
+      {"ModelInferResponse.InferOutputTensor",
+       {{"name", 1}, {"datatype", 2}, {"shape", 3}, {"parameters", 4}, {"contents", 5}}},
+  };
+  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  for (const auto& [message, fields] : spec) {
+    const google::protobuf::Descriptor* d = pool->FindMessageTypeByName("inference." + message);
+    ASSERT_NE(d, nullptr) << message;
+    for (const auto& [field, number] : fields) {
+      const google::protobuf::FieldDescriptor* f = d->FindFieldByName(field);
+      ASSERT_NE(f, nullptr) << message << "." << field;
+      EXPECT_EQ(f->number(), number) << message << "." << field;
+    }
+  }
+  const google::protobuf::ServiceDescriptor* service = pool->FindServiceByName("inference.GRPCInferenceService");
+  ASSERT_NE(service, nullptr);
+  for (const char* method :
+       {"ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer"}) {
+    EXPECT_NE(service->FindMethodByName(method), nullptr) << method;
+  }
 }
 
 }  // namespace
