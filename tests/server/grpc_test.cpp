@@ -470,6 +470,22 @@ TEST_F(GrpcTest, ShutdownAnswersTheRequestInFlight) {
   server_->shutdown();  // idempotent
 }
 
+TEST_F(GrpcTest, AClientThatGivesUpLeavesTheServerWell) {
+  service_.hold();
+  pb::ModelInferRequest request;
+  request.set_model_name("sum");
+  add_input(request, "a", "FP32", {1})->mutable_contents()->add_fp32_contents(1);
+  pb::ModelInferResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  // The service holds the request, so the client's deadline passes first.
+  EXPECT_EQ(stub_->ModelInfer(&context, request, &response).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The answer to the abandoned call goes nowhere, and the next call is served.
+  service_.release();
+  ASSERT_TRUE(infer(request, response).ok());
+  EXPECT_EQ(floats(response.raw_output_contents(0)), std::vector<float>{1});
+}
+
 TEST_F(GrpcTest, ManyConcurrentClients) {
   constexpr int kThreads = 8, kCalls = 25;
   std::vector<std::future<int>> workers;
