@@ -3,12 +3,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <future>
-#include <mutex>
-#include <optional>
-#include <thread>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "fake_inference_service.h"
 #include "kserve_proto/grpc_service.grpc.pb.h"
