@@ -9,7 +9,7 @@ packages=(
   libpng-dev libjpeg-dev libdeflate-dev libdcmtk-dev libdnnl-dev ocl-icd-opencl-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libspng-dev libturbojpeg0-dev
-  python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom
+  python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom python3-yaml
 )
 
 missing=()
