@@ -49,6 +49,7 @@ TEST(PerfRequest, BinaryExtensionLayout) {
   EXPECT_EQ(d.header["inputs"][1]["parameters"]["binary_data_size"], 5);
   EXPECT_EQ(d.header["outputs"][0]["name"], "probabilities");
   EXPECT_EQ(d.header["outputs"][0]["parameters"]["binary_data"], true);
+  EXPECT_EQ(d.header["parameters"]["binary_data_output"], true);
   EXPECT_EQ(d.data, a.data + b.data);
 }
 

@@ -253,8 +253,11 @@ TEST(PerfRunner, AnswerChecks) {
   EXPECT_EQ(check_answer(Endpoint::kPredict, two, R"({"results": [{"findings": []}, {"error": "x"}]})", ""),
             "image_error");
   EXPECT_EQ(check_answer(Endpoint::kV2, two, R"({"outputs": [{"name": "p"}]})", ""), "");
-  const std::string header = R"({"outputs": [{"name": "p"}]})";
-  EXPECT_EQ(check_answer(Endpoint::kV2, two, header + "\x01\x02", std::to_string(header.size())), "");
+  const std::string header = R"({"outputs": [{"name": "p", "parameters": {"binary_data_size": 2}}]})";
+  const std::string length = std::to_string(header.size());
+  EXPECT_EQ(check_answer(Endpoint::kV2, two, header + "\x01\x02", length), "");
+  EXPECT_EQ(check_answer(Endpoint::kV2, two, header + "\x01", length), "malformed");          // cut short
+  EXPECT_EQ(check_answer(Endpoint::kV2, two, header + "\x01\x02\x03", length), "malformed");  // too long
   EXPECT_EQ(check_answer(Endpoint::kV2, two, R"({"outputs": []})", ""), "malformed");
   EXPECT_EQ(check_answer(Endpoint::kV2, two, R"({"outputs": [1]})", "999"), "malformed");
   EXPECT_EQ(check_answer(Endpoint::kV2, two, "not json", ""), "malformed");

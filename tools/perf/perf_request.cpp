@@ -68,7 +68,10 @@ RequestBody encode_v2_binary_request(const std::string& model, const std::vector
                                 {"parameters", {{"binary_data_size", t.data.size()}}}});
     data_bytes += t.data.size();
   }
+  // Both spellings of "answer in binary": per output (binary_data) and for the whole request
+  // (binary_data_output), so that 14 floats per image are not printed as JSON text.
   header["outputs"] = nlohmann::json::array({{{"name", output}, {"parameters", {{"binary_data", true}}}}});
+  header["parameters"] = {{"binary_data_output", true}};
   RequestBody request;
   request.path = "/v2/models/" + model + "/infer";
   request.content_type = "application/octet-stream";

@@ -40,7 +40,7 @@ struct BinaryTensor {
 /// POST /v2/models/{model}/infer with `inputs` in the binary tensor data extension: the JSON
 /// header ({"inputs": [... "parameters": {"binary_data_size": n}], "outputs": [...]}), then each
 /// input's bytes in order; the header's length goes in Inference-Header-Content-Length. Asks
-/// for `output` as binary data (binary_data_output) so that answers are not printed as JSON.
+/// for `output` as binary data (binary_data, and binary_data_output for the request).
 RequestBody encode_v2_binary_request(const std::string& model, const std::vector<BinaryTensor>& inputs,
                                      const std::string& output);
 

@@ -127,7 +127,20 @@ std::string check_answer(Endpoint endpoint, const RequestBody& request, const st
   if (!answer.is_object()) return "malformed";
   if (endpoint == Endpoint::kV2) {
     const auto outputs = answer.find("outputs");
-    return outputs != answer.end() && outputs->is_array() && !outputs->empty() ? "" : "malformed";
+    if (outputs == answer.end() || !outputs->is_array() || outputs->empty()) return "malformed";
+    if (header_length.empty()) return "";
+    // Binary outputs: their sizes must add up to what follows the header (none cut short).
+    size_t binary_bytes = 0;
+    for (const auto& output : *outputs) {
+      if (!output.is_object()) return "malformed";
+      const auto parameters = output.find("parameters");
+      if (parameters == output.end() || !parameters->is_object()) continue;
+      const auto size = parameters->find("binary_data_size");
+      if (size == parameters->end()) continue;
+      if (!size->is_number_unsigned()) return "malformed";
+      binary_bytes += size->get<size_t>();
+    }
+    return binary_bytes == body.size() - json_text.size() ? "" : "malformed";
   }
   const auto results = answer.find("results");
   if (results == answer.end() || !results->is_array() || static_cast<int64_t>(results->size()) != request.images) {

@@ -60,8 +60,9 @@ Status check_server_ready(const LoadOptions& options);
 Result<LevelResult> run_level(const LoadOptions& options, int concurrency);
 
 /// Whether a 2xx answer to `request` is the protocol's answer: a v2 inference response (JSON,
-/// or the binary extension's JSON header) with outputs, or /v1/predict JSON with one result per
-/// image. "" when it is, else "malformed" or "image_error".
+/// or the binary extension's JSON header followed by exactly the outputs' binary_data_size
+/// bytes) with outputs, or /v1/predict JSON with one result per image. "" when it is, else
+/// "malformed" or "image_error".
 std::string check_answer(Endpoint endpoint, const RequestBody& request, const std::string& body,
                          const std::string& header_length);
 
