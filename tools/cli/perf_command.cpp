@@ -163,7 +163,8 @@ void register_perf_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--warmup-s", o->warmup_s, "Unmeasured seconds before each level's window")
       ->capture_default_str()
       ->check(non_negative_number());
-  cmd->add_option("--timeout-s", o->timeout_s, "Per-request timeout (a request past it counts as a connection error)")
+  cmd->add_option("--timeout-s", o->timeout_s,
+                  "Per-request timeout (a request past it counts as a send or receive error)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--json", o->json, "Write the rows as JSON to this file");

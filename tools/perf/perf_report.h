@@ -11,7 +11,7 @@
 
 namespace chexrt::perf {
 
-/// "503:12 connection:1", or "0" when there were none.
+/// "503:12 receive:1", or "0" when there were none.
 std::string errors_text(const LevelResult& row);
 
 /// One object per level: concurrency, requests, images, requests_per_s, images_per_s,
@@ -20,7 +20,7 @@ std::string errors_text(const LevelResult& row);
 nlohmann::json rows_json(const std::vector<LevelResult>& rows);
 
 /// A header line and one line per level, the same fields as rows_json with the errors as
-/// "503:12;connection:1" and empty server times when there are none.
+/// "503:12;receive:1" and empty server times when there are none.
 std::string rows_csv(const std::vector<LevelResult>& rows);
 
 }  // namespace chexrt::perf

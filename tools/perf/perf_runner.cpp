@@ -65,6 +65,21 @@ std::optional<double> per_request_ms(const std::optional<HistogramTotals>& befor
   return (after->sum - before->sum) / (after->count - before->count) * 1e3;
 }
 
+// The error key of a request that got no HTTP answer.
+std::string transport_failure(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection:
+    case httplib::Error::ConnectionTimeout:
+      return "connect";  // refused, or not accepted in time
+    case httplib::Error::Write:
+      return "send";  // the connection broke (or timed out) while the request went out
+    case httplib::Error::Read:
+      return "receive";  // closed, reset or timed out before a whole answer came
+    default:
+      return "transport";
+  }
+}
+
 struct WorkerTally {
   std::vector<double> latencies_ms;
   int64_t images = 0;
@@ -91,7 +106,7 @@ void worker(const LoadOptions& o, size_t first_request, Clock::time_point window
     if (end < window_start || end > window_end) continue;
     std::string failure;
     if (!res) {
-      failure = "connection";
+      failure = transport_failure(res.error());
     } else if (res->status < 200 || res->status > 299) {
       failure = std::to_string(res->status);
     } else {

@@ -35,9 +35,11 @@ struct LevelResult {
   double window_s = 0;
   int64_t requests_ok = 0;  ///< 2xx with a well-formed answer
   int64_t images_ok = 0;
-  /// Failed requests by cause: the HTTP status ("503"), "connection" (no answer: refused,
-  /// reset, timed out), "malformed" (2xx whose body is not the protocol's answer) or
-  /// "image_error" (/v1/predict answered 200 but named an image it could not read).
+  /// Failed requests by cause: the HTTP status ("503"); no HTTP answer: "connect" (refused or
+  /// not accepted in time), "send" (the connection broke or timed out while sending), "receive"
+  /// (closed, reset or timed out before the whole answer), "transport" (anything else);
+  /// "malformed" (a 2xx whose body is not the protocol's answer) or "image_error" (/v1/predict
+  /// answered 200 but named an image it could not read).
   std::map<std::string, int64_t> errors;
   LatencySummary latency_ms;  ///< of the successful requests
   /// Server side, per request over the window, from chexrt_queue_duration_seconds and
