@@ -89,19 +89,25 @@ struct WorkerTally {
 void worker(const LoadOptions& o, size_t first_request, Clock::time_point window_start, Clock::time_point window_end,
             WorkerTally* tally) {
   auto client = make_client(o);
+  // Paths and headers made once, so that the loop only sends.
+  std::vector<std::pair<std::string, httplib::Headers>> prepared;
+  for (const RequestBody& r : o.requests) {
+    prepared.emplace_back(o.url.prefix + r.path, httplib::Headers(r.headers.begin(), r.headers.end()));
+  }
   size_t next = first_request;
   while (Clock::now() < window_end) {
-    const RequestBody& r = o.requests[next++ % o.requests.size()];
-    httplib::Headers headers(r.headers.begin(), r.headers.end());
+    const size_t index = next++ % o.requests.size();
+    const RequestBody& r = o.requests[index];
     const std::string& body = r.body;
     const auto start = Clock::now();
     // A content provider sends the prepared body in place (Post(body) would copy it).
-    auto res = client->Post((o.url.prefix + r.path).c_str(), headers, body.size(),
-                            [&body](size_t offset, size_t length, httplib::DataSink& sink) {
-                              sink.write(body.data() + offset, length);
-                              return true;
-                            },
-                            r.content_type.c_str());
+    auto res = client->Post(
+        prepared[index].first, prepared[index].second, body.size(),
+        [&body](size_t offset, size_t length, httplib::DataSink& sink) {
+          sink.write(body.data() + offset, length);
+          return true;
+        },
+        r.content_type);
     const auto end = Clock::now();
     if (end < window_start || end > window_end) continue;
     std::string failure;
