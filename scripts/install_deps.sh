@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev libspng-dev libturbojpeg0-dev
   python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom python3-grpcio
+  python3-yaml
 )
 
 missing=()

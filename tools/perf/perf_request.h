@@ -1,0 +1,80 @@
+// What `chexrt perf` sends: request bodies made once before the run and replayed by every worker
+// (KServe v2 binary tensor data extension, or /v1/predict uploads), and the URL it sends them to.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "chexrt/status.h"
+
+namespace chexrt::perf {
+
+/// http://host[:port][/prefix]. Only plain HTTP: the load client has no TLS.
+struct Url {
+  std::string host;
+  int port = 80;
+  std::string prefix;  ///< path prefix without the trailing '/', "" for none
+};
+/// InvalidArgument naming `text` when it is not an http:// URL with a host.
+Result<Url> parse_url(const std::string& text);
+
+/// One request, ready to be posted as is.
+struct RequestBody {
+  std::string path;  ///< e.g. "/v2/models/chexnet/infer" (without the URL's prefix)
+  std::string content_type;
+  /// Extra headers, e.g. {"Inference-Header-Content-Length", "123"}.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  int64_t images = 0;  ///< images this request carries (for images/s)
+};
+
+/// A tensor in the binary extension: its raw little-endian bytes follow the JSON header.
+struct BinaryTensor {
+  std::string name;
+  std::string datatype;  ///< "FP32", "FP16", "UINT8", "BYTES"
+  std::vector<int64_t> shape;
+  std::string data;  ///< BYTES: each element as a 4-byte little-endian length and its bytes
+};
+
+/// POST /v2/models/{model}/infer with `inputs` in the binary tensor data extension: the JSON
+/// header ({"inputs": [... "parameters": {"binary_data_size": n}], "outputs": [...]}), then each
+/// input's bytes in order; the header's length goes in Inference-Header-Content-Length. Asks
+/// for `output` as binary data (binary_data, and binary_data_output for the request).
+RequestBody encode_v2_binary_request(const std::string& model, const std::vector<BinaryTensor>& inputs,
+                                     const std::string& output);
+
+/// The random "image" tensor that a request of `batch` images carries: FP32 or FP16
+/// [batch,3,224,224] (already normalized: values as preprocessing makes them), or UINT8
+/// [batch,224,224] (grey 8-bit pixels, preprocessed by the server). Seeded: the same every run.
+/// InvalidArgument unless `datatype` is "fp32", "fp16" or "uint8".
+Result<BinaryTensor> random_image_tensor(const std::string& datatype, int64_t batch);
+
+/// IEEE 754 half precision of `value` (round to nearest even; overflow to infinity).
+uint16_t float_to_half(float value);
+
+/// An image file as read from disk.
+struct ImageFile {
+  std::string name;  ///< the file name without its folder (echoed by /v1/predict)
+  std::string bytes;
+};
+
+/// Reads `paths`; IoError naming the file that cannot be read, InvalidArgument for an empty one.
+Result<std::vector<ImageFile>> read_image_files(const std::vector<std::string>& paths);
+
+/// The Content-Type /v1/predict expects for a file, from its extension (image/png, image/jpeg,
+/// application/dicom; application/octet-stream, which the server sniffs, for the rest).
+std::string content_type_for(const std::string& file_name);
+
+enum class Endpoint { kV2, kPredict };
+
+/// Requests carrying `files` in groups of `batch` (the last group may be smaller), every file
+/// once: as the BYTES input "image_bytes" [n] (kV2), or as POST /v1/predict bodies: the file
+/// itself for one image, multipart/form-data for several (kPredict).
+std::vector<RequestBody> image_requests(const std::vector<ImageFile>& files, int64_t batch, Endpoint endpoint,
+                                        const std::string& model);
+
+/// multipart/form-data body of `files` with `boundary`, one part per file (field "file").
+std::string multipart_body(const std::vector<const ImageFile*>& files, const std::string& boundary);
+
+}  // namespace chexrt::perf
