@@ -10,6 +10,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libspng-dev libturbojpeg0-dev
   python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom
+  # the web page's test drives headless Chromium (tests/server/web_page_test.py)
+  chromium python3-websocket
 )
 
 missing=()
