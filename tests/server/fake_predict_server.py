@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""A stand-in for `chexrt serve`'s web side: GET /, GET /v1/info and POST /v1/predict as
+"""A stand-in for `chexrt serve`'s web side: GET /, GET /v1/info, POST /v1/predict (and the
+health checks GET /v2/health/live and /ready, always 200) as
 docs/server.md specifies them, with made-up numbers. It lets the web page and its browser test
 run without building the engine.
 
@@ -180,6 +181,8 @@ class Handler(BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         if path == "/":
             self.answer(200, self.page, "text/html; charset=utf-8")
+        elif path in ("/v2/health/live", "/v2/health/ready"):
+            self.answer(200, b"", "text/plain")
         elif path == "/v1/info":
             self.answer(200, {"model": MODEL, "findings": FINDINGS, "modes": MODES, "max_body_bytes": MAX_BODY_BYTES})
         else:

@@ -171,17 +171,22 @@ def start_chromium(chromium, workdir):
 
 
 def wait_ready(server, base, timeout):
+    """GET /v1/info's answer once GET /v2/health/ready says the model can answer (the server
+    listens, and answers /v1/info, while its engine is still being built)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         server.check_alive()
         try:
-            status, info = http(f"{base}/v1/info", timeout=5)
-            if status == 200:
-                return info
+            with urllib.request.urlopen(f"{base}/v2/health/ready", timeout=5) as response:
+                if response.status == 200:
+                    status, info = http(f"{base}/v1/info", timeout=5)
+                    if status != 200:
+                        raise Failure(f"GET /v1/info answered {status}: {info}")
+                    return info
         except (OSError, ValueError):
             pass
         time.sleep(0.2)
-    raise Failure(f"the server did not answer GET /v1/info within {timeout} s:\n{server.output()}")
+    raise Failure(f"the server was not ready (GET /v2/health/ready) within {timeout} s:\n{server.output()}")
 
 
 def check(condition, message):
