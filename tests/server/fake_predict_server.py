@@ -4,8 +4,8 @@ health checks GET /v2/health/live and /ready, always 200) as
 docs/server.md specifies them, with made-up numbers. It lets the web page and its browser test
 run without building the engine.
 
-The probabilities are derived from a hash of the decoded pixels (the same image always gets
-the same numbers, different images different ones); each heat map is the X-ray, capped at 1024
+The probabilities are derived from a hash of the mode and the decoded pixels (the same image
+and mode always get the same numbers, different ones different numbers); each heat map is the X-ray, capped at 1024
 px on its longer side, with a blob placed by the finding coloured over it in the blue -> red
 "jet" scale, as the real server draws its class activation maps. Nothing here is a model.
 
@@ -80,8 +80,8 @@ def decode(name, data):
     raise BadRequest(f"{name}: not a PNG, JPEG or DICOM file (it starts with bytes {data[:8].hex(' ')})")
 
 
-def probabilities(grey):
-    digest = hashlib.sha256(grey.tobytes()).digest()
+def probabilities(grey, mode):
+    digest = hashlib.sha256(mode.encode() + grey.tobytes()).digest()
     return [round(0.02 + 0.9 * (digest[k] / 255.0) ** 2, 6) for k in range(len(FINDINGS))]
 
 
@@ -136,7 +136,7 @@ def predict(query, content_type, body):
         except BadRequest as e:
             results.append({"file": name, "error": str(e)})
             continue
-        probs = probabilities(grey)
+        probs = probabilities(grey, mode)
         result = {"file": name, "width": grey.width, "height": grey.height,
                   "findings": [{"name": n, "probability": p} for n, p in zip(FINDINGS, probs)]}
         if heatmap == "all":

@@ -221,6 +221,146 @@ def save_screenshot(page, out):
     check(png[:8] == b"\x89PNG\r\n\x1a\n", f"screenshot saved to {out} ({len(png)} bytes)")
 
 
+def predict(base, path, query="heatmap=1", content_type="application/octet-stream"):
+    """The server's own answer for a file, which the page must show."""
+    status, answer = http(f"{base}/v1/predict?{query}", Path(path).read_bytes(), content_type)
+    return status, answer
+
+
+def check_page_opens(page, base, info):
+    page.call("Page.navigate", url=f"{base}/")
+    page.wait_for("document.readyState === 'complete' && "
+                  "!document.getElementById('model').textContent.startsWith('connecting')", "the page to load")
+    unlabelled = page.evaluate("[...document.querySelectorAll('input, select, button')].filter(e =>"
+                               " !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id)")
+    check(unlabelled == [], "every control of the page has a label")
+    banner = page.evaluate("(() => { const b = document.getElementById('demo-banner');"
+                           " return {shown: !b.hidden && b.offsetHeight > 0, text: b.textContent}; })()")
+    demo = bool(info["model"].get("demo"))
+    check(banner["shown"] == demo, f"the demo banner is {'shown' if demo else 'hidden'} as /v1/info says")
+    if demo:
+        check("not for diagnosis" in banner["text"].lower(), "the banner says: not for diagnosis")
+
+
+def check_bars(page, info, result, top):
+    """The 14 bars show `result`'s findings, most probable first, `top` marked. Their names."""
+    probability = {f["name"]: f["probability"] for f in result["findings"]}
+    rows = page.evaluate("[...document.querySelectorAll('#findings .finding')].map(b => ({name: b.dataset.name,"
+                         " label: b.querySelector('.name').textContent, pct: b.querySelector('.pct').textContent,"
+                         " width: parseFloat(b.querySelector('.fill').style.width),"
+                         " pressed: b.getAttribute('aria-pressed')}))")
+    names = [r["name"] for r in rows]
+    check(sorted(names) == sorted(info["findings"]), "the 14 bars name the 14 findings of /v1/info")
+    check(all(probability[a] >= probability[b] for a, b in zip(names, names[1:])),
+          f"the bars are sorted by probability, {names[0]} first")
+    for r in rows:
+        p = probability[r["name"]]
+        if r["label"] != r["name"].replace("_", " ") or r["pct"] != f"{p * 100:.1f}%" or abs(r["width"] - p * 100) > 1e-3:
+            raise Failure(f"bar {r} does not show {r['name']} at probability {p}")
+    check(True, "each bar shows its finding's name, percentage and length")
+    check([r["name"] for r in rows if r["pressed"] == "true"] == [top], f"the shown finding's bar ({top}) is marked")
+    return names
+
+
+def check_upload(page, base, info, image):
+    status, answer = predict(base, image)
+    if status != 200:
+        raise Failure(f"POST /v1/predict of {image} answered {status}: {answer}")
+    result = answer["results"][0]
+    top = result["heatmaps"][0]["finding"]
+    page.set_file(image)
+    page.wait_for("document.querySelectorAll('#findings .finding').length === 14 && "
+                  "(() => { const h = document.getElementById('heatmap');"
+                  " return !h.hidden && h.complete && h.naturalWidth > 0; })()",
+                  "the findings and the heat map")
+    names = check_bars(page, info, result, top)
+    xray = page.evaluate("(() => { const x = document.getElementById('xray');"
+                         " return {w: x.naturalWidth, h: x.naturalHeight, hidden: x.hidden}; })()")
+    heat = page.evaluate(HEATMAP_STATE)
+    check(not xray["hidden"] and (xray["w"], xray["h"]) == (result["width"], result["height"]),
+          f"the X-ray is shown ({xray['w']}x{xray['h']})")
+    scale = min(1.0, 1024 / max(xray["w"], xray["h"]))
+    check(heat["finding"] == top and abs(heat["width"] - xray["w"] * scale) <= 1
+          and abs(heat["height"] - xray["h"] * scale) <= 1,
+          f"the heat map of {top} is loaded ({heat['width']}x{heat['height']})")
+    check(page.evaluate(COLOURED_SHARE) > 0.01, "the heat map is coloured over the grey X-ray")
+    check(page.evaluate("document.getElementById('finding').value") == top, "the finding selector shows it")
+    return names
+
+
+def check_opacity(page):
+    page.evaluate("document.getElementById('opacity').focus()")
+    page.press("ArrowLeft", 37)
+    heat = page.evaluate(HEATMAP_STATE)
+    check(page.evaluate("document.getElementById('opacity').value") == "55" and abs(float(heat["opacity"]) - 0.55) < 1e-6,
+          "the opacity slider moves with the keyboard and sets the heat map's opacity (55%)")
+
+
+def requests_sent(page):
+    return [e["params"]["request"]["url"] for e in page.events if e.get("method") == "Network.requestWillBeSent"]
+
+
+def choose(page, select, value):
+    page.evaluate(f"(() => {{ const s = document.getElementById({json.dumps(select)}); s.value = {json.dumps(value)};"
+                  " s.dispatchEvent(new Event('change', {bubbles: true})); })()")
+
+
+def check_finding_change(page, other):
+    old_src = page.evaluate(HEATMAP_STATE)["src"]
+    choose(page, "finding", other)
+    page.wait_for(f"(() => {{ const h = document.getElementById('heatmap'); return h.dataset.finding === "
+                  f"{json.dumps(other)} && h.complete && h.naturalWidth > 0; }})()", f"the heat map of {other}")
+    heat = page.evaluate(HEATMAP_STATE)
+    check(any("/v1/predict?" in u and f"heatmap={urllib.parse.quote_plus(other)}" in u for u in requests_sent(page)),
+          f"choosing {other} asks POST /v1/predict?heatmap={other}")
+    check(heat["src"] != old_src and heat["width"] > 0 and heat["height"] > 0,
+          f"a new heat map ({other}, {heat['width']}x{heat['height']}) replaces the old one")
+
+
+def check_mode_change(page, base, info, image, finding):
+    """Another preprocessing mode asks again, keeping the chosen finding's heat map."""
+    status, answer = predict(base, image, f"mode=exact&heatmap={urllib.parse.quote_plus(finding)}")
+    if status != 200:
+        raise Failure(f"POST /v1/predict?mode=exact of {image} answered {status}: {answer}")
+    choose(page, "mode", "exact")
+    page.wait_for("document.getElementById('meta').textContent.includes('mode exact') && "
+                  "(() => { const h = document.getElementById('heatmap');"
+                  " return !h.hidden && h.complete && h.naturalWidth > 0; })()", "the answer in mode exact")
+    check(any("mode=exact" in u for u in requests_sent(page)), "choosing mode exact asks POST /v1/predict?mode=exact")
+    check_bars(page, info, answer["results"][0], finding)
+
+
+def check_dicom(page, base):
+    """The browser cannot draw DICOM, so the heat map is the picture."""
+    dicom = ROOT / "data/cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"
+    status, answer = predict(base, dicom, "mode=exact&heatmap=1", "application/dicom")
+    if status != 200:
+        print(f"note: the server does not read DICOM here ({status}: {answer.get('error')}); DICOM step left out")
+        return
+    page.set_file(dicom)
+    page.wait_for("document.getElementById('viewer').classList.contains('no-xray') && "
+                  "(() => { const h = document.getElementById('heatmap');"
+                  " return !h.hidden && h.complete && h.naturalWidth > 0; })()", "the DICOM file's heat map")
+    heat = page.evaluate(HEATMAP_STATE)
+    note = page.evaluate("document.getElementById('note').hidden ? '' : document.getElementById('note').textContent")
+    check(heat["finding"] == answer["results"][0]["heatmaps"][0]["finding"] and float(heat["opacity"]) == 1.0
+          and "DICOM" in note, "a DICOM file is shown as its opaque heat map, with a note")
+
+
+def check_not_an_image(page, base, workdir):
+    """The server's complaint is shown, and no findings."""
+    junk = Path(workdir) / "notes.txt"
+    junk.write_text("These are notes, not an X-ray.\n")
+    status, answer = predict(base, junk, "mode=exact&heatmap=1")
+    check(status == 400 and answer.get("error"), f"the server refuses a text file: {answer.get('error')}")
+    page.set_file(junk)
+    page.wait_for("!document.getElementById('error').hidden", "the error message")
+    shown = page.evaluate("document.getElementById('error').textContent")
+    check("400" in shown and answer["error"] in shown, f"the page shows it: {shown!r}")
+    check(page.evaluate("document.querySelectorAll('#findings .finding').length") == 0
+          and page.evaluate("document.getElementById('heatmap').hidden"), "and no findings or heat map")
+
+
 def run(args, workdir):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -233,111 +373,17 @@ def run(args, workdir):
         for domain in ("Page", "Runtime", "Network"):
             page.call(f"{domain}.enable")
         page.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
-        page.call("Page.navigate", url=f"{base}/")
-        page.wait_for("document.readyState === 'complete' && "
-                      "!document.getElementById('model').textContent.startsWith('connecting')", "the page to load")
-
-        unlabelled = page.evaluate("[...document.querySelectorAll('input, select, button')].filter(e =>"
-                                   " !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id)")
-        check(unlabelled == [], "every control of the page has a label")
-        banner = page.evaluate("(() => { const b = document.getElementById('demo-banner');"
-                               " return {shown: !b.hidden && b.offsetHeight > 0, text: b.textContent}; })()")
-        demo = bool(info["model"].get("demo"))
-        check(banner["shown"] == demo, f"the demo banner is {'shown' if demo else 'hidden'} as /v1/info says")
-        if demo:
-            check("not for diagnosis" in banner["text"].lower(), "the banner says: not for diagnosis")
-
-        # The server's own answer for the file is what the page must show.
+        check_page_opens(page, base, info)
         image = Path(args.image).resolve()
-        status, expected = http(f"{base}/v1/predict?heatmap=1", image.read_bytes(), "application/octet-stream")
-        if status != 200:
-            raise Failure(f"POST /v1/predict of {image} answered {status}: {expected}")
-        result = expected["results"][0]
-        probability = {f["name"]: f["probability"] for f in result["findings"]}
-        top = result["heatmaps"][0]["finding"]
-
-        page.set_file(image)
-        page.wait_for("document.querySelectorAll('#findings .finding').length === 14 && "
-                      "(() => { const h = document.getElementById('heatmap');"
-                      " return !h.hidden && h.complete && h.naturalWidth > 0; })()",
-                      "the findings and the heat map")
-        rows = page.evaluate("[...document.querySelectorAll('#findings .finding')].map(b => ({name: b.dataset.name,"
-                             " label: b.querySelector('.name').textContent, pct: b.querySelector('.pct').textContent,"
-                             " width: parseFloat(b.querySelector('.fill').style.width),"
-                             " pressed: b.getAttribute('aria-pressed')}))")
-        names = [r["name"] for r in rows]
-        check(sorted(names) == sorted(info["findings"]), "the 14 bars name the 14 findings of /v1/info")
-        check(all(probability[a] >= probability[b] for a, b in zip(names, names[1:])),
-              f"the bars are sorted by probability, {names[0]} first")
-        for r in rows:
-            p = probability[r["name"]]
-            if r["label"] != r["name"].replace("_", " ") or r["pct"] != f"{p * 100:.1f}%" or abs(r["width"] - p * 100) > 1e-3:
-                raise Failure(f"bar {r} does not show {r['name']} at probability {p}")
-        check(True, "each bar shows its finding's name, percentage and length")
-        check([r["name"] for r in rows if r["pressed"] == "true"] == [top], f"the top finding's bar ({top}) is marked")
-
-        xray = page.evaluate("(() => { const x = document.getElementById('xray');"
-                             " return {w: x.naturalWidth, h: x.naturalHeight, hidden: x.hidden}; })()")
-        heat = page.evaluate(HEATMAP_STATE)
-        check(not xray["hidden"] and (xray["w"], xray["h"]) == (result["width"], result["height"]),
-              f"the X-ray is shown ({xray['w']}x{xray['h']})")
-        scale = min(1.0, 1024 / max(xray["w"], xray["h"]))
-        check(heat["finding"] == top and abs(heat["width"] - xray["w"] * scale) <= 1
-              and abs(heat["height"] - xray["h"] * scale) <= 1,
-              f"the heat map of {top} is loaded ({heat['width']}x{heat['height']})")
-        check(page.evaluate(COLOURED_SHARE) > 0.01, "the heat map is coloured over the grey X-ray")
-        check(page.evaluate("document.getElementById('finding').value") == top, "the finding selector shows it")
-
+        names = check_upload(page, base, info, image)
         if args.screenshot:
             save_screenshot(page, Path(args.screenshot))
-
-        page.evaluate("document.getElementById('opacity').focus()")
-        page.press("ArrowLeft", 37)
-        heat = page.evaluate(HEATMAP_STATE)
-        check(page.evaluate("document.getElementById('opacity').value") == "55" and abs(float(heat["opacity"]) - 0.55) < 1e-6,
-              "the opacity slider moves with the keyboard and sets the heat map's opacity (55%)")
-
-        # Another finding: the least probable, so that it differs from the top one.
-        other = names[-1]
-        old_src = heat["src"]
-        page.evaluate(f"(() => {{ const s = document.getElementById('finding'); s.value = {json.dumps(other)};"
-                      " s.dispatchEvent(new Event('change', {bubbles: true})); })()")
-        page.wait_for(f"(() => {{ const h = document.getElementById('heatmap'); return h.dataset.finding === "
-                      f"{json.dumps(other)} && h.complete && h.naturalWidth > 0; }})()", f"the heat map of {other}")
-        heat = page.evaluate(HEATMAP_STATE)
-        asked = [e["params"]["request"]["url"] for e in page.events if e.get("method") == "Network.requestWillBeSent"]
-        check(any("/v1/predict?" in u and f"heatmap={urllib.parse.quote_plus(other)}" in u for u in asked),
-              f"choosing {other} asks POST /v1/predict?heatmap={other}")
-        check(heat["src"] != old_src and heat["width"] > 0 and heat["height"] > 0,
-              f"a new heat map ({other}, {heat['width']}x{heat['height']}) replaces the old one")
-
-        # A DICOM file: the browser cannot draw it, so the heat map is the picture.
-        dicom = ROOT / "data/cxr/dicom/siim_pneumothorax_sample_jpeg_baseline.dcm"
-        status, answer = http(f"{base}/v1/predict?heatmap=1", dicom.read_bytes(), "application/dicom")
-        if status == 200:
-            page.set_file(dicom)
-            page.wait_for("document.getElementById('viewer').classList.contains('no-xray') && "
-                          "(() => { const h = document.getElementById('heatmap');"
-                          " return !h.hidden && h.complete && h.naturalWidth > 0; })()", "the DICOM file's heat map")
-            heat = page.evaluate(HEATMAP_STATE)
-            note = page.evaluate("document.getElementById('note').hidden ? '' : document.getElementById('note').textContent")
-            check(heat["finding"] == answer["results"][0]["heatmaps"][0]["finding"] and float(heat["opacity"]) == 1.0
-                  and "DICOM" in note, "a DICOM file is shown as its opaque heat map, with a note")
-        else:
-            print(f"note: the server does not read DICOM here ({status}: {answer.get('error')}); DICOM step left out")
-
-        # Not an image: the server's complaint is shown, no findings are.
-        junk = Path(workdir) / "notes.txt"
-        junk.write_text("These are notes, not an X-ray.\n")
-        status, answer = http(f"{base}/v1/predict?heatmap=1", junk.read_bytes(), "application/octet-stream")
-        check(status == 400 and answer.get("error"), f"the server refuses a text file: {answer.get('error')}")
-        page.set_file(junk)
-        page.wait_for("!document.getElementById('error').hidden", "the error message")
-        shown = page.evaluate("document.getElementById('error').textContent")
-        check("400" in shown and answer["error"] in shown, f"the page shows it: {shown!r}")
-        check(page.evaluate("document.querySelectorAll('#findings .finding').length") == 0
-              and page.evaluate("document.getElementById('heatmap').hidden"), "and no findings or heat map")
-
+        check_opacity(page)
+        other = names[-1]  # the least probable finding, so that it differs from the top one
+        check_finding_change(page, other)
+        check_mode_change(page, base, info, image, other)
+        check_dicom(page, base)
+        check_not_an_image(page, base, workdir)
         errors = page.page_errors()
         check(errors == [], f"no script errors on the page{': ' + str(errors) if errors else ''}")
         page.call("Browser.close")
