@@ -10,6 +10,10 @@ px on its longer side, with a blob placed by the finding coloured over it in the
 "jet" scale, as the real server draws its class activation maps. Nothing here is a model.
 
     fake_predict_server.py [--host 127.0.0.1] [--port 8000] [--page src/server/web/index.html]
+                           [--no-heatmaps]
+
+--no-heatmaps answers a heatmap parameter with 400, as `chexrt serve --engine` does (an engine
+file holds no classifier weights to draw class activation maps from).
 """
 import argparse
 import base64
@@ -37,6 +41,7 @@ MODEL = {
 }
 MAX_BODY_BYTES = 64 << 20
 HEATMAP_MAX_SIDE = 1024
+NO_HEATMAPS = "heatmap: this server has no heat maps (an engine file was served)"
 
 
 class BadRequest(Exception):
@@ -120,12 +125,14 @@ def files_of(content_type, body):
     return [("upload", body)]
 
 
-def predict(query, content_type, body):
+def predict(query, content_type, body, heatmaps_available=True):
     params = urllib.parse.parse_qs(query)
     mode = params.get("mode", ["crop"])[0]
     if mode not in MODES:
         raise BadRequest(f"mode: '{mode}' is not one of {', '.join(MODES)}")
     heatmap = params.get("heatmap", [""])[0]
+    if heatmap not in ("", "0") and not heatmaps_available:
+        raise BadRequest(NO_HEATMAPS)
     fixed = None
     if heatmap not in ("", "0", "1", "all"):
         fixed = finding_index(heatmap)
@@ -164,6 +171,7 @@ class Server(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     page = b""
+    heatmaps_available = True
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format, *args):  # the test's output stays readable
@@ -200,7 +208,7 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(404, {"error": f"{url.path}: no such resource"})
             return
         try:
-            self.answer(200, predict(url.query, self.headers.get("Content-Type", ""), body))
+            self.answer(200, predict(url.query, self.headers.get("Content-Type", ""), body, self.heatmaps_available))
         except BadRequest as e:
             self.answer(400, {"error": str(e)})
 
@@ -211,8 +219,10 @@ def main():
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--page", type=Path,
                         default=Path(__file__).resolve().parents[2] / "src/server/web/index.html")
+    parser.add_argument("--no-heatmaps", action="store_true", help="refuse the heatmap parameter (400)")
     args = parser.parse_args()
     Handler.page = args.page.read_bytes()
+    Handler.heatmaps_available = not args.no_heatmaps
     server = Server((args.host, args.port), Handler)
     print(f"fake_predict_server: listening on http://{args.host}:{server.server_address[1]}", flush=True)
     try:

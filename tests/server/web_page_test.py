@@ -19,6 +19,7 @@ CHEXRT_WEB_SCREENSHOT.
 """
 import argparse
 import base64
+import importlib.util
 import json
 import os
 import shlex
@@ -243,7 +244,7 @@ def check_page_opens(page, base, info):
 
 
 def check_bars(page, info, result, top):
-    """The 14 bars show `result`'s findings, most probable first, `top` marked. Their names."""
+    """The 14 bars show `result`'s findings, most probable first, `top` (if any) marked. Their names."""
     probability = {f["name"]: f["probability"] for f in result["findings"]}
     rows = page.evaluate("[...document.querySelectorAll('#findings .finding')].map(b => ({name: b.dataset.name,"
                          " label: b.querySelector('.name').textContent, pct: b.querySelector('.pct').textContent,"
@@ -258,7 +259,8 @@ def check_bars(page, info, result, top):
         if r["label"] != r["name"].replace("_", " ") or r["pct"] != f"{p * 100:.1f}%" or abs(r["width"] - p * 100) > 1e-3:
             raise Failure(f"bar {r} does not show {r['name']} at probability {p}")
     check(True, "each bar shows its finding's name, percentage and length")
-    check([r["name"] for r in rows if r["pressed"] == "true"] == [top], f"the shown finding's bar ({top}) is marked")
+    check([r["name"] for r in rows if r["pressed"] == "true"] == ([top] if top else []),
+          f"the shown finding's bar ({top}) is marked" if top else "no bar is marked")
     return names
 
 
@@ -347,11 +349,31 @@ def check_dicom(page, base):
           and "DICOM" in note, "a DICOM file is shown as its opaque heat map, with a note")
 
 
-def check_not_an_image(page, base, workdir):
-    """The server's complaint is shown, and no findings."""
+def check_without_heatmaps(page, base, info, image):
+    """A server that draws no heat maps (`chexrt serve --engine`): the findings, and why no map."""
+    status, answer = predict(base, image)
+    check(status == 400 and "heatmap" in answer.get("error", ""), f"the server refuses heat maps: {answer.get('error')}")
+    reason = answer["error"]
+    status, answer = predict(base, image, "")
+    if status != 200:
+        raise Failure(f"POST /v1/predict of {image} answered {status}: {answer}")
+    page.set_file(image)
+    page.wait_for("document.querySelectorAll('#findings .finding').length === 14", "the findings")
+    check_bars(page, info, answer["results"][0], None)
+    state = page.evaluate("({note: document.getElementById('note').hidden ? '' : document.getElementById('note').textContent,"
+                          " error: document.getElementById('error').hidden ? '' : document.getElementById('error').textContent,"
+                          " heatmap: document.getElementById('heatmap').hidden,"
+                          " selector: document.getElementById('finding').disabled,"
+                          " xray: !document.getElementById('xray').hidden})")
+    check(reason in state["note"] and not state["error"], f"the page says why there is no heat map: {state['note']!r}")
+    check(state["heatmap"] and state["selector"] and state["xray"], "the X-ray is shown, with no heat map or selector")
+
+
+def check_not_an_image(page, base, workdir, query):
+    """The server's complaint is shown, and no findings. `query`: what the page will ask."""
     junk = Path(workdir) / "notes.txt"
     junk.write_text("These are notes, not an X-ray.\n")
-    status, answer = predict(base, junk, "mode=exact&heatmap=1")
+    status, answer = predict(base, junk, query)
     check(status == 400 and answer.get("error"), f"the server refuses a text file: {answer.get('error')}")
     page.set_file(junk)
     page.wait_for("!document.getElementById('error').hidden", "the error message")
@@ -375,15 +397,19 @@ def run(args, workdir):
         page.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
         check_page_opens(page, base, info)
         image = Path(args.image).resolve()
-        names = check_upload(page, base, info, image)
-        if args.screenshot:
-            save_screenshot(page, Path(args.screenshot))
-        check_opacity(page)
-        other = names[-1]  # the least probable finding, so that it differs from the top one
-        check_finding_change(page, other)
-        check_mode_change(page, base, info, image, other)
-        check_dicom(page, base)
-        check_not_an_image(page, base, workdir)
+        if args.no_heatmaps:
+            check_without_heatmaps(page, base, info, image)
+            check_not_an_image(page, base, workdir, "mode=crop")
+        else:
+            names = check_upload(page, base, info, image)
+            if args.screenshot:
+                save_screenshot(page, Path(args.screenshot))
+            check_opacity(page)
+            other = names[-1]  # the least probable finding, so that it differs from the top one
+            check_finding_change(page, other)
+            check_mode_change(page, base, info, image, other)
+            check_dicom(page, base)
+            check_not_an_image(page, base, workdir, "mode=exact&heatmap=1")
         errors = page.page_errors()
         check(errors == [], f"no script errors on the page{': ' + str(errors) if errors else ''}")
         page.call("Browser.close")
@@ -400,15 +426,15 @@ def main():
     parser.add_argument("--needs-text", help="text that --needs must print, else the test is skipped")
     parser.add_argument("--image", default=str(ROOT / "data/cxr/nih/00000284_000.png"))
     parser.add_argument("--screenshot", default=os.environ.get("CHEXRT_WEB_SCREENSHOT"))
+    parser.add_argument("--no-heatmaps", action="store_true",
+                        help="the server draws no heat maps (answers ?heatmap= with 400): check the page copes")
     parser.add_argument("--chromium", default="chromium")
     parser.add_argument("--startup-timeout", type=float, default=300)
     args = parser.parse_args()
 
     if not shutil.which(args.chromium):
         skip(f"{args.chromium} is not installed (Debian: chromium; scripts/install_deps.sh installs it)")
-    try:
-        import websocket  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("websocket") is None:
         skip("python3-websocket is not installed (scripts/install_deps.sh installs it)")
     if args.needs:
         try:
