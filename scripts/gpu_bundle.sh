@@ -27,7 +27,7 @@ fi
 build=${1:-build-gpu}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF -DCHEXRT_WITH_DCMTK=OFF \
-    -DCHEXRT_WITH_CUDA=ON
+    -DCHEXRT_WITH_CUDA=ON -DCHEXRT_WITH_GRPC=OFF
 fi
 cmake --build "$build" -j "$(nproc)" --target gpu_tests gpu_bench chexrt_cli
 
@@ -47,8 +47,9 @@ if [ -n "$before" ]; then
   echo "$before" >.gpu/before_rev
 fi
 # Libraries of this machine that the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9) does not have.
+# (gRPC is left out of this build: its many libraries would have to travel too.)
 for exe in .gpu/bin/*; do
-  for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl' || true); do
+  for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl|libcpp-httplib|libbrotli' || true); do
     cp -L "$lib" .gpu/lib/
   done
 done
