@@ -8,12 +8,12 @@ NetworkDefinition tiny_chexnet(int64_t max_batch) {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.f, 0.5f);
   auto random = [&](Dims dims) {
-    HostTensor t(DataType::kFloat32, std::move(dims));
+    HostTensor t(chexrt::DataType::kFloat32, std::move(dims));
     for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
     return t;
   };
   NetworkDefinition net;
-  Tensor x = net.add_input("image", DataType::kFloat32, {max_batch, 3, 224, 224});
+  Tensor x = net.add_input("image", chexrt::DataType::kFloat32, {max_batch, 3, 224, 224});
   WindowParams window;
   window.kernel = {8, 8};
   window.strides = {8, 8};

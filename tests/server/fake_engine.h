@@ -23,8 +23,9 @@ class FakeEngine : public Engine {
  public:
   FakeEngine(int64_t max_batch, int64_t width, Dims input_tail = {})
       : max_batch_(max_batch),
-        inputs_{{"x", DataType::kFloat32, input_tail.empty() ? Dims{max_batch, width} : with_batch(input_tail)}},
-        outputs_{{"y", DataType::kFloat32, inputs_[0].dims}} {}
+        inputs_{
+            {"x", chexrt::DataType::kFloat32, input_tail.empty() ? Dims{max_batch, width} : with_batch(input_tail)}},
+        outputs_{{"y", chexrt::DataType::kFloat32, inputs_[0].dims}} {}
 
   std::string backend_name() const override { return "fake"; }
   const std::vector<TensorInfo>& inputs() const override { return inputs_; }
@@ -43,7 +44,7 @@ class FakeEngine : public Engine {
     if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
     if (fail_) return runtime_error("fake engine failure");
     if (in[0].dims()[0] > max_batch_) return invalid_argument("batch above the max");
-    HostTensor y(DataType::kFloat32, in[0].dims());
+    HostTensor y(chexrt::DataType::kFloat32, in[0].dims());
     for (int64_t i = 0; i < y.numel(); ++i) y.data<float>()[i] = 2 * in[0].data<float>()[i] + 1;
     out->assign({y});
     return Status::ok_status();
