@@ -1,5 +1,7 @@
 #include "server/v1_api.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <future>
 
 #include <httplib.h>
@@ -100,6 +102,14 @@ void predict(InferenceService& service, const HttpOptions& options, const httpli
     if (!index.ok()) return send_error(res, invalid_argument("heatmap: " + index.status().message()));
   }
 
+  if (req.has_header("Content-Length") &&
+      std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > options.max_body_bytes) {
+    res.status = 413;
+    res.set_content(
+        error_json("the request body is over the limit of " + std::to_string(options.max_body_bytes) + " bytes"),
+        "application/json");
+    return;
+  }
   std::vector<Upload> uploads;
   size_t received = 0;
   bool over_limit = false;

@@ -81,6 +81,7 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<httplib::Client> client() const {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", http_->port());
     c->set_read_timeout(30, 0);
+    c->set_tcp_nodelay(true);  // headers and body go out apart: no delayed-ACK wait between
     return c;
   }
 
