@@ -79,7 +79,9 @@ void send_error(httplib::Response& res, const Status& status) {
 }
 
 HttpServer::HttpServer(InferenceService& service, MetricsRegistry* metrics, HttpOptions options)
-    : service_(service), metrics_(metrics), options_(std::move(options)) {}
+    : service_(service), metrics_(metrics), options_(std::move(options)) {
+  if (metrics_) model_metrics_ = std::make_unique<ModelMetrics>(*metrics_, options_.model_name);
+}
 
 HttpServer::~HttpServer() {
   stop();
@@ -211,14 +213,18 @@ void HttpServer::add_routes() {
     if (!*ready) res.set_header("Retry-After", "1");
     res.set_content(nlohmann::json{{"name", req.matches[1].str()}, {"ready", *ready}}.dump(), "application/json");
   });
-  s.Post(std::string(kModelPath) + "/infer", [&service](const httplib::Request& req, httplib::Response& res) {
+  ModelMetrics* counted = model_metrics_.get();
+  s.Post(std::string(kModelPath) + "/infer", [&service, counted](const httplib::Request& req, httplib::Response& res) {
     // An unknown model is 404 whatever the body holds.
     auto model = service.model_metadata(req.matches[1].str(), version_of(req));
     if (!model.ok()) return send_error(res, model.status());
     auto header_length = size_header(req, "Inference-Header-Content-Length");
-    if (!header_length.ok()) return send_error(res, header_length.status());
-    auto request = parse_infer_request(req.body, *header_length);
-    if (!request.ok()) return send_error(res, request.status());
+    auto request = header_length.ok() ? parse_infer_request(req.body, *header_length)
+                                      : Result<InferRequest>(header_length.status());
+    if (!request.ok()) {
+      if (counted) counted->fail(FailureReason::kInvalidArgument);
+      return send_error(res, request.status());
+    }
     request->model_name = req.matches[1].str();
     request->model_version = version_of(req);
     const OutputEncoding encoding = output_encoding(req.body, *header_length);

@@ -58,6 +58,7 @@ class HttpServer {
   InferenceService& service_;
   MetricsRegistry* metrics_;
   HttpOptions options_;
+  std::unique_ptr<ModelMetrics> model_metrics_;  // requests refused before the service saw them
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

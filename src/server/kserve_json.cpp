@@ -1,6 +1,7 @@
 #include "server/kserve_json.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -211,6 +212,12 @@ Result<InferRequest> parse_infer_request(const std::string& body, std::optional<
   if (j.contains("parameters")) {
     if (!j["parameters"].is_object()) return invalid_argument("parameters must be an object");
     for (const auto& [key, value] : j["parameters"].items()) request.parameters[key] = parameter_text(value);
+    // Triton's request timeout, in microseconds.
+    if (j["parameters"].contains("timeout")) {
+      const json& t = j["parameters"]["timeout"];
+      if (!t.is_number_unsigned()) return invalid_argument("parameters.timeout must be microseconds (an integer >= 0)");
+      request.timeout = std::chrono::microseconds(t.get<int64_t>());
+    }
   }
   if (!j.contains("inputs") || !j["inputs"].is_array()) return invalid_argument("inputs must be an array");
   size_t binary_at = header_length ? *header_length : body.size();

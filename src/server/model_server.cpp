@@ -437,7 +437,16 @@ void ModelServer::submit(const std::shared_ptr<Job>& job) {
   work.preprocess = job->preprocess;
   work.keep = job;
   work.deadline = job->deadline;
-  Status status = batcher_->submit(std::move(work), [this, job](Result<BatchOutcome> r) { finish(job, std::move(r)); });
+  Status status = batcher_->submit(std::move(work), [this, job](Result<BatchOutcome> r) {
+    // Heat maps take milliseconds per image: drawn on the decoding threads, not the engine's
+    // (inline only when that pool is full or stopping).
+    if (job->heatmap != kNoHeatmap && r.ok()) {
+      auto outcome = std::make_shared<Result<BatchOutcome>>(std::move(r));
+      if (decoders_->submit([this, job, outcome] { finish(job, std::move(*outcome)); })) return;
+      r = std::move(*outcome);
+    }
+    finish(job, std::move(r));
+  });
   if (!status.ok()) finish(job, status);
 }
 

@@ -213,6 +213,27 @@ TEST_F(ServerTest, ManyRequestsInARow) {
   expect_healthy(*client_);
 }
 
+TEST_F(ServerTest, RequestTimeoutIs504) {
+  ModelServerOptions model;
+  model.batcher.max_batch = 1;
+  start(model, HttpOptions{}, 300ms);
+  std::thread first(
+      [&] { EXPECT_EQ(client()->Post("/v2/models/chexnet/infer", small_request(), "application/json")->status, 200); });
+  std::this_thread::sleep_for(100ms);  // the first holds the engine for 300 ms
+  json late = parse_json(small_request());
+  late["parameters"] = {{"timeout", 1000}};  // microseconds
+  auto res = client_->Post("/v2/models/chexnet/infer", late.dump(), "application/json");
+  first.join();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 504) << res->body;
+  EXPECT_NE(error_of(res).find("timeout"), std::string::npos);
+  EXPECT_EQ(metric(*registry_, "chexrt_request_failure_total{model=\"chexnet\",reason=\"timeout\"}"), 1);
+  late["parameters"] = {{"timeout", "soon"}};
+  res = client_->Post("/v2/models/chexnet/infer", late.dump(), "application/json");
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(error_of(res).find("parameters.timeout"), std::string::npos);
+}
+
 // Clients in a closed loop, each request on its own connection; counts what came back.
 struct LoadResult {
   std::atomic<int> ok{0}, busy{0}, other{0}, refused{0}, lost{0};
