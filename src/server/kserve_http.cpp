@@ -23,6 +23,8 @@ using Clock = std::chrono::steady_clock;
 // Set when a request's first line has been read; the access log, written on the same thread
 // once the answer is sent, reads it.
 thread_local Clock::time_point t_request_start;
+// Body bytes read by a handler that reads through a content reader (req.body stays empty).
+thread_local size_t t_bytes_in = 0;
 
 const char* const kModelPath = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
 
@@ -142,6 +144,7 @@ void HttpServer::add_routes() {
   const size_t max_body = options_.max_body_bytes;
   s.set_pre_routing_handler([max_body](const httplib::Request& req, httplib::Response& res) {
     t_request_start = Clock::now();
+    t_bytes_in = 0;
     // A body announced over the limit is refused before any of it is read (httplib would read
     // and discard it all first); the connection closes, since the body was never read.
     if (req.has_header("Content-Length") &&
@@ -179,7 +182,7 @@ void HttpServer::add_routes() {
                                    {"method", req.method},
                                    {"path", req.path},
                                    {"status", res.status},
-                                   {"bytes_in", req.body.size()},
+                                   {"bytes_in", std::max(req.body.size(), t_bytes_in)},
                                    {"bytes_out", res.body.size()},
                                    {"duration_ms", std::round(ms * 1000) / 1000}};
       log_access(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -214,30 +217,52 @@ void HttpServer::add_routes() {
     res.set_content(nlohmann::json{{"name", req.matches[1].str()}, {"ready", *ready}}.dump(), "application/json");
   });
   ModelMetrics* counted = model_metrics_.get();
-  s.Post(std::string(kModelPath) + "/infer", [&service, counted](const httplib::Request& req, httplib::Response& res) {
-    // An unknown model is 404 whatever the body holds.
-    auto model = service.model_metadata(req.matches[1].str(), version_of(req));
-    if (!model.ok()) return send_error(res, model.status());
-    auto header_length = size_header(req, "Inference-Header-Content-Length");
-    auto request = header_length.ok() ? parse_infer_request(req.body, *header_length)
-                                      : Result<InferRequest>(header_length.status());
-    if (!request.ok()) {
-      if (counted) counted->fail(FailureReason::kInvalidArgument);
-      return send_error(res, request.status());
-    }
-    request->model_name = req.matches[1].str();
-    request->model_version = version_of(req);
-    const OutputEncoding encoding = output_encoding(req.body, *header_length);
-    auto response = service.infer(std::move(request).value());
-    if (!response.ok()) return send_error(res, response.status());
-    EncodedResponse encoded = encode_infer_response(*response, encoding);
-    if (encoded.header_length) {
-      res.set_header("Inference-Header-Content-Length", std::to_string(*encoded.header_length));
-      res.set_content(std::move(encoded.body), "application/octet-stream");
-    } else {
-      res.set_content(std::move(encoded.body), "application/json");
-    }
-  });
+  // Read through a content reader: httplib parses a body sent as
+  // application/x-www-form-urlencoded (curl's default) into parameters and refuses it beyond 8 KiB.
+  s.Post(std::string(kModelPath) + "/infer",
+         [&service, counted, max_body](const httplib::Request& req, httplib::Response& res,
+                                       const httplib::ContentReader& reader) {
+           // An unknown model is 404 whatever the body holds.
+           auto model = service.model_metadata(req.matches[1].str(), version_of(req));
+           if (!model.ok()) return send_error(res, model.status());
+           std::string body;
+           bool over_limit = false;
+           const bool read = reader([&](const char* data, size_t size) {
+             if (body.size() + size > max_body) {
+               over_limit = true;
+               return false;
+             }
+             body.append(data, size);
+             return true;
+           });
+           t_bytes_in = body.size();
+           if (over_limit) {
+             res.status = 413;
+             res.set_content(error_json("the request body is over the limit of " + std::to_string(max_body) + " bytes"),
+                             "application/json");
+             return;
+           }
+           if (!read) return send_error(res, invalid_argument("the request body could not be read"));
+           auto header_length = size_header(req, "Inference-Header-Content-Length");
+           auto request = header_length.ok() ? parse_infer_request(body, *header_length)
+                                             : Result<InferRequest>(header_length.status());
+           if (!request.ok()) {
+             if (counted) counted->fail(FailureReason::kInvalidArgument);
+             return send_error(res, request.status());
+           }
+           request->model_name = req.matches[1].str();
+           request->model_version = version_of(req);
+           const OutputEncoding encoding = output_encoding(body, *header_length);
+           auto response = service.infer(std::move(request).value());
+           if (!response.ok()) return send_error(res, response.status());
+           EncodedResponse encoded = encode_infer_response(*response, encoding);
+           if (encoded.header_length) {
+             res.set_header("Inference-Header-Content-Length", std::to_string(*encoded.header_length));
+             res.set_content(std::move(encoded.body), "application/octet-stream");
+           } else {
+             res.set_content(std::move(encoded.body), "application/json");
+           }
+         });
   if (metrics_) {
     MetricsRegistry* metrics = metrics_;
     s.Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
