@@ -198,6 +198,43 @@ TEST_F(ServerTest, ClientsThatHangUpMidRequestLeaveItHealthy) {
   expect_healthy(*client_);
 }
 
+TEST_F(ServerTest, SlowClientsDoNotHoldUpOthers) {
+  // Four clients trickle a request a byte every 20 ms; the others are answered meanwhile.
+  const std::string request =
+      "POST /v2/models/chexnet/infer HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(small_request().size()) +
+      "\r\n\r\n" + small_request();
+  std::atomic<bool> done{false};
+  std::atomic<int> slow_finished{0};
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 4; ++i) {
+    slow.emplace_back([&] {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = htons(static_cast<uint16_t>(http_->port()));
+      inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+        for (size_t k = 0; k < request.size() && !done; ++k) {
+          send(fd, &request[k], 1, MSG_NOSIGNAL);
+          std::this_thread::sleep_for(20ms);
+        }
+        if (!done) ++slow_finished;
+      }
+      close(fd);
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 20; ++i) {
+    auto res = client_->Post("/v2/models/chexnet/infer", small_request(), "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+  }
+  // All answered while the slow clients were still sending (each takes several seconds).
+  EXPECT_EQ(slow_finished.load(), 0);
+  done = true;
+  for (auto& t : slow) t.join();
+}
+
 TEST_F(ServerTest, ManyRequestsInARow) {
   httplib::Client c("127.0.0.1", http_->port());
   c.set_keep_alive(true);
