@@ -129,6 +129,12 @@ Status HttpServer::start() {
 
 void HttpServer::stop() {
   if (!server_) return;
+  draining_ = true;
+  const auto now_ns = [] { return Clock::now().time_since_epoch().count(); };
+  const int64_t quiet_ns = 50'000'000, give_up = now_ns() + 2'000'000'000;
+  while (server_->is_running() && now_ns() < give_up && now_ns() - last_request_ns_.load() < quiet_ns) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   server_->stop();  // closes the listening socket; the pool answers what it accepted, then joins
   if (thread_.joinable()) thread_.join();
 }
@@ -142,9 +148,15 @@ void HttpServer::log_access(const std::string& line) {
 void HttpServer::add_routes() {
   httplib::Server& s = *server_;
   const size_t max_body = options_.max_body_bytes;
-  s.set_pre_routing_handler([max_body](const httplib::Request& req, httplib::Response& res) {
+  s.set_pre_routing_handler([this, max_body](const httplib::Request& req, httplib::Response& res) {
     t_request_start = Clock::now();
     t_bytes_in = 0;
+    last_request_ns_ = t_request_start.time_since_epoch().count();
+    if (draining_) {
+      res.set_header("Connection", "close");
+      send_error(res, unavailable("the server is shutting down"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // A body announced over the limit is refused before any of it is read (httplib would read
     // and discard it all first); the connection closes, since the body was never read.
     if (req.has_header("Content-Length") &&

@@ -47,8 +47,10 @@ class HttpServer {
   /// Binds the port and starts answering on a thread of its own.
   Status start();
   int port() const { return port_; }
-  /// Stops accepting connections, answers every request already accepted, and returns when the
-  /// last is answered. Idempotent.
+  /// Stops: requests that arrive from now on are answered 503 ("shutting down", Retry-After) on
+  /// connections that then close, so that clients learn of it before the port closes; once no
+  /// request has come for 50 ms (at most 2 s), stops accepting connections, and returns when every
+  /// request accepted is answered. Idempotent.
   void stop();
 
  private:
@@ -62,6 +64,8 @@ class HttpServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> last_request_ns_{0};  // steady clock
   std::mutex log_mutex_;
   std::FILE* log_ = nullptr;
   bool own_log_ = false;

@@ -277,7 +277,9 @@ struct LoadResult {
   std::atomic<int> busy_without_retry_after{0};
 };
 
-void load(int port, const std::atomic<bool>& running, LoadResult& result, int max_requests) {
+// `stop_when_busy`: the client stops at its first 503 (as one would on "shutting down").
+void load(int port, const std::atomic<bool>& running, LoadResult& result, int max_requests,
+          bool stop_when_busy = false) {
   const std::string body = small_request();
   for (int i = 0; i < max_requests && running; ++i) {
     httplib::Client c("127.0.0.1", port);
@@ -296,6 +298,7 @@ void load(int port, const std::atomic<bool>& running, LoadResult& result, int ma
     } else if (res->status == 503) {
       ++result.busy;
       if (res->get_header_value("Retry-After").empty()) ++result.busy_without_retry_after;
+      if (stop_when_busy) return;
     } else {
       ++result.other;
     }
@@ -335,13 +338,16 @@ TEST_F(ServerTest, StoppingUnderLoadAnswersEveryAcceptedRequest) {
   LoadResult result;
   std::atomic<bool> running{true};
   std::vector<std::thread> clients;
-  for (int i = 0; i < 8; ++i) clients.emplace_back([&] { load(http_->port(), running, result, 1000000); });
+  for (int i = 0; i < 8; ++i) clients.emplace_back([&] { load(http_->port(), running, result, 1000000, true); });
   std::this_thread::sleep_for(300ms);
-  http_->stop();  // as on SIGTERM: stop accepting, answer what was accepted
+  http_->stop();  // as on SIGTERM: new requests 503, then stop accepting, answer what was accepted
   model_->shutdown();
   running = false;
   for (auto& t : clients) t.join();
   EXPECT_GT(result.ok.load(), 0);
+  // Clients were told (503) or, once the port closed, refused; none lost a request.
+  EXPECT_GT(result.busy.load(), 0);
+  EXPECT_EQ(result.busy_without_retry_after.load(), 0);
   EXPECT_EQ(result.lost.load(), 0);
   EXPECT_EQ(result.other.load(), 0);
   EXPECT_EQ(metric(*registry_, "chexrt_request_success_total{model=\"chexnet\"}"), result.ok.load());
