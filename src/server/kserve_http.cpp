@@ -57,6 +57,8 @@ Result<std::optional<size_t>> size_header(const httplib::Request& req, const cha
 
 }  // namespace
 
+void note_request_bytes(size_t bytes) { t_bytes_in = bytes; }
+
 int http_status(const Status& status) {
   switch (status.code()) {
     case StatusCode::kOk:

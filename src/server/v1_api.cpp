@@ -140,6 +140,7 @@ void predict(InferenceService& service, const HttpOptions& options, const httpli
     uploads.push_back({"upload", {}});
     read_ok = reader(receive);
   }
+  note_request_bytes(received);
   if (over_limit) {
     res.status = 413;
     res.set_content(

@@ -18,6 +18,9 @@ void register_v1_routes(httplib::Server& server, InferenceService& service, cons
 /// {"error": message} with the HTTP code of `status` (and Retry-After on 503).
 void send_error(httplib::Response& res, const Status& status);
 
+/// Body bytes a handler read through a content reader, for the access log line of this request.
+void note_request_bytes(size_t bytes);
+
 /// Standard base64 (RFC 4648, with padding).
 std::string base64_encode(const std::string& bytes);
 
