@@ -5,7 +5,8 @@
 #   .gpu/bin.tar.xz                         executables gpu_tests, gpu_bench, chexrt (CUDA 13,
 #                                           sm_90), compressed (a third of the bundle's size);
 #                                           scripts/gpu_env.sh unpacks them
-#   .gpu/lib/                               shared libraries a GPU machine may lack (libjpeg.so.62)
+#   .gpu/lib/                               shared libraries a GPU machine may lack (libjpeg.so.62,
+#                                           cpp-httplib and brotli for the server, ...)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
 #   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
 # The PyTorch peers that gpu_check.sh runs beside chexrt are bench/peers/*.py. Needs the CUDA 13
