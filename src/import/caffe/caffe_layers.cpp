@@ -335,7 +335,8 @@ int64_t caffe_pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t pa
 // rounding does not): IR AveragePool with count_include_pad=1. The IR's ceil_mode drops a last
 // window that starts past the input + left padding even without padding, where Caffe keeps an
 // empty one; such layers are refused. ceil_mode is set only where it changes a size, so that
-// layers whose sizes divide evenly (DenseNet's transitions) are plain pools to the passes.
+// layers whose sizes divide evenly (DenseNet's transitions) are plain pools to the passes, and
+// count_include_pad only where there is padding to count.
 Status import_pooling(Importer& im) {
   const auto& p = im.layer().pooling_param();
   const Dims x = im.bottom_dims(0);
@@ -384,7 +385,7 @@ Status import_pooling(Importer& im) {
   attrs.set("strides", stride);
   attrs.set("pads", std::vector<int64_t>{pad[0], pad[1], pad[0], pad[1]});
   attrs.set("ceil_mode", static_cast<int64_t>(ir_ceil));
-  if (average) attrs.set("count_include_pad", static_cast<int64_t>(pad[0] > 0 || pad[1] > 0));
+  if (average && (pad[0] > 0 || pad[1] > 0)) attrs.set("count_include_pad", int64_t{1});
   CHEXRT_ASSIGN_OR_RETURN(Tensor y, im.add(average ? "AveragePool" : "MaxPool", "", {im.bottom(0)}, attrs));
   return im.set_top(0, y);
 }
