@@ -377,17 +377,21 @@ TEST(CaffeErrors, MissingAndMismatchedWeights) {
                                   "layer { name: \"conv\" type: \"Convolution\" bottom: \"x\" top: \"y\" "
                                   "convolution_param { num_output: 4 kernel_size: 3 } }\n");
   std::string m = error_of(conv);
-  EXPECT_NE(m.find("layer 'conv' (Convolution) needs learned blobs (weights [4, 3, 3, 3], bias [4])"),
+  EXPECT_NE(m.find("layer 'conv' (Convolution): needs learned blobs (weights [4, 3, 3, 3], bias [4])"),
             std::string::npos)
       << m;
   m = error_of(conv, weights_of({{"other", {}}}));
-  EXPECT_NE(m.find("layer 'conv' (Convolution) has no weights in the .caffemodel"), std::string::npos) << m;
+  EXPECT_NE(m.find("layer 'conv' (Convolution): no weights in the .caffemodel"), std::string::npos) << m;
   caffe::BlobProto w;
   for (int64_t d : {4, 3, 5, 5}) w.mutable_shape()->add_dim(d);
   m = error_of(conv, weights_of({{"conv", {w, blob({0, 0, 0, 0})}}}));
-  EXPECT_NE(m.find("weights blob is [4, 3, 5, 5], the layer needs [4, 3, 3, 3]"), std::string::npos) << m;
+  EXPECT_NE(
+      m.find(
+          "layer 'conv' (Convolution): in the .caffemodel: weights blob is [4, 3, 5, 5], the layer needs [4, 3, 3, 3]"),
+      std::string::npos)
+      << m;
   m = error_of(conv, weights_of({{"conv", {blob({1})}}}));
-  EXPECT_NE(m.find("has 1 blobs in the .caffemodel, expected 2"), std::string::npos) << m;
+  EXPECT_NE(m.find("layer 'conv' (Convolution): 1 blobs in the .caffemodel, expected 2"), std::string::npos) << m;
   m = error_of(conv, "not a protobuf \xff\xff");
   EXPECT_NE(m.find("not a Caffe model"), std::string::npos) << m;
 }

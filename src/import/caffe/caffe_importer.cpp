@@ -95,13 +95,16 @@ Status Importer::add_input(int top, const Dims& dims) {
 }
 
 Result<std::vector<HostTensor>> Importer::blobs(const std::vector<BlobSpec>& specs, int index) {
-  const caffe::LayerParameter& l = layer_at(index < 0 ? current_ : index);
+  if (index < 0) index = current_;
+  const caffe::LayerParameter& l = layer_at(index);
+  // Errors come prefixed with the current layer; another one (a folded Scale) is named here.
+  const std::string who = index == current_ ? "" : describe_layer(l) + ": ";
   std::vector<HostTensor> out;
   if (specs.empty()) return out;
   if (weights_ == nullptr && !options_.seeded_weights) {
     std::string needed;
     for (const auto& s : specs) needed += (needed.empty() ? "" : ", ") + s.what + " " + dims_to_string(s.dims);
-    return invalid_argument(describe_layer(l) + " needs learned blobs (" + needed + ") and no .caffemodel was given");
+    return invalid_argument(who + "needs learned blobs (" + needed + ") and no .caffemodel was given");
   }
   if (weights_ == nullptr) {
     for (size_t i = 0; i < specs.size(); ++i) {
@@ -110,20 +113,17 @@ Result<std::vector<HostTensor>> Importer::blobs(const std::vector<BlobSpec>& spe
     return out;
   }
   const auto it = weights_->find(l.name());
-  if (it == weights_->end()) {
-    return not_found(describe_layer(l) + " has no weights in the .caffemodel (no layer of that name)");
-  }
+  if (it == weights_->end()) return not_found(who + "no weights in the .caffemodel (no layer of that name)");
   const caffe::LayerParameter& w = *it->second;
   if (static_cast<size_t>(w.blobs_size()) != specs.size()) {
     std::string expected;
     for (const auto& s : specs) expected += (expected.empty() ? "" : ", ") + s.what + " " + dims_to_string(s.dims);
-    return invalid_argument(describe_layer(l) + " has " + std::to_string(w.blobs_size()) +
-                            " blobs in the .caffemodel, expected " + std::to_string(specs.size()) + " (" + expected +
-                            ")");
+    return invalid_argument(who + std::to_string(w.blobs_size()) + " blobs in the .caffemodel, expected " +
+                            std::to_string(specs.size()) + " (" + expected + ")");
   }
   for (size_t i = 0; i < specs.size(); ++i) {
     auto t = blob_to_tensor(w.blobs(static_cast<int>(i)), specs[i]);
-    if (!t.ok()) return t.status().with_context(describe_layer(l) + " in the .caffemodel");
+    if (!t.ok()) return t.status().with_context(who + "in the .caffemodel");
     out.push_back(std::move(*t));
   }
   return out;
