@@ -99,9 +99,13 @@ TEST_P(CaffePooling, SizesAndValuesAreCaffes) {
   const int64_t oh = caffe_pooled(c.h, c.kh, c.sh, c.ph, ceil), ow = caffe_pooled(c.w, c.kw, c.sw, c.pw, ceil);
   EXPECT_EQ(net->tensor_dims(net->find_tensor("y")), (Dims{2, 3, oh, ow}));
   const HostTensor x = random_uniform({2, 3, c.h, c.w}, 7);
+  const HostTensor want = caffe_pool(x, c, oh, ow);
   const std::vector<HostTensor> got = run(*net, {x});
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_LE(caffetest::range_relative_error(got[0], caffe_pool(x, c, oh, ow)), 1e-6);
+  EXPECT_LE(caffetest::range_relative_error(got[0], want), 1e-6) << "reference kernels";
+  auto cpu = caffetest::run_engine(std::move(*net), Device::kCpu, {x});
+  ASSERT_TRUE(cpu.ok()) << cpu.status().to_string();
+  EXPECT_LE(caffetest::range_relative_error(cpu->at(0), want), 1e-6) << "CPU engine";
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -312,6 +316,22 @@ TEST(CaffeNet, PhaseRulesInputsAndVersions) {
   auto wrong = parse_caffe_buffers(text, "", options);
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(wrong.status().message().find("'image' is not an input"), std::string::npos) << wrong.status().message();
+}
+
+TEST(CaffeNet, InputWrittenInPlaceKeepsItsName) {
+  auto net =
+      parse_caffe_buffers(net_4d("data", {1, 1, 1, 2},
+                                 "layer { name: \"d\" type: \"Dropout\" bottom: \"data\" top: \"data\" dropout_param { "
+                                 "dropout_ratio: 0.5 scale_train: false } }\n"),
+                          "");
+  ASSERT_TRUE(net.ok()) << net.status().to_string();
+  ASSERT_EQ(net->graph().inputs().size(), 1u);
+  EXPECT_EQ(net->graph().value(net->graph().inputs()[0]).name, "data");
+  ASSERT_EQ(net->graph().outputs().size(), 1u);
+  EXPECT_EQ(net->graph().value(net->graph().outputs()[0]).name, "data@d");
+  const std::vector<HostTensor> y = run(*net, {HostTensor::from_floats({2.f, -4.f}, {1, 1, 1, 2})});
+  ASSERT_EQ(y.size(), 1u);
+  EXPECT_EQ(y[0].to_doubles(), (std::vector<double>{1.0, -2.0}));
 }
 
 TEST(CaffeNet, SeededWeightsAreDeterministic) {

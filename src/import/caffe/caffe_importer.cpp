@@ -160,7 +160,7 @@ Status Importer::import() {
   // Caffe's outputs: the blobs no layer reads after they are written.
   int outputs = 0;
   for (const BlobVersion& v : model_.versions) {
-    if (v.producer < 0 || !v.consumers.empty() || v.tensor_name != v.blob) continue;
+    if (v.producer < 0 || !v.consumers.empty() || !v.last) continue;
     if (layer_at(v.producer).type() == "Input") continue;  // an input nothing reads
     net_.mark_output(v.tensor);
     ++outputs;
@@ -229,8 +229,8 @@ Result<bool> included(const caffe::NetState& state, const caffe::LayerParameter&
 }
 
 // Blob versions: every input and top is a new version of its blob name; a bottom reads the
-// latest. The last version of a name keeps the name (it is what a user asks for as an output),
-// earlier ones are named "<blob>@<layer that wrote it>".
+// latest. An input keeps its blob's name (what a user feeds), else the last version does (what a
+// user asks for as an output); the others are named "<blob>@<layer that wrote it>".
 Status resolve_versions(NetModel& m) {
   const caffe::NetParameter& net = *m.net;
   std::map<std::string, int> latest;
@@ -271,10 +271,15 @@ Status resolve_versions(NetModel& m) {
     m.bottoms.push_back(std::move(bottoms));
     m.tops.push_back(std::move(tops));
   }
-  std::set<std::string> used;
+  std::set<std::string> used, input_blobs;
+  const auto is_input = [&](const BlobVersion& v) { return v.producer < 0 || m.layers[v.producer]->type() == "Input"; };
+  for (const BlobVersion& version : m.versions) {
+    if (is_input(version)) input_blobs.insert(version.blob);
+  }
   for (size_t v = 0; v < m.versions.size(); ++v) {
     BlobVersion& version = m.versions[v];
-    if (latest[version.blob] == static_cast<int>(v)) {
+    version.last = latest[version.blob] == static_cast<int>(v);
+    if (is_input(version) || (version.last && !input_blobs.count(version.blob))) {
       version.tensor_name = version.blob;
       used.insert(version.blob);
     }

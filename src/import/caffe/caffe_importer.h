@@ -19,9 +19,10 @@ namespace chexrt::caffe_import {
 /// One value of a blob name: written by an input (producer -1) or by a layer's top.
 struct BlobVersion {
   std::string blob;            ///< The blob's name in the .prototxt.
-  std::string tensor_name;     ///< The network tensor's name: the blob's for its last version.
+  std::string tensor_name;     ///< The network tensor's name (see resolve_versions).
   int producer = -1;           ///< Index into NetModel::layers, or -1 for a network input.
   std::vector<int> consumers;  ///< Layers reading this version, in order.
+  bool last = false;           ///< The blob's last version.
   Tensor tensor;
 };
 

@@ -80,10 +80,6 @@ Status check_convolution(const caffe::LayerParameter& l) {
   const auto& p = l.convolution_param();
   if (!l.has_convolution_param() || p.num_output() == 0)
     return invalid_argument("convolution_param.num_output is required");
-  if (p.axis() != 1 && p.axis() != -3) {
-    return unsupported("convolution_param.axis " + std::to_string(p.axis()) +
-                       " (only the channel axis 1 is supported)");
-  }
   if (p.kernel_size_size() == 0 && !(p.has_kernel_h() && p.has_kernel_w())) {
     return invalid_argument("convolution_param needs kernel_size or kernel_h and kernel_w");
   }
@@ -100,6 +96,12 @@ Status import_convolution(Importer& im) {
   const Dims x = im.bottom_dims(0);
   if (x.size() < 3) return invalid_argument("input " + dims_to_string(x) + " has no spatial axes");
   const size_t spatial = x.size() - 2;
+  CHEXRT_ASSIGN_OR_RETURN(const int64_t axis,
+                          canonical_axis(p.axis(), static_cast<int64_t>(x.size()), "convolution_param.axis"));
+  if (axis != 1) {
+    return unsupported("convolution_param.axis " + std::to_string(p.axis()) +
+                       " (only the channel axis 1 is supported)");
+  }
   CHEXRT_ASSIGN_OR_RETURN(auto kernel, spatial_values(p.kernel_size(), p.has_kernel_h() || p.has_kernel_w(),
                                                       p.kernel_h(), p.kernel_w(), spatial, 1, "kernel"));
   CHEXRT_ASSIGN_OR_RETURN(
