@@ -226,7 +226,6 @@ Status import_scale(Importer& im) {
       return invalid_argument("scale bottom " + dims_to_string(im.bottom_dims(1)) + " does not match input axes " +
                               dims_to_string(covered));
     }
-    ir::Attributes shape_attrs;
     const HostTensor shape = HostTensor::from_int64s(broadcast, {static_cast<int64_t>(broadcast.size())});
     CHEXRT_ASSIGN_OR_RETURN(multiplier, im.add("Reshape", "scale_shape", {im.bottom(1), im.constant("shape", shape)}));
   }
