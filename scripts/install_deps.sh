@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config clang-format
+  build-essential cmake ninja-build pkg-config clang-format curl
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libpng-dev libjpeg-dev libdeflate-dev libdcmtk-dev libdnnl-dev ocl-icd-opencl-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc

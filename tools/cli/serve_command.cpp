@@ -93,7 +93,7 @@ Result<server::ModelInstances> load_instances(const ServeOptions& o, const std::
     CHEXRT_ASSIGN_OR_RETURN(first, build_engine(std::move(network), build));
     log_line("engine built (" + first->backend_name() + ", not cached)");
   } else {
-    CHEXRT_ASSIGN_OR_RETURN(cache_path, engine_cache_path(model, build, "cam"));
+    CHEXRT_ASSIGN_OR_RETURN(cache_path, engine_cache_path(model, "", build, "cam"));
     CHEXRT_ASSIGN_OR_RETURN(CachedEngine cached, load_or_build_cached(cache_path, build, import_model));
     // The classifier's weights live in the model, not in the engine file.
     if (cached.loaded) CHEXRT_RETURN_IF_ERROR(import_model().status());
