@@ -10,7 +10,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev libspng-dev libturbojpeg0-dev
   python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom python3-grpcio
-  python3-yaml
+  python3-yaml python3-protobuf
   # the web page's test drives headless Chromium (tests/server/web_page_test.py)
   chromium python3-websocket
 )
