@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "chexrt/onnx_parser.h"
+#include "chexrt/tensorflow_parser.h"
 
 namespace chexrt::cli {
 
@@ -16,7 +17,29 @@ std::string default_model_path() {
   return std::string(CHEXRT_SOURCE_DIR) + "/models/generated/densenet121_chexnet_seeded.onnx";
 }
 
-Result<NetworkDefinition> load_network(const std::string& model_path, int64_t batch) {
+bool is_tensorflow_model(const std::string& path) {
+  const auto ends_with = [&](const std::string& suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with(".pb") || ends_with(".pbtxt");
+}
+
+Result<NetworkDefinition> load_network(const std::string& model_path, int64_t batch,
+                                       const std::vector<std::string>& input_shapes) {
+  if (is_tensorflow_model(model_path)) {
+    TensorflowImportOptions options;
+    options.batch_size = batch;
+    for (const std::string& word : input_shapes) {
+      const size_t eq = word.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return invalid_argument("--input-shape " + word + ": expected NAME=D0xD1x...");
+      }
+      CHEXRT_ASSIGN_OR_RETURN(options.input_shapes[word.substr(0, eq)],
+                              parse_integer_list("--input-shape", word.substr(eq + 1), 1, 'x'));
+    }
+    return parse_tensorflow_file(model_path, options);
+  }
+  if (!input_shapes.empty()) return invalid_argument("--input-shape is for TensorFlow graphs (.pb, .pbtxt)");
   OnnxImportOptions options;
   options.batch_size = batch;
   return parse_onnx_file(model_path, options);

@@ -465,6 +465,12 @@ Status Importer::import() {
   CHEXRT_ASSIGN_OR_RETURN(std::vector<const NodeDef*> order, needed_nodes(outputs));
   CHEXRT_RETURN_IF_ERROR(check_ops(order));
   graph_nhwc_ = is_nhwc(order);
+  for (const auto& [name, dims] : options_.input_shapes) {
+    auto it = nodes_.find(name);
+    if (it == nodes_.end() || it->second->op() != "Placeholder") {
+      return not_found("input_shapes names '" + name + "', which is not a placeholder of the graph");
+    }
+  }
   for (const NodeDef* node : order) CHEXRT_RETURN_IF_ERROR(import_node(*node));
   for (const std::string& key : outputs) {
     auto it = symbols_.find(key);
