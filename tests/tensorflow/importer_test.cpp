@@ -2,6 +2,7 @@
 // mode, MirrorPad; references as CSV), text and binary GraphDefs, layout handling, and errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -133,6 +134,157 @@ TEST(TensorflowImporter, ErrorsNameTheFileAndNode) {
   auto out = parse_tensorflow_file(kData + "/opencv_extra/single_conv_net.pb", options);
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("no_such_node"), std::string::npos);
+}
+
+// A Keras learning-phase switch, frozen: Switch on a constant predicate, one branch per value,
+// Merge. The taken branch stays; the other (and the Merge) leaves nothing in the network.
+const char kSwitchGraph[] = R"pb(
+  node {
+    name: "x"
+    op: "Placeholder"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+    attr {
+      key: "shape"
+      value {
+        shape {
+          dim { size: 1 }
+          dim { size: 4 }
+        }
+      }
+    }
+  }
+  node {
+    name: "phase"
+    op: "Const"
+    attr {
+      key: "dtype"
+      value { type: DT_BOOL }
+    }
+    attr {
+      key: "value"
+      value {
+        tensor {
+          dtype: DT_BOOL
+          tensor_shape {}
+          bool_val: PHASE
+        }
+      }
+    }
+  }
+  node { name: "switch" op: "Switch" input: "x" input: "phase" }
+  node { name: "training" op: "Sigmoid" input: "switch:1" }
+  node { name: "inference" op: "Relu" input: "switch" }
+  node { name: "merge" op: "Merge" input: "training" input: "inference" }
+  node { name: "y" op: "Identity" input: "merge" }
+)pb";
+
+std::vector<std::string> op_names(const NetworkDefinition& net) {
+  std::vector<std::string> ops;
+  for (int n = 0; n < net.graph().num_nodes(); ++n) ops.push_back(ir::op_name(net.graph().node(n).op));
+  return ops;
+}
+
+TEST(TensorflowImporter, SwitchOnAConstantPredicateKeepsTheTakenBranch) {
+  for (const char* phase : {"false", "true"}) {
+    std::string text = kSwitchGraph;
+    text.replace(text.find("PHASE"), 5, phase);
+    const std::string path = ::testing::TempDir() + "/switch_" + phase + ".pbtxt";
+    std::ofstream(path) << text;
+    TensorflowImportOptions options;
+    options.outputs = {"y"};
+    auto net = parse_tensorflow_file(path, options);
+    ASSERT_TRUE(net.ok()) << net.status().message();
+    const std::vector<std::string> expected = {std::string(phase) == "true" ? "Sigmoid" : "Relu"};
+    EXPECT_EQ(op_names(*net), expected) << phase;
+    EXPECT_EQ(net->graph().value(net->graph().outputs()[0]).name, "y");
+  }
+}
+
+// ZeroPadding2D + MaxPool: the pads join the pool only where the input is non-negative (a Relu
+// before it), since zero padding and max pooling's -inf padding differ on negative values.
+const char kPadPoolGraph[] = R"pb(
+  node {
+    name: "x"
+    op: "Placeholder"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+    attr {
+      key: "shape"
+      value {
+        shape {
+          dim { size: 1 }
+          dim { size: 4 }
+          dim { size: 4 }
+          dim { size: 2 }
+        }
+      }
+    }
+  }
+  node { name: "act" op: "ACT" input: "x" }
+  node {
+    name: "paddings"
+    op: "Const"
+    attr {
+      key: "dtype"
+      value { type: DT_INT32 }
+    }
+    attr {
+      key: "value"
+      value {
+        tensor {
+          dtype: DT_INT32
+          tensor_shape {
+            dim { size: 4 }
+            dim { size: 2 }
+          }
+          int_val: [ 0, 0, 1, 1, 1, 1, 0, 0 ]
+        }
+      }
+    }
+  }
+  node { name: "pad" op: "Pad" input: "act" input: "paddings" }
+  node {
+    name: "pool"
+    op: "MaxPool"
+    input: "pad"
+    attr {
+      key: "ksize"
+      value { list { i: [ 1, 3, 3, 1 ] } }
+    }
+    attr {
+      key: "strides"
+      value { list { i: [ 1, 2, 2, 1 ] } }
+    }
+    attr {
+      key: "padding"
+      value { s: "VALID" }
+    }
+  }
+)pb";
+
+TEST(TensorflowImporter, ZeroPadJoinsAMaxPoolOnlyAfterRelu) {
+  for (const char* act : {"Relu", "Sigmoid"}) {
+    std::string text = kPadPoolGraph;
+    text.replace(text.find("ACT"), 3, act);
+    const std::string path = ::testing::TempDir() + "/pad_pool_" + act + ".pbtxt";
+    std::ofstream(path) << text;
+    auto net = parse_tensorflow_file(path);
+    ASSERT_TRUE(net.ok()) << net.status().message();
+    const bool relu = std::string(act) == "Relu";
+    const std::vector<std::string> expected =
+        relu ? std::vector<std::string>{"Relu", "MaxPool"} : std::vector<std::string>{"Sigmoid", "Pad", "MaxPool"};
+    EXPECT_EQ(op_names(*net), expected);
+    const ir::Graph& g = net->graph();
+    const ir::Node& pool = g.node(g.num_nodes() - 1);
+    EXPECT_EQ(pool.attrs.get_ints("pads"),
+              relu ? (std::vector<int64_t>{1, 1, 1, 1}) : (std::vector<int64_t>{0, 0, 0, 0}));
+    EXPECT_EQ(g.value(g.outputs()[0]).dims, (Dims{1, 2, 2, 2}));  // NCHW out of an NHWC graph
+  }
 }
 
 TEST(TensorflowImporter, ListsItsOps) {
