@@ -77,6 +77,13 @@ TEST(Dl4jGraphs, FusedBatchNormV3TrainingUsesBatchStatistics) {
   const HostTensor out = run_dl4j(dir, "FusedBatchNormV3", nhwc_to_nchw(in));
   ASSERT_EQ(out.dims(), (Dims{1, 4, 2, 3}));
   EXPECT_LE(worst_relative_error(out, nhwc_to_nchw(expected)), 1e-5);
+  // Outputs 1 and 2: the batch mean and the batch variance (Bessel-corrected, as TensorFlow).
+  for (const char* k : {"1", "2"}) {
+    const HostTensor stat = run_dl4j(dir, std::string("FusedBatchNormV3:") + k, nhwc_to_nchw(in));
+    const HostTensor expected_stat = read_csv_tensor(dir + "/FusedBatchNormV3." + k + ".prediction");
+    ASSERT_EQ(stat.dims(), expected_stat.dims()) << k;
+    EXPECT_LE(worst_relative_error(stat, expected_stat), 1e-5) << k;
+  }
 }
 
 TEST(Dl4jGraphs, MirrorPadReflectAndSymmetric) {

@@ -200,6 +200,9 @@ Status import_fused_batch_norm(Importer& im, const NodeDef& node) {
     CHEXRT_ASSIGN_OR_RETURN(HostTensor var, float_weights(im, node, 4, "variance"));
     ir::Attributes attrs;
     attrs.set("epsilon", eps);
+    // Outputs 1 and 2 (batch_mean, batch_variance) are the statistics used: the given ones.
+    im.define_constant(output_key(name, 1), mean);
+    im.define_constant(output_key(name, 2), var);
     return im.emit("BatchNormalization", name,
                    {x, im.add_constant(name + "/gamma", scale), im.add_constant(name + "/beta", offset),
                     im.add_constant(name + "/moving_mean", mean), im.add_constant(name + "/moving_variance", var)},
@@ -232,6 +235,16 @@ Status import_fused_batch_norm(Importer& im, const NodeDef& node) {
   CHEXRT_RETURN_IF_ERROR(im.emit("Mul", p + "scaled",
                                  {p + "normalized", im.add_constant(name + "/gamma", per_channel(scale))}, {},
                                  {p + "scaled"}, false));
+  // Outputs 1 and 2: the batch mean, and the batch variance with Bessel's correction (n / (n - 1)),
+  // which TensorFlow returns for the running averages.
+  const Dims channel_dims = {c};
+  const std::string shape = im.add_constant(name + "/channels", HostTensor::from_int64s(channel_dims, {1}));
+  CHEXRT_RETURN_IF_ERROR(im.emit("Reshape", p + "batch_mean", {p + "mean", shape}, {}, {output_key(name, 1)}, false));
+  const std::string bessel =
+      im.add_constant(name + "/bessel", scalar_like(DataType::kFloat32, n / std::max(n - 1.0, 1.0)));
+  CHEXRT_RETURN_IF_ERROR(im.emit("Mul", p + "unbiased", {p + "variance", bessel}, {}, {p + "unbiased"}, false));
+  CHEXRT_RETURN_IF_ERROR(
+      im.emit("Reshape", p + "batch_variance", {p + "unbiased", shape}, {}, {output_key(name, 2)}, false));
   return im.emit("Add", name, {p + "scaled", im.add_constant(name + "/beta", per_channel(offset))}, {}, {name}, nhwc);
 }
 
