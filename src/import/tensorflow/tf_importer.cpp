@@ -21,10 +21,9 @@ namespace tf_import {
 
 namespace {
 
-// TensorFlow NHWC axis k sits at network axis kNhwcToNchw[k]; network axis k holds TensorFlow
-// axis kNchwToNhwc[k].
-const std::vector<int64_t> kToNchw = {0, 3, 1, 2};  // permutation: NHWC -> NCHW
-const std::vector<int64_t> kToNhwc = {0, 2, 3, 1};  // permutation: NCHW -> NHWC
+// Transpose permutations (output axis k is input axis perm[k]): NHWC -> NCHW and back.
+const std::vector<int64_t> kToNchw = {0, 3, 1, 2};
+const std::vector<int64_t> kToNhwc = {0, 2, 3, 1};
 
 std::vector<LayerAttribute> to_layer_attributes(const ir::Attributes& attrs) {
   std::vector<LayerAttribute> out;
