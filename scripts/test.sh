@@ -8,6 +8,7 @@ scripts/install_deps.sh
 scripts/check_format.sh
 scripts/build.sh
 /usr/bin/python3 scripts/make_reference_model.py
+/usr/bin/python3 scripts/make_tensorflow_chexnet.py
 cd build
 if ! { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }; then
   echo "test.sh: no GPU on this machine: the GPU tests (label gpu) that need one are skipped with the" \

@@ -24,6 +24,13 @@ class Backend {
   virtual bool available(std::string* why) const = 0;
   /// Whether the backend runs this node at this precision.
   virtual bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const = 0;
+  /// Why supports() says no, for the conversion report. The default names the op; backends
+  /// that know more (a dtype, an attribute) say so.
+  virtual std::string why_unsupported(const ir::Graph& graph, const ir::Node& node, Precision precision) const {
+    (void)graph;
+    (void)precision;
+    return std::string("the ") + name() + " backend has no kernel for " + ir::op_name(node.op);
+  }
   /// Builds an engine from a graph on which the passes have already run.
   virtual Result<std::unique_ptr<Engine>> build(const ir::Graph& graph, const BuildOptions& options) = 0;
   /// Builds with the per-node tactics stored in an engine file instead of timing them.

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "builder/conversion_report.h"
 #include "chexrt/builder.h"
 #include "ir/shape_inference.h"
 #include "ir/verifier.h"
@@ -50,11 +51,7 @@ const char* precision_name(Precision precision) {
 
 namespace {
 
-// One run of consecutive nodes (in topological order) that go to the same backend.
-struct Segment {
-  bool on_backend = false;
-  std::vector<int> nodes;
-};
+using Segment = builder::ConversionSegment;
 
 // The nodes of `segment` as a graph of their own: values made outside it become inputs (or
 // constants), values read after it or graph outputs become outputs.
@@ -209,25 +206,9 @@ Result<BuiltEngine> build_optimized(const ir::Graph& graph, const BuildOptions& 
     return unsupported(std::string("backend ") + backend->name() + " does not build " +
                        precision_name(options.precision) + " engines");
   }
-  std::vector<Segment> segments;
-  int supported = 0;
-  for (int n = 0; n < graph.num_nodes(); ++n) {
-    const bool on_backend = backend->supports(graph, graph.node(n), options.precision);
-    supported += on_backend;
-    if (segments.empty() || segments.back().on_backend != on_backend) segments.push_back({on_backend, {}});
-    segments.back().nodes.push_back(n);
-  }
-  if (options.verbose) {
-    std::fprintf(stderr,
-                 "%sconversion report: backend %s, %d of %d nodes converted, %zu segment(s), %d node(s) fall back to "
-                 "reference\n",
-                 log.c_str(), backend->name(), supported, graph.num_nodes(), segments.size(),
-                 graph.num_nodes() - supported);
-    for (const auto& seg : segments) {
-      if (seg.on_backend) continue;
-      for (int n : seg.nodes) std::fprintf(stderr, "  fallback: %s\n", ir::describe(graph.node(n)).c_str());
-    }
-  }
+  const builder::ConversionPlan plan = builder::plan_conversion(graph, *backend, options.precision);
+  const std::vector<Segment>& segments = plan.segments;
+  if (options.verbose) std::fprintf(stderr, "%s%s", log.c_str(), builder::conversion_report(graph, plan).c_str());
   if (stored_tactics && !stored_tactics->empty() && static_cast<int>(stored_tactics->size()) != graph.num_nodes()) {
     return parse_error("engine file has " + std::to_string(stored_tactics->size()) + " tactics for " +
                        std::to_string(graph.num_nodes()) + " nodes");

@@ -478,6 +478,37 @@ Status infer_channel_affine(Ctx& c) {
   return Status::ok_status();
 }
 
+// Pad with ONNX's opset-2 attributes: pads [begin_0.., end_0..] (negative crops), mode, value.
+// Besides ONNX's "constant", "reflect" and "edge", mode "symmetric" mirrors including the edge
+// (TensorFlow's MirrorPad SYMMETRIC).
+Status infer_pad(Ctx& c) {
+  CHEXRT_RETURN_IF_ERROR(require_inputs(c, 1, 1));
+  const Dims& x = c.in(0).dims;
+  const std::vector<int64_t> pads = c.node.attrs.get_ints("pads", {});
+  if (pads.size() != 2 * x.size()) {
+    return node_error(c.node, "pads has " + std::to_string(pads.size()) + " values for rank " +
+                                  std::to_string(x.size()) + " (needs " + std::to_string(2 * x.size()) + ")");
+  }
+  const std::string mode = c.node.attrs.get_string("mode", "constant");
+  if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "symmetric") {
+    return node_error(c.node, "mode '" + mode + "' is not constant, reflect, edge or symmetric");
+  }
+  Dims out = x;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const int64_t begin = pads[i], end = pads[i + x.size()];
+    // Mirrored padding reads inside the input: reflect needs pad < dim, symmetric pad <= dim.
+    const int64_t limit = mode == "reflect" ? x[i] - 1 : mode == "symmetric" ? x[i] : INT64_MAX;
+    if (mode != "constant" && (begin > limit || end > limit || begin < 0 || end < 0)) {
+      return node_error(c.node, "mode " + mode + " cannot pad axis " + std::to_string(i) + " of size " +
+                                    std::to_string(x[i]) + " by " + std::to_string(begin) + "," + std::to_string(end));
+    }
+    out[i] = x[i] + begin + end;
+    if (out[i] < 0) return node_error(c.node, "pads crop axis " + std::to_string(i) + " below zero");
+  }
+  c.set_out(0, c.in(0).dtype, out);
+  return Status::ok_status();
+}
+
 Status infer_classifier_head(Ctx& c) {
   CHEXRT_RETURN_IF_ERROR(require_inputs(c, 3, 3));
   const Dims& x = c.in(0).dims;
@@ -534,6 +565,7 @@ Status infer_node_shapes(Graph& graph, int node_index) {
     case OpType::kRelu:
     case OpType::kSigmoid:
     case OpType::kExp:
+    case OpType::kSqrt:
       return infer_same_shape(c);
     case OpType::kConcat:
       return infer_concat(c);
@@ -553,7 +585,11 @@ Status infer_node_shapes(Graph& graph, int node_index) {
     case OpType::kSub:
     case OpType::kMul:
     case OpType::kDiv:
+    case OpType::kMax:
+    case OpType::kMin:
       return infer_binary(c);
+    case OpType::kPad:
+      return infer_pad(c);
     case OpType::kReduceMax:
     case OpType::kReduceSum:
       return infer_reduce(c);

@@ -22,9 +22,13 @@ struct Pass {
 // fused ReLU can no longer absorb a batch norm); the conv/pool swap needs convs without a fused
 // activation, which in DenseNet's transitions they are.
 constexpr Pass kPipeline[] = {
-    {"fold_constants", fold_constants},     {"eliminate_dead_nodes", eliminate_dead_nodes},
-    {"fold_batchnorm", fold_batchnorm},     {"fuse_activation", fuse_activation},
-    {"pool_before_conv", pool_before_conv}, {"fuse_classifier_head", fuse_classifier_head},
+    {"fold_constants", fold_constants},
+    {"flatten_concat", flatten_concat},
+    {"eliminate_dead_nodes", eliminate_dead_nodes},
+    {"fold_batchnorm", fold_batchnorm},
+    {"fuse_activation", fuse_activation},
+    {"pool_before_conv", pool_before_conv},
+    {"fuse_classifier_head", fuse_classifier_head},
 };
 
 // Debug switches (docs/env_vars.md): CHEXRT_DISABLE_PASSES="a,b" skips passes as

@@ -37,6 +37,10 @@ Result<int> fold_constants(ir::Graph& graph, std::vector<std::string>* log);
 /// graph output depends on.
 Result<int> eliminate_dead_nodes(ir::Graph& graph, std::vector<std::string>* log);
 
+/// A Concat reading another Concat's output along the same axis reads that Concat's inputs
+/// instead (Keras's chained dense blocks become torchvision's form); dead Concats go.
+Result<int> flatten_concat(ir::Graph& graph, std::vector<std::string>* log);
+
 /// Folds an inference-form BatchNormalization into the Conv before it when that Conv has no
 /// other reader; the remaining ones become ChannelAffine.
 Result<int> fold_batchnorm(ir::Graph& graph, std::vector<std::string>* log);

@@ -103,6 +103,61 @@ PY
       --device reference > "$work/bad.txt" 2>&1 && fail "mismatched test data passed"
     true
     ;;
+  tensorflow_predict_matches_onnx)
+    # The Keras-style frozen graph of the same seeded weights (scripts/make_tensorflow_chexnet.py)
+    # gives the ONNX model's findings.
+    need_onednn
+    tf_model=$root/models/generated/densenet121_chexnet_seeded.pb
+    [ -f "$tf_model" ] || fail "missing $tf_model: run scripts/make_tensorflow_chexnet.py first"
+    for m in "$model" "$tf_model"; do
+      "$chexrt" predict "$root/data/demo/00000284_000.png" --model "$m" --device cpu --format json \
+        --output "$work/$(basename "$m").json" 2> "$work/err.txt" || fail "predict --model $m: exit code $? ($(tail -2 "$work/err.txt"))"
+    done
+    /usr/bin/python3 - "$work/$(basename "$model").json" "$work/$(basename "$tf_model").json" <<'PY' || fail "findings differ"
+import json, sys
+a, b = (json.load(open(p))["results"][0]["probabilities"] for p in sys.argv[1:3])
+worst = max(abs(a[k] - b[k]) for k in a)
+print("max |probability difference| ONNX vs TensorFlow graph: %.2e" % worst)
+sys.exit(0 if a.keys() == b.keys() and worst < 1e-5 else 1)
+PY
+    ;;
+  tensorflow_run_named)
+    # A frozen graph marks no outputs: --output NAME=FILE picks nodes (an inner one too), and
+    # --input NAME=FILE binds (and shapes) a placeholder that declares no shape.
+    d=$root/tests/data/tensorflow/opencv_extra
+    "$chexrt" inspect "$d/keras_mobilenet_head_net.pb" > "$work/inspect.txt" || fail "inspect exit code $?"
+    grep -q "^input   keras_mobilenet_head_conv_input" "$work/inspect.txt" || fail "inspect lists no input"
+    grep -q "^output  keras_mobilenet_head_reshape/Reshape (read by no other node)" "$work/inspect.txt" \
+      || fail "inspect lists no default output"
+    "$chexrt" run --model "$d/keras_mobilenet_head_net.pb" --device reference \
+      --input "keras_mobilenet_head_conv_input=$d/keras_mobilenet_head_in.npy" \
+      --output "keras_mobilenet_head_reshape/Reshape=$work/out.npy" \
+      --output "keras_mobilenet_head_conv/BiasAdd:0=$work/conv.npy" > "$work/run.txt" || fail "run exit code $?"
+    grep -q "^output keras_mobilenet_head_conv/BiasAdd \[1, 4, 2, 3\]" "$work/run.txt" || fail "inner output missing"
+    /usr/bin/python3 -c "
+import numpy as np, sys
+a = np.load('$work/out.npy'); b = np.load('$d/keras_mobilenet_head_out.npy')
+sys.exit(0 if a.shape == b.shape and np.abs(a - b).max() <= 1e-5 * max(1, np.abs(b).max()) else 1)" \
+      || fail "output differs from TensorFlow's"
+    "$chexrt" run --model "$d/keras_mobilenet_head_net.pb" --input "nope=$d/keras_mobilenet_head_in.npy" \
+      2> "$work/err.txt" && fail "an unknown input name was accepted"
+    grep -q "'nope', which is not a placeholder" "$work/err.txt" || fail "bad input name not named: $(cat "$work/err.txt")"
+    ;;
+  tensorflow_hybrid_build)
+    # Nodes the CPU backend has no kernel for (Relu6's Min, Maximum) run on the reference backend;
+    # build -v says which, and why.
+    need_onednn
+    d=$root/tests/data/tensorflow/opencv_extra
+    "$chexrt" build -v --model "$d/keras_relu6_net.pb" --input-shape keras_relu6_input=1x4x2x3 --device cpu \
+      --batch 1 --out "$work/r.engine" 2> "$work/build.txt" || fail "build exit code $? ($(tail -2 "$work/build.txt"))"
+    grep -q "conversion report: backend cpu-onednn, 1 of 3 nodes converted into 1 engine segment(s), 2 node(s) left" \
+      "$work/build.txt" || fail "no conversion report: $(cat "$work/build.txt")"
+    grep -q "left outside: node 'keras_relu6/clip_by_value/Minimum' (Min): Min is not implemented" "$work/build.txt" \
+      || fail "left-out node not named"
+    "$chexrt" inspect "$d/keras_relu6_net.pb" --input-shape keras_relu6_input=1x4x2x3 --device cpu \
+      > "$work/inspect.txt" || fail "inspect exit code $?"
+    grep -q "segment 1 on reference: 2 node(s)" "$work/inspect.txt" || fail "inspect shows no segments"
+    ;;
   run_npy)
     ref=$root/models/generated/reference
     input=$(ls "$ref"/*.input.npy | head -1)
@@ -118,7 +173,7 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
   build_and_bench_engine)
     "$chexrt" build --model "$model" --device reference --batch 1:2:2 --out "$work/m.engine" -v 2> "$work/build.txt" \
       || fail "build exit code $?"
-    grep -q "conversion report: backend reference, 249 of 249 nodes converted, 1 segment(s)" "$work/build.txt" \
+    grep -q "conversion report: backend reference, 249 of 249 nodes converted into 1 engine segment(s)" "$work/build.txt" \
       || fail "no conversion report: $(tail -3 "$work/build.txt")"
     grep -q "fold_batchnorm:" "$work/build.txt" || fail "passes not logged with -v"
     "$chexrt" bench --engine "$work/m.engine" --batch 1,2 --iterations 2 --warmup 1 --json "$work/b.json" \

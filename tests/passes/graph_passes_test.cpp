@@ -112,6 +112,40 @@ TEST(EliminateDeadNodes, IdentityOntoAGraphOutputKeepsTheOutputName) {
   EXPECT_EQ(g.value(g.outputs()[0]).name, "y");
 }
 
+// ---- flatten_concat ----
+
+TEST(FlattenConcat, KerasChainBecomesOneConcatPerLayer) {
+  // x1 = concat(x0, y1), x2 = concat(x1, y2): x2 reads x0, y1, y2; x1 stays for its other reader.
+  std::mt19937 rng(11);
+  NetworkDefinition net;
+  Tensor x0 = net.add_input("x", DataType::kFloat32, {1, 3, 6, 6});
+  Tensor y1 = add_random_conv(net, "conv1", x0, 2, 3, 1, 1, false, rng);
+  Tensor x1 = net.add_concat("concat1", {x0, y1}, 1);
+  Tensor y2 = add_random_conv(net, "conv2", x1, 2, 3, 1, 1, false, rng);
+  Tensor x2 = net.add_concat("concat2", {x1, y2}, 1);
+  Tensor y3 = add_random_conv(net, "conv3", x2, 2, 1, 1, 0, false, rng);
+  Tensor x3 = net.add_concat("concat3", {x2, y3}, 1);
+  net.mark_output(x3, "y");
+  ir::Graph g = run_pass(net, passes::flatten_concat, 2);
+  EXPECT_EQ(op_sequence(g), (Strings{"Conv", "Concat", "Conv", "Concat", "Conv", "Concat"}));
+  EXPECT_EQ(g.node(5).inputs.size(), 4u);
+  EXPECT_EQ(g.node(3).inputs.size(), 3u);
+  EXPECT_EQ(g.node(5).inputs[0], g.inputs()[0]);
+}
+
+TEST(FlattenConcat, LeavesOtherAxesAndFlatGraphs) {
+  std::mt19937 rng(12);
+  NetworkDefinition net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {1, 2, 4, 4});
+  Tensor a = net.add_concat("rows", {x, x}, 2);
+  Tensor b = net.add_concat("channels", {a, a}, 1);
+  net.mark_output(b, "y");
+  ir::Graph g = run_pass(net, passes::flatten_concat, 0);
+  EXPECT_EQ(op_sequence(g), (Strings{"Concat", "Concat"}));
+  NetworkDefinition dense = test::make_mini_densenet(13);
+  run_pass(dense, passes::flatten_concat, 0);  // torchvision's form has no nested Concats
+}
+
 // ---- fold_batchnorm ----
 
 TEST(FoldBatchnorm, FoldsIntoConvWithAndWithoutBias) {

@@ -22,6 +22,7 @@ struct BuildCliOptions {
   std::string batch = "1:8:8";
   int threads = 0;
   bool verbose = false;
+  std::vector<std::string> input_shapes;
 };
 
 // "min:opt:max" or a single number (the max, with min 1): what BuildOptions' batch range says.
@@ -52,7 +53,7 @@ int run_build(const BuildCliOptions& o) {
   build->opt_batch = range->opt;
   Status out_ok = check_output_file("--out", o.out);
   if (!out_ok.ok()) return report_usage_error(out_ok);
-  auto network = load_network(o.model, max_batch, o.weights);
+  auto network = load_network(o.model, max_batch, o.weights, o.input_shapes);
   if (!network.ok()) return report_error(network.status());
   build->verbose = o.verbose;
   auto engine = build_engine_file(std::move(*network), *build, o.out);
@@ -69,11 +70,14 @@ int run_build(const BuildCliOptions& o) {
 void register_build_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<BuildCliOptions>();
   CLI::App* cmd = app.add_subcommand("build", "Optimize a model once and write an engine file");
-  cmd->add_option("--model", o->model, "Model: ONNX, or a Caffe .prototxt with --weights")
+  cmd->add_option("--model", o->model, "Model: ONNX, TensorFlow frozen graph (.pb, .pbtxt), or a Caffe .prototxt with --weights")
       ->required()
       ->check(CLI::ExistingFile);
   add_weights_option(cmd, &o->weights);
   cmd->add_option("--out", o->out, "Engine file to write")->required();
+  cmd->add_option("--input-shape", o->input_shapes,
+                  "NAME=D0xD1x...: a TensorFlow placeholder's shape (as the engine takes it: NCHW for images), "
+                  "for graphs that do not declare it; repeatable");
   cmd->add_option("--device", o->device, backends::device_help())->capture_default_str();
   cmd->add_option("--precision", o->precision, backends::precision_help())->capture_default_str();
   cmd->add_option("--batch", o->batch,

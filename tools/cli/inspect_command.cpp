@@ -1,16 +1,20 @@
-// chexrt inspect M.onnx: inputs, outputs, op counts, parameters and FLOPs; --dump prints the
-// graph, --optimized shows it after the graph passes. chexrt inspect M.engine: the fingerprint
-// and each layer's kernel.
+// chexrt inspect M.onnx | M.pb | M.pbtxt: inputs, outputs, op counts, parameters and FLOPs, and
+// the conversion report (which nodes the --device backend runs, in which segments, and which it
+// leaves to the reference backend, and why); --dump prints the graph, --optimized shows it after
+// the graph passes. chexrt inspect M.engine: the fingerprint and each layer's kernel.
 #include <cstdio>
 #include <fstream>
 
+#include "builder/conversion_report.h"
 #include "chexrt/onnx_parser.h"
+#include "chexrt/tensorflow_parser.h"
 #include "commands.h"
 #include "engine/engine_file.h"
 #include "ir/dump.h"
 #include "ir/graph.h"
 #include "model_loading.h"
 #include "passes/pass_manager.h"
+#include "runtime/backend_registry.h"
 #include "table.h"
 
 namespace chexrt::cli {
@@ -23,6 +27,8 @@ struct InspectOptions {
   bool dump = false;
   bool optimized = false;
   int64_t batch = 1;
+  std::string device = "auto";
+  std::vector<std::string> input_shapes;
 };
 
 void print_values(const ir::Graph& graph, const std::vector<int>& values, const char* kind) {
@@ -64,9 +70,29 @@ int inspect_engine(const InspectOptions& o) {
   return 0;
 }
 
+// A frozen graph marks neither its outputs nor always its input shapes: what it declares.
+void print_tensorflow_declarations(const TensorflowGraphInfo& info) {
+  std::printf("graph   TensorFlow frozen graph, %s\n",
+              info.nhwc ? "NHWC (4-D inputs and outputs are NCHW in the engine)" : "NCHW");
+  for (const auto& p : info.placeholders) {
+    std::printf("%-7s %-24s %-18s %s (placeholder, as declared)\n", "input", p.name.c_str(),
+                p.known_rank ? dims_to_string(p.dims).c_str() : "unknown rank", dtype_name(p.dtype));
+  }
+  for (const auto& out : info.default_outputs) {
+    std::printf("%-7s %s (read by no other node)\n", "output", out.c_str());
+  }
+}
+
 int run_inspect(const InspectOptions& o) {
   if (is_engine_file(o.model)) return inspect_engine(o);
-  auto network = load_network(o.model, o.batch, o.weights);
+  if (is_tensorflow_model(o.model)) {
+    auto info = describe_tensorflow_file(o.model);
+    if (!info.ok()) return report_error(info.status());
+    print_tensorflow_declarations(*info);
+  }
+  auto device = parse_device(o.device);
+  if (!device.ok()) return report_usage_error(device.status());
+  auto network = load_network(o.model, o.batch, o.weights, o.input_shapes);
   if (!network.ok()) return report_error(network.status());
   ir::Graph& graph = network->graph();
   std::vector<std::string> log;
@@ -85,6 +111,23 @@ int run_inspect(const InspectOptions& o) {
   Table table({"op", "count"});
   for (const auto& [op, count] : summary.op_counts) table.add_row({op, std::to_string(count)});
   std::printf("%s", table.to_string().c_str());
+  // The report is about the graph the builder sees: the optimized one.
+  ir::Graph optimized_copy;
+  const ir::Graph* report_graph = &graph;
+  if (!o.optimized) {
+    auto copy = load_network(o.model, o.batch, o.weights, o.input_shapes);
+    if (!copy.ok()) return report_error(copy.status());
+    optimized_copy = std::move(copy->graph());
+    auto result = passes::optimize(optimized_copy);
+    if (!result.ok()) return report_error(result.status());
+    report_graph = &optimized_copy;
+  }
+  auto report = builder::conversion_report(*report_graph, *device, Precision::kFp32);
+  if (report.ok()) {
+    std::printf("\n%s", report->c_str());
+  } else {
+    std::printf("\nconversion report: %s\n", report.status().message().c_str());
+  }
   if (o.optimized && !log.empty()) {
     std::printf("\npasses (%zu changes):\n", log.size());
     for (const auto& line : log) std::printf("  %s\n", line.c_str());
@@ -99,10 +142,15 @@ void register_inspect_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* cmd =
       app.add_subcommand("inspect", "Summarize a model (ops, parameters, FLOPs) or an engine (kernel per layer)");
-  cmd->add_option("model", options->model, "Model (ONNX, or a Caffe .prototxt with --weights) or engine file")
+  cmd->add_option("model", options->model, "Model (ONNX, TensorFlow .pb/.pbtxt, or a Caffe .prototxt with --weights) or engine file")
       ->required()
       ->check(CLI::ExistingFile);
   add_weights_option(cmd, &options->weights);
+  cmd->add_option("--input-shape", options->input_shapes,
+                  "NAME=D0xD1x...: a TensorFlow placeholder's shape (as the engine takes it: NCHW for images), "
+                  "for graphs that do not declare it; repeatable");
+  cmd->add_option("--device", options->device, "Backend of the conversion report: " + backends::device_help())
+      ->capture_default_str();
   cmd->add_flag("--dump", options->dump, "Print the whole graph, one node per line");
   cmd->add_flag("--optimized", options->optimized, "Show the graph after the optimization passes");
   cmd->add_option("--batch", options->batch, "Batch size for dynamic batch dimensions")->check(positive_integer());

@@ -6,6 +6,7 @@
 
 #include "chexrt/caffe_parser.h"
 #include "chexrt/onnx_parser.h"
+#include "chexrt/tensorflow_parser.h"
 
 namespace chexrt::cli {
 
@@ -22,7 +23,33 @@ bool is_caffe_definition(const std::string& model_path) {
   return std::filesystem::path(model_path).extension() == ".prototxt";
 }
 
-Result<NetworkDefinition> load_network(const std::string& model_path, int64_t batch, const std::string& weights) {
+bool is_tensorflow_model(const std::string& path) {
+  const auto ends_with = [&](const std::string& suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with(".pb") || ends_with(".pbtxt");
+}
+
+Result<NetworkDefinition> load_network(const std::string& model_path, int64_t batch, const std::string& weights,
+                                       const std::vector<std::string>& input_shapes) {
+  if (!weights.empty() && !is_caffe_definition(model_path)) {
+    return invalid_argument("--weights " + weights + ": only a Caffe .prototxt model takes a weights file; " +
+                            model_path + " holds its own");
+  }
+  if (is_tensorflow_model(model_path)) {
+    TensorflowImportOptions options;
+    options.batch_size = batch;
+    for (const std::string& word : input_shapes) {
+      const size_t eq = word.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return invalid_argument("--input-shape " + word + ": expected NAME=D0xD1x...");
+      }
+      CHEXRT_ASSIGN_OR_RETURN(options.input_shapes[word.substr(0, eq)],
+                              parse_integer_list("--input-shape", word.substr(eq + 1), 1, 'x'));
+    }
+    return parse_tensorflow_file(model_path, options);
+  }
+  if (!input_shapes.empty()) return invalid_argument("--input-shape is for TensorFlow graphs (.pb, .pbtxt)");
   if (is_caffe_definition(model_path)) {
     CaffeImportOptions options;
     options.batch_size = batch;
@@ -31,10 +58,6 @@ Result<NetworkDefinition> load_network(const std::string& model_path, int64_t ba
       return Status(network.status().code(), network.status().message() + " (pass it with --weights M.caffemodel)");
     }
     return network;
-  }
-  if (!weights.empty()) {
-    return invalid_argument("--weights " + weights + ": only a Caffe .prototxt model takes a weights file; " +
-                            model_path + " holds its own");
   }
   OnnxImportOptions options;
   options.batch_size = batch;

@@ -1,6 +1,9 @@
 // chexrt run: any model on raw tensors. Either ONNX's test-data layout
 // (DIR/test_data_set_N/input_K.pb compared with output_K.pb under --rtol/--atol, as ONNX's own
-// backend tests are laid out), or --input T.pb|T.npy [--output O.npy].
+// backend tests are laid out), or --input [NAME=]T.pb|T.npy ... [--output [NAME=]O.npy ...].
+// Named inputs bind by the model's input names; a TensorFlow frozen graph, which marks no
+// outputs, takes its outputs from the --output names ("node" or "node:index"), or else every
+// node that no other node reads.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -8,6 +11,7 @@
 
 #include "chexrt/builder.h"
 #include "chexrt/onnx_parser.h"
+#include "chexrt/tensorflow_parser.h"
 #include "commands.h"
 #include "import/tensor_io.h"
 #include "ir/graph.h"
@@ -25,7 +29,7 @@ struct RunOptions {
   std::string weights;
   std::string test_data;
   std::vector<std::string> inputs;
-  std::string output;
+  std::vector<std::string> outputs;
   double rtol = 1e-3;
   double atol = 1e-7;
   std::string device = "auto";
@@ -145,25 +149,104 @@ int run_test_data(const RunOptions& o) {
   return failed ? kExitRuntimeError : kExitOk;
 }
 
+// "NAME=FILE" or "FILE" (a name is only taken when the whole word is not a file).
+struct NamedFile {
+  std::string name;
+  std::string path;
+};
+
+NamedFile split_named(const std::string& word) {
+  const size_t eq = word.find('=');
+  if (eq == std::string::npos || eq == 0 || fs::exists(word)) return {"", word};
+  return {word.substr(0, eq), word.substr(eq + 1)};
+}
+
+// TensorFlow names output 0 of a node by the node's name.
+std::string output_key(const std::string& name) {
+  return name.size() > 2 && name.compare(name.size() - 2, 2, ":0") == 0 ? name.substr(0, name.size() - 2) : name;
+}
+
 int run_tensors(const RunOptions& o) {
-  std::vector<HostTensor> tensors, runtime_inputs, outputs;
-  for (const auto& path : o.inputs) {
-    auto t = read_tensor_file(path);
+  std::vector<NamedFile> inputs, outputs;
+  for (const auto& word : o.inputs) inputs.push_back(split_named(word));
+  for (const auto& word : o.outputs) outputs.push_back(split_named(word));
+  std::vector<HostTensor> tensors;
+  for (const auto& in : inputs) {
+    auto t = read_tensor_file(in.path);
     if (!t.ok()) return report_error(t.status());
     tensors.push_back(*t);
   }
-  auto engine = build_for(o, tensors, &runtime_inputs);
-  if (!engine.ok()) return report_error(engine.status());
-  Status status = (*engine)->infer(runtime_inputs, &outputs);
-  if (!status.ok()) return report_error(status);
-  for (size_t k = 0; k < outputs.size(); ++k) {
-    const auto& info = (*engine)->outputs()[k];
-    std::printf("output %s %s\n", info.name.c_str(), dims_to_string(outputs[k].dims()).c_str());
-    if (!o.output.empty()) {
-      const std::string path = outputs.size() == 1 ? o.output : o.output + "." + std::to_string(k) + ".npy";
-      Status w = write_npy(path, outputs[k]);
-      if (!w.ok()) return report_error(w);
+  Result<std::unique_ptr<Engine>> engine = unsupported("no model");
+  std::vector<HostTensor> runtime_inputs;
+  if (is_tensorflow_model(o.model)) {
+    // A frozen graph: named inputs give their placeholders' shapes, named outputs are the outputs.
+    TensorflowImportOptions import_options;
+    import_options.batch_size = tensors.empty() || tensors[0].dims().empty() ? 1 : tensors[0].dims()[0];
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!inputs[i].name.empty()) import_options.input_shapes[inputs[i].name] = tensors[i].dims();
     }
+    for (const auto& out : outputs) {
+      if (!out.name.empty()) import_options.outputs.push_back(out.name);
+    }
+    auto network = parse_tensorflow_file(o.model, import_options);
+    if (!network.ok()) return report_error(network.status());
+    auto build = make_build_options(o.device, o.precision, import_options.batch_size, 0);
+    if (!build.ok()) return report_error(build.status());
+    engine = build_engine(std::move(*network), *build);
+    runtime_inputs = tensors;
+  } else {
+    engine = build_for(o, tensors, &runtime_inputs);
+  }
+  if (!engine.ok()) return report_error(engine.status());
+  // Named inputs go where the engine has them; unnamed ones fill the rest in order.
+  const auto& infos = (*engine)->inputs();
+  const bool named = std::any_of(inputs.begin(), inputs.end(), [](const NamedFile& f) { return !f.name.empty(); });
+  if (named) {
+    if (runtime_inputs.size() != tensors.size() || inputs.size() != infos.size()) {
+      return report_error(invalid_argument("the model has " + std::to_string(infos.size()) + " inputs, " +
+                                           std::to_string(inputs.size()) + " were given"));
+    }
+    std::vector<HostTensor> ordered(infos.size());
+    std::vector<bool> bound(infos.size(), false);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].name.empty()) continue;
+      auto it = std::find_if(infos.begin(), infos.end(), [&](const TensorInfo& t) { return t.name == inputs[i].name; });
+      if (it == infos.end())
+        return report_error(not_found("--input " + inputs[i].name + ": the model has no such input"));
+      ordered[it - infos.begin()] = tensors[i];
+      bound[it - infos.begin()] = true;
+    }
+    size_t next = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!inputs[i].name.empty()) continue;
+      while (next < bound.size() && bound[next]) ++next;
+      if (next < bound.size()) ordered[next] = tensors[i], bound[next] = true;
+    }
+    runtime_inputs = std::move(ordered);
+  }
+  std::vector<HostTensor> results;
+  Status status = (*engine)->infer(runtime_inputs, &results);
+  if (!status.ok()) return report_error(status);
+  const auto& out_infos = (*engine)->outputs();
+  for (size_t k = 0; k < results.size(); ++k) {
+    std::printf("output %s %s\n", out_infos[k].name.c_str(), dims_to_string(results[k].dims()).c_str());
+  }
+  for (const auto& out : outputs) {
+    if (out.name.empty()) {
+      // One unnamed --output: the only output, or output k as FILE.k.npy.
+      for (size_t k = 0; k < results.size(); ++k) {
+        const std::string path = results.size() == 1 ? out.path : out.path + "." + std::to_string(k) + ".npy";
+        Status w = write_npy(path, results[k]);
+        if (!w.ok()) return report_error(w);
+      }
+      continue;
+    }
+    auto it = std::find_if(out_infos.begin(), out_infos.end(),
+                           [&](const TensorInfo& t) { return output_key(t.name) == output_key(out.name); });
+    if (it == out_infos.end())
+      return report_error(not_found("--output " + out.name + ": the model has no such output"));
+    Status w = write_npy(out.path, results[it - out_infos.begin()]);
+    if (!w.ok()) return report_error(w);
   }
   return 0;
 }
@@ -173,15 +256,18 @@ int run_tensors(const RunOptions& o) {
 void register_run_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Run any model on raw tensors (.pb/.npy or ONNX test-data folders)");
-  cmd->add_option("--model", o->model, "Model: ONNX, or a Caffe .prototxt with --weights")
+  cmd->add_option("--model", o->model, "Model: ONNX, TensorFlow frozen graph (.pb, .pbtxt), or a Caffe .prototxt with --weights")
       ->required()
       ->check(CLI::ExistingFile);
   add_weights_option(cmd, &o->weights);
   auto* td = cmd->add_option("--test-data", o->test_data, "Folder holding test_data_set_N/{input,output}_K.pb")
                  ->check(CLI::ExistingDirectory);
-  auto* in = cmd->add_option("--input", o->inputs, "Input tensor files (.pb or .npy), in the model's input order")
-                 ->check(CLI::ExistingFile);
-  cmd->add_option("--output", o->output, "Write the output tensor to this .npy file");
+  auto* in = cmd->add_option("--input", o->inputs,
+                             "Input tensor file (.pb or .npy), NAME=FILE to bind the input NAME; repeatable "
+                             "(unnamed files fill the inputs in order)");
+  cmd->add_option("--output", o->outputs,
+                  "NAME=FILE.npy writes output NAME (a TensorFlow graph: a node or node:index, which becomes "
+                  "an output); FILE.npy alone writes the only output (FILE.npy.K.npy for several); repeatable");
   cmd->add_option("--rtol", o->rtol, "Relative tolerance for --test-data")
       ->capture_default_str()
       ->check(non_negative_number());
@@ -202,12 +288,23 @@ void register_run_command(CLI::App& app, int& exit_code) {
       exit_code = report_usage_error(words.status());
       return;
     }
-    if (!o->output.empty()) {
-      Status s = check_output_file("--output", o->output);
+    for (const auto& word : o->inputs) {
+      const std::string path = split_named(word).path;
+      if (!fs::exists(path)) {
+        exit_code = report_usage_error(not_found("--input " + word + ": " + path + " does not exist"));
+        return;
+      }
+    }
+    for (const auto& word : o->outputs) {
+      Status s = check_output_file("--output", split_named(word).path);
       if (!s.ok()) {
         exit_code = report_usage_error(s);
         return;
       }
+    }
+    if (td->count() && is_tensorflow_model(o->model)) {
+      exit_code = report_usage_error(invalid_argument("--test-data takes ONNX models; use --input/--output"));
+      return;
     }
     exit_code = td->count() ? run_test_data(*o) : run_tensors(*o);
   });

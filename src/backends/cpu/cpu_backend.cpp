@@ -14,6 +14,11 @@ class CpuBackend : public Backend {
   bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const override {
     return cpu::supports_node(graph, node, precision, nullptr);
   }
+  std::string why_unsupported(const ir::Graph& graph, const ir::Node& node, Precision precision) const override {
+    std::string why;
+    cpu::supports_node(graph, node, precision, &why);
+    return why;
+  }
   Result<std::unique_ptr<Engine>> build(const ir::Graph& graph, const BuildOptions& options) override {
     return cpu::build_cpu_engine(graph, options);
   }

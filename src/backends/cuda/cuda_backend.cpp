@@ -45,6 +45,12 @@ class CudaBackend : public Backend {
     return true;
   }
 
+  std::string why_unsupported(const ir::Graph& graph, const ir::Node& node, Precision precision) const override {
+    std::string why;
+    if (!cuda::plan_supports(graph, node, &why)) return why;
+    return Backend::why_unsupported(graph, node, precision);
+  }
+
   bool supports(const ir::Graph& graph, const ir::Node& node, Precision precision) const override {
     if (!cuda::plan_supports(graph, node, nullptr)) return false;
     if (node.op == ir::OpType::kConv) {

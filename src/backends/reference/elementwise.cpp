@@ -1,4 +1,4 @@
-// Elementwise ops: Relu, Sigmoid, Exp; Add, Sub, Mul, Div with numpy (multidirectional)
+// Elementwise ops: Relu, Sigmoid, Exp, Sqrt; Add, Sub, Mul, Div, Max, Min with numpy (multidirectional)
 // broadcasting; Cast between every chexrt element type, and ConstantOfShape, which casts one value.
 #include <cmath>
 #include <cstring>
@@ -27,7 +27,9 @@ Status run_unary(const KernelCall& call) {
         out[i] = in[i] < T(0) ? T(0) : in[i];  // keeps NaN, like max(x, 0) in ONNX's reference
       } else if constexpr (std::is_floating_point_v<T>) {
         const double v = in[i];
-        out[i] = static_cast<T>(op == ir::OpType::kSigmoid ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v));
+        out[i] = static_cast<T>(op == ir::OpType::kSigmoid ? 1.0 / (1.0 + std::exp(-v))
+                                : op == ir::OpType::kSqrt  ? std::sqrt(v)
+                                                           : std::exp(v));
       }
     }
   });
@@ -92,6 +94,13 @@ Status run_binary(const KernelCall& call) {
           break;
         case ir::OpType::kMul:
           yd[i] = wrapping_mul(u, v);
+          break;
+        // NaN propagates, as in ONNX's Max/Min and TensorFlow's Maximum/Minimum.
+        case ir::OpType::kMax:
+          yd[i] = u != u ? u : (v != v || v > u) ? v : u;
+          break;
+        case ir::OpType::kMin:
+          yd[i] = u != u ? u : (v != v || v < u) ? v : u;
           break;
         default:
           yd[i] = divide(u, v);

@@ -133,8 +133,9 @@ Status run_channel_affine(const KernelCall& call);
 Status run_gemm(const KernelCall& call);
 Status run_matmul(const KernelCall& call);
 Status run_classifier_head(const KernelCall& call);
-Status run_unary(const KernelCall& call);   // Relu, Sigmoid, Exp
-Status run_binary(const KernelCall& call);  // Add, Sub, Mul, Div
+Status run_unary(const KernelCall& call);   // Relu, Sigmoid, Exp, Sqrt
+Status run_binary(const KernelCall& call);  // Add, Sub, Mul, Div, Max, Min
+Status run_pad(const KernelCall& call);
 Status run_softmax(const KernelCall& call);
 Status run_reduce(const KernelCall& call);  // ReduceMax, ReduceSum
 Status run_cast(const KernelCall& call);

@@ -78,18 +78,22 @@ TypeSet data_types(OpType op) {
     case OpType::kShape:
     case OpType::kCast:
     case OpType::kConstantOfShape:
+    case OpType::kPad:
       return TypeSet::kAny;
     case OpType::kRelu:
     case OpType::kAdd:
     case OpType::kSub:
     case OpType::kMul:
     case OpType::kDiv:
+    case OpType::kMax:
+    case OpType::kMin:
     case OpType::kMaxPool:
     case OpType::kReduceMax:
     case OpType::kReduceSum:
       return TypeSet::kArithmetic;
     case OpType::kSigmoid:
     case OpType::kExp:
+    case OpType::kSqrt:
     case OpType::kAveragePool:
     case OpType::kSoftmax:
       return TypeSet::kFloat;
@@ -118,6 +122,8 @@ bool inputs_share_type(OpType op) {
     case OpType::kSub:
     case OpType::kMul:
     case OpType::kDiv:
+    case OpType::kMax:
+    case OpType::kMin:
     case OpType::kChannelAffine:
     case OpType::kClassifierHead:
       return true;
@@ -231,12 +237,17 @@ Status run_node(const ir::Node& node, const std::vector<const HostTensor*>& inpu
     case OpType::kRelu:
     case OpType::kSigmoid:
     case OpType::kExp:
+    case OpType::kSqrt:
       return run_unary(call);
     case OpType::kAdd:
     case OpType::kSub:
     case OpType::kMul:
     case OpType::kDiv:
+    case OpType::kMax:
+    case OpType::kMin:
       return run_binary(call);
+    case OpType::kPad:
+      return run_pad(call);
     case OpType::kSoftmax:
       return run_softmax(call);
     case OpType::kReduceMax:
