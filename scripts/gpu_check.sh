@@ -170,6 +170,38 @@ if [ "$peers" = 1 ]; then
     "$work" "$out/peers.json"
 fi
 
+if [ "$serve" = 1 ]; then
+  echo "== chexrt serve, loaded by chexrt perf over loopback"
+  {
+    "$chexrt" build --model "$model" --device cuda --precision fp16 --batch 1:256:256 --out "$work/serve.engine"
+    port=18000
+    "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 --max-batch 256 --max-queue-delay-us 500 \
+      --max-queue 4096 --access-log "$work/access.log" >"$out/serve.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 240); do
+      python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "http://127.0.0.1:$port/v2/health/ready" 2>/dev/null && break
+      sleep 0.5
+    done
+    url=http://127.0.0.1:$port
+    echo "-- one 224x224 FP16 tensor per request, concurrency 1 (latency)"
+    "$chexrt" perf --url $url --tensor fp16 --batch 1 --concurrency 1 --duration-s 5 --json "$out/perf_c1.json"
+    echo "-- binary tensors: FP16 and UINT8, 1 and 16 images per request"
+    "$chexrt" perf --url $url --tensor fp16 --batch 1 --concurrency 16,64,256 --duration-s 4 --json "$out/perf_fp16_b1.json"
+    "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64 --duration-s 4 --json "$out/perf_fp16_b16.json"
+    "$chexrt" perf --url $url --tensor uint8 --batch 16 --concurrency 16,64 --duration-s 4 --json "$out/perf_uint8_b16.json"
+    echo "-- NIH PNG files: as BYTES tensors (v2), then as /v1/predict uploads"
+    "$chexrt" perf --url $url --images data/cxr/nih --batch 1 --concurrency 16,64 --duration-s 4 --json "$out/perf_png_v2.json"
+    "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4 \
+      --json "$out/perf_png_predict.json"
+    kill -TERM $server
+    wait $server
+    echo "serve exit status after SIGTERM: $?"
+  } >"$out/serve_perf.log" 2>&1
+  grep -vE '^(perf: |NOTE: )' "$out/serve_perf.log" | tail -60
+  tail -5 "$out/serve.log"
+fi
+
 if [ "$pipeline" = quick ]; then
   echo "== files to findings (quick): 2,000 links to the bundled NIH PNGs"
   mkdir -p "$work/png"
@@ -267,39 +299,6 @@ if [ "$pipeline" = 1 ]; then
     timeout 240 python3 bench/peers/e2e_peer.py "$work/jpg" 16 64
   } >>"$out/pipeline.log" 2>&1
   grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
-fi
-
-if [ "$serve" = 1 ]; then
-  echo "== chexrt serve, loaded by chexrt perf over loopback"
-  {
-    [ -f "$work/m.engine" ] || "$chexrt" build --model "$model" --device cuda --precision fp16 --batch 1:256:256 \
-      --out "$work/m.engine"
-    port=18000
-    "$chexrt" serve --engine "$work/m.engine" --port $port --grpc-port 0 --max-batch 256 --max-queue-delay-us 500 \
-      --max-queue 4096 --access-log "$work/access.log" >"$out/serve.log" 2>&1 &
-    server=$!
-    for _ in $(seq 1 240); do
-      python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-        "http://127.0.0.1:$port/v2/health/ready" 2>/dev/null && break
-      sleep 0.5
-    done
-    url=http://127.0.0.1:$port
-    echo "-- one 224x224 FP16 tensor per request, concurrency 1 (latency)"
-    "$chexrt" perf --url $url --tensor fp16 --batch 1 --concurrency 1 --duration-s 5 --json "$out/perf_c1.json"
-    echo "-- binary tensors: FP16 and UINT8, 1 and 16 images per request"
-    "$chexrt" perf --url $url --tensor fp16 --batch 1 --concurrency 16,64,256 --duration-s 4 --json "$out/perf_fp16_b1.json"
-    "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64 --duration-s 4 --json "$out/perf_fp16_b16.json"
-    "$chexrt" perf --url $url --tensor uint8 --batch 16 --concurrency 16,64 --duration-s 4 --json "$out/perf_uint8_b16.json"
-    echo "-- NIH PNG files: as BYTES tensors (v2), then as /v1/predict uploads"
-    "$chexrt" perf --url $url --images data/cxr/nih --batch 1 --concurrency 16,64 --duration-s 4 --json "$out/perf_png_v2.json"
-    "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4 \
-      --json "$out/perf_png_predict.json"
-    kill -TERM $server
-    wait $server
-    echo "serve exit status after SIGTERM: $?"
-  } >"$out/serve_perf.log" 2>&1
-  grep -vE '^(perf: |NOTE: )' "$out/serve_perf.log" | tail -60
-  tail -5 "$out/serve.log"
 fi
 
 echo "== side by side"
