@@ -77,23 +77,19 @@ HostTensor tensor_from_array(const py::handle& object, DataType dtype, const std
       return HostTensor::wrap(dtype, std::move(dims), data, hold(std::move(a)));
     }
   }
-  // One conversion (a non-contiguous view, a list, another type where allowed).
+  // One conversion: a non-contiguous view, or numbers that are not an array yet (a list).
   py::array converted;
   try {
-    converted = py::array::ensure(object, py::array::c_style | py::array::forcecast);
-    if (converted && !converted.dtype().equal(want)) converted = converted.attr("astype")(want);
+    converted = py::module_::import("numpy").attr("ascontiguousarray")(object);
   } catch (py::error_already_set&) {
-    converted = py::array();
   }
-  if (!converted) {
-    PyErr_Clear();
+  const std::string kind = converted ? converted.dtype().attr("kind").cast<std::string>() : "";
+  if (kind.empty() || kind.find_first_of("biuf") == std::string::npos) {
     raise_status(invalid_argument(what + ": expected an array of " + dtype_text(want) + ", got " +
-                                  py::str(py::type::of(object)).cast<std::string>()));
+                                  (converted ? "an array of " + dtype_text(converted.dtype())
+                                             : py::str(py::type::of(object)).cast<std::string>())));
   }
-  if (strict_dtype && !converted.dtype().equal(want)) {
-    raise_status(invalid_argument(what + ": expected " + dtype_text(want) + ", got " + dtype_text(converted.dtype())));
-  }
-  converted = py::array::ensure(converted, py::array::c_style);
+  if (!converted.dtype().equal(want)) converted = converted.attr("astype")(want);
   void* data = const_cast<void*>(converted.data());
   Dims dims = dims_of(converted);
   return HostTensor::wrap(dtype, std::move(dims), data, hold(std::move(converted)));
