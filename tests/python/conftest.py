@@ -41,6 +41,19 @@ def demo_engine(demo_model):
     return chexrt.build_engine(chexrt.parse_onnx(demo_model), max_batch=4)
 
 
+@pytest.fixture(scope="session")
+def host_device():
+    """The oneDNN CPU backend, where the same model built twice gives the same kernels (a GPU
+    engine's are chosen by timing), so that separate builds can be compared bit for bit."""
+    net = chexrt.NetworkDefinition()
+    net.mark_output(net.add_activation("r", net.add_input("x", (1, 4)), "relu"))
+    try:
+        chexrt.build_engine(net, device="cpu")
+    except chexrt.UnsupportedError as error:
+        pytest.skip(f"the CPU backend is not available: {error}")
+    return "cpu"
+
+
 @pytest.fixture
 def xray_batch():
     return np.random.default_rng(7).standard_normal((2, 3, 224, 224), dtype=np.float32)

@@ -19,12 +19,14 @@ def test_inputs_outputs(demo_engine):
     assert demo_engine.max_batch == 4
 
 
-def test_infer_equals_the_cli(demo_model, demo_engine, cli, tmp_path, xray_batch):
+def test_infer_equals_the_cli(demo_model, cli, host_device, tmp_path, xray_batch):
     np.save(tmp_path / "x.npy", xray_batch)
     run_cli(cli, "run", "--model", demo_model, "--input", str(tmp_path / "x.npy"), "--output",
-            str(tmp_path / "y.npy"))
+            str(tmp_path / "y.npy"), "--device", host_device)
     expected = np.load(tmp_path / "y.npy")
-    (p,) = demo_engine.infer(xray_batch)
+    engine = chexrt.build_engine(chexrt.parse_onnx(demo_model), device=host_device, max_batch=2)
+    assert (engine.device, engine.precision) == (host_device, "fp32")
+    (p,) = engine.infer(xray_batch)
     assert p.shape == (2, 14)
     np.testing.assert_array_equal(p, expected)
 

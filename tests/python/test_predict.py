@@ -12,15 +12,18 @@ IMAGES = [CXR / "nih", CXR / "formats", CXR / "dicom"]
 
 
 def cli_predict(cli, *args):
-    out = run_cli(cli, "predict", *map(str, IMAGES), "--format", "json", "--no-engine-cache", *args).stdout
+    out = run_cli(cli, "predict", *map(str, IMAGES), "--format", "json", *args).stdout
     return json.loads(out)
 
 
 @pytest.mark.parametrize("mode,batch", [("crop", 8), ("tencrop", 2)])
-def test_equals_the_cli(cli, demo_model, mode, batch):
-    expected = cli_predict(cli, "--mode", mode, "--batch", str(batch))
+def test_equals_the_cli(cli, demo_model, mode, batch, tmp_path):
     with pytest.warns(UserWarning, match="SEEDED"):
-        results = chexrt.predict(IMAGES, mode=mode, batch=batch)
+        predictor = chexrt.Predictor(mode=mode, batch=batch)
+    results = predictor.predict(IMAGES)
+    # The command runs the same engine (its kernels too, whatever the device), from its file.
+    predictor.engine.save(tmp_path / "demo.engine")
+    expected = cli_predict(cli, "--engine", str(tmp_path / "demo.engine"), "--mode", mode)
     ok = [r for r in results if r.ok]
     assert len(ok) == len(expected["results"]) >= 20
     assert [e["image"] for e in expected["results"]] == [r.path for r in ok]
@@ -31,10 +34,11 @@ def test_equals_the_cli(cli, demo_model, mode, batch):
                               np.float32(list(r.findings.values()))), r.path
 
 
-def test_heatmaps_equal_the_cli(cli, demo_model, tmp_path):
+def test_heatmaps_equal_the_cli(cli, demo_model, host_device, tmp_path):
     image = CXR / "nih" / "00000284_000.png"
-    run_cli(cli, "predict", str(image), "--heatmap-dir", str(tmp_path / "cli"), "--no-engine-cache")
-    (r,) = chexrt.predict(str(image), model=demo_model, heatmaps=tmp_path / "py")
+    run_cli(cli, "predict", str(image), "--heatmap-dir", str(tmp_path / "cli"), "--no-engine-cache", "--device",
+            host_device)
+    (r,) = chexrt.predict(str(image), model=demo_model, heatmaps=tmp_path / "py", device=host_device)
     assert r.heatmap and r.heatmap_error is None
     cli_maps = list((tmp_path / "cli").iterdir())
     assert len(cli_maps) == 1
