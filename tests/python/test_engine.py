@@ -143,8 +143,10 @@ def test_gil_released_during_infer():
     stop = threading.Event()
 
     def count():
+        # A tick a millisecond (sleeping lets go of the GIL too, and keeps the list short).
         while not stop.is_set():
             ticks.append(time.perf_counter())
+            time.sleep(0.001)
 
     worker = threading.Thread(target=count)
     worker.start()
@@ -155,8 +157,8 @@ def test_gil_released_during_infer():
     finally:
         stop.set()
         worker.join()
-    assert end - start > 0.05, "the inference was too short to tell"
+    assert end - start > 0.1, "the inference was too short to tell"
     # With the GIL held by infer(), the other thread could not run in the middle of the call.
     inner = [t for t in ticks if start + 0.25 * (end - start) < t < end - 0.25 * (end - start)]
-    assert len(inner) > 100, f"only {len(inner)} ticks of the other thread during {end - start:.2f} s"
+    assert len(inner) >= 10, f"only {len(inner)} ticks of the other thread during {end - start:.2f} s"
     np.testing.assert_allclose(y[0, :, 1:-1, 1:-1], 64 * 9 * 1e-3, rtol=1e-5)
