@@ -5,7 +5,8 @@
 #   .gpu/bin.tar.xz                         executables gpu_tests, gpu_bench, chexrt (CUDA 13,
 #                                           sm_90), compressed (a third of the bundle's size);
 #                                           scripts/gpu_env.sh unpacks them
-#   .gpu/lib/                               shared libraries a GPU machine may lack (libjpeg.so.62)
+#   .gpu/lib/                               shared libraries a GPU machine may lack (libjpeg.so.62,
+#                                           cpp-httplib and brotli for the server, ...)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
 #   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
 # The PyTorch peers that gpu_check.sh runs beside chexrt are bench/peers/*.py. Needs the CUDA 13
@@ -27,7 +28,7 @@ fi
 build=${1:-build-gpu}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF -DCHEXRT_WITH_DCMTK=OFF \
-    -DCHEXRT_WITH_CUDA=ON
+    -DCHEXRT_WITH_CUDA=ON -DCHEXRT_WITH_GRPC=OFF
 fi
 cmake --build "$build" -j "$(nproc)" --target gpu_tests gpu_bench chexrt_cli
 
@@ -47,8 +48,9 @@ if [ -n "$before" ]; then
   echo "$before" >.gpu/before_rev
 fi
 # Libraries of this machine that the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9) does not have.
+# (gRPC is left out of this build: its many libraries would have to travel too.)
 for exe in .gpu/bin/*; do
-  for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl' || true); do
+  for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl|libcpp-httplib|libbrotli' || true); do
     cp -L "$lib" .gpu/lib/
   done
 done

@@ -18,9 +18,11 @@
 #
 #   scripts/gpu_check.sh [--no-tests] [--no-bench] [--no-smoke] [--no-sanitizer] [--no-peers]
 #                        [--batches 1,32,256] [--peers eager_tf32,compile_fp16] [--per-layer]
-#                        [--pipeline | --pipeline-quick]
+#                        [--pipeline | --pipeline-quick] [--serve]
 # When the bundle holds an earlier revision's chexrt (scripts/gpu_bundle.sh --before REV), the
 # engine benchmarks run it too, alternating with this one, and the table shows both.
+# --serve starts `chexrt serve` on an FP16 engine and loads it with `chexrt perf` over loopback:
+# binary FP16 and UINT8 tensors, NIH PNGs as BYTES tensors and as /v1/predict uploads.
 # --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, first call per
 # batch size, decoding alone, bench and predict with GPU and host preprocessing and their
 # findings compared, ten-crop), for a short time on the machine.
@@ -29,7 +31,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-gpu_out}
 mkdir -p "$out"
 tests=1 bench=1 smoke=1 sanitizer=1 peers=1 batches=1,32,256 peer_configs=eager_tf32,compile_fp16 per_layer=0
-pipeline=0
+pipeline=0 serve=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-tests) tests=0 ;;
@@ -42,6 +44,7 @@ while [ $# -gt 0 ]; do
     --per-layer) per_layer=1 ;;
     --pipeline) pipeline=1 ;;
     --pipeline-quick) pipeline=quick ;;
+    --serve) serve=1 ;;
     *) echo "gpu_check: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -249,6 +252,9 @@ if [ "$pipeline" = 1 ]; then
     echo "-- heat maps and ten-crop (engine built in the run)"
     timed "predict --heatmap-dir" "$chexrt" predict --model "$model" --device cuda --precision fp16 \
       --batch 256 --format csv --output "$work/o_maps.csv" --heatmap-dir "$work/maps" -v "$work/png"
+    timed "predict --heatmap-dir --heatmap-format jpeg" "$chexrt" predict --model "$model" --device cuda \
+      --precision fp16 --batch 256 --format csv --output "$work/o_maps_jpg.csv" --heatmap-dir "$work/maps_jpg" \
+      --heatmap-format jpeg -v "$work/png"
     timed "predict --mode tencrop" "$chexrt" predict --engine "$work/m.engine" --mode tencrop \
       --format csv --output "$work/o_ten.csv" -v "$work/png"
     timed "predict --mode tencrop, host preprocessing" "$chexrt" predict --engine "$work/m.engine" --mode tencrop \
@@ -261,6 +267,39 @@ if [ "$pipeline" = 1 ]; then
     timeout 240 python3 bench/peers/e2e_peer.py "$work/jpg" 16 64
   } >>"$out/pipeline.log" 2>&1
   grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
+fi
+
+if [ "$serve" = 1 ]; then
+  echo "== chexrt serve, loaded by chexrt perf over loopback"
+  {
+    [ -f "$work/m.engine" ] || "$chexrt" build --model "$model" --device cuda --precision fp16 --batch 1:256:256 \
+      --out "$work/m.engine"
+    port=18000
+    "$chexrt" serve --engine "$work/m.engine" --port $port --grpc-port 0 --max-batch 256 --max-queue-delay-us 500 \
+      --max-queue 4096 --access-log "$work/access.log" >"$out/serve.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 240); do
+      python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "http://127.0.0.1:$port/v2/health/ready" 2>/dev/null && break
+      sleep 0.5
+    done
+    url=http://127.0.0.1:$port
+    echo "-- one 224x224 FP16 tensor per request, concurrency 1 (latency)"
+    "$chexrt" perf --url $url --tensor fp16 --batch 1 --concurrency 1 --duration-s 5 --json "$out/perf_c1.json"
+    echo "-- binary tensors: FP16 and UINT8, 1 and 16 images per request"
+    "$chexrt" perf --url $url --tensor fp16 --batch 1 --concurrency 16,64,256 --duration-s 4 --json "$out/perf_fp16_b1.json"
+    "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64 --duration-s 4 --json "$out/perf_fp16_b16.json"
+    "$chexrt" perf --url $url --tensor uint8 --batch 16 --concurrency 16,64 --duration-s 4 --json "$out/perf_uint8_b16.json"
+    echo "-- NIH PNG files: as BYTES tensors (v2), then as /v1/predict uploads"
+    "$chexrt" perf --url $url --images data/cxr/nih --batch 1 --concurrency 16,64 --duration-s 4 --json "$out/perf_png_v2.json"
+    "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4 \
+      --json "$out/perf_png_predict.json"
+    kill -TERM $server
+    wait $server
+    echo "serve exit status after SIGTERM: $?"
+  } >"$out/serve_perf.log" 2>&1
+  grep -vE '^(perf: |NOTE: )' "$out/serve_perf.log" | tail -60
+  tail -5 "$out/serve.log"
 fi
 
 echo "== side by side"

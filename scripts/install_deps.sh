@@ -4,13 +4,13 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config clang-format
+  build-essential cmake ninja-build pkg-config clang-format curl
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libpng-dev libjpeg-dev libdeflate-dev libdcmtk-dev libdnnl-dev ocl-icd-opencl-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev libspng-dev libturbojpeg0-dev
   python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom python3-grpcio
-  python3-yaml
+  python3-yaml python3-protobuf
   # the Python module (python/) and its tests (tests/python/)
   python3-pybind11 pybind11-dev python3-dev python3-pytest
   # the web page's test drives headless Chromium (tests/server/web_page_test.py)

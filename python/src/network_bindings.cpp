@@ -146,10 +146,14 @@ py::object parse_tensorflow(const py::handle& path, const py::object& input_shap
 #endif
 }
 
-py::object parse_caffe(const py::handle& prototxt, const py::object& caffemodel, const py::object& input_shapes) {
+py::object parse_caffe(const py::handle& prototxt, const py::object& caffemodel, const py::object& input_shapes,
+                       int64_t batch_size, bool seeded_weights, uint32_t seed) {
 #if CHEXRT_PYTHON_HAVE_CAFFE
   CaffeImportOptions options;
   options.input_shapes = shapes_of(input_shapes);
+  options.batch_size = batch_size;
+  options.seeded_weights = seeded_weights;
+  options.seed = seed;
   const std::string definition = path_of(prototxt);
   const std::string weights = caffemodel.is_none() ? std::string() : path_of(caffemodel);
   Result<NetworkDefinition> parsed = Status();
@@ -387,8 +391,11 @@ void register_network(py::module_& m) {
         "outputs: node names ('node' or 'node:index'), default the nodes nothing consumes. Raises "
         "UnsupportedError where chexrt was built without the TensorFlow importer (has_tensorflow_parser).");
   m.def("parse_caffe", &parse_caffe, py::arg("prototxt"), py::arg("caffemodel") = py::none(), py::kw_only(),
-        py::arg("input_shapes") = py::none(),
-        "Parses a Caffe model (.prototxt and .caffemodel). Raises UnsupportedError where chexrt was built "
+        py::arg("input_shapes") = py::none(), py::arg("batch_size") = 0, py::arg("seeded_weights") = false,
+        py::arg("seed") = 0,
+        "Parses a Caffe model (.prototxt and .caffemodel; caffemodel None: no weights file, which only networks "
+        "without learned blobs or seeded_weights=True accept). input_shapes: {input: dims} replacing the "
+        "prototxt's; batch_size > 0: dim 0 of the other inputs. Raises UnsupportedError where chexrt was built "
         "without the Caffe importer (has_caffe_parser).");
   m.attr("has_tensorflow_parser") = py::bool_(CHEXRT_PYTHON_HAVE_TENSORFLOW);
   m.attr("has_caffe_parser") = py::bool_(CHEXRT_PYTHON_HAVE_CAFFE);

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import chexrt
+from conftest import ROOT
 
 
 def small_classifier(rng):
@@ -168,8 +169,29 @@ def test_parse_caffe_without_the_importer(tmp_path):
         chexrt.parse_caffe(tmp_path / "net.prototxt", tmp_path / "net.caffemodel")
 
 
+CAFFE = ROOT / "tests" / "data" / "caffe"
+
+
 @pytest.mark.skipif(not chexrt.has_caffe_parser,
                     reason="chexrt/caffe_parser.h is not in this tree: parse_caffe lights up with it")
-def test_parse_caffe_missing_file(tmp_path):
+def test_parse_caffe_matches_caffe():
+    # OpenCV's Caffe test layer (tests/data/caffe/README.md): Caffe's own output for blob.npy.
+    layers = CAFFE / "opencv_extra"
+    x = np.load(layers / "blob.npy")
+    expected = np.load(layers / "layer_convolution.npy")
+    net = chexrt.parse_caffe(layers / "layer_convolution.prototxt", layers / "layer_convolution.caffemodel",
+                             input_shapes={"input": list(x.shape)})
+    (y,) = chexrt.build_engine(net, device="reference", max_batch=x.shape[0]).infer(x)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not chexrt.has_caffe_parser,
+                    reason="chexrt/caffe_parser.h is not in this tree: parse_caffe lights up with it")
+def test_parse_caffe_seeded_and_errors(tmp_path):
+    densenet = CAFFE / "densenet" / "DenseNet_121.prototxt"
+    with pytest.raises(chexrt.Error, match="DenseNet_121|weights|caffemodel"):
+        chexrt.parse_caffe(densenet)
+    net = chexrt.parse_caffe(densenet, seeded_weights=True, seed=1, batch_size=2)
+    assert net.num_parameters > 7_000_000
     with pytest.raises(chexrt.Error, match="net.prototxt"):
         chexrt.parse_caffe(tmp_path / "net.prototxt", tmp_path / "net.caffemodel")

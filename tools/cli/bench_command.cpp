@@ -23,6 +23,7 @@ namespace {
 
 struct BenchCliOptions {
   std::string model;
+  std::string weights;
   std::string engine;
   std::string batches = "1,8";
   int iterations = 50;
@@ -199,7 +200,7 @@ int run_bench(const BenchCliOptions& o) {
     }
   } else {
     const std::string model = o.model.empty() ? default_model_path() : o.model;
-    auto network = load_network(model, max_batch * samples);
+    auto network = load_network(model, max_batch * samples, o.weights);
     if (!network.ok()) return report_error(network.status());
     auto built = build_engine(std::move(*network), *build_words);
     if (!built.ok()) return report_error(built.status());
@@ -270,7 +271,10 @@ int run_bench(const BenchCliOptions& o) {
 void register_bench_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<BenchCliOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure throughput and latency of a model or engine");
-  auto* model = cmd->add_option("--model", o->model, "ONNX model (default: the demo model)")->check(CLI::ExistingFile);
+  auto* model =
+      cmd->add_option("--model", o->model, "Model: ONNX, or a Caffe .prototxt with --weights (default: the demo model)")
+          ->check(CLI::ExistingFile);
+  add_weights_option(cmd, &o->weights)->needs(model);
   cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build`")
       ->check(CLI::ExistingFile)
       ->excludes(model);

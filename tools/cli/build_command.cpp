@@ -15,6 +15,7 @@ namespace {
 
 struct BuildCliOptions {
   std::string model;
+  std::string weights;
   std::string out;
   std::string device = "auto";
   std::string precision = "fp32";
@@ -51,7 +52,7 @@ int run_build(const BuildCliOptions& o) {
   build->opt_batch = range->opt;
   Status out_ok = check_output_file("--out", o.out);
   if (!out_ok.ok()) return report_usage_error(out_ok);
-  auto network = load_network(o.model, max_batch);
+  auto network = load_network(o.model, max_batch, o.weights);
   if (!network.ok()) return report_error(network.status());
   build->verbose = o.verbose;
   auto engine = build_engine_file(std::move(*network), *build, o.out);
@@ -68,7 +69,10 @@ int run_build(const BuildCliOptions& o) {
 void register_build_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<BuildCliOptions>();
   CLI::App* cmd = app.add_subcommand("build", "Optimize a model once and write an engine file");
-  cmd->add_option("--model", o->model, "ONNX model")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--model", o->model, "Model: ONNX, or a Caffe .prototxt with --weights")
+      ->required()
+      ->check(CLI::ExistingFile);
+  add_weights_option(cmd, &o->weights);
   cmd->add_option("--out", o->out, "Engine file to write")->required();
   cmd->add_option("--device", o->device, backends::device_help())->capture_default_str();
   cmd->add_option("--precision", o->precision, backends::precision_help())->capture_default_str();

@@ -12,5 +12,6 @@ void register_run_command(CLI::App& app, int& exit_code);
 void register_build_command(CLI::App& app, int& exit_code);
 void register_bench_command(CLI::App& app, int& exit_code);
 void register_perf_command(CLI::App& app, int& exit_code);
+void register_serve_command(CLI::App& app, int& exit_code);
 
 }  // namespace chexrt::cli

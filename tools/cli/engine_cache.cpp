@@ -37,11 +37,17 @@ std::string engine_cache_dir() {
   return "/tmp/chexrt-engines";
 }
 
-Result<std::string> engine_cache_path(const std::string& model_path, const BuildOptions& options,
-                                      const std::string& variant) {
+Result<std::string> engine_cache_path(const std::string& model_path, const std::string& weights_path,
+                                      const BuildOptions& options, const std::string& variant) {
   CHEXRT_ASSIGN_OR_RETURN(uint64_t hash, hash_file(model_path));
   std::error_code ec;
-  const uintmax_t size = fs::file_size(model_path, ec);
+  uintmax_t size = fs::file_size(model_path, ec);
+  if (!weights_path.empty()) {
+    // New weights for the same definition are another model.
+    CHEXRT_ASSIGN_OR_RETURN(const uint64_t weights_hash, hash_file(weights_path));
+    hash = hash * 0x100000001b3ull ^ weights_hash;
+    size += fs::file_size(weights_path, ec);
+  }
   char name[256];
   std::snprintf(name, sizeof(name), "%s-%016llx-%llu-%s-%s-b%lld-t%d%s%s.engine",
                 fs::path(model_path).stem().string().substr(0, 64).c_str(), static_cast<unsigned long long>(hash),

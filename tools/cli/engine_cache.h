@@ -17,10 +17,11 @@ namespace chexrt::cli {
 
 std::string engine_cache_dir();
 
-/// The cache file for a model and the options it is built with; `variant` tells apart engines
-/// of one model with different outputs (e.g. "cam" when the feature map is exposed).
-Result<std::string> engine_cache_path(const std::string& model_path, const BuildOptions& options,
-                                      const std::string& variant);
+/// The cache file for a model (and its separate weights file, a Caffe .caffemodel, or "") and
+/// the options it is built with; `variant` tells apart engines of one model with different
+/// outputs (e.g. "cam" when the feature map is exposed).
+Result<std::string> engine_cache_path(const std::string& model_path, const std::string& weights_path,
+                                      const BuildOptions& options, const std::string& variant);
 
 struct CachedEngine {
   std::unique_ptr<Engine> engine;

@@ -19,6 +19,7 @@ namespace {
 
 struct InspectOptions {
   std::string model;
+  std::string weights;
   bool dump = false;
   bool optimized = false;
   int64_t batch = 1;
@@ -65,7 +66,7 @@ int inspect_engine(const InspectOptions& o) {
 
 int run_inspect(const InspectOptions& o) {
   if (is_engine_file(o.model)) return inspect_engine(o);
-  auto network = load_network(o.model, o.batch);
+  auto network = load_network(o.model, o.batch, o.weights);
   if (!network.ok()) return report_error(network.status());
   ir::Graph& graph = network->graph();
   std::vector<std::string> log;
@@ -98,7 +99,10 @@ void register_inspect_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* cmd =
       app.add_subcommand("inspect", "Summarize a model (ops, parameters, FLOPs) or an engine (kernel per layer)");
-  cmd->add_option("model", options->model, "ONNX model or engine file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("model", options->model, "Model (ONNX, or a Caffe .prototxt with --weights) or engine file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  add_weights_option(cmd, &options->weights);
   cmd->add_flag("--dump", options->dump, "Print the whole graph, one node per line");
   cmd->add_flag("--optimized", options->optimized, "Show the graph after the optimization passes");
   cmd->add_option("--batch", options->batch, "Batch size for dynamic batch dimensions")->check(positive_integer());

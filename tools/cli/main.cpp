@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   register_build_command(app, exit_code);
   register_bench_command(app, exit_code);
   register_perf_command(app, exit_code);
+  register_serve_command(app, exit_code);
   // The commands run inside parse(), so these also catch what escapes a command.
   try {
     app.parse(argc, argv);

@@ -2,7 +2,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
+#include "chexrt/caffe_parser.h"
 #include "chexrt/onnx_parser.h"
 
 namespace chexrt::cli {
@@ -16,10 +18,32 @@ std::string default_model_path() {
   return std::string(CHEXRT_SOURCE_DIR) + "/models/generated/densenet121_chexnet_seeded.onnx";
 }
 
-Result<NetworkDefinition> load_network(const std::string& model_path, int64_t batch) {
+bool is_caffe_definition(const std::string& model_path) {
+  return std::filesystem::path(model_path).extension() == ".prototxt";
+}
+
+Result<NetworkDefinition> load_network(const std::string& model_path, int64_t batch, const std::string& weights) {
+  if (is_caffe_definition(model_path)) {
+    CaffeImportOptions options;
+    options.batch_size = batch;
+    auto network = parse_caffe_files(model_path, weights, options);
+    if (!network.ok() && weights.empty() && network.status().message().find("no .caffemodel") != std::string::npos) {
+      return Status(network.status().code(), network.status().message() + " (pass it with --weights M.caffemodel)");
+    }
+    return network;
+  }
+  if (!weights.empty()) {
+    return invalid_argument("--weights " + weights + ": only a Caffe .prototxt model takes a weights file; " +
+                            model_path + " holds its own");
+  }
   OnnxImportOptions options;
   options.batch_size = batch;
   return parse_onnx_file(model_path, options);
+}
+
+CLI::Option* add_weights_option(CLI::App* cmd, std::string* weights) {
+  return cmd->add_option("--weights", *weights, "Caffe weights (.caffemodel) for a Caffe .prototxt --model")
+      ->check(CLI::ExistingFile);
 }
 
 Result<BuildOptions> make_build_options(const std::string& device, const std::string& precision, int64_t max_batch,

@@ -34,6 +34,7 @@ namespace {
 struct PredictOptions {
   std::vector<std::string> paths;
   std::string model;
+  std::string weights;
   std::string engine;
   std::string device = "auto";
   std::string precision = "fp32";
@@ -199,7 +200,7 @@ Result<PredictEngine> build_predict_engine(const PredictOptions& o, const std::s
   PredictEngine result;
   CHEXRT_ASSIGN_OR_RETURN(BuildOptions build, make_build_options(o.device, o.precision, max_batch, o.threads));
   auto import_model = [&]() -> Result<NetworkDefinition> {
-    CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, load_network(model, max_batch));
+    CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, load_network(model, max_batch, o.weights));
     if (heatmaps) {
       CHEXRT_ASSIGN_OR_RETURN(result.classifier_weights, app::attach_cam_features(network));
     }
@@ -210,7 +211,7 @@ Result<PredictEngine> build_predict_engine(const PredictOptions& o, const std::s
     CHEXRT_ASSIGN_OR_RETURN(result.engine, build_engine(std::move(network), build));
     return result;
   }
-  CHEXRT_ASSIGN_OR_RETURN(std::string path, engine_cache_path(model, build, heatmaps ? "cam" : ""));
+  CHEXRT_ASSIGN_OR_RETURN(std::string path, engine_cache_path(model, o.weights, build, heatmaps ? "cam" : ""));
   CHEXRT_ASSIGN_OR_RETURN(CachedEngine cached, load_or_build_cached(path, build, import_model));
   if (cached.loaded && heatmaps) {
     // The classifier's weights live in the model, not in the engine file.
@@ -333,8 +334,11 @@ void register_predict_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<PredictOptions>();
   CLI::App* cmd = app.add_subcommand("predict", "Predict the 14 CheXNet findings for chest X-ray images");
   cmd->add_option("paths", o->paths, "Image files (PNG, JPEG, DICOM) and folders")->required();
-  cmd->add_option("--model", o->model, "ONNX model (default: the seeded demo model, not trained)")
-      ->check(CLI::ExistingFile);
+  auto* model = cmd->add_option("--model", o->model,
+                                "Model: ONNX, or a Caffe .prototxt with --weights (default: the seeded demo model, not "
+                                "trained)")
+                    ->check(CLI::ExistingFile);
+  add_weights_option(cmd, &o->weights)->needs(model);
   cmd->add_option("--engine", o->engine, "Engine file made by `chexrt build` (instead of --model)")
       ->check(CLI::ExistingFile)
       ->excludes("--model");

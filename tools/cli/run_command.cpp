@@ -22,6 +22,7 @@ namespace {
 
 struct RunOptions {
   std::string model;
+  std::string weights;
   std::string test_data;
   std::vector<std::string> inputs;
   std::string output;
@@ -48,6 +49,18 @@ Result<std::unique_ptr<Engine>> build_for(const RunOptions& o, const std::vector
                                           std::vector<HostTensor>* runtime_inputs) {
   OnnxImportOptions import_options;
   import_options.batch_size = tensors.empty() || tensors[0].dims().empty() ? 1 : tensors[0].dims()[0];
+  if (!o.weights.empty() || is_caffe_definition(o.model)) {
+    // Caffe networks take float inputs only, their batch from the first tensor.
+    CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, load_network(o.model, import_options.batch_size, o.weights));
+    if (network.graph().inputs().size() != tensors.size()) {
+      return invalid_argument("model has " + std::to_string(network.graph().inputs().size()) + " inputs, " +
+                              std::to_string(tensors.size()) + " tensors were given");
+    }
+    *runtime_inputs = tensors;
+    CHEXRT_ASSIGN_OR_RETURN(BuildOptions build,
+                            make_build_options(o.device, o.precision, import_options.batch_size, 0));
+    return build_engine(std::move(network), build);
+  }
   // First pass: learn the input names so that int64 inputs can be bound as constants.
   CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition probe, parse_onnx_file(o.model, import_options));
   const auto& graph = probe.graph();
@@ -160,7 +173,10 @@ int run_tensors(const RunOptions& o) {
 void register_run_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Run any model on raw tensors (.pb/.npy or ONNX test-data folders)");
-  cmd->add_option("--model", o->model, "ONNX model")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--model", o->model, "Model: ONNX, or a Caffe .prototxt with --weights")
+      ->required()
+      ->check(CLI::ExistingFile);
+  add_weights_option(cmd, &o->weights);
   auto* td = cmd->add_option("--test-data", o->test_data, "Folder holding test_data_set_N/{input,output}_K.pb")
                  ->check(CLI::ExistingDirectory);
   auto* in = cmd->add_option("--input", o->inputs, "Input tensor files (.pb or .npy), in the model's input order")

@@ -385,6 +385,8 @@ bool supports_node(const ir::Graph& graph, const ir::Node& node, Precision preci
       for (size_t i = 1; i < 5; ++i) {
         if (!is_constant(graph, input(i))) return fail(why, "scale, bias, mean and var must be constants");
       }
+      // Training mode normalizes with the batch's own statistics, which these kernels do not compute.
+      if (node.attrs.get_int("training_mode", 0) != 0) return fail(why, "training mode is not implemented");
       return node.outputs.size() == 1 ? true : fail(why, "training-mode outputs are not implemented");
     case OpType::kRelu:
       return true;
