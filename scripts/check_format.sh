@@ -3,7 +3,7 @@
 # with --fix, reformats them in place. Part of scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(find include src tools tests bench examples -type f \
+mapfile -t files < <(find include src tools tests bench examples python -type f \
   \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' \) | sort)
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${files[@]}"

@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libspng-dev libturbojpeg0-dev
   python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom python3-grpcio
   python3-yaml python3-protobuf
+  # the Python module (python/) and its tests (tests/python/)
+  python3-pybind11 pybind11-dev python3-dev python3-pytest
   # the web page's test drives headless Chromium (tests/server/web_page_test.py)
   chromium python3-websocket
 )

@@ -43,6 +43,11 @@ class HostTensor {
 
   static HostTensor from_floats(const std::vector<float>& values, Dims dims);
   static HostTensor from_int64s(const std::vector<int64_t>& values, Dims dims);
+  /// A tensor over `data`, memory that `owner` keeps alive (a NumPy array's buffer): no copy.
+  /// Copies and views of the tensor hold `owner` too. The alignment is the owner's, which may
+  /// be less than the 64 bytes of the tensors chexrt allocates: engines read their inputs with
+  /// unaligned loads, so such a tensor is fine as an input of Engine::infer.
+  static HostTensor wrap(DataType dtype, Dims dims, void* data, std::shared_ptr<void> owner);
 
   DataType dtype() const { return dtype_; }
   const Dims& dims() const { return dims_; }

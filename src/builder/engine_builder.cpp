@@ -269,6 +269,14 @@ Result<std::unique_ptr<Engine>> build_engine(NetworkDefinition network, const Bu
   return std::move(built.engine);
 }
 
+Result<SavableEngine> build_savable_engine(NetworkDefinition network, const BuildOptions& options) {
+  SavableEngine result;
+  CHEXRT_ASSIGN_OR_RETURN(result.graph, optimized_graph(std::move(network), options));
+  CHEXRT_ASSIGN_OR_RETURN(result.built, build_optimized(result.graph, options, nullptr));
+  result.options = options;
+  return result;
+}
+
 Result<std::unique_ptr<Engine>> build_engine_file(NetworkDefinition network, const BuildOptions& options,
                                                   const std::string& path) {
   CHEXRT_ASSIGN_OR_RETURN(ir::Graph graph, optimized_graph(std::move(network), options));

@@ -93,6 +93,15 @@ HostTensor HostTensor::from_int64s(const std::vector<int64_t>& values, Dims dims
   return t;
 }
 
+HostTensor HostTensor::wrap(DataType dtype, Dims dims, void* data, std::shared_ptr<void> owner) {
+  HostTensor t;
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  // The aliasing constructor: `owner`'s count, `data`'s address.
+  t.storage_ = std::shared_ptr<uint8_t>(std::move(owner), static_cast<uint8_t*>(data));
+  return t;
+}
+
 Result<HostTensor> HostTensor::reshaped(const Dims& dims) const {
   if (num_elements(dims) != numel()) {
     return invalid_argument("cannot reshape " + dims_to_string(dims_) + " to " + dims_to_string(dims));

@@ -57,6 +57,11 @@ Status save_engine_file(const std::string& path, ir::Graph graph, const BuildOpt
 }  // namespace runtime
 
 Result<std::unique_ptr<Engine>> load_engine(const std::string& path) {
+  CHEXRT_ASSIGN_OR_RETURN(SavableEngine loaded, runtime::load_savable_engine(path));
+  return std::move(loaded.built.engine);
+}
+
+Result<SavableEngine> runtime::load_savable_engine(const std::string& path) {
   CHEXRT_ASSIGN_OR_RETURN(engine::EngineFile file, engine::read_engine_file(path));
   BuildOptions options;
   CHEXRT_ASSIGN_OR_RETURN(const backends::BackendEntry* entry, backend_of_file(file.fingerprint.backend));
@@ -83,8 +88,11 @@ Result<std::unique_ptr<Engine>> load_engine(const std::string& path) {
   }
   const auto here = fingerprint_of(backend->name(), backend->fingerprint(), options.precision, options.max_batch);
   CHEXRT_RETURN_IF_ERROR(engine::check_fingerprint(file.fingerprint, here).with_context(path));
-  CHEXRT_ASSIGN_OR_RETURN(BuiltEngine built, build_optimized(file.graph, options, &file.tactics));
-  return std::move(built.engine);
+  SavableEngine loaded;
+  CHEXRT_ASSIGN_OR_RETURN(loaded.built, build_optimized(file.graph, options, &file.tactics));
+  loaded.graph = std::move(file.graph);
+  loaded.options = options;
+  return loaded;
 }
 
 }  // namespace chexrt

@@ -24,10 +24,28 @@ struct BuiltEngine {
 Result<BuiltEngine> build_optimized(const ir::Graph& graph, const BuildOptions& options,
                                     const std::vector<std::string>* stored_tactics);
 
+/// An engine with what its engine file holds (the optimized graph, the build options, the
+/// backend's fingerprint and tactics), so that it can be written after it was built or loaded,
+/// as TensorRT's serialize() (the Python API's Engine.save). Keeps the graph's weights alive.
+struct SavableEngine {
+  BuiltEngine built;
+  ir::Graph graph;
+  BuildOptions options;
+};
+
+/// build_engine() that keeps what save_engine_file() needs.
+Result<SavableEngine> build_savable_engine(NetworkDefinition network, const BuildOptions& options);
+
 namespace runtime {
 
 Status save_engine_file(const std::string& path, ir::Graph graph, const BuildOptions& options,
                         const BuiltEngine& built);
+inline Status save_engine_file(const std::string& path, const SavableEngine& engine) {
+  return save_engine_file(path, engine.graph, engine.options, engine.built);
+}
+
+/// load_engine() that keeps what save_engine_file() needs.
+Result<SavableEngine> load_savable_engine(const std::string& path);
 
 }  // namespace runtime
 }  // namespace chexrt

@@ -11,6 +11,7 @@
 
 #include "backends/backend.h"
 #include "chexrt/builder.h"
+#include "runtime/engine_io.h"
 
 namespace chexrt {
 namespace {
@@ -109,6 +110,41 @@ TEST(Builder, EngineFileRoundTripKeepsSegmentsAndOutputs) {
   EXPECT_EQ((*loaded)->backend_name(), (*built)->backend_name());
   const auto a = run(**built, input);
   const auto b = run(**loaded, input);
+  ASSERT_EQ(a[0].nbytes(), b[0].nbytes());
+  EXPECT_EQ(0, std::memcmp(a[0].raw(), b[0].raw(), a[0].nbytes()));
+}
+
+// What the Python API's Engine.save rests on: an engine built (or loaded) first and written
+// later gives the file build_engine_file would have written, and it runs tensors over memory
+// that chexrt did not allocate (HostTensor::wrap, unaligned) as its own.
+TEST(Builder, SavableEngineWritesItsFileLaterAndRunsWrappedInputs) {
+  std::mt19937 rng(7);
+  const HostTensor input = random_tensor({2, 8, 8, 8}, rng, 1.f);
+  BuildOptions options;
+  options.device = Device::kAuto;
+  options.max_batch = 2;
+  auto built = build_savable_engine(make_network(2), options);
+  ASSERT_TRUE(built.ok()) << built.status().to_string();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("chexrt_savable_test_" + std::to_string(::getpid()) + ".engine"))
+          .string();
+  ASSERT_TRUE(runtime::save_engine_file(path, *built).ok());
+  auto loaded = runtime::load_savable_engine(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  ASSERT_TRUE(runtime::save_engine_file(path, *loaded).ok());  // a loaded engine saves again
+  auto reloaded = load_engine(path);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().to_string();
+
+  // The input again, 4 bytes past a 64-byte boundary, in memory held by a shared_ptr.
+  auto owner = std::shared_ptr<uint8_t[]>(new uint8_t[input.nbytes() + 68]);
+  uint8_t* misaligned = owner.get() + (64 - reinterpret_cast<uintptr_t>(owner.get()) % 64) % 64 + 4;
+  std::memcpy(misaligned, input.raw(), input.nbytes());
+  const HostTensor wrapped = HostTensor::wrap(DataType::kFloat32, input.dims(), misaligned, owner);
+  EXPECT_EQ(wrapped.raw(), misaligned);
+  EXPECT_EQ(owner.use_count(), 2);
+  const auto a = run(*built->built.engine, input);
+  const auto b = run(**reloaded, wrapped);
   ASSERT_EQ(a[0].nbytes(), b[0].nbytes());
   EXPECT_EQ(0, std::memcmp(a[0].raw(), b[0].raw(), a[0].nbytes()));
 }
