@@ -70,7 +70,8 @@ int run_build(const BuildCliOptions& o) {
 void register_build_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<BuildCliOptions>();
   CLI::App* cmd = app.add_subcommand("build", "Optimize a model once and write an engine file");
-  cmd->add_option("--model", o->model, "Model: ONNX, TensorFlow frozen graph (.pb, .pbtxt), or a Caffe .prototxt with --weights")
+  cmd->add_option("--model", o->model,
+                  "Model: ONNX, TensorFlow frozen graph (.pb, .pbtxt), or a Caffe .prototxt with --weights")
       ->required()
       ->check(CLI::ExistingFile);
   add_weights_option(cmd, &o->weights);

@@ -142,7 +142,8 @@ void register_inspect_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* cmd =
       app.add_subcommand("inspect", "Summarize a model (ops, parameters, FLOPs) or an engine (kernel per layer)");
-  cmd->add_option("model", options->model, "Model (ONNX, TensorFlow .pb/.pbtxt, or a Caffe .prototxt with --weights) or engine file")
+  cmd->add_option("model", options->model,
+                  "Model (ONNX, TensorFlow .pb/.pbtxt, or a Caffe .prototxt with --weights) or engine file")
       ->required()
       ->check(CLI::ExistingFile);
   add_weights_option(cmd, &options->weights);

@@ -256,7 +256,8 @@ int run_tensors(const RunOptions& o) {
 void register_run_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Run any model on raw tensors (.pb/.npy or ONNX test-data folders)");
-  cmd->add_option("--model", o->model, "Model: ONNX, TensorFlow frozen graph (.pb, .pbtxt), or a Caffe .prototxt with --weights")
+  cmd->add_option("--model", o->model,
+                  "Model: ONNX, TensorFlow frozen graph (.pb, .pbtxt), or a Caffe .prototxt with --weights")
       ->required()
       ->check(CLI::ExistingFile);
   add_weights_option(cmd, &o->weights);

@@ -319,7 +319,13 @@ Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, co
     workspace = std::max(workspace, p->workspace_bytes);
   }
   CHEXRT_ASSIGN_OR_RETURN(auto ctx, ExecutionContext::create(*e, scratch, workspace));
-  for (const auto& p : e->profiles_) CHEXRT_RETURN_IF_ERROR(ctx->warm_up(*e, p->steps, p->batch));
+  // Every batch size runs once, so that its first request launches no kernel for the first time:
+  // CUDA loads a kernel's module at its first launch (about 1-2 ms), and cuDNN and cuBLASLt may
+  // pick other kernels for the other batch sizes of one profile than for the profile's own.
+  for (int64_t b = 1; b <= options.max_batch; ++b) {
+    CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, e->prepare_batch(b));
+    CHEXRT_RETURN_IF_ERROR(ctx->warm_up(*e, profile->steps, b));
+  }
   e->live_contexts_ = 1;
   e->release(std::move(ctx));
   return e;

@@ -10,7 +10,7 @@
 // batch 256 kernels chosen at 256, from one engine. Everything is decided while the engine is
 // built (or loaded from a file that stores every profile's tactics): the tactics of each
 // profile, every batch size's library set-up (Step::prepare) and one execution context, which
-// runs each profile's kernels once (CUDA loads a module at a kernel's first launch). A
+// runs every batch size once (CUDA loads a module at a kernel's first launch). A
 // running engine never times a kernel; a batch size's CUDA graph is captured the second time it
 // runs (the first runs the steps directly, so that the first call costs no capture).
 #pragma once
