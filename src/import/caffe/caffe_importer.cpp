@@ -12,6 +12,7 @@
 
 #include "import/caffe/caffe_layers.h"
 #include "import/caffe/layer_checker.h"
+#include "import/fold_layer.h"
 
 namespace chexrt {
 namespace caffe_import {
@@ -46,20 +47,8 @@ Tensor Importer::constant(const std::string& what, HostTensor value) {
 Result<Tensor> Importer::add(const std::string& op, const std::string& part, const std::vector<Tensor>& inputs,
                              const ir::Attributes& attrs) {
   const std::string name = part.empty() ? layer().name() : layer().name() + "/" + part;
-  std::vector<LayerAttribute> list;
-  for (const auto& [key, value] : attrs.all()) {
-    std::visit(
-        [&, &key = key](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, int64_t>) list.push_back(LayerAttribute::integer(key, v));
-          if constexpr (std::is_same_v<T, float>) list.push_back(LayerAttribute::real(key, v));
-          if constexpr (std::is_same_v<T, std::string>) list.push_back(LayerAttribute::string(key, v));
-          if constexpr (std::is_same_v<T, std::vector<int64_t>>) list.push_back(LayerAttribute::integers(key, v));
-          if constexpr (std::is_same_v<T, std::vector<float>>) list.push_back(LayerAttribute::reals(key, v));
-        },
-        value);
-  }
-  const std::vector<Tensor> outs = net_.add_layer(op, name, inputs, list, 1, {fresh_name(name + ".out")});
+  const std::vector<Tensor> outs =
+      net_.add_layer(op, name, inputs, import::to_layer_attributes(attrs), 1, {fresh_name(name + ".out")});
   if (!net_.status().ok()) return net_.status();
   return outs.at(0);
 }

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "backends/reference/reference_kernels.h"
+#include "import/fold_layer.h"
 #include "import/onnx/onnx_ops.h"
 #include "import/onnx/onnx_tensor.h"
 #include "import/onnx/op_checker.h"
@@ -16,23 +16,6 @@ namespace chexrt {
 namespace onnx_import {
 
 namespace {
-
-std::vector<LayerAttribute> to_layer_attributes(const ir::Attributes& attrs) {
-  std::vector<LayerAttribute> out;
-  for (const auto& [name, value] : attrs.all()) {
-    std::visit(
-        [&, &name = name](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, int64_t>) out.push_back(LayerAttribute::integer(name, v));
-          if constexpr (std::is_same_v<T, float>) out.push_back(LayerAttribute::real(name, v));
-          if constexpr (std::is_same_v<T, std::string>) out.push_back(LayerAttribute::string(name, v));
-          if constexpr (std::is_same_v<T, std::vector<int64_t>>) out.push_back(LayerAttribute::integers(name, v));
-          if constexpr (std::is_same_v<T, std::vector<float>>) out.push_back(LayerAttribute::reals(name, v));
-        },
-        value);
-  }
-  return out;
-}
 
 // Errors of the network start with the layer ("node 'conv0' (Conv): ..."); the importer names
 // the ONNX node instead, which is the same for one-layer translations and clearer otherwise.
@@ -102,7 +85,7 @@ Status Importer::emit(const std::string& op, const std::string& layer, const std
   std::vector<Tensor> tensors;
   for (const auto& in : inputs) tensors.push_back(in.empty() ? Tensor{} : materialize(in));
   const std::vector<Tensor> outs =
-      net_.add_layer(op, layer, tensors, to_layer_attributes(attrs), static_cast<int>(outputs.size()), outputs);
+      net_.add_layer(op, layer, tensors, import::to_layer_attributes(attrs), static_cast<int>(outputs.size()), outputs);
   if (!net_.status().ok()) return without_layer_prefix(net_.status(), layer, op);
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (outputs[i].empty()) continue;
@@ -114,46 +97,24 @@ Status Importer::emit(const std::string& op, const std::string& layer, const std
   return Status::ok_status();
 }
 
-// Builds the layer alone in a scratch graph (so that shape inference canonicalizes it exactly as
-// in the network), runs it, and keeps its outputs as constants.
+// The layer's outputs as constants, when the reference kernels can compute them.
 Result<bool> Importer::fold(ir::OpType op, const std::string& layer, const std::vector<std::string>& inputs,
                             const ir::Attributes& attrs, const std::vector<std::string>& outputs) {
-  ir::Graph g;
-  std::vector<int> ids;
+  std::vector<import::FoldInput> fold_inputs;
   for (const auto& name : inputs) {
-    if (name.empty()) {
-      ids.push_back(ir::kNoValue);
-      continue;
-    }
-    int id = g.find_value(name);
-    if (id < 0) {
+    import::FoldInput in{name};
+    if (!name.empty()) {
       const Symbol& s = symbol(name);
-      CHEXRT_ASSIGN_OR_RETURN(
-          id, s.constant.empty() ? g.add_input(name, s.dtype, s.dims) : g.add_constant(name, s.constant));
+      in.constant = s.constant.empty() ? nullptr : &s.constant;
+      in.dtype = s.dtype;
+      in.dims = s.dims;
     }
-    ids.push_back(id);
+    fold_inputs.push_back(std::move(in));
   }
-  CHEXRT_ASSIGN_OR_RETURN(const int n, g.add_node(op, layer, ids, outputs, attrs));
-  CHEXRT_RETURN_IF_ERROR(ir::infer_node_shapes(g, n));
-  const ir::Node& node = g.node(n);
-  std::vector<HostTensor> results;
-  for (int out : node.outputs) results.emplace_back(g.value(out).dtype, g.value(out).dims);
-  if (op == ir::OpType::kShape) {
-    // Shapes are static: y = dims(x)[start:end], with start and end made explicit by inference.
-    const Dims& x = g.value(node.inputs[0]).dims;
-    const int64_t start = node.attrs.get_int("start", 0);
-    for (int64_t i = 0; i < results[0].numel(); ++i) results[0].data<int64_t>()[i] = x[start + i];
-  } else {
-    std::string why;
-    if (!reference::supports(g, node, &why)) return false;
-    std::vector<const HostTensor*> in_data;
-    for (int in : node.inputs) in_data.push_back(in == ir::kNoValue ? nullptr : &g.value(in).constant);
-    std::vector<HostTensor*> out_data;
-    for (auto& r : results) out_data.push_back(&r);
-    CHEXRT_RETURN_IF_ERROR(reference::run_node(node, in_data, out_data));
-  }
+  CHEXRT_ASSIGN_OR_RETURN(auto results, import::fold_layer(op, layer, fold_inputs, attrs, outputs));
+  if (!results) return false;
   for (size_t i = 0; i < outputs.size(); ++i) {
-    if (!outputs[i].empty()) define_constant(outputs[i], std::move(results[i]));
+    if (!outputs[i].empty()) define_constant(outputs[i], std::move((*results)[i]));
   }
   return true;
 }

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "backends/reference/reference_kernels.h"
+#include "import/fold_layer.h"
 #include "import/tensorflow/op_checker.h"
 #include "import/tensorflow/tf_ops.h"
 #include "import/tensorflow/tf_tensor.h"
@@ -24,23 +24,6 @@ namespace {
 // Transpose permutations (output axis k is input axis perm[k]): NHWC -> NCHW and back.
 const std::vector<int64_t> kToNchw = {0, 3, 1, 2};
 const std::vector<int64_t> kToNhwc = {0, 2, 3, 1};
-
-std::vector<LayerAttribute> to_layer_attributes(const ir::Attributes& attrs) {
-  std::vector<LayerAttribute> out;
-  for (const auto& [name, value] : attrs.all()) {
-    std::visit(
-        [&, &name = name](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, int64_t>) out.push_back(LayerAttribute::integer(name, v));
-          if constexpr (std::is_same_v<T, float>) out.push_back(LayerAttribute::real(name, v));
-          if constexpr (std::is_same_v<T, std::string>) out.push_back(LayerAttribute::string(name, v));
-          if constexpr (std::is_same_v<T, std::vector<int64_t>>) out.push_back(LayerAttribute::integers(name, v));
-          if constexpr (std::is_same_v<T, std::vector<float>>) out.push_back(LayerAttribute::reals(name, v));
-        },
-        value);
-  }
-  return out;
-}
 
 // "x:0" -> "x"; "x:2" stays.
 std::string normalize_key(const std::string& input) {
@@ -280,7 +263,7 @@ Status Importer::emit(const std::string& op, const std::string& layer, const std
   std::vector<std::string> names;
   for (const auto& out : outputs) names.push_back(net_.find_tensor(out).valid() ? fresh_name(out) : out);
   const std::vector<Tensor> outs =
-      net_.add_layer(op, layer, tensors, to_layer_attributes(attrs), static_cast<int>(outputs.size()), names);
+      net_.add_layer(op, layer, tensors, import::to_layer_attributes(attrs), static_cast<int>(outputs.size()), names);
   CHEXRT_RETURN_IF_ERROR(net_.status());
   for (size_t i = 0; i < outputs.size(); ++i) {
     Symbol s;
@@ -293,40 +276,21 @@ Status Importer::emit(const std::string& op, const std::string& layer, const std
   return Status::ok_status();
 }
 
-// Runs the layer alone in a scratch graph (shape inference canonicalizes it as in the network)
-// on the reference kernels, and keeps its outputs as constants.
+// The layer's outputs as constants (back to NHWC where the layer's outputs are NCHW), when the
+// reference kernels can compute them.
 Result<bool> Importer::fold(ir::OpType op, const std::string& layer, const std::vector<std::string>& inputs,
                             const ir::Attributes& attrs, const std::vector<std::string>& outputs, bool nchw_out) {
-  ir::Graph g;
-  std::vector<int> ids;
-  for (const auto& name : inputs) {
-    if (name.empty()) {
-      ids.push_back(ir::kNoValue);
-      continue;
-    }
-    int id = g.find_value(name);
-    if (id < 0) {
-      CHEXRT_ASSIGN_OR_RETURN(id, g.add_constant(name, symbol(name).constant));
-    }
-    ids.push_back(id);
-  }
+  std::vector<import::FoldInput> fold_inputs;
+  for (const auto& name : inputs) fold_inputs.push_back({name, name.empty() ? nullptr : &symbol(name).constant});
+  // Scratch names of their own: a TensorFlow output may share its name with an input here.
   std::vector<std::string> out_names;
   for (size_t i = 0; i < outputs.size(); ++i) out_names.push_back("out" + std::to_string(i));
-  CHEXRT_ASSIGN_OR_RETURN(const int n, g.add_node(op, layer, ids, out_names, attrs));
-  CHEXRT_RETURN_IF_ERROR(ir::infer_node_shapes(g, n));
-  const ir::Node& node = g.node(n);
-  std::string why;
-  if (!reference::supports(g, node, &why)) return false;
-  std::vector<HostTensor> results;
-  for (int out : node.outputs) results.emplace_back(g.value(out).dtype, g.value(out).dims);
-  std::vector<const HostTensor*> in_data;
-  for (int in : node.inputs) in_data.push_back(in == ir::kNoValue ? nullptr : &g.value(in).constant);
-  std::vector<HostTensor*> out_data;
-  for (auto& r : results) out_data.push_back(&r);
-  CHEXRT_RETURN_IF_ERROR(reference::run_node(node, in_data, out_data));
+  CHEXRT_ASSIGN_OR_RETURN(auto results, import::fold_layer(op, layer, fold_inputs, attrs, out_names));
+  if (!results) return false;
   for (size_t i = 0; i < outputs.size(); ++i) {
-    const bool back = nchw_out && results[i].rank() == 4;
-    define_constant(outputs[i], back ? permute(results[i], kToNhwc) : std::move(results[i]));
+    HostTensor& r = (*results)[i];
+    const bool back = nchw_out && r.rank() == 4;
+    define_constant(outputs[i], back ? permute(r, kToNhwc) : std::move(r));
   }
   return true;
 }
