@@ -29,4 +29,12 @@ Result<int> finding_index(std::string_view name) {
   return not_found("unknown finding '" + std::string(name) + "'; the findings are " + known);
 }
 
+std::vector<float> mean_findings(const float* probabilities, int64_t samples) {
+  std::vector<float> mean(kNumFindings, 0.f);
+  for (int64_t s = 0; s < samples; ++s) {
+    for (int f = 0; f < kNumFindings; ++f) mean[f] += probabilities[s * kNumFindings + f] / samples;
+  }
+  return mean;
+}
+
 }  // namespace chexrt::app

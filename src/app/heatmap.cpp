@@ -191,9 +191,8 @@ Status write_heatmap_png(const std::string& path, const Image8& xray, const Acti
   return write_png(path, rgb);
 }
 
-Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
-                            const Image8& xray, const Region& crop_region, const std::string& dir,
-                            const std::string& image_path, std::string* written, ImageFormat format) {
+Result<Image8> render_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights,
+                                     int class_index, const Image8& xray, const Region& crop_region) {
   const Dims& d = features.dims();
   if (features.dtype() != DataType::kFloat32 || d.size() != 4 || sample < 0 || sample >= d[0]) {
     return invalid_argument("heat map: feature map has an unexpected shape " + dims_to_string(d));
@@ -204,16 +203,21 @@ Status write_sample_heatmap(const HostTensor& features, int64_t sample, const Ho
   HostTensor one(DataType::kFloat32, {d[1], d[2], d[3]});
   std::memcpy(one.raw(), features.data<float>() + sample * one.numel(), one.nbytes());
   CHEXRT_ASSIGN_OR_RETURN(ActivationMap map, class_activation_map(one, weights, class_index));
+  return render_heatmap(xray, map, crop_region, {});
+}
+
+Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
+                            const Image8& xray, const Region& crop_region, const std::string& dir,
+                            const std::string& image_path, std::string* written, ImageFormat format) {
   if (format != ImageFormat::kPng && format != ImageFormat::kJpeg) {
     return invalid_argument("heat map: written as PNG or JPEG only");
   }
+  CHEXRT_ASSIGN_OR_RETURN(Image8 rgb, render_sample_heatmap(features, sample, weights, class_index, xray, crop_region));
   const bool jpeg = format == ImageFormat::kJpeg;
   const std::string name = std::filesystem::path(image_path).stem().string() + "." +
                            std::string(kFindingNames[class_index]) + (jpeg ? ".jpg" : ".png");
   *written = (std::filesystem::path(dir) / name).string();
-  if (!jpeg) return write_heatmap_png(*written, xray, map, crop_region, {});
-  CHEXRT_ASSIGN_OR_RETURN(Image8 rgb, render_heatmap(xray, map, crop_region, {}));
-  return write_jpeg(*written, rgb);
+  return jpeg ? write_jpeg(*written, rgb) : write_png(*written, rgb);
 }
 
 }  // namespace chexrt::app

@@ -44,11 +44,9 @@ Result<Image8> decode_one(const std::string& path, const LoadOptions& options, D
   CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_image8(bytes.data(), bytes.size(), path));
   bytes = {};
   if (options.keep_images) {
-    const Region region = crop_region(image.width, image.height, options.preprocess);
-    item->image = scale_down(image, options.kept_image_max_side);
-    const double sx = static_cast<double>(item->image.width) / image.width;
-    const double sy = static_cast<double>(item->image.height) / image.height;
-    item->crop_region = {region.x0 * sx, region.y0 * sy, region.x1 * sx, region.y1 * sy};
+    HeatmapBase base = heatmap_base(image, options.preprocess, options.kept_image_max_side);
+    item->image = std::move(base.image);
+    item->crop_region = base.crop_region;
   }
   return image;
 }

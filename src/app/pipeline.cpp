@@ -174,13 +174,7 @@ void Pipeline::postprocess(InferredBatch& batch) {
     r.status = item.status.ok() ? batch.status : item.status;
     if (!r.status.ok()) return;
     // Ten-crop: the findings are the mean over the image's samples.
-    const float* probs = batch.outputs[0].data<float>();
-    r.probabilities.assign(kNumFindings, 0.f);
-    for (int s = 0; s < samples_; ++s) {
-      for (int f = 0; f < kNumFindings; ++f) {
-        r.probabilities[f] += probs[(item.first_sample + s) * kNumFindings + f] / samples_;
-      }
-    }
+    r.probabilities = mean_findings(batch.outputs[0].data<float>() + item.first_sample * kNumFindings, samples_);
     if (!heatmaps) return;
     const int finding = options_.heatmap_class >= 0
                             ? options_.heatmap_class

@@ -62,6 +62,16 @@ Image8 scale_down(const Image8& image, int max_side) {
   return out;
 }
 
+HeatmapBase heatmap_base(const Image8& image, const PreprocessOptions& options, int max_side) {
+  const Region region = crop_region(image.width, image.height, options);
+  HeatmapBase base;
+  base.image = scale_down(image, max_side);
+  const double sx = static_cast<double>(base.image.width) / image.width;
+  const double sy = static_cast<double>(base.image.height) / image.height;
+  base.crop_region = {region.x0 * sx, region.y0 * sy, region.x1 * sx, region.y1 * sy};
+  return base;
+}
+
 Region crop_region(int width, int height, const PreprocessOptions& options) {
   const Result<preprocessing::SamplePlan> plan = preprocessing::plan_samples(width, height, 1, options);
   if (options.mode == ResizeMode::kResizeExact || !plan.ok()) return {0, 0, double(width), double(height)};

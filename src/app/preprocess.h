@@ -56,6 +56,14 @@ struct Region {
 /// activation map computed on that crop belongs when drawn over the original image.
 Region crop_region(int width, int height, const PreprocessOptions& options);
 
+/// What a heat map is drawn on: `image` scaled down to at most `max_side` (scale_down), and the
+/// crop_region of the full image in the scaled image's coordinates.
+struct HeatmapBase {
+  Image8 image;
+  Region crop_region;
+};
+HeatmapBase heatmap_base(const Image8& image, const PreprocessOptions& options, int max_side);
+
 /// PIL's Image.resize(size, BILINEAR) for 8-bit images (preprocessing::resize_like_pil).
 Image8 resize_like_pil(const Image8& image, int out_width, int out_height);
 

@@ -462,13 +462,10 @@ void ModelServer::finish(const std::shared_ptr<Job>& job, Result<BatchOutcome> o
     const int64_t n = job->kind == Job::Kind::kTensor ? probs.dims()[0] : static_cast<int64_t>(job->images.size());
     const int64_t per = job->kind == Job::Kind::kTensor ? 1 : samples;
     // Ten-crop: each image's findings are the mean over its ten samples (as `chexrt predict`).
-    std::vector<float> mean(static_cast<size_t>(n) * app::kNumFindings, 0.f);
+    std::vector<float> mean;
     for (int64_t i = 0; i < n; ++i) {
-      for (int64_t s = 0; s < per; ++s) {
-        for (int f = 0; f < app::kNumFindings; ++f) {
-          mean[i * app::kNumFindings + f] += probs.data<float>()[(i * per + s) * app::kNumFindings + f] / per;
-        }
-      }
+      const std::vector<float> one = app::mean_findings(probs.data<float>() + i * per * app::kNumFindings, per);
+      mean.insert(mean.end(), one.begin(), one.end());
     }
     if (job->want_probabilities) {
       Tensor t{"probabilities", DataType::kFp32, {n, app::kNumFindings}, {}};
@@ -486,31 +483,25 @@ void ModelServer::finish(const std::shared_ptr<Job>& job, Result<BatchOutcome> o
     Status heatmap_status;
     if (job->heatmap != kNoHeatmap) {
       const HostTensor& features = outcome->outputs[1];
-      const Dims& d = features.dims();
       const int64_t k = job->heatmap == kAllFindings ? app::kNumFindings : 1;
       Tensor pngs{"heatmap_png", DataType::kBytes, {n, k}, {}};
       Tensor names{"heatmap_finding", DataType::kBytes, {n, k}, {}};
       for (int64_t i = 0; i < n && heatmap_status.ok(); ++i) {
         const ImageView& v = job->images[i];
-        Image8 full{v.width, v.height, v.channels,
-                    std::vector<uint8_t>(v.pixels, v.pixels + static_cast<size_t>(v.width) * v.height * v.channels)};
-        const app::Region region = app::crop_region(full.width, full.height, job->preprocess);
-        const Image8 shown = app::scale_down(full, options_.heatmap_max_side);
-        const double sx = static_cast<double>(shown.width) / full.width;
-        const double sy = static_cast<double>(shown.height) / full.height;
-        const app::Region scaled{region.x0 * sx, region.y0 * sy, region.x1 * sx, region.y1 * sy};
+        const Image8 full{
+            v.width, v.height, v.channels,
+            std::vector<uint8_t>(v.pixels, v.pixels + static_cast<size_t>(v.width) * v.height * v.channels)};
+        const app::HeatmapBase base = app::heatmap_base(full, job->preprocess, options_.heatmap_max_side);
         // The map of the centre crop (sample 4 of a ten-crop) is drawn where that crop came from.
         const int64_t sample = i * samples + (samples == 10 ? 4 : 0);
-        HostTensor one(chexrt::DataType::kFloat32, {d[1], d[2], d[3]});
-        std::memcpy(one.raw(), features.data<float>() + sample * one.numel(), one.nbytes());
         for (int64_t j = 0; j < k && heatmap_status.ok(); ++j) {
           int finding = job->heatmap >= 0 ? job->heatmap : static_cast<int>(j);
           if (job->heatmap == kTopFinding) {
             const float* p = &mean[i * app::kNumFindings];
             finding = static_cast<int>(std::max_element(p, p + app::kNumFindings) - p);
           }
-          auto map = app::class_activation_map(one, instances_.cam_weights, finding);
-          auto rgb = map.ok() ? app::render_heatmap(shown, *map, scaled, {}) : Result<Image8>(map.status());
+          auto rgb = app::render_sample_heatmap(features, sample, instances_.cam_weights, finding, base.image,
+                                                base.crop_region);
           auto png = rgb.ok() ? app::encode_png(rgb->pixels.data(), rgb->width, rgb->height, 3, 1)
                               : Result<std::vector<uint8_t>>(rgb.status());
           if (!png.ok()) {
