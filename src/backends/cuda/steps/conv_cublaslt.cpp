@@ -140,10 +140,7 @@ Status conv_cublaslt_candidates(const StepFactoryEnv& env, int index, StepCandid
   if (!CublasLtConvStep::applicable(env.plan, p) || !out->may_want("__cublaslt")) return Status::ok_status();
   auto step = std::make_unique<CublasLtConvStep>(env.plan, p);
   const Status s = step->init(env.cublaslt);
-  if (s.ok())
-    out->steps.push_back(std::move(step));
-  else
-    out->skipped = s.message();
+  out->add_or_skip(std::move(step), s);
   return Status::ok_status();
 }
 

@@ -212,10 +212,7 @@ Status conv_cudnn_candidates(const StepFactoryEnv& env, int index, StepCandidate
     auto step = std::make_unique<CudnnConvStep>(env.plan, p, algo);
     if (!out->wants(*step)) continue;
     const Status s = step->init(env.cudnn);
-    if (s.ok())
-      out->steps.push_back(std::move(step));
-    else
-      out->skipped = s.message();
+    out->add_or_skip(std::move(step), s);
   }
   return Status::ok_status();
 }

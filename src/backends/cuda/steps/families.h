@@ -21,6 +21,14 @@ struct StepCandidates {
   bool wants(const Step& step) const { return wanted.empty() || step.name() == wanted; }
   /// Whether a family whose tactic names all contain `marker` can offer the wanted one.
   bool may_want(const char* marker) const { return wanted.empty() || wanted.find(marker) != std::string::npos; }
+  /// Keeps a library candidate whose set-up succeeded; else notes why it was left out.
+  void add_or_skip(std::unique_ptr<Step> step, const Status& set_up) {
+    if (set_up.ok()) {
+      steps.push_back(std::move(step));
+    } else {
+      skipped = set_up.message();
+    }
+  }
 };
 
 /// Appends the family's candidates for plan step `index`, each prepared for env.batch; appends
