@@ -13,6 +13,7 @@
 #include "import/caffe/caffe_layers.h"
 #include "import/caffe/layer_checker.h"
 #include "import/fold_layer.h"
+#include "import/model_file.h"
 
 namespace chexrt {
 namespace caffe_import {
@@ -165,15 +166,6 @@ namespace {
 using caffe_import::BlobVersion;
 using caffe_import::NetModel;
 using caffe_import::UnknownField;
-
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return io_error(path + ": cannot open");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (!in) return io_error(path + ": read failed");
-  return bytes.str();
-}
 
 // Collects the text parser's messages; lines come 0-based.
 class Collector : public google::protobuf::io::ErrorCollector {
@@ -369,10 +361,10 @@ Result<NetworkDefinition> parse_caffe_buffers(const std::string& prototxt_text, 
 
 Result<NetworkDefinition> parse_caffe_files(const std::string& prototxt, const std::string& caffemodel,
                                             const CaffeImportOptions& options) {
-  CHEXRT_ASSIGN_OR_RETURN(const std::string text, read_file(prototxt));
+  CHEXRT_ASSIGN_OR_RETURN(const std::string text, import::read_model_file(prototxt));
   std::string weights;
   if (!caffemodel.empty()) {
-    CHEXRT_ASSIGN_OR_RETURN(weights, read_file(caffemodel));
+    CHEXRT_ASSIGN_OR_RETURN(weights, import::read_model_file(caffemodel));
     if (weights.empty()) return parse_error(caffemodel + ": the file is empty");
   }
   return parse_net(text, weights, prototxt, caffemodel, options);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "import/fold_layer.h"
+#include "import/model_file.h"
 #include "import/onnx/onnx_ops.h"
 #include "import/onnx/onnx_tensor.h"
 #include "import/onnx/op_checker.h"
@@ -193,15 +194,6 @@ namespace {
 
 const char kInMemory[] = "(in-memory model)";
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return io_error(path + ": cannot open");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (!in) return io_error(path + ": read failed");
-  return bytes.str();
-}
-
 std::string parent_dir(const std::string& path) { return std::filesystem::path(path).parent_path().string(); }
 
 Result<NetworkDefinition> parse_model(const std::string& bytes, const std::string& base_dir, const std::string& source,
@@ -223,7 +215,7 @@ Result<NetworkDefinition> parse_model(const std::string& bytes, const std::strin
 }  // namespace
 
 Result<NetworkDefinition> parse_onnx_file(const std::string& path, const OnnxImportOptions& options) {
-  CHEXRT_ASSIGN_OR_RETURN(const std::string bytes, read_file(path));
+  CHEXRT_ASSIGN_OR_RETURN(const std::string bytes, import::read_model_file(path));
   return parse_model(bytes, parent_dir(path), path, options);
 }
 
@@ -233,7 +225,7 @@ Result<NetworkDefinition> parse_onnx_bytes(const std::string& bytes, const std::
 }
 
 Result<HostTensor> read_tensor_proto_file(const std::string& path) {
-  CHEXRT_ASSIGN_OR_RETURN(const std::string bytes, read_file(path));
+  CHEXRT_ASSIGN_OR_RETURN(const std::string bytes, import::read_model_file(path));
   onnx::TensorProto proto;
   if (!proto.ParseFromString(bytes)) return parse_error(path + ": not a serialized onnx.TensorProto");
   auto t = onnx_import::tensor_from_proto(proto, parent_dir(path));

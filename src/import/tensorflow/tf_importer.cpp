@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "import/fold_layer.h"
+#include "import/model_file.h"
 #include "import/tensorflow/op_checker.h"
 #include "import/tensorflow/tf_ops.h"
 #include "import/tensorflow/tf_tensor.h"
@@ -460,15 +461,6 @@ Status Importer::import() {
 
 namespace {
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return io_error(path + ": cannot open");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (!in) return io_error(path + ": read failed");
-  return bytes.str();
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -483,7 +475,7 @@ class TextErrors : public google::protobuf::io::ErrorCollector {
 };
 
 Result<tensorflow::GraphDef> read_graph(const std::string& path) {
-  CHEXRT_ASSIGN_OR_RETURN(const std::string bytes, read_file(path));
+  CHEXRT_ASSIGN_OR_RETURN(const std::string bytes, import::read_model_file(path));
   if (bytes.empty()) return parse_error(path + ": the file is empty");
   tensorflow::GraphDef graph;
   if (ends_with(path, ".pbtxt")) {
