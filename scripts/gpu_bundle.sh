@@ -7,8 +7,14 @@
 #                                           scripts/gpu_env.sh unpacks them
 #   .gpu/lib/                               shared libraries a GPU machine may lack (libjpeg.so.62,
 #                                           cpp-httplib and brotli for the server, ...)
-#   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py)
+#   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py),
+#                                           in bin.tar.xz too
+#   .gpu/densenet121_chexnet_seeded.safetensors  its weights, with --weights only (for
+#                                           gpu_check.sh --importers), in bin.tar.xz
 #   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
+#   .gpu/python/chexrt/                     the Python package, with its extension built for the
+#                                           GPU machine's Python, when that Python's headers are in
+#                                           .gpu-python/ (see CHEXRT_PYTHON_ABI_* in python/CMakeLists.txt)
 # The PyTorch peers that gpu_check.sh runs beside chexrt are bench/peers/*.py. Needs the CUDA 13
 # toolkit and cuDNN 9; on a machine with a GPU, run this script and then scripts/gpu_check.sh in
 # the same clone (docs/PERF.md, "How to reproduce").
@@ -17,24 +23,36 @@
 # BUILD_DIR-before/, built in its build-gpu/) travels too, as .gpu/bin/chexrt_before, and gpu_check.sh times it beside
 # this one in the same run: the before/after table of a change.
 #
-#   scripts/gpu_bundle.sh [--before REV] [BUILD_DIR]     (default build-gpu)
+#   scripts/gpu_bundle.sh [--before REV] [--weights] [BUILD_DIR]     (default build-gpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-before=""
-if [ "${1:-}" = "--before" ]; then
-  before=$(git rev-parse --short "$2")
-  shift 2
-fi
+before="" weights=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --before) before=$(git rev-parse --short "$2"); shift 2 ;;
+    --weights) weights=1; shift ;;
+    *) break ;;
+  esac
+done
 build=${1:-build-gpu}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF -DCHEXRT_WITH_DCMTK=OFF \
     -DCHEXRT_WITH_CUDA=ON -DCHEXRT_WITH_GRPC=OFF
 fi
-cmake --build "$build" -j "$(nproc)" --target gpu_tests gpu_bench chexrt_cli
+targets="gpu_tests gpu_bench chexrt_cli"
+# The GPU machine's Python differs from this one's: its headers (fetched from it into
+# .gpu-python/, with the extension suffix in .gpu-python/ext_suffix) build a second extension.
+if [ -f .gpu-python/ext_suffix ]; then
+  cmake "$build" -DCHEXRT_PYTHON_ABI_INCLUDE_DIRS="$(cat .gpu-python/include_dirs)" \
+    -DCHEXRT_PYTHON_ABI_SUFFIX="$(cat .gpu-python/ext_suffix)" >/dev/null
+  targets="$targets _chexrt_abi"
+fi
+cmake --build "$build" -j "$(nproc)" --target $targets
 
-rm -rf .gpu/bin .gpu/bin.tar.xz .gpu/lib
+rm -rf .gpu/bin .gpu/bin.tar.xz .gpu/lib .gpu/python .gpu/*.safetensors .gpu/*.onnx
 mkdir -p .gpu/bin .gpu/lib
 cp "$build/tests/gpu/gpu_tests" "$build/bench/gpu_bench" "$build/tools/cli/chexrt" .gpu/bin/
+if [ -f .gpu-python/ext_suffix ]; then cp -r "$build/python_abi" .gpu/python; fi
 rm -f .gpu/before_rev
 if [ -n "$before" ]; then
   tree="$build-before"
@@ -57,7 +75,9 @@ done
 
 model=models/generated/densenet121_chexnet_seeded.onnx
 if [ ! -f "$model" ]; then /usr/bin/python3 scripts/make_reference_model.py; fi
-cp "$model" .gpu/
+# The model and weights travel inside the archive (the transfer to a GPU machine is limited).
+cp "$model" .gpu/bin/
+if [ "$weights" = 1 ]; then cp "${model%.onnx}.safetensors" .gpu/bin/; fi
 rm -rf .gpu/reference
 mkdir -p .gpu/reference
 for input in $(ls models/generated/reference/*.input.npy | head -8); do

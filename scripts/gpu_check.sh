@@ -18,11 +18,19 @@
 #
 #   scripts/gpu_check.sh [--no-tests] [--no-bench] [--no-smoke] [--no-sanitizer] [--no-peers]
 #                        [--batches 1,32,256] [--peers eager_tf32,compile_fp16] [--per-layer]
-#                        [--pipeline | --pipeline-quick] [--serve]
+#                        [--pipeline | --pipeline-quick] [--serve] [--first-call] [--importers]
+#                        [--python]
 # When the bundle holds an earlier revision's chexrt (scripts/gpu_bundle.sh --before REV), the
 # engine benchmarks run it too, alternating with this one, and the table shows both.
 # --serve starts `chexrt serve` on an FP16 engine and loads it with `chexrt perf` over loopback:
 # binary FP16 and UINT8 tensors, NIH PNGs as BYTES tensors and as /v1/predict uploads.
+# --first-call builds an FP16 engine file for batch 1..256 and times the first inference at
+# several batch sizes against steady state, and one PNG's predict from start to exit.
+# --importers writes the demo CheXNet as a TensorFlow frozen graph (scripts/make_tensorflow_chexnet.py,
+# from the bundle's weights) and compares the CUDA engines built from it and from the ONNX
+# model: their kernels (`inspect`), their speed (`bench`, alternating) and their findings.
+# --python times the Python API against the C++ call on the GPU (bench/python_overhead.py), when
+# the bundle holds a Python module built for this machine's Python (.gpu/python).
 # --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, first call per
 # batch size, decoding alone, bench and predict with GPU and host preprocessing and their
 # findings compared, ten-crop), for a short time on the machine.
@@ -31,7 +39,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-gpu_out}
 mkdir -p "$out"
 tests=1 bench=1 smoke=1 sanitizer=1 peers=1 batches=1,32,256 peer_configs=eager_tf32,compile_fp16 per_layer=0
-pipeline=0 serve=0
+pipeline=0 serve=0 first_call=0 importers=0 python=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-tests) tests=0 ;;
@@ -45,6 +53,9 @@ while [ $# -gt 0 ]; do
     --pipeline) pipeline=1 ;;
     --pipeline-quick) pipeline=quick ;;
     --serve) serve=1 ;;
+    --first-call) first_call=1 ;;
+    --importers) importers=1 ;;
+    --python) python=1 ;;
     *) echo "gpu_check: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -170,12 +181,68 @@ if [ "$peers" = 1 ]; then
     "$work" "$out/peers.json"
 fi
 
+if [ "$first_call" = 1 ]; then
+  echo "== first inference at each batch size of an engine loaded from its file, against steady state"
+  {
+    python3 bench/peak_rss.py --label "build fp16 1:256:256" "$chexrt" build --model "$model" --device cuda \
+      --precision fp16 --batch 1:256:256 --out "$work/first.engine"
+    for round in 1 2; do
+      echo "-- round $round (a new process each)"
+      "$chexrt" bench --engine "$work/first.engine" --first-call --batch 1,3,64,200,256 --iterations 20 --warmup 3
+    done
+    python3 bench/peak_rss.py --label "one PNG, predict --engine, start to exit" "$chexrt" predict \
+      --engine "$work/first.engine" "$(ls data/cxr/nih/*.png | head -1)"
+  } >"$out/first_call.log" 2>&1
+  grep -vE '^(predict: |bench: |NOTE: )' "$out/first_call.log"
+fi
+
+if [ "$importers" = 1 ]; then
+  echo "== the demo CheXNet as a TensorFlow frozen graph against the ONNX model, on CUDA"
+  {
+    weights=$bundle/densenet121_chexnet_seeded.safetensors
+    python3 scripts/make_tensorflow_chexnet.py --weights "$weights" --out "$work/chexnet.pb" &&
+      ls -l "$work/chexnet.pb"
+    for source in onnx pb; do
+      file=$model
+      [ $source = pb ] && file=$work/chexnet.pb
+      python3 bench/peak_rss.py --label "build from .$source" "$chexrt" build --model "$file" --device cuda \
+        --precision fp16 --batch 1:256:256 --out "$work/$source.engine"
+      "$chexrt" inspect "$work/$source.engine" >"$work/$source.inspect"
+    done
+    echo "-- kernels per layer, ONNX engine against TensorFlow engine (inspect, layer names left out)"
+    python3 bench/compare_kernels.py "$work/onnx.inspect" "$work/pb.inspect"
+    echo "-- speed, alternating (bench --engine, batches 1, 32, 256)"
+    for round in 1 2; do
+      for source in onnx pb; do
+        echo "round $round, from .$source"
+        "$chexrt" bench --engine "$work/$source.engine" --batch 1,32,256 --iterations 100 --warmup 20
+      done
+    done
+    echo "-- findings on the bundled X-rays, ONNX engine against TensorFlow engine"
+    for source in onnx pb; do
+      "$chexrt" predict --engine "$work/$source.engine" --format csv --output "$work/$source.csv" data/cxr/nih
+    done
+    python3 bench/compare_csv.py "$work/onnx.csv" "$work/pb.csv"
+  } >"$out/importers.log" 2>&1
+  grep -vE '^(predict: |bench: |NOTE: )' "$out/importers.log"
+fi
+
+if [ "$python" = 1 ]; then
+  echo "== Python API overhead on the GPU (bench/python_overhead.py --device cuda)"
+  if [ -d "$bundle/python/chexrt" ]; then
+    PYTHONPATH=$bundle/python timeout 300 python3 bench/python_overhead.py --device cuda --model "$model" 2>&1 |
+      tee "$out/python_overhead.log"
+  else
+    echo "skipped: the bundle has no Python module for this machine's Python (.gpu/python)"
+  fi
+fi
+
 if [ "$serve" = 1 ]; then
   echo "== chexrt serve, loaded by chexrt perf over loopback"
   {
     "$chexrt" build --model "$model" --device cuda --precision fp16 --batch 1:256:256 --out "$work/serve.engine"
     port=18000
-    "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 --max-batch 256 --max-queue-delay-us 500 \
+    "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 --max-batch 256 \
       --max-queue 4096 --access-log "$work/access.log" >"$out/serve.log" 2>&1 &
     server=$!
     for _ in $(seq 1 240); do
@@ -184,8 +251,9 @@ if [ "$serve" = 1 ]; then
       sleep 0.5
     done
     url=http://127.0.0.1:$port
-    echo "-- one 224x224 FP16 tensor per request, concurrency 1 (latency)"
+    echo "-- one 224x224 tensor per request, concurrency 1 (latency): FP16, then UINT8 pixels"
     "$chexrt" perf --url $url --tensor fp16 --batch 1 --concurrency 1 --duration-s 5 --json "$out/perf_c1.json"
+    "$chexrt" perf --url $url --tensor uint8 --batch 1 --concurrency 1 --duration-s 5 --json "$out/perf_c1_uint8.json"
     echo "-- binary tensors: FP16 and UINT8, 1 and 16 images per request"
     "$chexrt" perf --url $url --tensor fp16 --batch 1 --concurrency 16,64,256 --duration-s 4 --json "$out/perf_fp16_b1.json"
     "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64 --duration-s 4 --json "$out/perf_fp16_b16.json"

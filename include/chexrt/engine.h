@@ -78,6 +78,10 @@ class Engine {
   /// True when infer_images() preprocesses on the engine's device: callers with images should
   /// then hand over pixels rather than preprocess on the host themselves.
   virtual bool preprocesses_on_device() const { return false; }
+  /// True when infer() also takes float16 host tensors for its float32 inputs (same dims): GPU
+  /// engines upload them as they are, half the bytes, and widen them on the device. Callers
+  /// holding float16 data should then pass it as it is rather than widen it on the host.
+  virtual bool accepts_fp16_inputs() const { return false; }
   /// One line per layer: name, kernel (tactic) and precision, for `chexrt inspect`.
   virtual std::string describe_layers() const = 0;
 

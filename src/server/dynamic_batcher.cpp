@@ -38,7 +38,7 @@ struct DynamicBatcher::Pending {
 
   bool batches_with(const Pending& other) const {
     if (images != other.images) return false;
-    if (!images) return true;
+    if (!images) return work.tensor.dtype() == other.work.tensor.dtype();
     return same_preprocessing(work.preprocess, other.work.preprocess);
   }
   // Answers with `status` unless already answered.
@@ -90,7 +90,9 @@ Status DynamicBatcher::submit(BatchWork work, BatchDone done) {
       p->images ? static_cast<int64_t>(work.images.size()) : (work.tensor.rank() > 0 ? work.tensor.dims()[0] : 0);
   p->samples_per_unit = p->images ? samples_per_image(work.preprocess) : 1;
   if (p->units < 1) return invalid_argument("the request holds no images");
-  if (!p->images && work.tensor.dtype() != DataType::kFloat32) return invalid_argument("input tensors must be float32");
+  if (!p->images && work.tensor.dtype() != DataType::kFloat32 && work.tensor.dtype() != DataType::kFloat16) {
+    return invalid_argument("input tensors must be float32 or float16");
+  }
   if (p->samples_per_unit > options_.max_batch) {
     return invalid_argument("one image takes " + std::to_string(p->samples_per_unit) +
                             " samples in this mode, above the max batch of " + std::to_string(options_.max_batch));
@@ -256,7 +258,7 @@ void DynamicBatcher::run_batch(Engine& engine, const std::vector<Chunk>& chunks)
     } else {
       Dims dims = first.work.tensor.dims();
       dims[0] = samples;
-      HostTensor input(DataType::kFloat32, dims);
+      HostTensor input(first.work.tensor.dtype(), dims);
       const size_t row_bytes = first.work.tensor.nbytes() / first.work.tensor.dims()[0];
       auto* dst = static_cast<uint8_t*>(input.raw());
       for (const Chunk& c : chunks) {

@@ -34,7 +34,8 @@ struct BatcherOptions {
 
 /// One request's work: rows of the engine's input, or 8-bit images that the engine preprocesses.
 struct BatchWork {
-  /// float32 [n, ...]: n samples of the engine's one input. Used when `images` is empty.
+  /// float32 [n, ...]: n samples of the engine's one input (float16 where the engine
+  /// accepts_fp16_inputs(); the two never share a batch). Used when `images` is empty.
   HostTensor tensor;
   /// Images whose pixels `keep` owns; each contributes samples_per_image(preprocess) samples.
   std::vector<ImageView> images;

@@ -136,7 +136,7 @@ struct ModelServer::Job {
   Clock::time_point deadline = Clock::time_point::max();
   Kind kind = Kind::kTensor;
   PreprocessOptions preprocess;
-  HostTensor tensor;              // kTensor: float32 [N, 3, crop, crop]
+  HostTensor tensor;              // kTensor: float32 (or float16, see fp16_inputs_) [N, 3, crop, crop]
   std::string data;               // kPixels: the pixels; kFiles: the BYTES elements
   std::string file_name;          // kFiles: prefixes decoding errors
   std::vector<Image8> decoded;    // kFiles
@@ -171,6 +171,8 @@ Status ModelServer::start(ModelInstances instances) {
   check.resize_size = options_.resize_size;
   check.crop_size = static_cast<int>(input_dims_[2]);
   CHEXRT_RETURN_IF_ERROR(validate(check));
+  fp16_inputs_ = true;
+  for (const auto& e : instances.engines) fp16_inputs_ = fp16_inputs_ && e && e->accepts_fp16_inputs();
   CHEXRT_ASSIGN_OR_RETURN(batcher_, DynamicBatcher::create(instances.engines, options_.batcher, &metrics_));
   instances_ = std::move(instances);
   const int threads = options_.decode_threads > 0 ? options_.decode_threads
@@ -362,8 +364,10 @@ void ModelServer::infer_async(InferRequest request, std::function<void(Result<In
                                    datatype_name(input.datatype) + " needs " + std::to_string(count * element)));
       return;
     }
-    job->tensor = HostTensor(chexrt::DataType::kFloat32, input.shape);
-    if (input.datatype == DataType::kFp32) {
+    // FP16 stays FP16 where every instance takes it (uploaded as it is, widened on the GPU).
+    const bool keep_half = input.datatype == DataType::kFp16 && fp16_inputs_;
+    job->tensor = HostTensor(keep_half ? chexrt::DataType::kFloat16 : chexrt::DataType::kFloat32, input.shape);
+    if (input.datatype == DataType::kFp32 || keep_half) {
       std::memcpy(job->tensor.raw(), input.data.data(), input.data.size());
     } else {
       float* out = job->tensor.data<float>();

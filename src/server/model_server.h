@@ -86,7 +86,8 @@ class ModelServer : public InferenceService {
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
   ModelInstances instances_;
-  Dims input_dims_;  // [max batch, 3, crop, crop]
+  Dims input_dims_;           // [max batch, 3, crop, crop]
+  bool fp16_inputs_ = false;  // every instance accepts_fp16_inputs(): FP16 tensors are not widened here
   std::unique_ptr<DynamicBatcher> batcher_;
   std::unique_ptr<DecodePool> decoders_;
 };

@@ -82,6 +82,36 @@ TEST(DynamicBatcher, CombinesRequestsThatWaitWhileTheEngineRuns) {
   EXPECT_EQ(engine->batch_sizes(), (std::vector<int64_t>{1, 6}));
 }
 
+// float16 rows (for engines that take them) and float32 rows queued together: each batch holds
+// one dtype, and every request still gets its own rows.
+TEST(DynamicBatcher, Float16AndFloat32RequestsNeverShareABatch) {
+  auto engine = std::make_shared<FakeEngine>(8, kWidth);
+  engine->set_accepts_fp16(true);
+  auto b = make({engine}, {});
+  auto half_rows = [](float first, int64_t rows) {
+    HostTensor t(DataType::kFloat16, {rows, kWidth});
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<uint16_t>()[i] = float_to_half(first + static_cast<float>(i));
+    return t;
+  };
+  engine->close();
+  Answer first, second, third, fourth;
+  ASSERT_TRUE(submit(*b, rows_from(0, 1), first).ok());
+  engine->wait_for_calls(1);
+  ASSERT_TRUE(submit(*b, half_rows(100, 2), second).ok());
+  ASSERT_TRUE(submit(*b, rows_from(200, 1), third).ok());
+  ASSERT_TRUE(submit(*b, half_rows(300, 3), fourth).ok());
+  engine->open();
+  expect_rows(first.future.get()->outputs[0], 0, 1);
+  expect_rows(second.future.get()->outputs[0], 100, 2);  // small integers: exact in float16
+  expect_rows(third.future.get()->outputs[0], 200, 1);
+  expect_rows(fourth.future.get()->outputs[0], 300, 3);
+  // The first runs alone; then the float16 head takes the other float16 request with it, and the
+  // float32 one it passed over runs last.
+  EXPECT_EQ(engine->batch_sizes(), (std::vector<int64_t>{1, 5, 1}));
+  EXPECT_EQ(engine->input_dtypes(),
+            (std::vector<DataType>{DataType::kFloat32, DataType::kFloat16, DataType::kFloat32}));
+}
+
 TEST(DynamicBatcher, SplitsARequestLargerThanABatch) {
   auto engine = std::make_shared<FakeEngine>(4, kWidth);
   BatcherOptions options;

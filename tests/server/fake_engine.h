@@ -5,6 +5,7 @@
 // microseconds.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -32,11 +33,15 @@ class FakeEngine : public Engine {
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
   int64_t max_batch() const override { return max_batch_; }
   std::string describe_layers() const override { return ""; }
+  bool accepts_fp16_inputs() const override { return accepts_fp16_; }
 
   Status infer(const std::vector<HostTensor>& in, std::vector<HostTensor>* out) override {
+    const bool half = in[0].dtype() == chexrt::DataType::kFloat16;
+    if (half && !accepts_fp16_) return invalid_argument("float16 input to an engine that takes float32 only");
     {
       std::unique_lock<std::mutex> lock(mutex_);
       batch_sizes_.push_back(in[0].dims()[0]);
+      input_dtypes_.push_back(in[0].dtype());
       ++calls_started_;
       changed_.notify_all();
       changed_.wait(lock, [&] { return open_; });
@@ -45,7 +50,10 @@ class FakeEngine : public Engine {
     if (fail_) return runtime_error("fake engine failure");
     if (in[0].dims()[0] > max_batch_) return invalid_argument("batch above the max");
     HostTensor y(chexrt::DataType::kFloat32, in[0].dims());
-    for (int64_t i = 0; i < y.numel(); ++i) y.data<float>()[i] = 2 * in[0].data<float>()[i] + 1;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const float x = half ? half_to_float(in[0].data<uint16_t>()[i]) : in[0].data<float>()[i];
+      y.data<float>()[i] = 2 * x + 1;
+    }
     out->assign({y});
     return Status::ok_status();
   }
@@ -69,7 +77,14 @@ class FakeEngine : public Engine {
     std::lock_guard<std::mutex> lock(mutex_);
     return batch_sizes_;
   }
+  /// The input's dtype of each call, in order.
+  std::vector<chexrt::DataType> input_dtypes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return input_dtypes_;
+  }
   void set_delay(std::chrono::microseconds d) { delay_ = d; }
+  /// Takes float16 inputs as well (as GPU engines do).
+  void set_accepts_fp16(bool accepts) { accepts_fp16_ = accepts; }
   void set_fail(bool fail) { fail_ = fail; }
 
  private:
@@ -87,7 +102,9 @@ class FakeEngine : public Engine {
   bool open_ = true;
   int calls_started_ = 0;
   std::vector<int64_t> batch_sizes_;
+  std::vector<chexrt::DataType> input_dtypes_;
   std::chrono::microseconds delay_{0};
+  bool accepts_fp16_ = false;
   bool fail_ = false;
 };
 
@@ -119,6 +136,35 @@ class SlowEngine : public Engine {
  private:
   std::unique_ptr<Engine> inner_;
   std::chrono::microseconds delay_;
+};
+
+/// An engine that takes float16 inputs as GPU engines do (accepts_fp16_inputs()), widening them
+/// for the engine it wraps, and counts the calls that came in float16.
+class Fp16InputEngine : public Engine {
+ public:
+  explicit Fp16InputEngine(std::unique_ptr<Engine> inner) : inner_(std::move(inner)) {}
+  std::string backend_name() const override { return inner_->backend_name(); }
+  const std::vector<TensorInfo>& inputs() const override { return inner_->inputs(); }
+  const std::vector<TensorInfo>& outputs() const override { return inner_->outputs(); }
+  int64_t max_batch() const override { return inner_->max_batch(); }
+  std::string describe_layers() const override { return ""; }
+  bool accepts_fp16_inputs() const override { return true; }
+  Status infer(const std::vector<HostTensor>& in, std::vector<HostTensor>* out) override {
+    if (in.size() != 1 || in[0].dtype() != chexrt::DataType::kFloat16) return inner_->infer(in, out);
+    ++half_calls_;
+    HostTensor wide(chexrt::DataType::kFloat32, in[0].dims());
+    for (int64_t i = 0; i < wide.numel(); ++i) wide.data<float>()[i] = half_to_float(in[0].data<uint16_t>()[i]);
+    return inner_->infer({wide}, out);
+  }
+  Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
+                      std::vector<HostTensor>* out) override {
+    return inner_->infer_images(images, options, out);
+  }
+  int half_calls() const { return half_calls_; }
+
+ private:
+  std::unique_ptr<Engine> inner_;
+  std::atomic<int> half_calls_{0};
 };
 
 }  // namespace chexrt::server::testing

@@ -167,6 +167,35 @@ TEST_F(ServerTest, JsonFp16InferEqualsTheEngineOnTheHalfValues) {
             engine_probabilities(*oracle_, HostTensor::from_floats(values, {1, 3, 224, 224})));
 }
 
+// An engine that takes float16 gets the FP16 tensors as they are (GPU engines upload half the
+// bytes and widen on the device), binary or JSON, with the same answers.
+TEST_F(ServerTest, Fp16TensorsReachAnEngineThatTakesThemUnwidened) {
+  ModelServerOptions model;
+  model.batcher.max_batch = kTestMaxBatch;
+  model.decode_threads = 2;
+  start(model, HttpOptions{}, std::chrono::microseconds(0), /*fp16_inputs=*/true);
+  ASSERT_NE(fp16_engine_, nullptr);
+  std::vector<float> values = random_floats(2 * 3 * 224 * 224, 4);
+  std::string raw(values.size() * 2, '\0');
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint16_t h = float_to_half(values[i]);
+    values[i] = half_to_float(h);
+    std::memcpy(&raw[2 * i], &h, 2);
+  }
+  const json header = {{"inputs",
+                        {{{"name", "image"},
+                          {"datatype", "FP16"},
+                          {"shape", {2, 3, 224, 224}},
+                          {"parameters", {{"binary_data_size", raw.size()}}}}}}};
+  const std::string head = header.dump();
+  httplib::Headers headers = {{"Inference-Header-Content-Length", std::to_string(head.size())}};
+  auto res = client_->Post("/v2/models/chexnet/infer", headers, head + raw, "application/octet-stream");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json_floats(parse_json(res->body)["outputs"][0]["data"]),
+            engine_probabilities(*oracle_, HostTensor::from_floats(values, {2, 3, 224, 224})));
+  EXPECT_EQ(fp16_engine_->half_calls(), 1);
+}
+
 TEST_F(ServerTest, BinaryTensorDataRoundTrip) {
   const std::vector<float> values = random_floats(3 * 3 * 224 * 224, 3);
   const std::string raw(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));

@@ -49,8 +49,9 @@ class ServerTest : public ::testing::Test {
   void TearDown() override { stop(); }
 
   // `slow`: each engine call sleeps this long first (a slow model, for overload).
+  // `fp16_inputs`: the engine takes float16 tensors as they are (as GPU engines do).
   void start(ModelServerOptions model_options, HttpOptions http_options,
-             std::chrono::microseconds slow = std::chrono::microseconds(0)) {
+             std::chrono::microseconds slow = std::chrono::microseconds(0), bool fp16_inputs = false) {
     stop();
     registry_ = std::make_unique<MetricsRegistry>();
     model_ = std::make_unique<ModelServer>(model_options, *registry_);
@@ -58,8 +59,13 @@ class ServerTest : public ::testing::Test {
     oracle_ = build_test_model().engine;
     ModelInstances instances;
     instances.cam_weights = served.cam_weights;
+    fp16_engine_ = nullptr;
     if (slow.count() > 0) {
       instances.engines.push_back(std::make_shared<SlowEngine>(std::move(served.engine), slow));
+    } else if (fp16_inputs) {
+      auto engine = std::make_shared<Fp16InputEngine>(std::move(served.engine));
+      fp16_engine_ = engine.get();
+      instances.engines.push_back(engine);
     } else {
       instances.engines.push_back(std::move(served.engine));
     }
@@ -89,6 +95,7 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<ModelServer> model_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Engine> oracle_;
+  Fp16InputEngine* fp16_engine_ = nullptr;  // the served engine, when started with fp16_inputs
   std::unique_ptr<httplib::Client> client_;
 };
 

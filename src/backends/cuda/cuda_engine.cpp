@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "backends/cuda/image_input.h"
+#include "backends/cuda/kernels/pointwise.cuh"
 #include "builder/optimization_profiles.h"
 #include "builder/tactic_selection.h"
 #include "core/image_preprocess.h"
@@ -91,8 +92,10 @@ class ExecutionContext {
     for (const TensorInfo& info : e.inputs_) {
       const size_t bytes = num_elements(info.dims) * sizeof(float);
       c->in_dev_.emplace_back();
+      c->in_half_dev_.emplace_back();
       c->in_host_.emplace_back();
       CHEXRT_RETURN_IF_ERROR(c->in_dev_.back().allocate(bytes, "input staging '" + info.name + "'"));
+      CHEXRT_RETURN_IF_ERROR(c->in_half_dev_.back().allocate(bytes / 2, "half input staging '" + info.name + "'"));
       CHEXRT_RETURN_IF_ERROR(c->in_host_.back().allocate(bytes, "input staging '" + info.name + "'"));
     }
     for (const TensorInfo& info : e.outputs_) {
@@ -209,8 +212,12 @@ class ExecutionContext {
   Status warm_up(const CudaEngine& e, const std::vector<Step*>& steps, int64_t batch) {
     for (size_t i = 0; i < e.inputs_.size(); ++i) {
       const size_t bytes = batch * per_image_elements(e.inputs_[i]) * sizeof(float);
-      CHEXRT_CUDA_TRY(cudaMemsetAsync(in_dev_[i].get(), 0, bytes, stream_),
+      CHEXRT_CUDA_TRY(cudaMemsetAsync(in_half_dev_[i].get(), 0, bytes / 2, stream_),
                       "zeroing input '" + e.inputs_[i].name + "'");
+      // The widening kernel of float16 inputs runs too (its module loads at its first launch).
+      CHEXRT_CUDA_TRY(
+          launch_half_to_float(in_half_dev_[i].get(), in_dev_[i].as<float>(), bytes / sizeof(float), stream_),
+          "widening input '" + e.inputs_[i].name + "'");
     }
     CHEXRT_RETURN_IF_ERROR(enqueue_steps(e, steps, batch));
     return synchronize("warming up the kernels of batch " + std::to_string(batch));
@@ -218,9 +225,31 @@ class ExecutionContext {
 
   Status infer(const CudaEngine& e, const std::vector<Step*>& steps, const std::vector<HostTensor>& inputs,
                int64_t batch, bool use_graph, std::vector<HostTensor>* outputs) {
-    for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(in_host_[i].get(), inputs[i].raw(), inputs[i].nbytes());
-    CHEXRT_RETURN_IF_ERROR(enqueue_h2d(e, batch));
+    for (size_t i = 0; i < inputs.size(); ++i) CHEXRT_RETURN_IF_ERROR(upload_input(e, i, inputs[i]));
     return run(e, steps, batch, use_graph, outputs);
+  }
+
+  /// Copies host input `i` into the pinned staging and on to the device in chunks, each chunk's
+  /// upload running while the next is copied (a batch of 256 is 154 MB of float32). A float16
+  /// input travels as it is, half the bytes, and is widened on the device.
+  Status upload_input(const CudaEngine& e, size_t i, const HostTensor& input) {
+    constexpr size_t kChunkBytes = size_t{4} << 20;
+    const bool half = input.dtype() == DataType::kFloat16;
+    const auto* src = static_cast<const uint8_t*>(input.raw());
+    auto* staging = static_cast<uint8_t*>(in_host_[i].get());
+    auto* dst = static_cast<uint8_t*>(half ? in_half_dev_[i].get() : in_dev_[i].get());
+    const size_t bytes = input.nbytes();
+    for (size_t offset = 0; offset < bytes; offset += kChunkBytes) {
+      const size_t n = std::min(kChunkBytes, bytes - offset);
+      std::memcpy(staging + offset, src + offset, n);
+      CHEXRT_CUDA_TRY(cudaMemcpyAsync(dst + offset, staging + offset, n, cudaMemcpyHostToDevice, stream_),
+                      "copying input '" + e.inputs_[i].name + "'");
+    }
+    if (half) {
+      CHEXRT_CUDA_TRY(launch_half_to_float(dst, in_dev_[i].as<float>(), input.numel(), stream_),
+                      "widening the float16 input '" + e.inputs_[i].name + "'");
+    }
+    return Status::ok_status();
   }
 
   /// infer() from 8-bit images preprocessed on the GPU into the (one) input buffer.
@@ -260,7 +289,7 @@ class ExecutionContext {
   cudnnHandle_t cudnn_ = nullptr;
   cublasLtHandle_t cublaslt_ = nullptr;
   DeviceBuffer arena_, scratch_, workspace_;
-  std::vector<DeviceBuffer> in_dev_, out_dev_;
+  std::vector<DeviceBuffer> in_dev_, in_half_dev_, out_dev_;
   std::vector<PinnedBuffer> in_host_, out_host_;
   std::map<int64_t, cudaGraphExec_t> graphs_;
   std::set<int64_t> ran_direct_;  // batch sizes run once without a graph
@@ -582,11 +611,12 @@ Result<int64_t> CudaEngine::check_inputs(const std::vector<HostTensor>& inputs) 
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Dims& want = inputs_[i].dims;
     const Dims& got = inputs[i].dims();
-    bool fits = inputs[i].dtype() == DataType::kFloat32 && got.size() == want.size() && !got.empty();
+    const DataType t = inputs[i].dtype();
+    bool fits = (t == DataType::kFloat32 || t == DataType::kFloat16) && got.size() == want.size() && !got.empty();
     for (size_t d = 1; fits && d < got.size(); ++d) fits = got[d] == want[d];
     if (!fits) {
       return invalid_argument("input '" + inputs_[i].name + "' is " + dtype_name(inputs[i].dtype()) + " " +
-                              dims_to_string(got) + ", expected float32 " + dims_to_string(want) +
+                              dims_to_string(got) + ", expected float32 (or float16) " + dims_to_string(want) +
                               " with any batch up to " + std::to_string(max_batch()));
     }
     if (batch >= 0 && got[0] != batch) return invalid_argument("inputs disagree on the batch size");

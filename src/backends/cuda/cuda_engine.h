@@ -67,6 +67,7 @@ class CudaEngine final : public Engine {
   Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                       std::vector<HostTensor>* outputs) override;
   bool preprocesses_on_device() const override { return true; }
+  bool accepts_fp16_inputs() const override { return true; }
   /// Each profile's layers: the largest in full, the others where they differ from it.
   std::string describe_layers() const override;
   std::vector<std::string> node_tactics() const override;

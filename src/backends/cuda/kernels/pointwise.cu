@@ -2,6 +2,8 @@
 
 #include <cuda_fp16.h>
 
+#include <cstdint>
+
 #include "backends/cuda/kernels/device_util.cuh"
 
 namespace chexrt::cuda {
@@ -172,6 +174,23 @@ cudaError_t channel_map(const void* x, long long x_ld, void* y, long long y_ld, 
   return status;
 }
 
+// Eight halves (16 bytes) per thread where the whole vector is in range, one at a time at the tail.
+__global__ void half_to_float(const __half* __restrict__ x, float* __restrict__ y, long long count) {
+  const long long i = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
+  if (i + 8 <= count) {
+    const uint4 packed = *reinterpret_cast<const uint4*>(x + i);
+    const __half2* h = reinterpret_cast<const __half2*>(&packed);
+    float4 lo, hi;
+    const float2 a = __half22float2(h[0]), b = __half22float2(h[1]), c = __half22float2(h[2]), d = __half22float2(h[3]);
+    lo = make_float4(a.x, a.y, b.x, b.y);
+    hi = make_float4(c.x, c.y, d.x, d.y);
+    reinterpret_cast<float4*>(y + i)[0] = lo;
+    reinterpret_cast<float4*>(y + i)[1] = hi;
+  } else {
+    for (long long k = i; k < count; ++k) y[k] = __half2float(x[k]);
+  }
+}
+
 }  // namespace
 
 cudaError_t launch_channel_map(const void* x, long long x_ld, void* y, long long y_ld, long long pixels, int channels,
@@ -228,6 +247,18 @@ cudaError_t launch_nhwc_to_nchw_f32(const void* x, long long x_ld, int n, int c,
                         static_cast<const float*>(x), x_ld, n, c, h, w, y);
   }
   return status;
+}
+
+cudaError_t launch_half_to_float(const void* x, float* y, long long count, cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  if (count == 0) return cudaSuccess;
+  // 16-byte vectors need 16-byte aligned rows; the engine's buffers come from cudaMalloc.
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 16 != 0)
+    return cudaErrorInvalidValue;
+  const long long vectors = (count + 7) / 8;
+  half_to_float<<<static_cast<unsigned>((vectors + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+      static_cast<const __half*>(x), y, count);
+  return cudaGetLastError();
 }
 
 }  // namespace chexrt::cuda

@@ -26,6 +26,10 @@ cudaError_t launch_nchw_f32_to_nhwc(const float* x, int n, int c, int h, int w, 
 cudaError_t launch_nchw_f32_to_nhwc_s2d(const float* x, int n, int c, int h, int w, void* y, long long y_ld, int c_pad,
                                         bool fp16, cudaStream_t stream);
 
+/// y[i] = x[i] for i < count, IEEE half -> float32: host inputs given in half precision are
+/// uploaded as they are (half the bytes) and widened here.
+cudaError_t launch_half_to_float(const void* x, float* y, long long count, cudaStream_t stream);
+
 /// NHWC view -> float32 NCHW [n, c, h, w] for the host.
 cudaError_t launch_nhwc_to_nchw_f32(const void* x, long long x_ld, int n, int c, int h, int w, float* y, bool fp16,
                                     cudaStream_t stream);
