@@ -11,7 +11,8 @@
 #                                           in bin.tar.xz too
 #   .gpu/densenet121_chexnet_seeded.safetensors  its weights, with --weights only (for
 #                                           gpu_check.sh --importers), in bin.tar.xz
-#   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them
+#   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them,
+#                                           in bin.tar.xz
 #   .gpu/python/chexrt/                     the Python package, with its extension built for the
 #                                           GPU machine's Python, when that Python's headers are in
 #                                           .gpu-python/ (see CHEXRT_PYTHON_ABI_* in python/CMakeLists.txt)
@@ -79,10 +80,10 @@ if [ ! -f "$model" ]; then /usr/bin/python3 scripts/make_reference_model.py; fi
 cp "$model" .gpu/bin/
 if [ "$weights" = 1 ]; then cp "${model%.onnx}.safetensors" .gpu/bin/; fi
 rm -rf .gpu/reference
-mkdir -p .gpu/reference
+mkdir -p .gpu/bin/reference
 for input in $(ls models/generated/reference/*.input.npy | head -8); do
   stem=${input%.input.npy}
-  cp "$stem.input.npy" "$stem.output_f64.npy" .gpu/reference/
+  cp "$stem.input.npy" "$stem.output_f64.npy" .gpu/bin/reference/
 done
 tar -cf - -C .gpu bin | xz -6 -T"$(nproc)" > .gpu/bin.tar.xz
 rm -rf .gpu/bin
