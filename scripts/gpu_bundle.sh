@@ -9,9 +9,11 @@
 #                                           cpp-httplib and brotli for the server, ...)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py),
 #                                           in bin.tar.xz too
-#   .gpu/densenet121_chexnet_seeded.safetensors  its weights, with --weights only (for
-#                                           gpu_check.sh --importers), in bin.tar.xz
-#   .gpu/reference/                         8 preprocessed X-rays and PyTorch's outputs for them,
+#   .gpu/densenet121_chexnet_seeded.f16.npz its weights rounded to float16, with --weights only
+#                                           (gpu_check.sh --importers), in bin.tar.xz: two float32
+#                                           copies of the model do not fit the transfer to a GPU
+#                                           machine beside the repository
+#   .gpu/reference/                         8 preprocessed X-rays (2 with --weights) and PyTorch's outputs for them,
 #                                           in bin.tar.xz
 #   .gpu/python/chexrt/                     the Python package, with its extension built for the
 #                                           GPU machine's Python, when that Python's headers are in
@@ -78,10 +80,15 @@ model=models/generated/densenet121_chexnet_seeded.onnx
 if [ ! -f "$model" ]; then /usr/bin/python3 scripts/make_reference_model.py; fi
 # The model and weights travel inside the archive (the transfer to a GPU machine is limited).
 cp "$model" .gpu/bin/
-if [ "$weights" = 1 ]; then cp "${model%.onnx}.safetensors" .gpu/bin/; fi
+if [ "$weights" = 1 ]; then
+  /usr/bin/python3 -c 'import sys, numpy as np; sys.path.insert(0, "scripts"); import make_tensorflow_chexnet as m
+np.savez(sys.argv[2], **{k: v.astype(np.float16) for k, v in m.read_safetensors(sys.argv[1]).items()})' \
+    "${model%.onnx}.safetensors" .gpu/bin/densenet121_chexnet_seeded.f16.npz
+fi
 rm -rf .gpu/reference
 mkdir -p .gpu/bin/reference
-for input in $(ls models/generated/reference/*.input.npy | head -8); do
+# With --weights, two X-rays only, for the transfer's size.
+for input in $(ls models/generated/reference/*.input.npy | head -$([ "$weights" = 1 ] && echo 2 || echo 8)); do
   stem=${input%.input.npy}
   cp "$stem.input.npy" "$stem.output_f64.npy" .gpu/bin/reference/
 done

@@ -15,7 +15,7 @@ TensorFlow is not needed: the GraphDef is written with protobuf's Python runtime
 python3-protobuf) from chexrt's own schema, src/import/tensorflow/tf_graph.proto, compiled by
 protoc into a temporary folder.
 
-  /usr/bin/python3 scripts/make_tensorflow_chexnet.py [--weights W.safetensors] [--out M.pb]
+  /usr/bin/python3 scripts/make_tensorflow_chexnet.py [--weights W.safetensors|W.npz] [--out M.pb]
 
 Defaults: models/generated/densenet121_chexnet_seeded.safetensors ->
 models/generated/densenet121_chexnet_seeded.pb. Does nothing when the output is newer than the
@@ -194,7 +194,12 @@ def main():
             and os.path.getmtime(args.out) >= max(os.path.getmtime(p) for p in sources)):
         print(f"{args.out} is up to date")
         return
-    graph = write_densenet(load_schema(), read_safetensors(args.weights))
+    if args.weights.endswith(".npz"):  # any float dtype, widened (scripts/gpu_bundle.sh --weights)
+        with np.load(args.weights) as npz:
+            weights = {name: npz[name].astype(np.float32) for name in npz.files}
+    else:
+        weights = read_safetensors(args.weights)
+    graph = write_densenet(load_schema(), weights)
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(graph.SerializeToString())
