@@ -334,6 +334,9 @@ if [ "$pipeline" = 1 ]; then
     echo "-- chexrt predict --engine, CSV out; preprocessing on the GPU, then on the host"
     timed "predict png" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
       --format csv --output "$work/o.csv" -v "$work/png"
+    timed "predict png --batch 64" "$chexrt" predict --engine "$work/m.engine" --batch 64 \
+      --format csv --output "$work/o64.csv" -v "$work/png"
+    python3 bench/compare_csv.py "$work/o.csv" "$work/o64.csv"
     timed "predict png, host preprocessing" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
       --preprocess-on host --format csv --output "$work/o_host.csv" -v "$work/png"
     python3 bench/compare_csv.py "$work/o.csv" "$work/o_host.csv"
@@ -347,10 +350,12 @@ if [ "$pipeline" = 1 ]; then
       [ "$i" -lt 200 ] && ln -s "$PWD/$src" "$work/png200/$name"
       ln -s "$PWD/$src" "$work/png20k/$name"
     done
-    timed "predict 200 files" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
-      --format csv --output "$work/o200.csv" "$work/png200"
-    timed "predict 20,000 files" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
-      --format csv --output "$work/o20k.csv" "$work/png20k"
+    for b in 256 64; do
+      timed "predict 200 files --batch $b" "$chexrt" predict --engine "$work/m.engine" --batch $b \
+        --format csv --output "$work/o200.csv" "$work/png200"
+      timed "predict 20,000 files --batch $b" "$chexrt" predict --engine "$work/m.engine" --batch $b \
+        --format csv --output "$work/o20k.csv" "$work/png20k"
+    done
     echo "-- heat maps and ten-crop (engine built in the run)"
     timed "predict --heatmap-dir" "$chexrt" predict --model "$model" --device cuda --precision fp16 \
       --batch 256 --format csv --output "$work/o_maps.csv" --heatmap-dir "$work/maps" -v "$work/png"

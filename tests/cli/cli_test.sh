@@ -184,6 +184,14 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
     "$chexrt" inspect "$work/m.engine" > "$work/inspect.txt" || fail "inspect engine exit code $?"
     grep -q "^backend reference  precision fp32  batch 1..2" "$work/inspect.txt" || fail "engine header missing"
     grep -q "ClassifierHead" "$work/inspect.txt" || fail "engine layers missing"
+    # predict with an engine file: --batch picks any size up to its max batch, and no more.
+    "$chexrt" predict --engine "$work/m.engine" --batch 3 "$root/data/demo" > "$work/out.txt" 2> "$work/err.txt"
+    [ $? -eq 2 ] || fail "predict --batch 3 on a max-2 engine: expected exit code 2"
+    grep -q "batch 3 is above the engine's 2 images per call" "$work/err.txt" || fail "unclear: $(cat "$work/err.txt")"
+    first=$(ls "$root"/data/demo/*.png | head -1)
+    "$chexrt" predict --engine "$work/m.engine" --batch 1 --format csv "$first" > "$work/one.csv" 2> "$work/err.txt" \
+      || fail "predict --engine --batch 1: $(cat "$work/err.txt")"
+    [ "$(wc -l < "$work/one.csv")" -eq 2 ] || fail "predict --batch 1: expected a header and one row"
     "$chexrt" bench --engine "$work/m.engine" --batch 2 --split 2 --iterations 1 > "$work/out.txt" 2>&1 \
       && fail "--split accepted by the reference backend"
     grep -q "needs the CUDA backend" "$work/out.txt" || fail "unclear --split error: $(cat "$work/out.txt")"

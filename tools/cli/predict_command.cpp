@@ -31,6 +31,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr int64_t kDefaultBatch = 8;  // images per engine call when predict builds the engine
+
 struct PredictOptions {
   std::vector<std::string> paths;
   std::string model;
@@ -38,7 +40,7 @@ struct PredictOptions {
   std::string engine;
   std::string device = "auto";
   std::string precision = "fp32";
-  int64_t batch = 8;
+  int64_t batch = 0;  // 0: 8 when building, the engine's max batch with --engine
   int threads = 0;
   std::string format = "table";
   std::string output;
@@ -270,14 +272,22 @@ int run_predict(const PredictOptions& o) {
     if (!s.ok()) return report_usage_error(s);
   }
   auto engine = o.engine.empty()
-                    ? build_predict_engine(o, model, samples * std::max<int64_t>(1, o.batch), want_heatmaps)
+                    ? build_predict_engine(o, model, samples * (o.batch > 0 ? o.batch : kDefaultBatch), want_heatmaps)
                     : load_predict_engine(o.engine);
   if (!engine.ok()) return report_error(engine.status());
-  const int64_t images_per_batch = engine->engine->max_batch() / samples;
-  if (images_per_batch < 1) {
+  const int64_t engine_images = engine->engine->max_batch() / samples;
+  if (engine_images < 1) {
     return report_error(invalid_argument("the engine's max batch " + std::to_string(engine->engine->max_batch()) +
                                          " is smaller than the " + std::to_string(samples) + " samples of one image"));
   }
+  // An engine file runs any batch up to its max: --batch picks one (smaller batches keep fewer
+  // decoded images in flight, and on a GPU 64 keeps the engine as busy as 256).
+  if (o.batch > engine_images) {
+    return report_usage_error(invalid_argument("--batch " + std::to_string(o.batch) + " is above the engine's " +
+                                               std::to_string(engine_images) + " images per call (max batch " +
+                                               std::to_string(engine->engine->max_batch()) + ")"));
+  }
+  const int64_t images_per_batch = o.batch > 0 ? o.batch : engine_images;
 
   app::PipelineOptions pipeline;
   pipeline.preprocess = *prep;
@@ -344,8 +354,9 @@ void register_predict_command(CLI::App& app, int& exit_code) {
       ->excludes("--model");
   cmd->add_option("--device", o->device, backends::device_help())->capture_default_str();
   cmd->add_option("--precision", o->precision, backends::precision_help())->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Images per engine call (with --engine: its max batch)")
-      ->capture_default_str()
+  cmd->add_option("--batch", o->batch,
+                  "Images per engine call (default " + std::to_string(kDefaultBatch) +
+                      "; with --engine: its max batch, or any smaller size)")
       ->check(positive_integer());
   cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")
       ->capture_default_str()
