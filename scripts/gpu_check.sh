@@ -267,6 +267,21 @@ if [ "$serve" = 1 ]; then
     kill -TERM $server
     wait $server
     echo "serve exit status after SIGTERM: $?"
+    echo "-- the same engine served by 2 instances (two execution contexts, host work in parallel)"
+    "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 --max-batch 256 --instances 2 \
+      --max-queue 4096 >>"$out/serve.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 240); do
+      python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "http://127.0.0.1:$port/v2/health/ready" 2>/dev/null && break
+      sleep 0.5
+    done
+    "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64 --duration-s 4
+    "$chexrt" perf --url $url --tensor uint8 --batch 16 --concurrency 64 --duration-s 4
+    "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4
+    kill -TERM $server
+    wait $server
+    echo "serve (2 instances) exit status after SIGTERM: $?"
   } >"$out/serve_perf.log" 2>&1
   grep -vE '^(perf: |NOTE: )' "$out/serve_perf.log" | tail -60
   tail -5 "$out/serve.log"

@@ -366,10 +366,13 @@ void ModelServer::infer_async(InferRequest request, std::function<void(Result<In
     }
     // FP16 stays FP16 where every instance takes it (uploaded as it is, widened on the GPU).
     const bool keep_half = input.datatype == DataType::kFp16 && fp16_inputs_;
-    job->tensor = HostTensor(keep_half ? chexrt::DataType::kFloat16 : chexrt::DataType::kFloat32, input.shape);
     if (input.datatype == DataType::kFp32 || keep_half) {
-      std::memcpy(job->tensor.raw(), input.data.data(), input.data.size());
+      // The request's bytes become the tensor as they are (no copy: 4.8 MB for 16 FP16 images).
+      auto bytes = std::make_shared<std::string>(std::move(input.data));
+      job->tensor = HostTensor::wrap(keep_half ? chexrt::DataType::kFloat16 : chexrt::DataType::kFloat32, input.shape,
+                                     bytes->data(), bytes);
     } else {
+      job->tensor = HostTensor(chexrt::DataType::kFloat32, input.shape);
       float* out = job->tensor.data<float>();
       for (int64_t i = 0; i < count; ++i) {
         uint16_t h;
