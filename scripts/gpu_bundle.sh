@@ -15,7 +15,7 @@
 #                                           machine beside the repository
 #   .gpu/reference/                         8 preprocessed X-rays (2 with --weights) and PyTorch's outputs for them,
 #                                           in bin.tar.xz
-#   .gpu/python/chexrt/                     the Python package, with its extension built for the
+#   .gpu/python/chexrt/                     (in bin.tar.xz) the Python package, with its extension built for the
 #                                           GPU machine's Python, when that Python's headers are in
 #                                           .gpu-python/ (see CHEXRT_PYTHON_ABI_* in python/CMakeLists.txt)
 # The PyTorch peers that gpu_check.sh runs beside chexrt are bench/peers/*.py. Needs the CUDA 13
@@ -55,7 +55,7 @@ cmake --build "$build" -j "$(nproc)" --target $targets
 rm -rf .gpu/bin .gpu/bin.tar.xz .gpu/lib .gpu/python .gpu/*.safetensors .gpu/*.onnx
 mkdir -p .gpu/bin .gpu/lib
 cp "$build/tests/gpu/gpu_tests" "$build/bench/gpu_bench" "$build/tools/cli/chexrt" .gpu/bin/
-if [ -f .gpu-python/ext_suffix ]; then cp -r "$build/python_abi" .gpu/python; fi
+if [ -f .gpu-python/ext_suffix ]; then cp -r "$build/python_abi" .gpu/bin/python; fi
 rm -f .gpu/before_rev
 if [ -n "$before" ]; then
   tree="$build-before"

@@ -5,7 +5,7 @@ bundle=.gpu
 # The executables travel compressed (scripts/gpu_bundle.sh).
 if [ ! -d "$bundle/bin" ] && [ -f "$bundle/bin.tar.xz" ]; then tar -xJf "$bundle/bin.tar.xz" -C "$bundle"; fi
 # ... and so do the model and, with gpu_bundle.sh --weights, its weights.
-for f in "$bundle"/bin/*.onnx "$bundle"/bin/*.npz "$bundle"/bin/reference; do
+for f in "$bundle"/bin/*.onnx "$bundle"/bin/*.npz "$bundle"/bin/reference "$bundle"/bin/python; do
   [ -e "$f" ] && rm -rf "$bundle/$(basename "$f")" && mv "$f" "$bundle/"
 done
 # cuDNN 9.19 (what chexrt is compiled against) from PyTorch's environment, before the system's 9.14.

@@ -45,8 +45,9 @@ void register_errors(py::module_& module) {
   if (g_error == nullptr) throw py::error_already_set();
   module.add_object("Error", py::handle(g_error));
   for (const ErrorClass& c : classes) {
-    py::tuple bases =
-        c.builtin ? py::make_tuple(py::handle(g_error), py::handle(c.builtin)) : py::make_tuple(py::handle(g_error));
+    // py::tuple on both branches: pybind11 3 types make_tuple's result by its arity.
+    py::tuple bases = c.builtin ? py::tuple(py::make_tuple(py::handle(g_error), py::handle(c.builtin)))
+                                : py::tuple(py::make_tuple(py::handle(g_error)));
     const std::string qualified = std::string("chexrt.") + c.name;
     PyObject* type = PyErr_NewExceptionWithDoc(qualified.c_str(), c.doc, bases.ptr(), nullptr);
     if (type == nullptr) throw py::error_already_set();
