@@ -2,13 +2,18 @@
 // Benchmark): the class activation map from the last feature map and a classifier row, the
 // drawing (bilinear upsampling onto the crop region, jet colours, blend over the grey X-ray),
 // and the encoding of the 1024x1024 RGB result as the pipeline writes it (PNG at level 1) or
-// on request (JPEG, quality 90). docs/PERF.md ("Heat maps") keeps the figures.
+// on request (JPEG, quality 90), and the PNG filters and deflaters that encode_png's fast levels
+// were chosen from. docs/PERF.md ("Heat maps") keeps the figures.
 //
 //   build/bench/heatmap_bench [--benchmark_filter=Png] [PNG]
 //   (default: data/cxr/nih/00000284_000.png, a 1024x1024 8-bit NIH X-ray)
 #include <benchmark/benchmark.h>
+#include <isa-l/igzip_lib.h>
+#include <libdeflate.h>
 
+#include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -92,6 +97,70 @@ void BM_HeatmapPng(benchmark::State& state) {
   report(state);
 }
 BENCHMARK(BM_HeatmapPng)->Arg(1)->Arg(6);
+
+// The choice behind encode_png's fast levels: the heat map's rows all with one PNG filter (0 None,
+// 1 Sub, 2 Up, 3 Average, 4 Paeth), then deflated by libdeflate (what level 1 used before) or ISA-L's
+// igzip (what it uses now), both at level 1. Filtering is timed with the compression.
+std::vector<uint8_t> filter_rows(const Image8& rgb, int filter) {
+  const size_t row_bytes = static_cast<size_t>(rgb.width) * 3;
+  std::vector<uint8_t> out((row_bytes + 1) * rgb.height);
+  for (int y = 0; y < rgb.height; ++y) {
+    const uint8_t* row = &rgb.pixels[y * row_bytes];
+    const uint8_t* up = y > 0 ? row - row_bytes : nullptr;
+    uint8_t* o = &out[y * (row_bytes + 1)];
+    o[0] = static_cast<uint8_t>(filter);
+    for (size_t i = 0; i < row_bytes; ++i) {
+      const int a = i >= 3 ? row[i - 3] : 0, b = up ? up[i] : 0, c = up && i >= 3 ? up[i - 3] : 0;
+      int predicted = 0;
+      if (filter == 1) predicted = a;
+      if (filter == 2) predicted = b;
+      if (filter == 3) predicted = (a + b) / 2;
+      if (filter == 4) {
+        const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
+        predicted = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      o[1 + i] = static_cast<uint8_t>(row[i] - predicted);
+    }
+  }
+  return out;
+}
+
+void BM_HeatmapFilterDeflate(benchmark::State& state) {
+  const Image8& rgb = inputs().rgb;
+  const int filter = static_cast<int>(state.range(0));
+  const bool igzip = state.range(1) == 1;
+  std::vector<uint8_t> out(rgb.pixels.size() * 2);
+  std::vector<uint8_t> level_buffer(ISAL_DEF_LVL1_DEFAULT);
+  libdeflate_compressor* compressor = libdeflate_alloc_compressor(1);
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::vector<uint8_t> filtered = filter_rows(rgb, filter);
+    if (igzip) {
+      isal_zstream stream;
+      isal_deflate_stateless_init(&stream);
+      stream.level = 1;
+      stream.level_buf = level_buffer.data();
+      stream.level_buf_size = static_cast<uint32_t>(level_buffer.size());
+      stream.gzip_flag = IGZIP_ZLIB;
+      stream.end_of_stream = 1;
+      stream.next_in = filtered.data();
+      stream.avail_in = static_cast<uint32_t>(filtered.size());
+      stream.next_out = out.data();
+      stream.avail_out = static_cast<uint32_t>(out.size());
+      if (isal_deflate_stateless(&stream) != COMP_OK) state.SkipWithError("igzip failed");
+      bytes = stream.total_out;
+    } else {
+      bytes = libdeflate_zlib_compress(compressor, filtered.data(), filtered.size(), out.data(), out.size());
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  libdeflate_free_compressor(compressor);
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.SetLabel(std::string(igzip ? "igzip" : "libdeflate") + ", " +
+                 std::array<const char*, 5>{"None", "Sub", "Up", "Average", "Paeth"}[filter]);
+  report(state);
+}
+BENCHMARK(BM_HeatmapFilterDeflate)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}});
 
 void BM_HeatmapJpeg(benchmark::State& state) {
   const Image8& rgb = inputs().rgb;

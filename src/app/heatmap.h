@@ -55,7 +55,7 @@ Result<Image8> render_sample_heatmap(const HostTensor& features, int64_t sample,
 /// The heat map of sample `sample` of `features` ([N, C, h, w], the engine's feature-map
 /// output) for class `class_index`, drawn over `xray` on `crop_region` of it (where the model's
 /// crop came from), written atomically as `<dir>/<image stem>.<finding>.png` (PNG, level 1) or
-/// `.jpg` (`format` kJpeg: quality 90, a seventh of the PNG's encoding time); the path goes
+/// `.jpg` (`format` kJpeg: quality 90, 40% of the PNG's encoding time); the path goes
 /// to `written`.
 Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
                             const Image8& xray, const Region& crop_region, const std::string& dir,

@@ -362,7 +362,7 @@ void register_predict_command(CLI::App& app, int& exit_code) {
                   "Write a class activation heat map per image here (PNG, or JPEG with --heatmap-format jpeg)");
   cmd->add_option("--heatmap-finding", o->heatmap_finding, "Finding for the heat maps (default: each image's top one)");
   cmd->add_option("--heatmap-format", o->heatmap_format,
-                  "Heat map files: png (lossless) or jpeg (quality 90, a seventh of the encoding time)")
+                  "Heat map files: png (lossless) or jpeg (quality 90, 40% of the encoding time)")
       ->check(CLI::IsMember({"png", "jpeg"}))
       ->capture_default_str();
   cmd->add_option("--heatmap-size", o->heatmap_size,
