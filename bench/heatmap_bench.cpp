@@ -1,9 +1,10 @@
 // heatmap_bench: one heat map of `predict --heatmap-dir`, stage by stage, one thread (Google
-// Benchmark): the class activation map from the last feature map and a classifier row, the
-// drawing (bilinear upsampling onto the crop region, jet colours, blend over the grey X-ray),
-// and the encoding of the 1024x1024 RGB result as the pipeline writes it (PNG at level 1) or
-// on request (JPEG, quality 90), and the PNG filters and deflaters that encode_png's fast levels
-// were chosen from. docs/PERF.md ("Heat maps") keeps the figures.
+// Benchmark): the class activation map from the last feature map and a classifier row; the
+// drawing (bilinear upsampling onto the crop region, jet colours, blend over the grey X-ray), or
+// the copies a core still makes when the GPU draws the map instead; the encoding of the
+// 1024x1024 RGB result as the pipeline writes it (PNG at level 1) or on request (JPEG, quality
+// 90); and the PNG filters and deflaters that encode_png's fast levels were chosen from.
+// docs/PERF.md ("Heat maps") keeps the figures.
 //
 //   build/bench/heatmap_bench [--benchmark_filter=Png] [PNG]
 //   (default: data/cxr/nih/00000284_000.png, a 1024x1024 8-bit NIH X-ray)
@@ -14,6 +15,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -82,6 +84,25 @@ void BM_HeatmapRender(benchmark::State& state) {
   report(state);
 }
 BENCHMARK(BM_HeatmapRender);
+
+// What a CPU core still does for a map that the GPU draws (CudaEngine::draw_heatmaps from the
+// pipeline's pool): the feature rows and the X-ray copied into the upload staging, the heat map
+// allocated and copied out of the download staging (ordinary memory stands in for pinned here).
+void BM_HeatmapDeviceCopies(benchmark::State& state) {
+  const Inputs& in = inputs();
+  const size_t feature_bytes = in.features.nbytes();
+  std::vector<uint8_t> upload(feature_bytes + in.xray.pixels.size()), download(in.rgb.pixels.size(), 1);
+  for (auto _ : state) {
+    std::memcpy(upload.data(), in.features.raw(), feature_bytes);
+    std::memcpy(upload.data() + feature_bytes, in.xray.pixels.data(), in.xray.pixels.size());
+    Image8 rgb{in.xray.width, in.xray.height, 3, std::vector<uint8_t>(download.size())};
+    std::memcpy(rgb.pixels.data(), download.data(), download.size());
+    benchmark::DoNotOptimize(rgb.pixels.data());
+    benchmark::DoNotOptimize(upload.data());
+  }
+  report(state);
+}
+BENCHMARK(BM_HeatmapDeviceCopies);
 
 // encode_png at `level`: 1 is what the pipeline writes, 6 zlib's default (libpng, adaptive filters).
 void BM_HeatmapPng(benchmark::State& state) {

@@ -234,14 +234,11 @@ void Pipeline::postprocess(InferredBatch& batch) {
   });
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (size_t k = 0; k < batch.files.size(); ++k) {
+    for (size_t k = 0; k < results.size(); ++k) {
+      stats_.failed += !results[k].status.ok();
       stats_.heatmap_draw_s += draw_s[k];
       stats_.heatmap_encode_s += encode_s[k];
     }
-  }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const FileResult& r : results) stats_.failed += !r.status.ok();
   }
   for (FileResult& r : results) {
     Status s = sink_(std::move(r));
