@@ -23,14 +23,17 @@ Status grow(Buffer& buffer, size_t bytes, const char* what) {
 Result<std::unique_ptr<HeatmapRenderer>> HeatmapRenderer::create() {
   std::unique_ptr<HeatmapRenderer> r(new HeatmapRenderer);
   CHEXRT_CUDA_TRY(cudaStreamCreateWithFlags(&r->stream_, cudaStreamNonBlocking), "creating a heat-map stream");
+  // The pipeline's pool threads call this beside the decoders, more threads than cores: a thread
+  // that waits for the GPU should give its core up rather than spin.
+  CHEXRT_CUDA_TRY(cudaEventCreateWithFlags(&r->done_, cudaEventDisableTiming | cudaEventBlockingSync),
+                  "creating a heat-map event");
   return r;
 }
 
 HeatmapRenderer::~HeatmapRenderer() {
-  if (stream_) {
-    cudaStreamSynchronize(stream_);
-    cudaStreamDestroy(stream_);
-  }
+  if (stream_) cudaStreamSynchronize(stream_);
+  if (done_) cudaEventDestroy(done_);
+  if (stream_) cudaStreamDestroy(stream_);
 }
 
 Status HeatmapRenderer::draw(const HostTensor& features, const HostTensor& weights,
@@ -111,7 +114,8 @@ Status HeatmapRenderer::draw_some(const HostTensor& features, const HostTensor& 
                  "drawing heat maps on the GPU"));
   CHEXRT_CUDA_TRY(cudaMemcpyAsync(result_.get(), out_.get(), out_bytes, cudaMemcpyDeviceToHost, stream_),
                   "copying heat maps back");
-  CHEXRT_CUDA_TRY(cudaStreamSynchronize(stream_), "drawing heat maps on the GPU");
+  CHEXRT_CUDA_TRY(cudaEventRecord(done_, stream_), "drawing heat maps on the GPU");
+  CHEXRT_CUDA_TRY(cudaEventSynchronize(done_), "drawing heat maps on the GPU");
   const auto* result = static_cast<const uint8_t*>(result_.get());
   for (size_t k = 0; k < n; ++k) {
     std::memcpy(requests[k].out, result + jobs[k].out, static_cast<size_t>(jobs[k].width) * jobs[k].height * 3);

@@ -32,6 +32,7 @@ class HeatmapRenderer {
   Status draw_some(const HostTensor& features, const HostTensor& weights, const HeatmapRequest* requests, size_t n);
 
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t done_ = nullptr;        // waited on by blocking, not spinning: the core can encode meanwhile
   std::vector<uint8_t> blend_bytes_;  // the blend table of max_alpha_, as uploaded
   float max_alpha_ = -1;
   PinnedBuffer staging_, result_;
