@@ -1,5 +1,5 @@
 // decode_bench: the decoding libraries side by side on one X-ray, one thread (Google Benchmark),
-// and the other CPU stages of a file: preprocessing, heat map drawing and encoding.
+// and preprocessing, the other CPU stage of a file (heat maps: heatmap_bench.cpp).
 // chexrt's choices in src/app rest on these numbers (docs/PERF.md, "Decoding").
 //
 //   build/bench/decode_bench [--benchmark_filter=Png] [PNG JPEG]
@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "app/codecs.h"
-#include "app/heatmap.h"
 #include "app/image_io.h"
 #include "app/preprocess.h"
 
@@ -189,48 +188,6 @@ void BM_DecodeAndPreprocessPng(benchmark::State& state) {
   report(state);
 }
 BENCHMARK(BM_DecodeAndPreprocessPng);
-
-// A heat map over the X-ray: drawing it (7x7 map, bilinear, colour, blend), then encoding the
-// 1024x1024 RGB result as a PNG at the fast level predict uses, and at zlib's default.
-struct HeatmapInputs {
-  Image8 xray;
-  ActivationMap map;
-  Region region;
-};
-
-HeatmapInputs heatmap_inputs() {
-  const auto& png = file_bytes(g_png);
-  HeatmapInputs in;
-  in.xray = decode_image8(png.data(), png.size(), g_png).value();
-  in.map.width = in.map.height = 7;
-  for (int i = 0; i < 49; ++i) in.map.values.push_back(static_cast<float>((i * 37) % 11));
-  in.region = crop_region(in.xray.width, in.xray.height, PreprocessOptions{});
-  return in;
-}
-
-void BM_HeatmapRender(benchmark::State& state) {
-  const HeatmapInputs in = heatmap_inputs();
-  for (auto _ : state) benchmark::DoNotOptimize(render_heatmap(in.xray, in.map, in.region, {}));
-  report(state);
-}
-BENCHMARK(BM_HeatmapRender);
-
-void BM_HeatmapPng(benchmark::State& state) {
-  const HeatmapInputs in = heatmap_inputs();
-  const Image8 rgb = render_heatmap(in.xray, in.map, in.region, {}).value();
-  const int level = static_cast<int>(state.range(0));
-  for (auto _ : state) benchmark::DoNotOptimize(encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3, level));
-  report(state);
-}
-BENCHMARK(BM_HeatmapPng)->Arg(1)->Arg(6);
-
-void BM_HeatmapJpeg(benchmark::State& state) {
-  const HeatmapInputs in = heatmap_inputs();
-  const Image8 rgb = render_heatmap(in.xray, in.map, in.region, {}).value();
-  for (auto _ : state) benchmark::DoNotOptimize(encode_jpeg(rgb.pixels.data(), rgb.width, rgb.height, 3, 90));
-  report(state);
-}
-BENCHMARK(BM_HeatmapJpeg);
 
 }  // namespace
 

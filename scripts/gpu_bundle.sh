@@ -6,7 +6,7 @@
 #                                           sm_90), compressed (a third of the bundle's size);
 #                                           scripts/gpu_env.sh unpacks them
 #   .gpu/lib/                               shared libraries a GPU machine may lack (libjpeg.so.62,
-#                                           cpp-httplib and brotli for the server, ...)
+#                                           ISA-L, cpp-httplib and brotli for the server, ...)
 #   .gpu/densenet121_chexnet_seeded.onnx    the reference model (scripts/make_reference_model.py),
 #                                           in bin.tar.xz too
 #   .gpu/densenet121_chexnet_seeded.f16.npz its weights rounded to float16, with --weights only
@@ -71,7 +71,7 @@ fi
 # Libraries of this machine that the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9) does not have.
 # (gRPC is left out of this build: its many libraries would have to travel too.)
 for exe in .gpu/bin/*; do
-  for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libonnx|libdcmtk|libdnnl|libcpp-httplib|libbrotli' || true); do
+  for lib in $(ldd "$exe" | awk '/=> \// {print $3}' | grep -E 'libjpeg\.so\.62|libisal|libonnx|libdcmtk|libdnnl|libcpp-httplib|libbrotli' || true); do
     cp -L "$lib" .gpu/lib/
   done
 done

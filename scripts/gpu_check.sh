@@ -18,8 +18,8 @@
 #
 #   scripts/gpu_check.sh [--no-tests] [--no-bench] [--no-smoke] [--no-sanitizer] [--no-peers]
 #                        [--batches 1,32,256] [--peers eager_tf32,compile_fp16] [--per-layer]
-#                        [--pipeline | --pipeline-quick] [--serve] [--first-call] [--importers]
-#                        [--python]
+#                        [--pipeline | --pipeline-quick] [--heatmaps] [--serve] [--first-call]
+#                        [--importers] [--python]
 # When the bundle holds an earlier revision's chexrt (scripts/gpu_bundle.sh --before REV), the
 # engine benchmarks run it too, alternating with this one, and the table shows both.
 # --serve starts `chexrt serve` on an FP16 engine and loads it with `chexrt perf` over loopback:
@@ -34,12 +34,14 @@
 # --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, first call per
 # batch size, decoding alone, bench and predict with GPU and host preprocessing and their
 # findings compared, ten-crop), for a short time on the machine.
+# --heatmaps runs `predict --heatmap-dir` alone on the same 2,000 PNG links: PNG heat maps drawn on
+# the GPU, then on the host (--heatmap-on host; the files compared), then JPEG heat maps.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu_out}
 mkdir -p "$out"
 tests=1 bench=1 smoke=1 sanitizer=1 peers=1 batches=1,32,256 peer_configs=eager_tf32,compile_fp16 per_layer=0
-pipeline=0 serve=0 first_call=0 importers=0 python=0
+pipeline=0 serve=0 heatmaps=0 first_call=0 importers=0 python=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-tests) tests=0 ;;
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
     --per-layer) per_layer=1 ;;
     --pipeline) pipeline=1 ;;
     --pipeline-quick) pipeline=quick ;;
+    --heatmaps) heatmaps=1 ;;
     --serve) serve=1 ;;
     --first-call) first_call=1 ;;
     --importers) importers=1 ;;
@@ -64,7 +67,7 @@ done
 . scripts/gpu_env.sh
 chexrt=$bundle/bin/chexrt
 [ -f "$model" ] || { echo "gpu_check: $model is missing; run scripts/gpu_bundle.sh first" >&2; exit 2; }
-export CHEXRT_REFERENCE_MODEL=$model CHEXRT_REFERENCE_DIR=$bundle/reference
+export CHEXRT_REFERENCE_MODEL=$model CHEXRT_REFERENCE_DIR=$bundle/reference CHEXRT_TEST_DATA_DIR=$PWD/data
 status=0
 work=$(mktemp -d)
 
@@ -313,6 +316,33 @@ if [ "$pipeline" = quick ]; then
   grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
 fi
 
+if [ "$heatmaps" = 1 ]; then
+  echo "== heat maps: predict --heatmap-dir on 2,000 links to the bundled NIH PNGs"
+  mkdir -p "$work/maps_png"
+  sources=(data/cxr/nih/*.png)
+  for i in $(seq 0 1999); do
+    src=${sources[$((i % ${#sources[@]}))]}
+    ln -s "$PWD/$src" "$work/maps_png/$(printf '%04d_%s' "$i" "$(basename "$src")")"
+  done
+  {
+    # The first run builds the engine and leaves it in the engine cache for the others.
+    for where in device host; do
+      python3 bench/peak_rss.py --label "predict --heatmap-dir, drawn on the $where" "$chexrt" predict \
+        --model "$model" --device cuda --precision fp16 --batch 256 --format csv --output "$work/o_$where.csv" \
+        --heatmap-dir "$work/maps_$where" --heatmap-on "$where" -v "$work/maps_png"
+    done
+    if diff -rq "$work/maps_device" "$work/maps_host" >/dev/null; then
+      echo "heat maps drawn on the GPU and on the host: identical files ($(ls "$work/maps_device" | wc -l))"
+    else
+      echo "heat maps drawn on the GPU and on the host DIFFER:"; diff -rq "$work/maps_device" "$work/maps_host" | head -5
+    fi
+    python3 bench/peak_rss.py --label "predict --heatmap-dir --heatmap-format jpeg" "$chexrt" predict \
+      --model "$model" --device cuda --precision fp16 --batch 256 --format csv --output "$work/o_jpg.csv" \
+      --heatmap-dir "$work/maps_jpg" --heatmap-format jpeg -v "$work/maps_png"
+  } >"$out/heatmaps.log" 2>&1
+  grep -vE '^(predict: |NOTE: )' "$out/heatmaps.log"
+fi
+
 if [ "$pipeline" = 1 ]; then
   echo "== files to findings: 2,000 links to the bundled NIH PNGs, and the same as quality-95 JPEGs"
   mkdir -p "$work/png" "$work/jpg" "$work/jpg_src"
@@ -377,6 +407,14 @@ if [ "$pipeline" = 1 ]; then
     timed "predict --heatmap-dir --heatmap-format jpeg" "$chexrt" predict --model "$model" --device cuda \
       --precision fp16 --batch 256 --format csv --output "$work/o_maps_jpg.csv" --heatmap-dir "$work/maps_jpg" \
       --heatmap-format jpeg -v "$work/png"
+    timed "predict --heatmap-dir --heatmap-on host" "$chexrt" predict --model "$model" --device cuda \
+      --precision fp16 --batch 256 --format csv --output "$work/o_maps_host.csv" --heatmap-dir "$work/maps_host" \
+      --heatmap-on host -v "$work/png"
+    if diff -rq "$work/maps" "$work/maps_host" >/dev/null; then
+      echo "heat maps drawn on the GPU and on the host: identical files ($(ls "$work/maps" | wc -l))"
+    else
+      echo "heat maps drawn on the GPU and on the host DIFFER:"; diff -rq "$work/maps" "$work/maps_host" | head -5
+    fi
     timed "predict --mode tencrop" "$chexrt" predict --engine "$work/m.engine" --mode tencrop \
       --format csv --output "$work/o_ten.csv" -v "$work/png"
     timed "predict --mode tencrop, host preprocessing" "$chexrt" predict --engine "$work/m.engine" --mode tencrop \

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang-format curl
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
-  libpng-dev libjpeg-dev libdeflate-dev libdcmtk-dev libdnnl-dev ocl-icd-opencl-dev
+  libpng-dev libjpeg-dev libdeflate-dev libisal-dev libdcmtk-dev libdnnl-dev ocl-icd-opencl-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev libspng-dev libturbojpeg0-dev
   python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-pil python3-pydicom python3-grpcio

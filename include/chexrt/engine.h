@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "chexrt/heatmap.h"
 #include "chexrt/image_input.h"
 #include "chexrt/status.h"
 #include "chexrt/tensor.h"
@@ -82,6 +83,18 @@ class Engine {
   /// engines upload them as they are, half the bytes, and widen them on the device. Callers
   /// holding float16 data should then pass it as it is rather than widen it on the host.
   virtual bool accepts_fp16_inputs() const { return false; }
+
+  /// Draws class activation heat maps (chexrt/heatmap.h): for each request, the map of class
+  /// `class_index` from row `sample` of `features` (float32 [N, C, h, w], the last feature map
+  /// after its ReLU) and `weights` (float32 [classes, C], the classifier), drawn over the
+  /// request's image into its `out`, with colour opacity up to `max_alpha`. The bytes are the same
+  /// on every engine. Safe to call from several threads at once, and beside infer(). The default
+  /// draws on the host; GPU engines upload the feature rows and images and draw on the device.
+  virtual Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
+                               const std::vector<HeatmapRequest>& requests, float max_alpha = kDefaultHeatmapAlpha);
+  /// True when draw_heatmaps() draws on the engine's device, so that callers should prefer it to
+  /// drawing on the host themselves.
+  virtual bool draws_heatmaps_on_device() const { return false; }
   /// One line per layer: name, kernel (tactic) and precision, for `chexrt inspect`.
   virtual std::string describe_layers() const = 0;
 

@@ -35,8 +35,9 @@ Result<ImageInfo> png_info(const uint8_t* data, size_t size);
 Result<ImageInfo> jpeg_info(const uint8_t* data, size_t size);
 Result<ImageInfo> dicom_info(const uint8_t* data, size_t size);
 
-/// 8-bit grey or RGB as a PNG through libdeflate at `level` (1-3), every row Sub-filtered: for
-/// encode_png()'s fast levels, several times faster than libpng's zlib.
+/// 8-bit grey or RGB as a PNG through ISA-L's igzip at `level` (1-3), every row Up-filtered: for
+/// encode_png()'s fast levels, several times faster than libpng's zlib and twice libdeflate's
+/// level 1 (docs/PERF.md, "Heat maps").
 Result<std::vector<uint8_t>> encode_png_fast(const uint8_t* pixels, int width, int height, int channels, int level);
 
 /// ParseError for an image without pixels, Unsupported for one beyond kMaxImagePixels.

@@ -12,6 +12,7 @@
 
 #include "app/image_io.h"
 #include "app/preprocess.h"
+#include "chexrt/heatmap.h"
 #include "chexrt/tensor.h"
 
 namespace chexrt::app {
@@ -29,12 +30,14 @@ Result<ActivationMap> class_activation_map(const HostTensor& features, const Hos
 struct HeatmapOptions {
   /// Opacity of the colour where the map is at its maximum; it falls linearly to 0 where the
   /// map is at its minimum, so regions without evidence keep the radiograph unobscured.
-  float max_alpha = 0.6f;
+  float max_alpha = kDefaultHeatmapAlpha;
 };
 
 /// RGB image of the X-ray's size: the X-ray in grey with the min-max normalized map,
 /// bilinearly upsampled onto `region` (see crop_region()) and coloured blue -> red ("jet"),
-/// blended over it. Pixels outside `region` are the plain X-ray.
+/// blended over it. Pixels outside `region` are the plain X-ray. The arithmetic is
+/// core/heatmap_draw.h's, which Engine::draw_heatmaps runs too (on the GPU for CUDA engines):
+/// the same bytes.
 Result<Image8> render_heatmap(const Image& xray, const ActivationMap& map, const Region& region,
                               const HeatmapOptions& options);
 Result<Image8> render_heatmap(const Image8& xray, const ActivationMap& map, const Region& region,
@@ -52,10 +55,16 @@ Status write_heatmap_png(const std::string& path, const Image8& xray, const Acti
 Result<Image8> render_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights,
                                      int class_index, const Image8& xray, const Region& crop_region);
 
+/// A drawn heat map (class `class_index`, of the image at `image_path`) written atomically as
+/// `<dir>/<image stem>.<finding>.png` (PNG, level 1) or `.jpg` (`format` kJpeg, quality 90); the
+/// path goes to `written`.
+Status write_heatmap_file(const Image8& rgb, int class_index, const std::string& dir, const std::string& image_path,
+                          std::string* written, ImageFormat format = ImageFormat::kPng);
+
 /// The heat map of sample `sample` of `features` ([N, C, h, w], the engine's feature-map
 /// output) for class `class_index`, drawn over `xray` on `crop_region` of it (where the model's
 /// crop came from), written atomically as `<dir>/<image stem>.<finding>.png` (PNG, level 1) or
-/// `.jpg` (`format` kJpeg: quality 90, a seventh of the PNG's encoding time); the path goes
+/// `.jpg` (`format` kJpeg: quality 90, 40% of the PNG's encoding time); the path goes
 /// to `written`.
 Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
                             const Image8& xray, const Region& crop_region, const std::string& dir,

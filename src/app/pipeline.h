@@ -9,7 +9,9 @@
 //        |                             or uploads the 8-bit images, preprocessed on the GPU
 //        |
 //   postprocessing (one thread)        findings (the mean over a ten-crop's samples), heat maps
-//        |                             (drawn by a pool), then `sink`, once per file, in order
+//        |                             (a pool draws them, on the engine's GPU when it has one
+//        |                             (Engine::draw_heatmaps), and encodes them), then `sink`,
+//        |                             once per file, in order
 //
 // Memory stays bounded whatever the number of files: decoded bytes are held under a
 // DecodeBudget, `batches_ahead` batch buffers are reused, at most two finished batches wait
@@ -53,6 +55,9 @@ struct PipelineOptions {
   int heatmap_class = -1;
   int heatmap_max_side = 1024;
   ImageFormat heatmap_format = ImageFormat::kPng;  ///< kPng or kJpeg
+  /// With an engine that draws heat maps on its device (Engine::draws_heatmaps_on_device), the
+  /// pool has it draw them and only encodes them; else the pool draws them on the host.
+  bool heatmaps_on_device = true;
 };
 
 /// One file's outcome.
@@ -70,13 +75,16 @@ struct PipelineStats {
   size_t files = 0;
   size_t failed = 0;
   double wall_s = 0;
-  double decode_s = 0;       ///< reading + decoding (+ preprocessing on the host), all workers
-  double assemble_s = 0;     ///< squeezing out the rows of failed files
-  double wait_decode_s = 0;  ///< the engine waiting for decoded batches
-  double infer_s = 0;        ///< engine calls, host-to-device copies included
-  double postprocess_s = 0;  ///< findings, heat maps and the sink
+  double decode_s = 0;          ///< reading + decoding (+ preprocessing on the host), all workers
+  double assemble_s = 0;        ///< squeezing out the rows of failed files
+  double wait_decode_s = 0;     ///< the engine waiting for decoded batches
+  double infer_s = 0;           ///< engine calls, host-to-device copies included
+  double postprocess_s = 0;     ///< findings, heat maps and the sink
+  double heatmap_draw_s = 0;    ///< drawing heat maps (waiting for the device included), all threads
+  double heatmap_encode_s = 0;  ///< encoding and writing them, all threads
   int decode_threads = 0;
   bool preprocess_on_device = false;  ///< the engine preprocessed (infer_s includes it)
+  bool heatmaps_on_device = false;    ///< the engine drew the heat maps
   int64_t decode_peak_bytes = 0;
   double images_per_second() const { return wall_s > 0 ? files / wall_s : 0; }
 };
@@ -85,8 +93,9 @@ struct PipelineStats {
 /// the batches in flight) and becomes run_pipeline's result.
 using ResultSink = std::function<Status(FileResult&&)>;
 
-/// Runs `files` through `engine` (called from the calling thread only). Fails as a whole for
-/// invalid options or when the sink fails; per-file errors land in the results.
+/// Runs `files` through `engine`: infer() and infer_images() from the calling thread only,
+/// draw_heatmaps() from the postprocessing pool. Fails as a whole for invalid options or when the
+/// sink fails; per-file errors land in the results.
 Result<PipelineStats> run_pipeline(const std::vector<std::string>& files, Engine& engine,
                                    const PipelineOptions& options, const ResultSink& sink);
 

@@ -1,5 +1,5 @@
-// PNG decoding for the common X-ray layouts, and fast PNG encoding, with libdeflate instead of
-// zlib.
+// PNG decoding for the common X-ray layouts with libdeflate, and fast PNG encoding with ISA-L's
+// igzip, instead of zlib.
 //
 // libpng inflates each row through zlib's streaming inflate and unfilters it; for a 1024 x 1024
 // 8-bit NIH radiograph that is ~12 ms, most of it zlib. libdeflate inflates the whole image in
@@ -8,8 +8,10 @@
 // everything else (palette, 1/2/4-bit, Adam7 interlacing) returns kUnsupported, and the caller
 // hands the file to libpng. So does any error: libpng then gives its own verdict and message,
 // so that both paths accept and refuse the same files.
+#include <isa-l/igzip_lib.h>
 #include <libdeflate.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -96,6 +98,18 @@ struct ScratchTrim {
     for (std::vector<uint8_t>* v : {&scratch.compressed, &scratch.filtered}) {
       if (v->capacity() > Scratch::kKeptBytes) std::vector<uint8_t>().swap(*v);
     }
+  }
+};
+
+// An encoding thread's filtered rows and igzip's level buffer, kept like Scratch.
+struct EncodeScratch {
+  std::vector<uint8_t> filtered, level_buffer;
+};
+
+struct EncodeScratchTrim {
+  EncodeScratch& scratch;
+  ~EncodeScratchTrim() {
+    if (scratch.filtered.capacity() > Scratch::kKeptBytes) std::vector<uint8_t>().swap(scratch.filtered);
   }
 };
 
@@ -230,54 +244,78 @@ Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
 }
 
 Result<std::vector<uint8_t>> encode_png_fast(const uint8_t* pixels, int width, int height, int channels, int level) {
+  if (level < 1 || level > ISAL_DEF_MAX_LEVEL) {
+    return invalid_argument("PNG encoding: fast level " + std::to_string(level) + " is not 1.." +
+                            std::to_string(ISAL_DEF_MAX_LEVEL));
+  }
   const size_t row_bytes = static_cast<size_t>(width) * channels;
-  // Every row with the Sub filter: each byte minus the same channel of the pixel to its left.
-  std::vector<uint8_t> filtered((row_bytes + 1) * height);
+  const size_t filtered_bytes = (row_bytes + 1) * height;
+  if (filtered_bytes > UINT32_MAX) return unsupported("PNG encoding: image too large for one deflate call");
+  // Every row with the Up filter: each byte minus the byte above it (zeros above the first row).
+  // On heat maps and X-rays it compresses as well as Average and better than Sub, Paeth and None
+  // (docs/PERF.md, "Heat maps"), and it is the cheapest to compute: one vector subtraction.
+  thread_local EncodeScratch scratch;
+  const EncodeScratchTrim trim{scratch};
+  std::vector<uint8_t>& filtered = scratch.filtered;
+  filtered.resize(filtered_bytes);
   for (int y = 0; y < height; ++y) {
     const uint8_t* row = pixels + y * row_bytes;
     uint8_t* out = filtered.data() + y * (row_bytes + 1);
-    out[0] = 1;
-    for (size_t i = 0; i < row_bytes; ++i) {
-      out[1 + i] = static_cast<uint8_t>(row[i] - (i >= static_cast<size_t>(channels) ? row[i - channels] : 0));
+    out[0] = 2;
+    if (y == 0) {
+      std::memcpy(out + 1, row, row_bytes);
+      continue;
     }
+    const uint8_t* above = row - row_bytes;
+    for (size_t i = 0; i < row_bytes; ++i) out[1 + i] = static_cast<uint8_t>(row[i] - above[i]);
   }
-  struct CompressorDeleter {
-    void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
-  };
-  std::unique_ptr<libdeflate_compressor, CompressorDeleter> compressor(libdeflate_alloc_compressor(level));
-  if (!compressor) throw std::bad_alloc();
-  std::vector<uint8_t> idat(libdeflate_zlib_compress_bound(compressor.get(), filtered.size()));
-  idat.resize(libdeflate_zlib_compress(compressor.get(), filtered.data(), filtered.size(), idat.data(), idat.size()));
-  if (idat.empty()) return runtime_error("PNG encoding: libdeflate could not compress the image");
 
-  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  auto put32 = [&png](uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) png.push_back(static_cast<uint8_t>(v >> shift));
+  // The file: signature, IHDR, one IDAT (compressed in place by ISA-L's igzip, as a zlib stream),
+  // IEND. Stored deflate blocks bound the output: 5 bytes per 65,535 of input, plus the zlib
+  // header and Adler-32.
+  constexpr size_t kHead = 8 + 25 + 8;  // signature, IHDR chunk, IDAT length and type
+  const size_t bound = filtered_bytes + 5 * (filtered_bytes / 65535 + 1) + 64;
+  std::vector<uint8_t> png(kHead + bound + 4 + 12);
+  scratch.level_buffer.resize(ISAL_DEF_LVL3_DEFAULT);
+  isal_zstream stream;
+  isal_deflate_stateless_init(&stream);
+  stream.level = static_cast<uint32_t>(level);
+  stream.level_buf = scratch.level_buffer.data();
+  stream.level_buf_size = static_cast<uint32_t>(scratch.level_buffer.size());
+  stream.gzip_flag = IGZIP_ZLIB;
+  stream.end_of_stream = 1;
+  stream.flush = NO_FLUSH;
+  stream.next_in = filtered.data();
+  stream.avail_in = static_cast<uint32_t>(filtered_bytes);
+  stream.next_out = png.data() + kHead;
+  stream.avail_out = static_cast<uint32_t>(bound);
+  const int deflated = isal_deflate_stateless(&stream);
+  if (deflated != COMP_OK) {
+    return runtime_error("PNG encoding: igzip failed (code " + std::to_string(deflated) + ")");
+  }
+  const size_t idat = stream.total_out;
+
+  uint8_t* p = png.data();
+  auto put32 = [](uint8_t* at, uint32_t v) {
+    for (int k = 0; k < 4; ++k) at[k] = static_cast<uint8_t>(v >> (24 - 8 * k));
   };
-  auto chunk = [&](const char* type, const uint8_t* data, size_t size) {
-    put32(static_cast<uint32_t>(size));
-    const size_t start = png.size();
-    png.insert(png.end(), type, type + 4);
-    png.insert(png.end(), data, data + size);
-    put32(libdeflate_crc32(0, png.data() + start, size + 4));
+  // A chunk at `at` whose `size` data bytes are already in place: length, type and CRC around them.
+  auto seal = [&](size_t at, const char* type, size_t size) {
+    put32(p + at, static_cast<uint32_t>(size));
+    std::memcpy(p + at + 4, type, 4);
+    put32(p + at + 8 + size, libdeflate_crc32(0, p + at + 4, size + 4));
+    return at + 12 + size;
   };
-  const uint8_t ihdr[13] = {static_cast<uint8_t>(width >> 24),
-                            static_cast<uint8_t>(width >> 16),
-                            static_cast<uint8_t>(width >> 8),
-                            static_cast<uint8_t>(width),
-                            static_cast<uint8_t>(height >> 24),
-                            static_cast<uint8_t>(height >> 16),
-                            static_cast<uint8_t>(height >> 8),
-                            static_cast<uint8_t>(height),
-                            8,
-                            static_cast<uint8_t>(channels == 1 ? 0 : 2),
-                            0,
-                            0,
-                            0};
-  png.reserve(8 + 25 + idat.size() + 12 + 12);
-  chunk("IHDR", ihdr, sizeof(ihdr));
-  chunk("IDAT", idat.data(), idat.size());
-  chunk("IEND", nullptr, 0);
+  const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  std::memcpy(p, signature, 8);
+  put32(p + 16, static_cast<uint32_t>(width));
+  put32(p + 20, static_cast<uint32_t>(height));
+  const uint8_t ihdr_rest[5] = {8, static_cast<uint8_t>(channels == 1 ? 0 : 2), 0, 0, 0};
+  std::memcpy(p + 24, ihdr_rest, 5);
+  size_t end = seal(8, "IHDR", 13);
+  end = seal(end, "IDAT", idat);
+  end = seal(end, "IEND", 0);
+  png.resize(end);
   return png;
 }
 

@@ -1,8 +1,10 @@
-// Engine's default benchmark: random inputs, warm-up, then host-timed infer() calls.
+// Engine's defaults: the benchmark (random inputs, warm-up, then host-timed infer() calls), and
+// preprocessing and heat maps on the host.
 #include <chrono>
 #include <random>
 
 #include "chexrt/engine.h"
+#include "core/heatmap_draw.h"
 #include "core/image_preprocess.h"
 
 namespace chexrt {
@@ -60,6 +62,11 @@ Status Engine::infer_images(const std::vector<ImageView>& images, const Preproce
     if (!s.ok()) return s.with_context("image " + std::to_string(i));
   }
   return infer({input}, outputs);
+}
+
+Status Engine::draw_heatmaps(const HostTensor& features, const HostTensor& weights,
+                             const std::vector<HeatmapRequest>& requests, float max_alpha) {
+  return heatmap_draw::draw_on_host(features, weights, requests, max_alpha);
 }
 
 }  // namespace chexrt

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "app/findings.h"
+#include "chexrt/engine.h"
 #include "test_support.h"
 
 namespace chexrt::app {
@@ -14,6 +15,7 @@ namespace {
 
 using testing::read_bytes;
 using testing::TempDir;
+using testing::test_data;
 
 Image gradient_xray(int width, int height) {
   Image image;
@@ -120,6 +122,75 @@ TEST(Heatmap, WritesTheSampleAsJpegOnRequest) {
   double diff = 0;
   for (size_t i = 0; i < rendered.pixels.size(); ++i) diff += std::abs(rendered.pixels[i] - jpeg->pixels[i]);
   EXPECT_LT(diff / rendered.pixels.size(), 6.0) << "mean absolute difference per sample";
+}
+
+// An engine with nothing but Engine's defaults for heat maps: Engine::draw_heatmaps on the host,
+// which GPU engines must match byte for byte (tests/gpu/heatmap_test.cpp).
+class HostHeatmapEngine : public Engine {
+ public:
+  std::string backend_name() const override { return "host"; }
+  const std::vector<TensorInfo>& inputs() const override { return none_; }
+  const std::vector<TensorInfo>& outputs() const override { return none_; }
+  int64_t max_batch() const override { return 1; }
+  Status infer(const std::vector<HostTensor>&, std::vector<HostTensor>*) override { return unsupported("no network"); }
+  std::string describe_layers() const override { return ""; }
+
+ private:
+  std::vector<TensorInfo> none_;
+};
+
+TEST(Heatmap, EngineDrawsWhatRenderSampleHeatmapDraws) {
+  HostTensor features(DataType::kFloat32, {2, 16, 7, 7});
+  for (int64_t i = 0; i < features.numel(); ++i) features.data<float>()[i] = static_cast<float>((i * 13) % 17) / 4;
+  HostTensor weights(DataType::kFloat32, {int64_t{kNumFindings}, 16});
+  for (int64_t i = 0; i < weights.numel(); ++i) weights.data<float>()[i] = static_cast<float>((i * 5) % 9) - 4;
+  std::vector<HeatmapBase> bases;
+  for (const char* file : {"cxr/nih/00000284_000.png", "cxr/formats/00014995_000_rgba.png"}) {
+    const std::vector<uint8_t> bytes = read_bytes(test_data(file));
+    const Image8 xray = decode_image8(bytes.data(), bytes.size(), file).value();
+    PreprocessOptions tencrop;
+    tencrop.mode = ResizeMode::kTenCrop;
+    bases.push_back(heatmap_base(xray, PreprocessOptions{}, 1024));
+    bases.push_back(heatmap_base(xray, tencrop, 300));
+  }
+  std::vector<Image8> outs;
+  std::vector<HeatmapRequest> requests;
+  for (size_t k = 0; k < bases.size(); ++k) {
+    const Image8& image = bases[k].image;
+    outs.push_back({image.width, image.height, 3, std::vector<uint8_t>(image.pixels.size() / image.channels * 3)});
+    HeatmapRequest r;
+    r.image = view_of(image);
+    r.x0 = bases[k].crop_region.x0, r.y0 = bases[k].crop_region.y0;
+    r.x1 = bases[k].crop_region.x1, r.y1 = bases[k].crop_region.y1;
+    r.sample = static_cast<int64_t>(k % 2);
+    r.class_index = static_cast<int>(3 * k);
+    r.out = outs.back().pixels.data();
+    requests.push_back(r);
+  }
+  HostHeatmapEngine engine;
+  EXPECT_FALSE(engine.draws_heatmaps_on_device());
+  ASSERT_TRUE(engine.draw_heatmaps(features, weights, requests).ok());
+  for (size_t k = 0; k < bases.size(); ++k) {
+    Result<Image8> expected = render_sample_heatmap(features, requests[k].sample, weights, requests[k].class_index,
+                                                    bases[k].image, bases[k].crop_region);
+    ASSERT_TRUE(expected.ok()) << expected.status().to_string();
+    EXPECT_TRUE(outs[k].pixels == expected->pixels) << "request " << k;
+  }
+
+  // Each bad request is refused, naming it, before anything is drawn.
+  std::vector<HeatmapRequest> bad = requests;
+  bad[1].sample = 2;
+  Status s = engine.draw_heatmaps(features, weights, bad);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("heat map 1: sample 2"), std::string::npos) << s.message();
+  bad = requests;
+  bad[0].class_index = kNumFindings;
+  EXPECT_EQ(engine.draw_heatmaps(features, weights, bad).code(), StatusCode::kInvalidArgument);
+  bad = requests;
+  bad[0].y1 = bad[0].y0;
+  EXPECT_EQ(engine.draw_heatmaps(features, weights, bad).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine.draw_heatmaps(features, weights, requests, 1.5f).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine.draw_heatmaps(weights, weights, requests).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(EncodeJpeg, RoundTripsGreyAndRgbAndRefusesBadInput) {

@@ -27,7 +27,8 @@ using testing::write_bytes;
 // An engine whose finding k for a sample is the mean of the sample's values plus k / 100, and
 // whose second output is a [N, 2, 7, 7] feature map (for heat maps). It counts its calls. With
 // `on_device` it stands for a GPU engine: it asks for 8-bit images (infer_images), which it
-// preprocesses the default way.
+// preprocesses the default way; with `draws_on_device` it draws the heat maps
+// (draw_heatmaps), the default way too.
 class FakeEngine : public Engine {
  public:
   explicit FakeEngine(int64_t max_batch, int crop = 224) : max_batch_(max_batch) {
@@ -41,6 +42,12 @@ class FakeEngine : public Engine {
   int64_t max_batch() const override { return max_batch_; }
   std::string describe_layers() const override { return ""; }
   bool preprocesses_on_device() const override { return on_device; }
+  bool draws_heatmaps_on_device() const override { return draws_on_device; }
+  Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
+                       const std::vector<HeatmapRequest>& requests, float max_alpha) override {
+    heatmap_calls += 1;
+    return Engine::draw_heatmaps(features, weights, requests, max_alpha);
+  }
   Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                       std::vector<HostTensor>* out) override {
     ++image_calls;
@@ -65,8 +72,10 @@ class FakeEngine : public Engine {
   }
   std::atomic<int> calls{0};
   std::atomic<int> image_calls{0};
+  std::atomic<int> heatmap_calls{0};
   int fail_call = -1;
   bool on_device = false;
+  bool draws_on_device = false;
 
  private:
   int64_t max_batch_;
@@ -247,6 +256,56 @@ TEST(Pipeline, HeatMapsAreWrittenAndAnUnwritableFolderLosesNoFindings) {
     EXPECT_TRUE(r.heatmap.empty());
     EXPECT_NE(r.heatmap_status.message().find(options.heatmap_dir), std::string::npos) << r.heatmap_status.message();
   }
+}
+
+// An engine that draws heat maps (a GPU engine) is given them to draw, from the pool, and the
+// files written are those of the host path byte for byte (tests/gpu checks the GPU's drawing).
+TEST(Pipeline, HeatMapsDrawnByTheEngineAreThoseOfTheHost) {
+  TempDir dir;
+  PipelineOptions options;
+  options.images_per_batch = 3;
+  options.heatmap_weights = HostTensor(DataType::kFloat32, {kNumFindings, 2});
+  for (int64_t i = 0; i < options.heatmap_weights.numel(); ++i) {
+    options.heatmap_weights.data<float>()[i] = static_cast<float>(i % 3) - 0.5f;
+  }
+  const std::vector<std::string> files = bundled_images();
+  auto written = [&](const std::string& folder, FakeEngine& engine, PipelineStats* stats) {
+    options.heatmap_dir = dir.file(folder);
+    std::filesystem::create_directories(options.heatmap_dir);
+    std::vector<std::vector<uint8_t>> maps;
+    Result<PipelineStats> run = run_pipeline(files, engine, options, [&](FileResult&& r) {
+      EXPECT_TRUE(r.heatmap_status.ok()) << r.heatmap_status.to_string();
+      maps.push_back(read_bytes(r.heatmap));
+      return Status::ok_status();
+    });
+    EXPECT_TRUE(run.ok()) << run.status().to_string();
+    if (run.ok()) *stats = *run;
+    return maps;
+  };
+  for (ImageFormat format : {ImageFormat::kPng, ImageFormat::kJpeg}) {
+    options.heatmap_format = format;
+    FakeEngine host_engine(3), device_engine(3);
+    device_engine.on_device = device_engine.draws_on_device = true;
+    PipelineStats host_stats, device_stats;
+    const auto on_host = written("host" + std::to_string(static_cast<int>(format)), host_engine, &host_stats);
+    const auto on_device = written("device" + std::to_string(static_cast<int>(format)), device_engine, &device_stats);
+    ASSERT_EQ(on_host.size(), files.size());
+    EXPECT_TRUE(on_host == on_device);
+    EXPECT_EQ(host_engine.heatmap_calls, 0);
+    EXPECT_EQ(device_engine.heatmap_calls, static_cast<int>(files.size()));
+    EXPECT_FALSE(host_stats.heatmaps_on_device);
+    EXPECT_TRUE(device_stats.heatmaps_on_device);
+    EXPECT_GT(device_stats.heatmap_draw_s, 0.0);
+    EXPECT_GT(device_stats.heatmap_encode_s, 0.0);
+  }
+  // Told to draw on the host, the pipeline does so whatever the engine offers.
+  options.heatmaps_on_device = false;
+  FakeEngine engine(3);
+  engine.draws_on_device = true;
+  PipelineStats stats;
+  EXPECT_EQ(written("told_host", engine, &stats).size(), files.size());
+  EXPECT_EQ(engine.heatmap_calls, 0);
+  EXPECT_FALSE(stats.heatmaps_on_device);
 }
 
 TEST(Pipeline, DecodingStaysWithinItsLookAhead) {

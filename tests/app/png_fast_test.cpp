@@ -5,6 +5,8 @@
 #include <random>
 
 #include "app/codecs.h"
+#include "app/heatmap.h"
+#include "app/preprocess.h"
 #include "test_support.h"
 
 namespace chexrt::app::detail {
@@ -89,6 +91,31 @@ TEST(PngFast, FastEncodingRoundTripsThroughBothDecoders) {
     }
   }
   EXPECT_FALSE(encode_png(nullptr, 4, 4, 3, 10).ok());
+}
+
+// What predict writes: the heat map of an NIH X-ray (1024 x 1024 RGB) and the X-ray itself
+// (grey), through every fast level, decode to the same pixels with libpng and the libdeflate
+// path, and compress (the filtered rows of a radiograph are far from random).
+TEST(PngFast, HeatMapsAndXraysRoundTripAtEveryFastLevel) {
+  const std::vector<uint8_t> file = read_bytes(test_data("cxr/nih/00000284_000.png"));
+  const Image8 xray = decode_image8(file.data(), file.size(), "xray").value();
+  ActivationMap map{7, 7, {}};
+  for (int i = 0; i < 49; ++i) map.values.push_back(static_cast<float>((i * 37) % 11));
+  const Image8 heatmap =
+      render_heatmap(xray, map, crop_region(xray.width, xray.height, PreprocessOptions{}), {}).value();
+  for (const Image8* image : {&heatmap, &xray}) {
+    for (int level : {1, 2, 3}) {
+      SCOPED_TRACE(std::to_string(image->channels) + " channel(s), level " + std::to_string(level));
+      Result<std::vector<uint8_t>> png =
+          encode_png(image->pixels.data(), image->width, image->height, image->channels, level);
+      ASSERT_TRUE(png.ok()) << png.status().to_string();
+      EXPECT_LT(png->size(), image->pixels.size() / 2);
+      Result<RawImage> slow = decode_png(png->data(), png->size());
+      ASSERT_TRUE(slow.ok()) << slow.status().to_string();
+      EXPECT_TRUE(slow->pixels8 == image->pixels);
+      expect_same_as_libpng(*png, "fast-encoded");
+    }
+  }
 }
 
 }  // namespace

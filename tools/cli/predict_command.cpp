@@ -50,6 +50,7 @@ struct PredictOptions {
   std::string heatmap_finding;
   int heatmap_size = 1024;
   std::string heatmap_format = "png";
+  std::string heatmap_on = "auto";
   int64_t decode_memory_mb = app::kDefaultDecodeBudgetBytes >> 20;
   int decode_threads = 0;
   std::string preprocess_on = "auto";
@@ -301,6 +302,7 @@ int run_predict(const PredictOptions& o) {
     pipeline.heatmap_class = heatmap_class;
     pipeline.heatmap_max_side = o.heatmap_size;
     pipeline.heatmap_format = o.heatmap_format == "jpeg" ? app::ImageFormat::kJpeg : app::ImageFormat::kPng;
+    pipeline.heatmaps_on_device = o.heatmap_on != "host";
   }
   auto output = Output::open(o.output);
   if (!output.ok()) return report_error(output.status());
@@ -334,6 +336,11 @@ int run_predict(const PredictOptions& o) {
         stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0, stats->assemble_s, stats->infer_s,
         (engine->engine->backend_name() + (stats->preprocess_on_device ? ", preprocessing included" : "")).c_str(),
         stats->wait_decode_s, stats->postprocess_s, stats->decode_peak_bytes / 1e6);
+    if (want_heatmaps) {
+      std::fprintf(stderr, "heat maps (busy seconds): drawing %.2f (%s), encoding and writing %.2f (%s)\n",
+                   stats->heatmap_draw_s, stats->heatmaps_on_device ? "on the GPU, copies included" : "on the CPU",
+                   stats->heatmap_encode_s, o.heatmap_format == "jpeg" ? "JPEG" : "PNG");
+    }
   }
   return failed ? kExitSomeInputsFailed : kExitOk;
 }
@@ -373,13 +380,18 @@ void register_predict_command(CLI::App& app, int& exit_code) {
                   "Write a class activation heat map per image here (PNG, or JPEG with --heatmap-format jpeg)");
   cmd->add_option("--heatmap-finding", o->heatmap_finding, "Finding for the heat maps (default: each image's top one)");
   cmd->add_option("--heatmap-format", o->heatmap_format,
-                  "Heat map files: png (lossless) or jpeg (quality 90, a seventh of the encoding time)")
+                  "Heat map files: png (lossless) or jpeg (quality 90, 40% of the encoding time)")
       ->check(CLI::IsMember({"png", "jpeg"}))
       ->capture_default_str();
   cmd->add_option("--heatmap-size", o->heatmap_size,
                   "Longer side of the heat maps at most (larger X-rays are scaled down)")
       ->capture_default_str()
       ->check(positive_integer());
+  cmd->add_option("--heatmap-on", o->heatmap_on,
+                  "Where heat maps are drawn: auto (on the GPU when the engine runs there, the CPU cores only "
+                  "encoding them), host or device (the same as auto; the CPU backends always draw on the host)")
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->capture_default_str();
   cmd->add_option("--preprocess-on", o->preprocess_on,
                   "Where images are resized, cropped and normalized: auto (on the GPU when the engine runs there), "
                   "host or device (the same as auto; the CPU backends always preprocess on the host)")

@@ -545,6 +545,7 @@ Result<std::vector<std::vector<std::string>>> CudaEngine::candidate_tactics(cons
 }
 
 CudaEngine::~CudaEngine() {
+  idle_renderers_.clear();
   idle_.clear();
   steps_.clear();
   if (cublaslt_) cublasLtDestroy(cublaslt_);
@@ -651,6 +652,26 @@ Status CudaEngine::infer_images(const std::vector<ImageView>& images, const Prep
   CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false, *profile));
   const Status s = ctx->infer_images(*this, profile->steps, images, options, batch, graphs_default_, outputs);
   release(std::move(ctx));
+  return s;
+}
+
+Status CudaEngine::draw_heatmaps(const HostTensor& features, const HostTensor& weights,
+                                 const std::vector<HeatmapRequest>& requests, float max_alpha) {
+  // One renderer per concurrent caller, made on first need and kept for the next call.
+  std::unique_ptr<HeatmapRenderer> renderer;
+  {
+    std::lock_guard<std::mutex> lock(renderers_mu_);
+    if (!idle_renderers_.empty()) {
+      renderer = std::move(idle_renderers_.back());
+      idle_renderers_.pop_back();
+    }
+  }
+  if (!renderer) {
+    CHEXRT_ASSIGN_OR_RETURN(renderer, HeatmapRenderer::create());
+  }
+  const Status s = renderer->draw(features, weights, requests, max_alpha);
+  std::lock_guard<std::mutex> lock(renderers_mu_);
+  idle_renderers_.push_back(std::move(renderer));
   return s;
 }
 

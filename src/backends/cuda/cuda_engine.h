@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/heatmap_renderer.h"
 #include "backends/cuda/plan.h"
 #include "backends/cuda/steps.h"
 #include "builder/timing_cache.h"
@@ -68,6 +69,10 @@ class CudaEngine final : public Engine {
                       std::vector<HostTensor>* outputs) override;
   bool preprocesses_on_device() const override { return true; }
   bool accepts_fp16_inputs() const override { return true; }
+  /// Draws on the GPU (HeatmapRenderer), one renderer per concurrent caller.
+  Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
+                       const std::vector<HeatmapRequest>& requests, float max_alpha = kDefaultHeatmapAlpha) override;
+  bool draws_heatmaps_on_device() const override { return true; }
   /// Each profile's layers: the largest in full, the others where they differ from it.
   std::string describe_layers() const override;
   std::vector<std::string> node_tactics() const override;
@@ -129,6 +134,9 @@ class CudaEngine final : public Engine {
   std::vector<std::unique_ptr<ExecutionContext>> idle_;
   int live_contexts_ = 0;
   int max_contexts_ = 4;
+
+  std::mutex renderers_mu_;
+  std::vector<std::unique_ptr<HeatmapRenderer>> idle_renderers_;
 
   friend class ExecutionContext;
 };
