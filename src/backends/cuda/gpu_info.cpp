@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "backends/cuda/cuda_util.h"
+
 namespace chexrt::cuda {
 
 int gpu_count() {
@@ -16,23 +18,18 @@ int gpu_count() {
 }
 
 Result<std::vector<GpuMemory>> gpu_memory(const std::vector<int>& gpus) {
-  int previous = -1;
-  if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
   std::vector<GpuMemory> result;
-  Status status;
   for (int gpu : gpus) {
+    const DeviceScope scope(gpu);
     size_t free_bytes = 0, total_bytes = 0;
-    cudaError_t e = cudaSetDevice(gpu);
-    if (e == cudaSuccess) e = cudaMemGetInfo(&free_bytes, &total_bytes);
-    if (e != cudaSuccess) {
-      status = unavailable("GPU " + std::to_string(gpu) + ": reading its memory failed: " + cudaGetErrorString(e));
+    const Status s =
+        scope.status().ok() ? check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo") : scope.status();
+    if (!s.ok()) {
       cudaGetLastError();
-      break;
+      return unavailable("GPU " + std::to_string(gpu) + ": reading its memory failed: " + s.message());
     }
     result.push_back({gpu, static_cast<uint64_t>(total_bytes - free_bytes), static_cast<uint64_t>(total_bytes)});
   }
-  if (previous >= 0) cudaSetDevice(previous);
-  if (!status.ok()) return status;
   return result;
 }
 
