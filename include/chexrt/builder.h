@@ -38,7 +38,10 @@ struct BuildOptions {
   /// every batch from 1 to max_batch. Nothing is timed or created after the build.
   int64_t min_batch = 1;
   int64_t opt_batch = 0;
-  int threads = 0;       ///< CPU threads; 0 = all cores.
+  int threads = 0;  ///< CPU threads; 0 = all cores.
+  /// CUDA engines: the GPU (device ordinal, as CUDA numbers the visible devices) the engine is
+  /// built on and runs on, whichever thread calls it. Other engines ignore it.
+  int gpu = 0;
   bool optimize = true;  ///< Run the graph passes (off: the imported graph as it is).
   bool verbose = false;  ///< Log each pass's changes and the conversion report to stderr.
 };
@@ -55,5 +58,8 @@ Result<std::unique_ptr<Engine>> build_engine_file(NetworkDefinition network, con
 /// field named, when it was built for another GPU, CUDA, cuDNN or chexrt version; refused when
 /// truncated or corrupted.
 Result<std::unique_ptr<Engine>> load_engine(const std::string& path);
+/// load_engine() onto GPU `gpu` (device ordinal) for a CUDA engine file, checked against that
+/// GPU; other engines ignore it.
+Result<std::unique_ptr<Engine>> load_engine(const std::string& path, int gpu);
 
 }  // namespace chexrt

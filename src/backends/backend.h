@@ -38,10 +38,13 @@ class Backend {
                                                              const std::vector<std::string>& tactics) {
     return build(graph, options);
   }
-  /// What an engine built here depends on, for the engine file's fingerprint. Keys:
-  /// "device_name" ("NVIDIA H100 80GB HBM3"), "compute_capability" ("9.0"),
-  /// "cuda_runtime_version" ("13000"), "cudnn_version" ("91900"). Empty on CPUs.
-  virtual std::map<std::string, std::string> fingerprint() const { return {}; }
+  /// What an engine built here with `options` depends on, for the engine file's fingerprint.
+  /// Keys: "device_name" ("NVIDIA H100 80GB HBM3", of GPU options.gpu), "compute_capability"
+  /// ("9.0"), "cuda_runtime_version" ("13000"), "cudnn_version" ("91900"). Empty on CPUs.
+  virtual std::map<std::string, std::string> fingerprint(const BuildOptions& options) const {
+    (void)options;
+    return {};
+  }
 };
 
 std::unique_ptr<Backend> make_reference_backend();

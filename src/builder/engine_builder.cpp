@@ -215,7 +215,7 @@ Result<BuiltEngine> build_optimized(const ir::Graph& graph, const BuildOptions& 
   }
   BuiltEngine built;
   built.backend = backend->name();
-  built.fingerprint = backend->fingerprint();
+  built.fingerprint = backend->fingerprint(options);
   built.tactics.assign(graph.num_nodes(), "");
   // The tactics of one segment's nodes, from the engine file, in the segment's node order.
   auto tactics_for = [&](const Segment& seg) {

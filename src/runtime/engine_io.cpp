@@ -56,14 +56,17 @@ Status save_engine_file(const std::string& path, ir::Graph graph, const BuildOpt
 
 }  // namespace runtime
 
-Result<std::unique_ptr<Engine>> load_engine(const std::string& path) {
-  CHEXRT_ASSIGN_OR_RETURN(SavableEngine loaded, runtime::load_savable_engine(path));
+Result<std::unique_ptr<Engine>> load_engine(const std::string& path) { return load_engine(path, 0); }
+
+Result<std::unique_ptr<Engine>> load_engine(const std::string& path, int gpu) {
+  CHEXRT_ASSIGN_OR_RETURN(SavableEngine loaded, runtime::load_savable_engine(path, gpu));
   return std::move(loaded.built.engine);
 }
 
-Result<SavableEngine> runtime::load_savable_engine(const std::string& path) {
+Result<SavableEngine> runtime::load_savable_engine(const std::string& path, int gpu) {
   CHEXRT_ASSIGN_OR_RETURN(engine::EngineFile file, engine::read_engine_file(path));
   BuildOptions options;
+  options.gpu = gpu;
   CHEXRT_ASSIGN_OR_RETURN(const backends::BackendEntry* entry, backend_of_file(file.fingerprint.backend));
   options.device = entry->device;
   CHEXRT_ASSIGN_OR_RETURN(options.precision, parse_precision(file.fingerprint.precision));
@@ -86,7 +89,8 @@ Result<SavableEngine> runtime::load_savable_engine(const std::string& path) {
     return Status(StatusCode::kVersionMismatch,
                   path + ": built for backend " + file.fingerprint.backend + ", which is not available here: " + why);
   }
-  const auto here = fingerprint_of(backend->name(), backend->fingerprint(), options.precision, options.max_batch);
+  const auto here =
+      fingerprint_of(backend->name(), backend->fingerprint(options), options.precision, options.max_batch);
   CHEXRT_RETURN_IF_ERROR(engine::check_fingerprint(file.fingerprint, here).with_context(path));
   SavableEngine loaded;
   CHEXRT_ASSIGN_OR_RETURN(loaded.built, build_optimized(file.graph, options, &file.tactics));

@@ -44,8 +44,8 @@ inline Status save_engine_file(const std::string& path, const SavableEngine& eng
   return save_engine_file(path, engine.graph, engine.options, engine.built);
 }
 
-/// load_engine() that keeps what save_engine_file() needs.
-Result<SavableEngine> load_savable_engine(const std::string& path);
+/// load_engine() that keeps what save_engine_file() needs; `gpu` as BuildOptions::gpu.
+Result<SavableEngine> load_savable_engine(const std::string& path, int gpu = 0);
 
 }  // namespace runtime
 }  // namespace chexrt

@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
+
+#include "backends/cuda/gpu_info.h"
 
 namespace chexrt::server {
 
@@ -130,7 +133,23 @@ Histogram& MetricsRegistry::histogram(const std::string& name, const std::string
   return *slot;
 }
 
+int MetricsRegistry::add_collector(std::function<void()> collect) {
+  std::lock_guard<std::mutex> lock(collectors_mutex_);
+  const int id = next_collector_++;
+  collectors_.emplace(id, std::move(collect));
+  return id;
+}
+
+void MetricsRegistry::remove_collector(int id) {
+  std::lock_guard<std::mutex> lock(collectors_mutex_);
+  collectors_.erase(id);
+}
+
 std::string MetricsRegistry::prometheus_text() const {
+  {
+    std::lock_guard<std::mutex> collecting(collectors_mutex_);
+    for (const auto& [id, collect] : collectors_) collect();
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
   for (const auto& [name, f] : families_) {
@@ -152,6 +171,29 @@ std::string MetricsRegistry::prometheus_text() const {
     }
   }
   return out;
+}
+
+int add_gpu_memory_gauges(MetricsRegistry& registry, const std::vector<int>& gpus) {
+  struct GpuGauges {
+    Gauge* used;
+    Gauge* total;
+  };
+  std::vector<GpuGauges> gauges;
+  for (int gpu : gpus) {
+    const Labels labels = {{"gpu", std::to_string(gpu)}};
+    gauges.push_back(
+        {&registry.gauge("chexrt_gpu_memory_used_bytes", "GPU memory in use (the whole device's), in bytes", labels),
+         &registry.gauge("chexrt_gpu_memory_total_bytes", "GPU memory in all, in bytes", labels)});
+  }
+  return registry.add_collector([gpus, gauges] {
+    auto memory = cuda::gpu_memory(gpus);
+    for (size_t i = 0; i < gauges.size(); ++i) {
+      // A device that cannot be read shows NaN rather than a stale or made-up number.
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      gauges[i].used->set(memory.ok() ? static_cast<double>((*memory)[i].used_bytes) : nan);
+      gauges[i].total->set(memory.ok() ? static_cast<double>((*memory)[i].total_bytes) : nan);
+    }
+  });
 }
 
 const char* failure_reason_name(FailureReason reason) {

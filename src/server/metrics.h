@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,7 +75,15 @@ class MetricsRegistry {
   Histogram& histogram(const std::string& name, const std::string& help, const Labels& labels,
                        const std::vector<double>& upper_bounds);
 
-  /// Every family in the text exposition format, families and series in name order.
+  /// Runs `collect` at the start of every prometheus_text(), for values read when they are
+  /// scraped (GPU memory) rather than kept up to date on the request path; it may register and
+  /// set metrics. Returns the id that remove_collector() takes.
+  int add_collector(std::function<void()> collect);
+  /// Stops calling the collector; returns once a call in progress has finished.
+  void remove_collector(int id);
+
+  /// Every family in the text exposition format, families and series in name order, after the
+  /// collectors have run.
   std::string prometheus_text() const;
 
  private:
@@ -90,7 +99,16 @@ class MetricsRegistry {
 
   mutable std::mutex mutex_;
   std::map<std::string, Family> families_;
+  // Held while collectors run, so that scrapes take turns and removal waits for a running one.
+  mutable std::mutex collectors_mutex_;
+  std::map<int, std::function<void()>> collectors_;
+  int next_collector_ = 0;
 };
+
+/// chexrt_gpu_memory_used_bytes{gpu="N"} and chexrt_gpu_memory_total_bytes{gpu="N"} for each of
+/// `gpus` (device ordinals), read with cuda::gpu_memory (cudaMemGetInfo) at every scrape; NaN
+/// when the read fails. Returns the collector's id (MetricsRegistry::remove_collector).
+int add_gpu_memory_gauges(MetricsRegistry& registry, const std::vector<int>& gpus);
 
 /// The request failure reasons of chexrt_request_failure_total.
 enum class FailureReason { kInvalidArgument, kNotFound, kQueueFull, kTimeout, kShuttingDown, kInternal };

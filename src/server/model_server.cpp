@@ -150,7 +150,10 @@ struct ModelServer::Job {
 ModelServer::ModelServer(ModelServerOptions options, MetricsRegistry& metrics)
     : options_(std::move(options)), registry_(metrics), metrics_(metrics, options_.name) {}
 
-ModelServer::~ModelServer() { shutdown(); }
+ModelServer::~ModelServer() {
+  shutdown();
+  if (gpu_gauges_ >= 0) registry_.remove_collector(gpu_gauges_);
+}
 
 Status ModelServer::start(ModelInstances instances) {
   if (instances.engines.empty() || !instances.engines[0]) return invalid_argument("the model server needs an engine");
@@ -175,6 +178,12 @@ Status ModelServer::start(ModelInstances instances) {
   for (const auto& e : instances.engines) fp16_inputs_ = fp16_inputs_ && e && e->accepts_fp16_inputs();
   CHEXRT_ASSIGN_OR_RETURN(batcher_, DynamicBatcher::create(instances.engines, options_.batcher, &metrics_));
   instances_ = std::move(instances);
+  if (runs_on_gpu()) {
+    std::vector<int> gpus = instances_.gpus.empty() ? std::vector<int>{0} : instances_.gpus;
+    std::sort(gpus.begin(), gpus.end());
+    gpus.erase(std::unique(gpus.begin(), gpus.end()), gpus.end());
+    gpu_gauges_ = add_gpu_memory_gauges(registry_, gpus);
+  }
   const int threads = options_.decode_threads > 0 ? options_.decode_threads
                                                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   decoders_ = std::make_unique<DecodePool>(threads, options_.batcher.max_queue);
@@ -192,6 +201,11 @@ void ModelServer::shutdown() {
 
 std::string ModelServer::backend() const {
   return instances_.engines.empty() ? "" : instances_.engines[0]->backend_name();
+}
+
+bool ModelServer::runs_on_gpu() const {
+  // "cuda", or "segmented(cuda,reference)" for a graph with nodes that fall back.
+  return backend().find("cuda") != std::string::npos;
 }
 
 bool ModelServer::heatmaps_available() const { return !instances_.cam_weights.empty(); }

@@ -38,11 +38,14 @@ struct ModelServerOptions {
 };
 
 /// The engines of one model: one entry per batcher worker (entries may share an engine whose
-/// infer() is thread-safe), and the classifier weights [14, C] when every engine gives the
-/// last feature map as its second output (app/cam_model.h), for heat maps.
+/// infer() is thread-safe), the classifier weights [14, C] when every engine gives the last
+/// feature map as its second output (app/cam_model.h), for heat maps, and where they run.
 struct ModelInstances {
   std::vector<std::shared_ptr<Engine>> engines;
   HostTensor cam_weights;
+  /// The GPUs (device ordinals) that CUDA engines run on, for the GPU memory gauges of
+  /// /metrics; empty: GPU 0. Not used when the engines do not run on CUDA.
+  std::vector<int> gpus;
 };
 
 /// What the demo model's answers carry (contract of /v1/predict).
@@ -62,6 +65,9 @@ class ModelServer : public InferenceService {
   const ModelServerOptions& options() const { return options_; }
   /// "reference", "cpu-onednn", "cuda"; empty before start().
   std::string backend() const;
+  /// Whether the engines run on CUDA (wholly, or a segmented engine in part): then /metrics has
+  /// the memory gauges of their GPUs.
+  bool runs_on_gpu() const;
   bool heatmaps_available() const;
 
   bool live() const override { return true; }
@@ -90,6 +96,7 @@ class ModelServer : public InferenceService {
   bool fp16_inputs_ = false;  // every instance accepts_fp16_inputs(): FP16 tensors are not widened here
   std::unique_ptr<DynamicBatcher> batcher_;
   std::unique_ptr<DecodePool> decoders_;
+  int gpu_gauges_ = -1;  // the collector of the GPU memory gauges, when there is one
 };
 
 }  // namespace chexrt::server

@@ -32,7 +32,14 @@ expect_usage_error() {  # expected message, then the perf arguments
 
 case $case_name in
   usage_errors)
-    expect_usage_error "gRPC client is not built" --protocol grpc
+    if [ "${CHEXRT_TEST_HAVE_GRPC:-0}" = 1 ]; then
+      expect_usage_error "without a scheme" --protocol grpc --url http://127.0.0.1:8001
+      expect_usage_error "HTTP only" --protocol grpc --endpoint predict --images "$root/data/demo"
+      expect_usage_error "--metrics-url 127.0.0.1:8000: must start with http://" --protocol grpc \
+        --metrics-url 127.0.0.1:8000
+    else
+      expect_usage_error "built without gRPC" --protocol grpc
+    fi
     expect_usage_error "give --images" --endpoint predict
     expect_usage_error "--concurrency 8:2" --concurrency 8:2
     expect_usage_error "must start with http://" --url https://127.0.0.1:8000

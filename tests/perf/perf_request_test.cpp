@@ -154,5 +154,62 @@ TEST(PerfRequest, Urls) {
   EXPECT_FALSE(parse_url("http://:80").ok());
 }
 
+TEST(PerfRequest, GrpcTargetsAndMetricsUrls) {
+  auto t = parse_grpc_target("127.0.0.1:8001");
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  EXPECT_EQ(t->host, "127.0.0.1");
+  EXPECT_EQ(t->port, 8001);
+  for (const char* bad : {"http://127.0.0.1:8001", "127.0.0.1", ":8001", "a:0", "a:x", "a/b:1"}) {
+    const auto r = parse_grpc_target(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(bad), std::string::npos) << r.status().message();
+  }
+  EXPECT_NE(parse_grpc_target("http://h:1").status().message().find("without a scheme"), std::string::npos);
+
+  auto m = parse_metrics_url("http://gpu-box:9000");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->port, 9000);
+  EXPECT_EQ(m->prefix, "/metrics");
+  m = parse_metrics_url("http://gpu-box:9000/prom/metrics");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->prefix, "/prom/metrics");
+  EXPECT_NE(parse_metrics_url("gpu-box:9000").status().message().find("--metrics-url"), std::string::npos);
+
+  // gRPC: chexrt serve's HTTP port on the same host; HTTP: beside the base URL, prefix kept.
+  const Url grpc_metrics = default_metrics_url(Protocol::kGrpc, Url{"10.0.0.2", 9001, ""});
+  EXPECT_EQ(grpc_metrics.host, "10.0.0.2");
+  EXPECT_EQ(grpc_metrics.port, 8000);
+  EXPECT_EQ(grpc_metrics.prefix, "/metrics");
+  const Url http_metrics = default_metrics_url(Protocol::kHttp, Url{"h", 8080, "/chexrt"});
+  EXPECT_EQ(http_metrics.port, 8080);
+  EXPECT_EQ(http_metrics.prefix, "/chexrt/metrics");
+}
+
+TEST(PerfRequest, GrpcRequestsCarryTensors) {
+  BinaryTensor image{"image", "UINT8", {3, 2, 2}, "abcdefghijkl"};
+  const RequestBody r = grpc_request({image}, "probabilities");
+  EXPECT_EQ(r.images, 3);
+  EXPECT_EQ(r.output, "probabilities");
+  ASSERT_EQ(r.inputs.size(), 1u);
+  EXPECT_EQ(r.inputs[0].data, image.data);
+  EXPECT_TRUE(r.body.empty() && r.path.empty());
+
+  // Image files as the BYTES input image_bytes, laid out as in the binary extension.
+  const std::vector<ImageFile> files = {{"a.png", "AAAA"}, {"b.jpg", "BBBBBB"}, {"c.dcm", "C"}};
+  const auto requests = image_requests(files, 2, Endpoint::kV2, "m", Protocol::kGrpc);
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].images, 2);
+  EXPECT_EQ(requests[1].images, 1);
+  ASSERT_EQ(requests[0].inputs.size(), 1u);
+  const BinaryTensor& bytes = requests[0].inputs[0];
+  EXPECT_EQ(bytes.name, "image_bytes");
+  EXPECT_EQ(bytes.datatype, "BYTES");
+  EXPECT_EQ(bytes.shape, std::vector<int64_t>({2}));
+  EXPECT_EQ(bytes.data, std::string("\x04\x00\x00\x00", 4) + "AAAA" + std::string("\x06\x00\x00\x00", 4) + "BBBBBB");
+  EXPECT_EQ(requests[1].inputs[0].data, std::string("\x01\x00\x00\x00", 4) + "C");
+  EXPECT_TRUE(requests[0].body.empty());
+}
+
 }  // namespace
 }  // namespace chexrt::perf

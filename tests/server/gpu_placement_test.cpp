@@ -48,6 +48,8 @@ TEST(GpuPlacement, MalformedItemsAreNamed) {
     EXPECT_NE(message.find("is not a device ordinal"), std::string::npos) << text << ": " << message;
   }
   EXPECT_NE(refused("1,0,1", 2).find("GPU 1 is listed twice"), std::string::npos);
+  // The form is checked before the GPUs: a typo is named as one even where no GPU is.
+  EXPECT_NE(refused("0,a", 0).find("'a' is not a device ordinal"), std::string::npos);
 }
 
 TEST(GpuPlacement, InstancesGoRoundRobin) {

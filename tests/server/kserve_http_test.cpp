@@ -1,10 +1,13 @@
 // KServe v2 over HTTP against the real server: health, metadata, and inference with JSON
 // tensors, the binary tensor data extension, FP16, UINT8 pixels and BYTES files, each compared
 // with the engine itself on the same input (bit for bit: the same reference backend).
+#include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "app/image_io.h"
+#include "backends/cuda/gpu_info.h"
 #include "chexrt/tensor.h"
 #include "server/model_server.h"
 #include "server_fixture.h"
@@ -285,6 +288,60 @@ TEST_F(ServerTest, BytesFilesAreDecodedAndPreprocessed) {
     EXPECT_EQ(r["outputs"][1]["name"], "image_size");
     EXPECT_EQ(r["outputs"][1]["data"], json::array({a->width, a->height, b->width, b->height}));
   }
+}
+
+// The value of `series` (e.g. `name{gpu="0"}`) in Prometheus text; nothing when it is absent.
+std::optional<double> metric_value(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
+}
+
+TEST_F(ServerTest, MetricsHaveNoGpuGaugesOffTheGpu) {
+  auto res = client_->Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(metric_value(res->body, "chexrt_queue_depth{model=\"chexnet\"}")) << res->body;
+  EXPECT_EQ(res->body.find("chexrt_gpu_memory"), std::string::npos) << res->body;
+  EXPECT_FALSE(model_->runs_on_gpu());
+}
+
+// The reference engine under the CUDA backend's name: whether the gauges appear follows the
+// engine's backend alone.
+class NamedCudaEngine : public SlowEngine {
+ public:
+  using SlowEngine::SlowEngine;
+  std::string backend_name() const override { return "segmented(cuda,reference)"; }
+};
+
+TEST(ServerMetrics, GpuGaugesFollowTheEnginesBackend) {
+  ModelServerOptions options;
+  options.batcher.max_batch = kTestMaxBatch;
+  MetricsRegistry registry;
+  {
+    ModelServer model(options, registry);
+    ModelInstances instances;
+    instances.engines.push_back(
+        std::make_shared<NamedCudaEngine>(build_test_model().engine, std::chrono::microseconds(0)));
+    instances.gpus = {0, 0};  // two instances on GPU 0: one pair of gauges
+    ASSERT_TRUE(model.start(std::move(instances)).ok());
+    EXPECT_TRUE(model.runs_on_gpu());
+    const std::string text = registry.prometheus_text();
+    const auto used = metric_value(text, "chexrt_gpu_memory_used_bytes{gpu=\"0\"}");
+    const auto total = metric_value(text, "chexrt_gpu_memory_total_bytes{gpu=\"0\"}");
+    ASSERT_TRUE(used && total) << text;
+    EXPECT_EQ(text.find("gpu=\"1\""), std::string::npos);
+    if (cuda::gpu_count() == 0) {
+      // Nothing to read here: the gauges say so rather than show a number.
+      EXPECT_TRUE(std::isnan(*used) && std::isnan(*total)) << text;
+    } else {
+      EXPECT_GT(*total, 0);
+      EXPECT_LE(*used, *total);
+    }
+    model.shutdown();
+  }
+  // The collector went with the model server: scraping after it is safe.
+  EXPECT_NE(registry.prometheus_text().find("chexrt_gpu_memory_total_bytes"), std::string::npos);
 }
 
 }  // namespace

@@ -92,5 +92,17 @@ TEST(Metrics, ModelMetricsUseTheServersNames) {
   }
 }
 
+TEST(Metrics, CollectorsRunAtEveryScrapeUntilRemoved) {
+  MetricsRegistry r;
+  Gauge& g = r.gauge("scraped", "Set when scraped", {});
+  int calls = 0;
+  const int id = r.add_collector([&] { g.set(++calls * 10); });
+  EXPECT_NE(r.prometheus_text().find("scraped 10\n"), std::string::npos);
+  EXPECT_NE(r.prometheus_text().find("scraped 20\n"), std::string::npos);
+  r.remove_collector(id);
+  EXPECT_NE(r.prometheus_text().find("scraped 20\n"), std::string::npos);
+  EXPECT_EQ(calls, 2);
+}
+
 }  // namespace
 }  // namespace chexrt::server

@@ -24,8 +24,12 @@ fail() {
 export CHEXRT_CACHE_DIR=$work/cache
 
 # Usage errors: exit 2, before anything listens.
-"$chexrt" serve --gpus 3 > /dev/null 2>&1
-[ $? = 2 ] || fail "--gpus 3 should be a usage error"
+"$chexrt" serve --gpus 0,1,2,3,4,5,6,7,8 > "$work/usage.txt" 2>&1
+[ $? = 2 ] || fail "--gpus 0,...,8 should be a usage error"
+grep -q "GPU [0-9] does not exist: .*visible" "$work/usage.txt" || fail "the usage error should name the GPU: $(cat "$work/usage.txt")"
+"$chexrt" serve --device cpu --gpus 0 > "$work/usage.txt" 2>&1
+[ $? = 2 ] || fail "--device cpu --gpus 0 should be a usage error"
+grep -q "places CUDA engines" "$work/usage.txt" || fail "the usage error should say why: $(cat "$work/usage.txt")"
 "$chexrt" serve --max-batch 4 --preferred-batch 2,8 > "$work/usage.txt" 2>&1
 [ $? = 2 ] || fail "--preferred-batch above --max-batch should be a usage error"
 grep -q "preferred-batch" "$work/usage.txt" || fail "the usage error should name --preferred-batch"

@@ -63,7 +63,7 @@ Result<CachedEngine> load_or_build_cached(const std::string& path, const BuildOp
   result.path = path;
   std::error_code ec;
   if (fs::exists(path, ec)) {
-    Result<std::unique_ptr<Engine>> loaded = load_engine(path);
+    Result<std::unique_ptr<Engine>> loaded = load_engine(path, options.gpu);
     if (loaded.ok()) {
       result.engine = std::move(loaded).value();
       result.loaded = true;

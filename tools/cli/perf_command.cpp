@@ -1,8 +1,9 @@
 // chexrt perf: a load client for `chexrt serve` (and any KServe v2 server), in the spirit of
 // Triton's perf_analyzer. A closed loop per concurrency level: C workers, each on its own
-// keep-alive connection, send requests back to back; the table shows throughput, latency
-// percentiles, errors by HTTP status, and the server's own queue and compute time per request
-// from /metrics. The loop itself lives in tools/perf (chexrt_perf), where it is tested.
+// connection (keep-alive HTTP, or a gRPC channel), send requests back to back; the table shows
+// throughput, latency percentiles, errors by HTTP status (gRPC: by status code), and the
+// server's own queue and compute time per request from /metrics. The loop itself lives in
+// tools/perf (chexrt_perf), where it is tested.
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -19,8 +20,12 @@ namespace chexrt::cli {
 
 namespace {
 
+constexpr const char* kDefaultHttpUrl = "http://127.0.0.1:8000";
+constexpr const char* kDefaultGrpcTarget = "127.0.0.1:8001";
+
 struct PerfCliOptions {
-  std::string url = "http://127.0.0.1:8000";
+  std::string url;  ///< "": kDefaultHttpUrl or kDefaultGrpcTarget
+  std::string metrics_url;
   std::string model = "chexnet";
   std::vector<std::string> images;
   std::string tensor;
@@ -39,12 +44,23 @@ std::string optional_ms(const std::optional<double>& v) { return v ? format("%.3
 
 int run_perf(const PerfCliOptions& o) {
   // Everything the command line names is checked before the first request.
-  if (o.protocol == "grpc") {
-    return report_usage_error(
-        invalid_argument("--protocol grpc: the gRPC client is not built into chexrt perf; use --protocol http"));
+  const perf::Protocol protocol = o.protocol == "grpc" ? perf::Protocol::kGrpc : perf::Protocol::kHttp;
+  Status supported = perf::check_protocol(protocol);
+  if (!supported.ok()) return report_usage_error(supported);
+  if (protocol == perf::Protocol::kGrpc && o.endpoint == "predict") {
+    return report_usage_error(invalid_argument("--endpoint predict is HTTP only (/v1/predict); use --protocol http"));
   }
-  auto url = perf::parse_url(o.url);
+  const std::string url_text = !o.url.empty()                      ? o.url
+                               : protocol == perf::Protocol::kGrpc ? kDefaultGrpcTarget
+                                                                   : kDefaultHttpUrl;
+  auto url = protocol == perf::Protocol::kGrpc ? perf::parse_grpc_target(url_text) : perf::parse_url(url_text);
   if (!url.ok()) return report_usage_error(url.status());
+  perf::Url metrics_url = perf::default_metrics_url(protocol, *url);
+  if (!o.metrics_url.empty()) {
+    auto parsed = perf::parse_metrics_url(o.metrics_url);
+    if (!parsed.ok()) return report_usage_error(parsed.status());
+    metrics_url = *parsed;
+  }
   auto levels = perf::parse_concurrency(o.concurrency);
   if (!levels.ok()) return report_usage_error(levels.status());
   if (o.duration_s <= 0) return report_usage_error(invalid_argument("--duration-s must be more than 0"));
@@ -54,7 +70,9 @@ int run_perf(const PerfCliOptions& o) {
     if (!s.ok()) return report_usage_error(s);
   }
   perf::LoadOptions load;
+  load.protocol = protocol;
   load.url = *url;
+  load.metrics_url = metrics_url;
   load.model = o.model;
   load.endpoint = o.endpoint == "predict" ? perf::Endpoint::kPredict : perf::Endpoint::kV2;
   load.warmup_s = o.warmup_s;
@@ -68,7 +86,7 @@ int run_perf(const PerfCliOptions& o) {
     if (paths->empty()) return report_usage_error(not_found("--images: no image files in the paths given"));
     auto files = perf::read_image_files(*paths);
     if (!files.ok()) return report_usage_error(files.status());
-    load.requests = perf::image_requests(*files, o.batch, load.endpoint, o.model);
+    load.requests = perf::image_requests(*files, o.batch, load.endpoint, o.model, protocol);
     input = std::to_string(files->size()) + " image files, " + std::to_string(o.batch) + " per request, " +
             (load.endpoint == perf::Endpoint::kV2 ? "as the BYTES input image_bytes" : "to /v1/predict");
   } else {
@@ -79,10 +97,15 @@ int run_perf(const PerfCliOptions& o) {
     if (!tensor.ok()) return report_usage_error(tensor.status());
     std::string shape;
     for (int64_t d : tensor->shape) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-    input = "binary " + tensor->datatype + " tensor 'image' [" + shape + "] per request";
-    load.requests = {perf::encode_v2_binary_request(o.model, {*tensor}, "probabilities")};
+    input = (protocol == perf::Protocol::kGrpc ? "raw " : "binary ") + tensor->datatype + " tensor 'image' [" + shape +
+            "] per request";
+    load.requests = {protocol == perf::Protocol::kGrpc
+                         ? perf::grpc_request({std::move(*tensor)}, "probabilities")
+                         : perf::encode_v2_binary_request(o.model, {*tensor}, "probabilities")};
   }
 
+  const std::string metrics_text =
+      "http://" + metrics_url.host + ":" + std::to_string(metrics_url.port) + metrics_url.prefix;
   Status ready = perf::check_server_ready(load);
   if (!ready.ok()) return report_error(ready);
 
@@ -105,7 +128,8 @@ int run_perf(const PerfCliOptions& o) {
   }
 
   if (!o.json.empty()) {
-    nlohmann::json doc = {{"url", o.url},
+    nlohmann::json doc = {{"url", url_text},
+                          {"metrics_url", metrics_text},
                           {"model", o.model},
                           {"protocol", o.protocol},
                           {"endpoint", o.endpoint},
@@ -121,8 +145,9 @@ int run_perf(const PerfCliOptions& o) {
     Status s = core::write_file_atomically(o.csv, perf::rows_csv(rows));
     if (!s.ok()) return report_error(s);
   }
-  std::printf("%s model %s, %s; %.3g s per level after %.3g s warm-up (latency of successful requests)\n%s",
-              o.url.c_str(), o.model.c_str(), input.c_str(), o.duration_s, o.warmup_s, table.to_string().c_str());
+  std::printf("%s%s model %s, %s; %.3g s per level after %.3g s warm-up (latency of successful requests)\n%s",
+              protocol == perf::Protocol::kGrpc ? "grpc://" : "", url_text.c_str(), o.model.c_str(), input.c_str(),
+              o.duration_s, o.warmup_s, table.to_string().c_str());
   int64_t succeeded = 0;
   for (const perf::LevelResult& r : rows) succeeded += r.requests_ok;
   if (succeeded == 0) {
@@ -136,7 +161,12 @@ int run_perf(const PerfCliOptions& o) {
 void register_perf_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<PerfCliOptions>();
   CLI::App* cmd = app.add_subcommand("perf", "Load a running server (chexrt serve, KServe v2) and measure it");
-  cmd->add_option("--url", o->url, "The server's base URL (plain HTTP)")->capture_default_str();
+  cmd->add_option("--url", o->url,
+                  std::string("The server: its base URL for http (plain HTTP; default ") + kDefaultHttpUrl +
+                      "), host:port for grpc (default " + kDefaultGrpcTarget + ")");
+  cmd->add_option("--metrics-url", o->metrics_url,
+                  "The server's Prometheus page, read for its queue and compute times (default: <url>/metrics for "
+                  "http; http://<host>:8000/metrics for grpc, chexrt serve's HTTP port beside its gRPC one)");
   cmd->add_option("--model", o->model, "Model name")->capture_default_str();
   auto* images = cmd->add_option("--images", o->images,
                                  "Image files or folders to send (PNG, JPEG, DICOM), each file read once and cycled");
@@ -146,7 +176,9 @@ void register_perf_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"fp32", "fp16", "uint8"}))
       ->excludes(images);
   cmd->add_option("--batch", o->batch, "Images per request")->capture_default_str()->check(positive_integer());
-  cmd->add_option("--protocol", o->protocol, "http (grpc is not built into this client)")
+  cmd->add_option("--protocol", o->protocol,
+                  "http: KServe v2 over HTTP/REST; grpc: KServe v2 over gRPC (ModelInfer with raw_input_contents; "
+                  "tensors or --images, not --endpoint predict)")
       ->check(CLI::IsMember({"http", "grpc"}))
       ->capture_default_str();
   cmd->add_option("--endpoint", o->endpoint,

@@ -8,16 +8,19 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "app/cam_model.h"
+#include "backends/cuda/gpu_info.h"
 #include "chexrt/builder.h"
 #include "commands.h"
 #include "engine_cache.h"
 #include "model_loading.h"
 #include "runtime/backend_registry.h"
+#include "server/gpu_placement.h"
 #include "server/kserve_grpc.h"
 #include "server/kserve_http.h"
 #include "server/model_server.h"
@@ -50,30 +53,22 @@ struct ServeOptions {
 
 void log_line(const std::string& line) { std::fprintf(stderr, "chexrt serve: %s\n", line.c_str()); }
 
-// The engines, one per instance: a CUDA engine runs several inferences at once (one execution
-// context each), so its instances share it; the CPU and reference engines get one each, their
-// threads divided among them.
-Result<server::ModelInstances> load_instances(const ServeOptions& o, const std::string& model) {
+// The engines, one per instance, instance i on GPU gpus[i]: a CUDA engine runs several
+// inferences at once (one execution context each), so the instances on one GPU share that GPU's
+// engine; the CPU and reference engines get one each, their threads divided among them (and
+// ignore the GPU). The first engine is built (or loaded from the cache), the others loaded from
+// its file where there is one, so that only one build times kernels.
+Result<server::ModelInstances> load_instances(const ServeOptions& o, const std::string& model,
+                                              const std::vector<int>& gpus) {
   server::ModelInstances result;
-  if (!o.engine.empty()) {
-    CHEXRT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> first, load_engine(o.engine));
-    const bool shared = first->backend_name() == "cuda";
-    result.engines.push_back(std::move(first));
-    for (int i = 1; i < o.instances; ++i) {
-      if (shared) {
-        result.engines.push_back(result.engines[0]);
-      } else {
-        CHEXRT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> next, load_engine(o.engine));
-        result.engines.push_back(std::move(next));
-      }
-    }
-    log_line("engine " + o.engine + " loaded (no heat maps: engine files hold no feature-map output)");
-    return result;
-  }
+  result.gpus = gpus;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, cores / o.instances));
-  CHEXRT_ASSIGN_OR_RETURN(BuildOptions build, make_build_options(o.device, o.precision, o.max_batch, threads));
-  bool heatmaps = true;
+  BuildOptions build;
+  if (o.engine.empty()) {
+    CHEXRT_ASSIGN_OR_RETURN(build, make_build_options(o.device, o.precision, o.max_batch, threads));
+  }
+  bool heatmaps = o.engine.empty();
   auto import_model = [&]() -> Result<NetworkDefinition> {
     CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, load_network(model, o.max_batch));
     if (heatmaps) {
@@ -87,39 +82,56 @@ Result<server::ModelInstances> load_instances(const ServeOptions& o, const std::
     return network;
   };
   std::unique_ptr<Engine> first;
-  std::string cache_path;
-  if (o.no_engine_cache) {
+  std::string engine_file = o.engine;  // where the other instances load theirs from, if anywhere
+  build.gpu = gpus[0];
+  if (!o.engine.empty()) {
+    CHEXRT_ASSIGN_OR_RETURN(first, load_engine(o.engine, gpus[0]));
+    log_line("engine " + o.engine + " loaded (no heat maps: engine files hold no feature-map output)");
+  } else if (o.no_engine_cache) {
     CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, import_model());
     CHEXRT_ASSIGN_OR_RETURN(first, build_engine(std::move(network), build));
     log_line("engine built (" + first->backend_name() + ", not cached)");
   } else {
-    CHEXRT_ASSIGN_OR_RETURN(cache_path, engine_cache_path(model, "", build, "cam"));
+    CHEXRT_ASSIGN_OR_RETURN(std::string cache_path, engine_cache_path(model, "", build, "cam"));
     CHEXRT_ASSIGN_OR_RETURN(CachedEngine cached, load_or_build_cached(cache_path, build, import_model));
     // The classifier's weights live in the model, not in the engine file.
     if (cached.loaded) CHEXRT_RETURN_IF_ERROR(import_model().status());
     log_line(std::string("engine ") + (cached.loaded ? "loaded from the cache, " : "built and cached as ") +
              cached.path + " (" + cached.engine->backend_name() + ")");
     first = std::move(cached.engine);
+    std::error_code ec;
+    if (std::filesystem::exists(cache_path, ec)) engine_file = cache_path;
   }
   if (result.cam_weights.empty() || first->outputs().size() < 2) result.cam_weights = HostTensor();
   const bool shared = first->backend_name() == "cuda";
+  // Another instance's engine, on `gpu`.
+  auto another = [&](int gpu) -> Result<std::unique_ptr<Engine>> {
+    if (!engine_file.empty()) return load_engine(engine_file, gpu);
+    CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, import_model());
+    BuildOptions on_gpu = build;
+    on_gpu.gpu = gpu;
+    return build_engine(std::move(network), on_gpu);
+  };
+  std::map<int, std::shared_ptr<Engine>> per_gpu;  // shared CUDA engines by GPU
   result.engines.push_back(std::move(first));
+  per_gpu[gpus[0]] = result.engines[0];
   for (int i = 1; i < o.instances; ++i) {
-    if (shared) {
-      result.engines.push_back(result.engines[0]);
+    const int gpu = gpus[static_cast<size_t>(i)];
+    if (shared && per_gpu.count(gpu)) {
+      result.engines.push_back(per_gpu[gpu]);
       continue;
     }
-    std::error_code ec;
-    std::unique_ptr<Engine> next;
-    if (!cache_path.empty() && std::filesystem::exists(cache_path, ec)) {
-      CHEXRT_ASSIGN_OR_RETURN(next, load_engine(cache_path));
-    } else {
-      CHEXRT_ASSIGN_OR_RETURN(NetworkDefinition network, import_model());
-      CHEXRT_ASSIGN_OR_RETURN(next, build_engine(std::move(network), build));
-    }
+    CHEXRT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> next, another(gpu));
     result.engines.push_back(std::move(next));
+    if (shared) per_gpu[gpu] = result.engines.back();
   }
   return result;
+}
+
+std::string join(const std::vector<int>& values) {
+  std::string text;
+  for (int v : values) text += (text.empty() ? "" : ",") + std::to_string(v);
+  return text;
 }
 
 int run_serve(const ServeOptions& o) {
@@ -142,11 +154,20 @@ int run_serve(const ServeOptions& o) {
     }
     model_options.batcher.preferred_batch_sizes = *sizes;
   }
-  if (!o.gpus.empty() && o.gpus != "all" && o.gpus != "0") {
-    return report_usage_error(
-        invalid_argument("--gpus: engines are placed on GPU 0 only in this build ('all' or "
-                         "'0'), not '" +
-                         o.gpus + "'"));
+  // The GPU of each instance: --gpus round-robin, else GPU 0 (CPU engines ignore it).
+  std::vector<int> instance_gpus(static_cast<size_t>(o.instances), 0);
+  if (!o.gpus.empty()) {
+    if (o.device == "cpu" || o.device == "reference") {
+      return report_usage_error(invalid_argument("--gpus places CUDA engines; --device " + o.device + " runs none"));
+    }
+    auto gpus = server::parse_gpus(o.gpus, cuda::gpu_count());
+    if (!gpus.ok()) return report_usage_error(gpus.status());
+    instance_gpus = server::place_instances(o.instances, *gpus);
+    if (static_cast<size_t>(o.instances) < gpus->size()) {
+      log_line("note: --gpus " + o.gpus + " with " + std::to_string(o.instances) + " instance(s): GPU(s) " +
+               join(std::vector<int>(gpus->begin() + o.instances, gpus->end())) + " get none (--instances " +
+               std::to_string(gpus->size()) + " uses every one)");
+    }
   }
   if (!o.access_log.empty() && o.access_log != "-") {
     Status s = check_output_file("--access-log", o.access_log);
@@ -205,7 +226,7 @@ int run_serve(const ServeOptions& o) {
     stop_changed.notify_all();
   });
 
-  auto instances = load_instances(o, model);
+  auto instances = load_instances(o, model, instance_gpus);
   int exit_code = kExitOk;
   if (!instances.ok()) {
     log_line("error: " + instances.status().to_string());
@@ -220,6 +241,7 @@ int run_serve(const ServeOptions& o) {
   if (exit_code == kExitOk) {
     log_line("ready: model '" + o.name + "' on " + service.backend() + ", max batch " + std::to_string(o.max_batch) +
              ", " + std::to_string(o.instances) + " instance(s)" +
+             (service.runs_on_gpu() ? " on GPU(s) " + join(instance_gpus) : std::string()) +
              (service.heatmaps_available() ? ", heat maps on" : ", no heat maps") + (demo ? ", DEMO model" : ""));
     std::unique_lock<std::mutex> lock(mutex);
     stop_changed.wait(lock, [&] { return stop_signal != 0; });
@@ -274,7 +296,9 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--instances", o->instances, "Engine instances (worker threads)")
       ->capture_default_str()
       ->check(positive_integer());
-  cmd->add_option("--gpus", o->gpus, "GPUs for the instances: all or 0");
+  cmd->add_option("--gpus", o->gpus,
+                  "GPUs for the instances, placed round-robin: all (every visible GPU) or device ordinals, e.g. 0,1 "
+                  "(default: GPU 0)");
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (larger: 413)")
       ->capture_default_str()
       ->check(positive_integer());

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -21,17 +22,25 @@ void append_le32(std::string& out, uint32_t value) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
 }
 
+// "port" of host:port as a number from 1 to 65535; nothing otherwise.
+std::optional<int> parse_port(const std::string& port) {
+  char* end = nullptr;
+  const long value = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || value < 1 || value > 65535) return std::nullopt;
+  return static_cast<int>(value);
+}
+
 std::string lower(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
 }
 
-}  // namespace
-
-Result<Url> parse_url(const std::string& text) {
+// An http:// URL given to `flag`.
+Result<Url> parse_http_url(const char* flag, const std::string& text) {
   const std::string scheme = "http://";
   if (text.rfind(scheme, 0) != 0) {
-    return invalid_argument("--url " + text + ": must start with http:// (the load client speaks plain HTTP)");
+    return invalid_argument(std::string(flag) + " " + text +
+                            ": must start with http:// (the load client speaks plain HTTP)");
   }
   const std::string rest = text.substr(scheme.size());
   const size_t slash = rest.find('/');
@@ -45,15 +54,59 @@ Result<Url> parse_url(const std::string& text) {
   url.host = authority.substr(0, colon);
   if (colon != std::string::npos) {
     const std::string port = authority.substr(colon + 1);
-    char* end = nullptr;
-    const long value = std::strtol(port.c_str(), &end, 10);
-    if (port.empty() || *end != '\0' || value < 1 || value > 65535) {
-      return invalid_argument("--url " + text + ": port '" + port + "' is not a number from 1 to 65535");
-    }
-    url.port = static_cast<int>(value);
+    const auto value = parse_port(port);
+    if (!value)
+      return invalid_argument(std::string(flag) + " " + text + ": port '" + port + "' is not a number from 1 to 65535");
+    url.port = *value;
   }
-  if (url.host.empty()) return invalid_argument("--url " + text + ": no host");
+  if (url.host.empty()) return invalid_argument(std::string(flag) + " " + text + ": no host");
   return url;
+}
+
+}  // namespace
+
+Result<Url> parse_url(const std::string& text) { return parse_http_url("--url", text); }
+
+Result<Url> parse_grpc_target(const std::string& text) {
+  if (text.find("://") != std::string::npos) {
+    return invalid_argument("--url " + text + ": a gRPC target is host:port (e.g. 127.0.0.1:8001), without a scheme");
+  }
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return invalid_argument("--url " + text + ": a gRPC target is host:port (e.g. 127.0.0.1:8001); no port");
+  }
+  Url url;
+  url.host = text.substr(0, colon);
+  if (url.host.empty()) return invalid_argument("--url " + text + ": no host");
+  if (url.host.find('/') != std::string::npos) {
+    return invalid_argument("--url " + text + ": a gRPC target is host:port, without a path");
+  }
+  const auto port = parse_port(text.substr(colon + 1));
+  if (!port) {
+    return invalid_argument("--url " + text + ": port '" + text.substr(colon + 1) +
+                            "' is not a number from 1 to 65535");
+  }
+  url.port = *port;
+  return url;
+}
+
+Result<Url> parse_metrics_url(const std::string& text) {
+  CHEXRT_ASSIGN_OR_RETURN(Url url, parse_http_url("--metrics-url", text));
+  if (url.prefix.empty()) url.prefix = "/metrics";
+  return url;
+}
+
+Url default_metrics_url(Protocol protocol, const Url& url) {
+  if (protocol == Protocol::kGrpc) return Url{url.host, 8000, "/metrics"};
+  return Url{url.host, url.port, url.prefix + "/metrics"};
+}
+
+RequestBody grpc_request(std::vector<BinaryTensor> inputs, const std::string& output) {
+  RequestBody request;
+  request.images = inputs.empty() || inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
+  request.inputs = std::move(inputs);
+  request.output = output;
+  return request;
 }
 
 RequestBody encode_v2_binary_request(const std::string& model, const std::vector<BinaryTensor>& inputs,
@@ -187,7 +240,7 @@ std::string multipart_body(const std::vector<const ImageFile*>& files, const std
 }
 
 std::vector<RequestBody> image_requests(const std::vector<ImageFile>& files, int64_t batch, Endpoint endpoint,
-                                        const std::string& model) {
+                                        const std::string& model, Protocol protocol) {
   std::vector<RequestBody> requests;
   for (size_t first = 0; first < files.size(); first += static_cast<size_t>(batch)) {
     const size_t end = std::min(files.size(), first + static_cast<size_t>(batch));
@@ -197,7 +250,8 @@ std::vector<RequestBody> image_requests(const std::vector<ImageFile>& files, int
         append_le32(t.data, static_cast<uint32_t>(files[i].bytes.size()));
         t.data += files[i].bytes;
       }
-      requests.push_back(encode_v2_binary_request(model, {t}, "probabilities"));
+      requests.push_back(protocol == Protocol::kGrpc ? grpc_request({std::move(t)}, "probabilities")
+                                                     : encode_v2_binary_request(model, {t}, "probabilities"));
       continue;
     }
     RequestBody request;

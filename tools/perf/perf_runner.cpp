@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "perf/perf_transport.h"
 #include "perf/prometheus_text.h"
 
 namespace chexrt::perf {
@@ -15,20 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::unique_ptr<httplib::Client> make_client(const LoadOptions& o) {
-  auto client = std::make_unique<httplib::Client>(o.url.host, o.url.port);
-  const auto seconds = static_cast<time_t>(o.timeout_s);
-  const auto micros = static_cast<time_t>((o.timeout_s - static_cast<double>(seconds)) * 1e6);
-  client->set_connection_timeout(seconds, micros);
-  client->set_read_timeout(seconds, micros);
-  client->set_write_timeout(seconds, micros);
-  client->set_keep_alive(true);
-  // Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm holds the
-  // body until the server's delayed ACK (about 40 ms on Linux) and every latency includes it.
-  client->set_tcp_nodelay(true);
-  return client;
-}
-
 // The histogram totals of one /metrics answer; nothing when it cannot be had.
 struct Scrape {
   std::optional<HistogramTotals> queue;
@@ -36,26 +23,30 @@ struct Scrape {
   std::string problem;
 };
 
-Scrape scrape_metrics(httplib::Client& client, const LoadOptions& o) {
+Scrape scrape_metrics(httplib::Client& client, const Url& url, const LoadOptions& o) {
   Scrape s;
-  auto res = client.Get(o.url.prefix + "/metrics");
+  const std::string where =
+      "GET http://" + url.host + ":" + std::to_string(url.port) + (url.prefix.empty() ? "/" : url.prefix);
+  auto res = client.Get(url.prefix.empty() ? "/" : url.prefix);
   if (!res) {
-    s.problem = "GET /metrics: " + httplib::to_string(res.error());
+    s.problem = where + ": " + httplib::to_string(res.error());
     return s;
   }
   if (res->status != 200) {
-    s.problem = "GET /metrics answered " + std::to_string(res->status);
+    s.problem = where + " answered " + std::to_string(res->status);
     return s;
   }
   auto samples = parse_prometheus_text(res->body);
   if (!samples.ok()) {
-    s.problem = "GET /metrics: " + samples.status().message();
+    s.problem = where + ": " + samples.status().message();
     return s;
   }
   const std::map<std::string, std::string> labels = {{"model", o.model}};
   s.queue = histogram_totals(*samples, "chexrt_queue_duration_seconds", labels);
   s.compute = histogram_totals(*samples, "chexrt_compute_duration_seconds", labels);
-  if (!s.queue || !s.compute) s.problem = "/metrics has no chexrt_queue/compute_duration_seconds for this model";
+  if (!s.queue || !s.compute) {
+    s.problem = where + " has no chexrt_queue/compute_duration_seconds for model " + o.model;
+  }
   return s;
 }
 
@@ -65,65 +56,28 @@ std::optional<double> per_request_ms(const std::optional<HistogramTotals>& befor
   return (after->sum - before->sum) / (after->count - before->count) * 1e3;
 }
 
-// The error key of a request that got no HTTP answer.
-std::string transport_failure(httplib::Error error) {
-  switch (error) {
-    case httplib::Error::Connection:
-    case httplib::Error::ConnectionTimeout:
-      return "connect";  // refused, or not accepted in time
-    case httplib::Error::Write:
-      return "send";  // the connection broke (or timed out) while the request went out
-    case httplib::Error::Read:
-      return "receive";  // closed, reset or timed out before a whole answer came
-    default:
-      return "transport";
-  }
-}
-
 struct WorkerTally {
   std::vector<double> latencies_ms;
   int64_t images = 0;
   std::map<std::string, int64_t> errors;
 };
 
-void worker(const LoadOptions& o, size_t first_request, Clock::time_point window_start, Clock::time_point window_end,
-            WorkerTally* tally) {
-  auto client = make_client(o);
-  // Paths and headers made once, so that the loop only sends.
-  std::vector<std::pair<std::string, httplib::Headers>> prepared;
-  for (const RequestBody& r : o.requests) {
-    prepared.emplace_back(o.url.prefix + r.path, httplib::Headers(r.headers.begin(), r.headers.end()));
-  }
+void worker(const LoadOptions& o, const Transport& transport, size_t first_request, Clock::time_point window_start,
+            Clock::time_point window_end, WorkerTally* tally) {
+  std::unique_ptr<Connection> connection = transport.connect();
   size_t next = first_request;
   while (Clock::now() < window_end) {
     const size_t index = next++ % o.requests.size();
-    const RequestBody& r = o.requests[index];
-    const std::string& body = r.body;
     const auto start = Clock::now();
-    // A content provider sends the prepared body in place (Post(body) would copy it).
-    auto res = client->Post(
-        prepared[index].first, prepared[index].second, body.size(),
-        [&body](size_t offset, size_t length, httplib::DataSink& sink) {
-          sink.write(body.data() + offset, length);
-          return true;
-        },
-        r.content_type);
+    const std::string failure = connection->send(index);
     const auto end = Clock::now();
     if (end < window_start || end > window_end) continue;
-    std::string failure;
-    if (!res) {
-      failure = transport_failure(res.error());
-    } else if (res->status < 200 || res->status > 299) {
-      failure = std::to_string(res->status);
-    } else {
-      failure = check_answer(o.endpoint, r, res->body, res->get_header_value("Inference-Header-Content-Length"));
-    }
     if (!failure.empty()) {
       ++tally->errors[failure];
       continue;
     }
     tally->latencies_ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
-    tally->images += r.images;
+    tally->images += o.requests[index].images;
   }
 }
 
@@ -174,21 +128,26 @@ std::string check_answer(Endpoint endpoint, const RequestBody& request, const st
   return "";
 }
 
+Result<std::unique_ptr<Transport>> make_transport(const LoadOptions& options) {
+  if (options.protocol == Protocol::kGrpc) return make_grpc_transport(options);
+  return make_http_transport(options);
+}
+
+Status check_protocol(Protocol protocol) {
+  LoadOptions options;
+  options.protocol = protocol;
+  return make_transport(options).status();
+}
+
 Status check_server_ready(const LoadOptions& options) {
-  auto client = make_client(options);
-  const std::string where = "http://" + options.url.host + ":" + std::to_string(options.url.port) + options.url.prefix;
-  auto res = client->Get(options.url.prefix + "/v2/health/ready");
-  if (!res) return unavailable(where + ": cannot reach the server (" + httplib::to_string(res.error()) + ")");
-  if (res->status != 200) {
-    return unavailable(where + "/v2/health/ready answered " + std::to_string(res->status) +
-                       ": the server is not ready");
-  }
-  return Status::ok_status();
+  CHEXRT_ASSIGN_OR_RETURN(std::unique_ptr<Transport> transport, make_transport(options));
+  return transport->check_ready();
 }
 
 Result<LevelResult> run_level(const LoadOptions& o, int concurrency) {
   if (o.requests.empty()) return invalid_argument("no requests to send");
   if (concurrency < 1) return invalid_argument("concurrency must be 1 or more");
+  CHEXRT_ASSIGN_OR_RETURN(std::unique_ptr<Transport> transport, make_transport(o));
   const auto say = [&o](const std::string& line) {
     if (o.progress) o.progress(line);
   };
@@ -202,14 +161,15 @@ Result<LevelResult> run_level(const LoadOptions& o, int concurrency) {
   std::vector<std::thread> workers;
   workers.reserve(tallies.size());
   for (size_t i = 0; i < tallies.size(); ++i) {
-    workers.emplace_back(worker, std::cref(o), i, window_start, window_end, &tallies[i]);
+    workers.emplace_back(worker, std::cref(o), std::cref(*transport), i, window_start, window_end, &tallies[i]);
   }
   // The server's totals at both ends of the window, over a connection of their own.
-  auto metrics_client = make_client(o);
+  const Url metrics_url = o.metrics_url ? *o.metrics_url : default_metrics_url(o.protocol, o.url);
+  auto metrics_client = make_http_client(metrics_url, o.timeout_s);
   std::this_thread::sleep_until(window_start);
-  const Scrape before = scrape_metrics(*metrics_client, o);
+  const Scrape before = scrape_metrics(*metrics_client, metrics_url, o);
   std::this_thread::sleep_until(window_end);
-  const Scrape after = scrape_metrics(*metrics_client, o);
+  const Scrape after = scrape_metrics(*metrics_client, metrics_url, o);
   for (std::thread& t : workers) t.join();
   const double window_s = std::chrono::duration<double>(window_end - window_start).count();
 

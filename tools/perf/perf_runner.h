@@ -1,6 +1,7 @@
-// The closed loop of `chexrt perf`: C workers, each with its own keep-alive connection, post
-// requests back to back for a warm-up and then a measured window; /metrics is read at both ends
-// of the window for the server's own queue and compute time per request.
+// The closed loop of `chexrt perf`: C workers, each with its own connection (keep-alive HTTP, or a
+// gRPC channel), send requests back to back for a warm-up and then a measured window; /metrics
+// (HTTP, whatever the protocol) is read at both ends of the window for the server's own queue and
+// compute time per request.
 #pragma once
 
 #include <cstdint>
@@ -17,10 +18,16 @@
 namespace chexrt::perf {
 
 struct LoadOptions {
+  Protocol protocol = Protocol::kHttp;
+  /// HTTP: the server's base URL; gRPC: its host and port.
   Url url;
+  /// Where the Prometheus page is read (its whole path in `prefix`); nothing:
+  /// default_metrics_url(protocol, url).
+  std::optional<Url> metrics_url;
   std::string model = "chexnet";
   Endpoint endpoint = Endpoint::kV2;
-  /// Cycled through by every worker (each starts at its own offset).
+  /// Cycled through by every worker (each starts at its own offset); made for `protocol`
+  /// (grpc_request() for gRPC).
   std::vector<RequestBody> requests;
   double warmup_s = 1;
   double duration_s = 5;
@@ -39,7 +46,9 @@ struct LevelResult {
   /// not accepted in time), "send" (the connection broke or timed out while sending), "receive"
   /// (closed, reset or timed out before the whole answer), "transport" (anything else);
   /// "malformed" (a 2xx whose body is not the protocol's answer) or "image_error" (/v1/predict
-  /// answered 200 but named an image it could not read).
+  /// answered 200 but named an image it could not read). Over gRPC: the call's status code by
+  /// name ("UNAVAILABLE", "NOT_FOUND", "DEADLINE_EXCEEDED", ...), or "malformed" (an OK answer
+  /// without the outputs asked for, or with raw_output_contents that do not fit their shapes).
   std::map<std::string, int64_t> errors;
   LatencySummary latency_ms;  ///< of the successful requests
   /// Server side, per request over the window, from chexrt_queue_duration_seconds and
@@ -53,12 +62,17 @@ struct LevelResult {
   int64_t error_count() const;
 };
 
-/// GET /v2/health/ready: Unavailable naming the URL when the server cannot be reached or is not
-/// ready, so that a sweep does not start against nothing.
+/// Unsupported, naming what to install, for gRPC where chexrt is built without it.
+Status check_protocol(Protocol protocol);
+
+/// GET /v2/health/ready (gRPC: ServerReady): Unavailable naming the address when the server
+/// cannot be reached or is not ready, so that a sweep does not start against nothing;
+/// Unsupported for gRPC where chexrt is built without it.
 Status check_server_ready(const LoadOptions& options);
 
 /// Runs one concurrency level: warm-up, then the measured window. Fails only when the options
-/// are unusable (no requests); errors of single requests are counted, never fatal.
+/// are unusable (no requests, gRPC in a build without it); errors of single requests are
+/// counted, never fatal.
 Result<LevelResult> run_level(const LoadOptions& options, int concurrency);
 
 /// Whether a 2xx answer to `request` is the protocol's answer: a v2 inference response (JSON,

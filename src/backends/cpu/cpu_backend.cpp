@@ -22,7 +22,7 @@ class CpuBackend : public Backend {
   Result<std::unique_ptr<Engine>> build(const ir::Graph& graph, const BuildOptions& options) override {
     return cpu::build_cpu_engine(graph, options);
   }
-  std::map<std::string, std::string> fingerprint() const override {
+  std::map<std::string, std::string> fingerprint(const BuildOptions&) const override {
     const dnnl_version_t* v = dnnl_version();
     return {{"onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch)},
             {"cpu_bf16", cpu::has_native_bf16() ? "yes" : "no"}};

@@ -79,11 +79,11 @@ class CudaBackend : public Backend {
     return std::unique_ptr<Engine>(std::move(engine));
   }
 
-  std::map<std::string, std::string> fingerprint() const override {
+  std::map<std::string, std::string> fingerprint(const BuildOptions& options) const override {
     std::map<std::string, std::string> f;
-    int device = 0, runtime = 0;
+    int runtime = 0;
     cudaDeviceProp prop{};
-    if (cudaGetDevice(&device) == cudaSuccess && cudaGetDeviceProperties(&prop, device) == cudaSuccess) {
+    if (cudaGetDeviceProperties(&prop, options.gpu) == cudaSuccess) {
       f["device_name"] = prop.name;
       f["compute_capability"] = std::to_string(prop.major) + "." + std::to_string(prop.minor);
     }

@@ -1,5 +1,7 @@
-// Linked when chexrt is built without CUDA: the CUDA backend reports itself unavailable.
+// Linked when chexrt is built without CUDA: the CUDA backend reports itself unavailable, and
+// there are no GPUs to ask about (gpu_info.h).
 #include "backends/backend.h"
+#include "backends/cuda/gpu_info.h"
 
 namespace chexrt::backends {
 namespace {
@@ -20,3 +22,13 @@ class UnavailableCudaBackend : public Backend {
 std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<UnavailableCudaBackend>(); }
 
 }  // namespace chexrt::backends
+
+namespace chexrt::cuda {
+
+int gpu_count() { return 0; }
+
+Result<std::vector<GpuMemory>> gpu_memory(const std::vector<int>&) {
+  return unsupported("chexrt was built without CUDA: no GPU memory to read");
+}
+
+}  // namespace chexrt::cuda

@@ -300,10 +300,13 @@ class ExecutionContext {
 
 Result<std::unique_ptr<CudaEngine>> CudaEngine::build(const ir::Graph& graph, const BuildOptions& options,
                                                       const CudaBuildSettings& settings) {
-  int device = 0;
-  CHEXRT_CUDA_TRY(cudaGetDevice(&device), "selecting the GPU");
+  // Everything the engine owns (weights, handles, contexts) is made on its GPU.
+  CHEXRT_RETURN_IF_ERROR(check_gpu_ordinal(options.gpu));
+  const DeviceScope scope(options.gpu);
+  CHEXRT_RETURN_IF_ERROR(scope.status());
   std::unique_ptr<CudaEngine> e(new CudaEngine);
-  CHEXRT_CUDA_TRY(cudaGetDeviceProperties(&e->device_, device), "reading the GPU's properties");
+  e->gpu_ = options.gpu;
+  CHEXRT_CUDA_TRY(cudaGetDeviceProperties(&e->device_, options.gpu), "reading the GPU's properties");
   e->graph_ = graph;
   CHEXRT_ASSIGN_OR_RETURN(e->plan_, make_plan(e->graph_, options.max_batch, options.precision));
   e->options_ = options;
@@ -524,11 +527,13 @@ Result<const CudaEngine::Profile*> CudaEngine::tune_profile(int64_t batch, const
 
 Result<std::vector<std::vector<std::string>>> CudaEngine::candidate_tactics(const ir::Graph& graph,
                                                                             const BuildOptions& options) {
-  int device = 0;
-  CHEXRT_CUDA_TRY(cudaGetDevice(&device), "selecting the GPU");
+  CHEXRT_RETURN_IF_ERROR(check_gpu_ordinal(options.gpu));
+  const DeviceScope scope(options.gpu);
+  CHEXRT_RETURN_IF_ERROR(scope.status());
   cudaDeviceProp prop{};
-  CHEXRT_CUDA_TRY(cudaGetDeviceProperties(&prop, device), "reading the GPU's properties");
+  CHEXRT_CUDA_TRY(cudaGetDeviceProperties(&prop, options.gpu), "reading the GPU's properties");
   std::unique_ptr<CudaEngine> e(new CudaEngine);  // owns the handles and the plan while listing
+  e->gpu_ = options.gpu;
   e->graph_ = graph;
   CHEXRT_ASSIGN_OR_RETURN(e->plan_, make_plan(e->graph_, options.max_batch, options.precision));
   CHEXRT_CUDNN_TRY(cudnnCreate(&e->cudnn_), "creating a cuDNN handle");
@@ -545,6 +550,7 @@ Result<std::vector<std::vector<std::string>>> CudaEngine::candidate_tactics(cons
 }
 
 CudaEngine::~CudaEngine() {
+  const DeviceScope scope(gpu_);
   idle_renderers_.clear();
   idle_.clear();
   steps_.clear();
@@ -636,6 +642,8 @@ Status CudaEngine::infer(const std::vector<HostTensor>& inputs, std::vector<Host
 
 Status CudaEngine::infer_with(const std::vector<HostTensor>& inputs, bool use_cuda_graph,
                               std::vector<HostTensor>* outputs) {
+  const DeviceScope scope(gpu_);
+  CHEXRT_RETURN_IF_ERROR(scope.status());
   CHEXRT_ASSIGN_OR_RETURN(int64_t batch, check_inputs(inputs));
   CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
   CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false, *profile));
@@ -647,6 +655,8 @@ Status CudaEngine::infer_with(const std::vector<HostTensor>& inputs, bool use_cu
 Status CudaEngine::infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                                 std::vector<HostTensor>* outputs) {
   if (!ImagePreprocessor::supports(images)) return Engine::infer_images(images, options, outputs);
+  const DeviceScope scope(gpu_);
+  CHEXRT_RETURN_IF_ERROR(scope.status());
   CHEXRT_ASSIGN_OR_RETURN(const int64_t batch, preprocessing::check_image_batch(*this, images, options));
   CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
   CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false, *profile));
@@ -657,6 +667,7 @@ Status CudaEngine::infer_images(const std::vector<ImageView>& images, const Prep
 
 Status CudaEngine::draw_heatmaps(const HostTensor& features, const HostTensor& weights,
                                  const std::vector<HeatmapRequest>& requests, float max_alpha) {
+  const DeviceScope scope(gpu_);
   // One renderer per concurrent caller, made on first need and kept for the next call.
   std::unique_ptr<HeatmapRenderer> renderer;
   {
@@ -833,6 +844,8 @@ Result<BenchmarkResult> CudaEngine::benchmark(const BenchmarkOptions& options) {
     return invalid_argument("batch " + std::to_string(batch) + " is outside the engine's range 1.." +
                             std::to_string(max_batch()));
   }
+  const DeviceScope scope(gpu_);
+  CHEXRT_RETURN_IF_ERROR(scope.status());
   if (options.cuda.split > 1) return benchmark_split(options);
   CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
   const int streams = std::max(1, options.cuda.streams);

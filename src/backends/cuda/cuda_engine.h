@@ -2,7 +2,9 @@
 // chosen Step per plan step; execution contexts share the engine's steps and weights. Each
 // context owns a stream, an arena of activations, pinned host staging and one captured CUDA
 // graph per batch size (made on first use), so several threads can run inferences at once
-// (Engine::infer picks an idle context).
+// (Engine::infer picks an idle context). The engine lives on one GPU (BuildOptions::gpu): every
+// call that reaches the device makes it the calling thread's current device for its duration
+// (DeviceScope), so any thread may call it.
 //
 // Optimization profiles (TensorRT's, with one batch range each): the builder times the kernels
 // at every batch of builder::optimization_profiles(min, opt, max) and batch b runs the steps of the
@@ -121,6 +123,7 @@ class CudaEngine final : public Engine {
   std::vector<std::unique_ptr<Profile>> profiles_;  // from the largest batch down, as timed
   const Profile* max_profile_ = nullptr;            // profiles_[0]
   std::vector<TensorInfo> inputs_, outputs_;
+  int gpu_ = 0;                          // the device ordinal: BuildOptions::gpu
   cudnnHandle_t cudnn_ = nullptr;        // host-side queries (Step::prepare)
   cublasLtHandle_t cublaslt_ = nullptr;  // idem
   std::string device_name_;

@@ -9,6 +9,30 @@ Status check_cuda(cudaError_t e, const std::string& what) {
   return runtime_error(what + ": CUDA error " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
 }
 
+Status check_gpu_ordinal(int gpu) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    count = 0;
+  }
+  if (gpu >= 0 && gpu < count) return Status::ok_status();
+  return invalid_argument(
+      "GPU " + std::to_string(gpu) + " does not exist: " +
+      (count == 0 ? std::string("no GPU is visible")
+                  : std::to_string(count) + " GPU(s) are visible (0 to " + std::to_string(count - 1) + ")"));
+}
+
+DeviceScope::DeviceScope(int gpu) {
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess && current == gpu) return;
+  status_ = check_cuda(cudaSetDevice(gpu), "selecting GPU " + std::to_string(gpu));
+  if (status_.ok()) previous_ = current;
+}
+
+DeviceScope::~DeviceScope() {
+  if (previous_ >= 0) cudaSetDevice(previous_);
+}
+
 Status check_cudnn(cudnnStatus_t s, const std::string& what) {
   if (s == CUDNN_STATUS_SUCCESS) return Status::ok_status();
   return runtime_error(what + ": cuDNN error " + cudnnGetErrorString(s));

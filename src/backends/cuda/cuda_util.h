@@ -1,4 +1,5 @@
-// CUDA, cuDNN and cuBLASLt error codes as chexrt Status, and owners of device and pinned memory.
+// CUDA, cuDNN and cuBLASLt error codes as chexrt Status, owners of device and pinned memory, and
+// the choice of GPU.
 #pragma once
 
 #include <cublasLt.h>
@@ -16,6 +17,26 @@ namespace chexrt::cuda {
 Status check_cuda(cudaError_t e, const std::string& what);
 Status check_cudnn(cudnnStatus_t s, const std::string& what);
 Status check_cublas(cublasStatus_t s, const std::string& what);
+
+/// InvalidArgument naming `gpu` and how many GPUs are visible when no device has that ordinal.
+Status check_gpu_ordinal(int gpu);
+
+/// Makes `gpu` the calling thread's current device for the scope and restores the previous one
+/// after it, so that an engine runs on its own GPU whichever thread calls it (a server's batcher
+/// workers, a command's main thread) and leaves the caller's choice alone.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int gpu);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+  /// cudaSetDevice's failure, if it failed.
+  const Status& status() const { return status_; }
+
+ private:
+  int previous_ = -1;  // the device to restore; -1: none
+  Status status_;
+};
 
 /// Owns one cudaMalloc allocation.
 class DeviceBuffer {

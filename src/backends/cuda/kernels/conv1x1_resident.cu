@@ -257,9 +257,10 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   constexpr int kThreads = WARPS_M * WARPS_N * 32;
   auto kernel = conv1x1_resident_kernel<BM, WARPS_M, WARPS_N, STAGES, kPrologue, kTaps>;
   if (a.pool2x2 != (kTaps == 4) || !shape_fits(a, kLayout)) return cudaErrorInvalidValue;
-  // Shared memory beyond 48 KB must be opted into, once per kernel.
-  static const cudaError_t attr_status =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
+  // Shared memory beyond 48 KB must be opted into, once per kernel and device.
+  static PerDevice<cudaError_t> attributes;
+  const cudaError_t attr_status = once_per_device(
+      attributes, [&] { return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem); });
   if (attr_status != cudaSuccess) return attr_status;
   const size_t smem = kLayout.bytes(a.k_pad);
   const int sms = multiprocessor_count();

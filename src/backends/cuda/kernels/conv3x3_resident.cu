@@ -347,9 +347,10 @@ bool band_fits(const ConvGemmArgs& a, int tile_px, int stages) {
 // One persistent CTA per multiprocessor (at most one per tile, at most a.max_ctas).
 template <auto kKernel>
 cudaError_t launch_persistent(int tiles, int threads, size_t smem, const ConvGemmArgs& a, cudaStream_t stream) {
-  // Shared memory beyond 48 KB must be opted into, once per kernel.
-  static const cudaError_t attr_status =
-      cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
+  // Shared memory beyond 48 KB must be opted into, once per kernel and device.
+  static PerDevice<cudaError_t> attributes;
+  const cudaError_t attr_status = once_per_device(
+      attributes, [&] { return cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem); });
   if (attr_status != cudaSuccess) return attr_status;
   if (multiprocessor_count() <= 0) return cudaErrorInvalidValue;
   int ctas = std::min(tiles, multiprocessor_count());

@@ -428,10 +428,9 @@ cudaError_t launch_halo(const ConvGemmArgs& a, cudaStream_t stream) {
   if (a.in_w > BM || a.in_c % kBK != 0 || a.splits != 1) return cudaErrorInvalidValue;
   const int tile_h = min(a.in_h, BM / a.in_w);
   const size_t smem = halo_smem_bytes<BM, BN>(tile_h, a.in_w);
-  static std::once_flag once;
-  static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] {
-    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+  static PerDevice<cudaError_t> attributes;
+  const cudaError_t attr_status = once_per_device(attributes, [&] {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
   });
   if (attr_status != cudaSuccess) return attr_status;
   if (smem > 227 * 1024) return cudaErrorInvalidValue;
@@ -469,11 +468,11 @@ template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V, int STAGE
 cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   using T = Tile<BM, BN, WARPS_M, WARPS_N, STAGES>;
   auto kernel = conv_gemm_f16_kernel<BM, BN, WARPS_M, WARPS_N, V, STAGES>;
-  // Shared memory beyond 48 KB must be opted into, once per kernel.
+  // Shared memory beyond 48 KB must be opted into, once per kernel and device.
   constexpr size_t kMaxSmem = T::kSmemBytes > T::kClusterReduceBytes ? T::kSmemBytes : T::kClusterReduceBytes;
-  static std::once_flag once;
-  static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] { attr_status = allow_smem_and_large_clusters(kernel, kMaxSmem); });
+  static PerDevice<cudaError_t> attributes;
+  const cudaError_t attr_status =
+      once_per_device(attributes, [&] { return allow_smem_and_large_clusters(kernel, kMaxSmem); });
   if (attr_status != cudaSuccess) return attr_status;
   const int pixels = a.batch * a.out_h * a.out_w;
   const dim3 grid((pixels + BM - 1) / BM, a.out_c / BN, a.splits);

@@ -220,12 +220,10 @@ template <int BM, int BN, int WARPS_M, int WARPS_N, ConvGemmVariant V, int STAGE
 cudaError_t launch(const ConvGemmF32Args& a, cudaStream_t stream) {
   using T = Tf32Tile<BM, BN, WARPS_M, WARPS_N, STAGES>;
   auto kernel = conv_gemm_3xtf32_kernel<BM, BN, WARPS_M, WARPS_N, V, STAGES>;
-  // Shared memory beyond 48 KB must be opted into, once per kernel.
-  static std::once_flag once;
-  static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] {
-    attr_status =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::kSmemBytes));
+  // Shared memory beyond 48 KB must be opted into, once per kernel and device.
+  static PerDevice<cudaError_t> attributes;
+  const cudaError_t attr_status = once_per_device(attributes, [&] {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::kSmemBytes));
   });
   if (attr_status != cudaSuccess) return attr_status;
   if (!a.weight_lo || a.out_c % BN != 0 || a.k_pad % kBK != 0) return cudaErrorInvalidValue;

@@ -161,11 +161,9 @@ template <int BM, int BN, int TM, int TN, ConvGemmVariant V>
 cudaError_t launch(const ConvGemmF32Args& a, cudaStream_t stream) {
   using T = F32Tile<BM, BN, TM, TN, V>;
   auto kernel = conv_gemm_f32_kernel<BM, BN, TM, TN, V>;
-  static std::once_flag once;
-  static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] {
-    attr_status =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::kSmemBytes));
+  static PerDevice<cudaError_t> attributes;
+  const cudaError_t attr_status = once_per_device(attributes, [&] {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::kSmemBytes));
   });
   if (attr_status != cudaSuccess) return attr_status;
   const int pixels = a.batch * a.out_h * a.out_w;

@@ -254,10 +254,9 @@ cudaError_t launch(const ConvGemmArgs& a, cudaStream_t stream) {
   const size_t epilogue = size_t(kRows) * (kCout + 8) * 2;
   const size_t smem = std::max(pipe, epilogue);
   if (smem > 227 * 1024) return cudaErrorInvalidValue;
-  static std::once_flag once;
-  static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] {
-    attr_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+  static PerDevice<cudaError_t> attributes;
+  const cudaError_t attr_status = once_per_device(attributes, [&] {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
   });
   if (attr_status != cudaSuccess) return attr_status;
   const int tile_h = kRows / geo.wp;

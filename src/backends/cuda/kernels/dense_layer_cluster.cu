@@ -289,9 +289,9 @@ template <int KG>
 cudaError_t launch_split(const DenseLayerArgs& a, cudaStream_t stream) {
   auto kernel = dense_layer_cluster_kernel<KG>;
   constexpr size_t kSmem = Split<KG>::kSmemBytes;
-  static std::once_flag once;
-  static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] { attr_status = allow_smem_and_large_clusters(kernel, kSmem); });
+  static PerDevice<cudaError_t> attributes;
+  const cudaError_t attr_status =
+      once_per_device(attributes, [&] { return allow_smem_and_large_clusters(kernel, kSmem); });
   if (attr_status != cudaSuccess) return attr_status;
   return launch_cluster_pdl(kernel, dim3(kDenseCluster * dense_band_count(a)), dim3(kDenseCluster), kThreads, kSmem,
                             stream, a);

@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cstdint>
+#include <mutex>
 
 namespace chexrt::cuda::device {
 
@@ -49,18 +50,50 @@ cudaError_t launch_pdl(Kernel kernel, dim3 grid, int threads, size_t smem, cudaS
   return cudaLaunchKernelEx(&config, kernel, args...);
 }
 
-/// Host side: the current device's multiprocessor count, queried once (0 if the query fails),
-/// for persistent kernels that size their grid to the GPU.
+/// Host side: a value computed once per device, for the current device when asked. Engines may
+/// run on several GPUs of one process (`chexrt serve --gpus`): a kernel attribute set with
+/// cudaFuncSetAttribute holds for the current device's copy of the kernel only (the driver API's
+/// cuKernelSetAttribute takes the device), and devices may differ (multiprocessor count).
+template <class T>
+class PerDevice {
+ public:
+  static constexpr int kMaxDevices = 64;
+  /// compute() on the current device's first request, its result after; `fallback` when there
+  /// is no current device.
+  template <class Compute>
+  T get(Compute&& compute, T fallback) {
+    int device = 0;
+    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return fallback;
+    std::call_once(flags_[device], [&] { values_[device] = compute(); });
+    return values_[device];
+  }
+
+ private:
+  std::once_flag flags_[kMaxDevices];
+  T values_[kMaxDevices]{};
+};
+
+/// Host side: `set_up()` (cudaFuncSetAttribute calls for one kernel) once per device, its
+/// status kept: call it before each launch of the kernel.
+template <class SetUp>
+cudaError_t once_per_device(PerDevice<cudaError_t>& done, SetUp&& set_up) {
+  return done.get(set_up, cudaErrorInvalidDevice);
+}
+
+/// Host side: the current device's multiprocessor count, queried once per device (0 if the query
+/// fails), for persistent kernels that size their grid to the GPU.
 inline int multiprocessor_count() {
-  static const int count = [] {
-    int device = 0, n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      return 0;
-    }
-    return n;
-  }();
-  return count;
+  static PerDevice<int> counts;
+  return counts.get(
+      [] {
+        int device = 0, n = 0;
+        if (cudaGetDevice(&device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+          return 0;
+        }
+        return n;
+      },
+      0);
 }
 
 /// Host side: lets `kernel` use `smem` bytes of dynamic shared memory (beyond 48 KB must be

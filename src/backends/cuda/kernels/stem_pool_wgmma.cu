@@ -225,10 +225,9 @@ bool stem_pool_fits(const StemPoolArgs& a) {
 cudaError_t launch_stem_pool_wgmma(const StemPoolArgs& a, cudaStream_t stream) {
   if (!stem_pool_fits(a)) return cudaErrorInvalidValue;
   const StemGeometry geo = StemGeometry::make(a.in_w);
-  static std::once_flag once;
-  static cudaError_t attr_status = cudaSuccess;
-  std::call_once(once, [&] {
-    attr_status = cudaFuncSetAttribute(stem_pool_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+  static PerDevice<cudaError_t> attributes;
+  const cudaError_t attr_status = once_per_device(attributes, [&] {
+    return cudaFuncSetAttribute(stem_pool_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
   });
   if (attr_status != cudaSuccess) return attr_status;
   const int bands = (a.in_h / 2 + a.band - 1) / a.band;
