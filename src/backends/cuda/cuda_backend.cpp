@@ -86,6 +86,8 @@ class CudaBackend : public Backend {
     if (cudaGetDeviceProperties(&prop, options.gpu) == cudaSuccess) {
       f["device_name"] = prop.name;
       f["compute_capability"] = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+    } else {
+      cudaGetLastError();  // a GPU that does not exist (refused by build): not the next call's error
     }
     cudaRuntimeGetVersion(&runtime);
     f["cuda_runtime_version"] = version_string(runtime);
