@@ -22,6 +22,7 @@
 #                        [--importers] [--python]
 # When the bundle holds an earlier revision's chexrt (scripts/gpu_bundle.sh --before REV), the
 # engine benchmarks run it too, alternating with this one, and the table shows both.
+# --serve-instances N runs only --serve's last part (the server with N instances).
 # --serve starts `chexrt serve` on an FP16 engine and loads it with `chexrt perf` over loopback:
 # binary FP16 and UINT8 tensors, NIH PNGs as BYTES tensors and as /v1/predict uploads.
 # --first-call builds an FP16 engine file for batch 1..256 and times the first inference at
@@ -41,7 +42,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-gpu_out}
 mkdir -p "$out"
 tests=1 bench=1 smoke=1 sanitizer=1 peers=1 batches=1,32,256 peer_configs=eager_tf32,compile_fp16 per_layer=0
-pipeline=0 serve=0 heatmaps=0 first_call=0 importers=0 python=0
+pipeline=0 serve=0 heatmaps=0 first_call=0 importers=0 python=0 serve_instances=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-tests) tests=0 ;;
@@ -56,6 +57,7 @@ while [ $# -gt 0 ]; do
     --pipeline-quick) pipeline=quick ;;
     --heatmaps) heatmaps=1 ;;
     --serve) serve=1 ;;
+    --serve-instances) serve=instances; serve_instances=$2; shift ;;
     --first-call) first_call=1 ;;
     --importers) importers=1 ;;
     --python) python=1 ;;
@@ -242,11 +244,16 @@ if [ "$python" = 1 ]; then
   fi
 fi
 
-if [ "$serve" = 1 ]; then
+if [ "$serve" != 0 ]; then
   echo "== chexrt serve, loaded by chexrt perf over loopback"
   {
     "$chexrt" build --model "$model" --device cuda --precision fp16 --batch 1:256:256 --out "$work/serve.engine"
     port=18000
+    url=http://127.0.0.1:$port
+  }  >"$out/serve_perf.log" 2>&1
+fi
+if [ "$serve" = 1 ]; then
+  {
     "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 --max-batch 256 \
       --max-queue 4096 --access-log "$work/access.log" >"$out/serve.log" 2>&1 &
     server=$!
@@ -270,8 +277,12 @@ if [ "$serve" = 1 ]; then
     kill -TERM $server
     wait $server
     echo "serve exit status after SIGTERM: $?"
-    echo "-- the same engine served by 2 instances (two execution contexts, host work in parallel)"
-    "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 --max-batch 256 --instances 2 \
+  } >>"$out/serve_perf.log" 2>&1
+fi
+if [ "$serve" != 0 ]; then
+  {
+    echo "-- the same engine served by $serve_instances instances (execution contexts, host work in parallel)"
+    "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 --max-batch 256 --instances $serve_instances \
       --max-queue 4096 >>"$out/serve.log" 2>&1 &
     server=$!
     for _ in $(seq 1 240); do
@@ -284,8 +295,8 @@ if [ "$serve" = 1 ]; then
     "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4
     kill -TERM $server
     wait $server
-    echo "serve (2 instances) exit status after SIGTERM: $?"
-  } >"$out/serve_perf.log" 2>&1
+    echo "serve ($serve_instances instances) exit status after SIGTERM: $?"
+  } >>"$out/serve_perf.log" 2>&1
   grep -vE '^(perf: |NOTE: )' "$out/serve_perf.log" | tail -60
   tail -5 "$out/serve.log"
 fi
