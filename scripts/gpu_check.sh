@@ -73,6 +73,28 @@ export CHEXRT_REFERENCE_MODEL=$model CHEXRT_REFERENCE_DIR=$bundle/reference CHEX
 status=0
 work=$(mktemp -d)
 
+# link_pngs DIR [N]: N (default 2,000) links in DIR to the bundled NIH PNGs, in turn.
+link_pngs() {
+  local dir=$1 count=${2:-2000} sources=(data/cxr/nih/*.png)
+  mkdir -p "$dir"
+  for i in $(seq 0 $((count - 1))); do
+    local src=${sources[$((i % ${#sources[@]}))]}
+    ln -s "$PWD/$src" "$dir/$(printf '%04d_%s' "$i" "$(basename "$src")")"
+  done
+}
+
+# start_server ARGS...: `chexrt serve --engine $work/serve.engine --port $port ARGS` in the
+# background (its pid in $server, its log appended to serve.log), once it answers ready.
+start_server() {
+  "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 "$@" >>"$out/serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 240); do
+    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+      "http://127.0.0.1:$port/v2/health/ready" 2>/dev/null && break
+    sleep 0.5
+  done
+}
+
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $(hostname)"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw \
   --format=csv | tee "$out/gpu.txt"
@@ -254,15 +276,7 @@ if [ "$serve" != 0 ]; then
 fi
 if [ "$serve" = 1 ]; then
   {
-    "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 --max-batch 256 \
-      --max-queue 4096 --access-log "$work/access.log" >"$out/serve.log" 2>&1 &
-    server=$!
-    for _ in $(seq 1 240); do
-      python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-        "http://127.0.0.1:$port/v2/health/ready" 2>/dev/null && break
-      sleep 0.5
-    done
-    url=http://127.0.0.1:$port
+    start_server --max-batch 256 --max-queue 4096 --access-log "$work/access.log"
     echo "-- one 224x224 tensor per request, concurrency 1 (latency): FP16, then UINT8 pixels"
     "$chexrt" perf --url $url --tensor fp16 --batch 1 --concurrency 1 --duration-s 5 --json "$out/perf_c1.json"
     "$chexrt" perf --url $url --tensor uint8 --batch 1 --concurrency 1 --duration-s 5 --json "$out/perf_c1_uint8.json"
@@ -282,14 +296,7 @@ fi
 if [ "$serve" != 0 ]; then
   {
     echo "-- the same engine served by $serve_instances instances (execution contexts, host work in parallel)"
-    "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 --max-batch 256 --instances $serve_instances \
-      --max-queue 4096 >>"$out/serve.log" 2>&1 &
-    server=$!
-    for _ in $(seq 1 240); do
-      python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-        "http://127.0.0.1:$port/v2/health/ready" 2>/dev/null && break
-      sleep 0.5
-    done
+    start_server --max-batch 256 --instances $serve_instances --max-queue 4096
     "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64 --duration-s 4
     "$chexrt" perf --url $url --tensor uint8 --batch 16 --concurrency 64 --duration-s 4
     "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4
@@ -303,12 +310,7 @@ fi
 
 if [ "$pipeline" = quick ]; then
   echo "== files to findings (quick): 2,000 links to the bundled NIH PNGs"
-  mkdir -p "$work/png"
-  sources=(data/cxr/nih/*.png)
-  for i in $(seq 0 1999); do
-    src=${sources[$((i % ${#sources[@]}))]}
-    ln -s "$PWD/$src" "$work/png/$(printf '%04d_%s' "$i" "$(basename "$src")")"
-  done
+  link_pngs "$work/png"
   {
     python3 bench/peak_rss.py --label build "$chexrt" build --model "$model" --device cuda --precision fp16 \
       --batch 1:256:256 --out "$work/m.engine"
@@ -329,12 +331,7 @@ fi
 
 if [ "$heatmaps" = 1 ]; then
   echo "== heat maps: predict --heatmap-dir on 2,000 links to the bundled NIH PNGs"
-  mkdir -p "$work/maps_png"
-  sources=(data/cxr/nih/*.png)
-  for i in $(seq 0 1999); do
-    src=${sources[$((i % ${#sources[@]}))]}
-    ln -s "$PWD/$src" "$work/maps_png/$(printf '%04d_%s' "$i" "$(basename "$src")")"
-  done
+  link_pngs "$work/maps_png"
   {
     # The first run builds the engine and leaves it in the engine cache for the others.
     for where in device host; do
