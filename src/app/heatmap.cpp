@@ -115,6 +115,22 @@ Result<Image8> render_sample_heatmap(const HostTensor& features, int64_t sample,
   return render_heatmap(xray, map, crop_region, {});
 }
 
+Result<Image8> draw_sample_heatmap(Engine* engine, const HostTensor& features, int64_t sample,
+                                   const HostTensor& weights, int class_index, const Image8& xray,
+                                   const Region& crop_region) {
+  if (!engine) return render_sample_heatmap(features, sample, weights, class_index, xray, crop_region);
+  Image8 rgb{xray.width, xray.height, 3, std::vector<uint8_t>(static_cast<size_t>(xray.width) * xray.height * 3)};
+  HeatmapRequest request;
+  request.image = view_of(xray);
+  request.x0 = crop_region.x0, request.y0 = crop_region.y0;
+  request.x1 = crop_region.x1, request.y1 = crop_region.y1;
+  request.sample = sample;
+  request.class_index = class_index;
+  request.out = rgb.pixels.data();
+  CHEXRT_RETURN_IF_ERROR(engine->draw_heatmaps(features, weights, {request}));
+  return rgb;
+}
+
 Status write_heatmap_file(const Image8& rgb, int class_index, const std::string& dir, const std::string& image_path,
                           std::string* written, ImageFormat format) {
   if (format != ImageFormat::kPng && format != ImageFormat::kJpeg) {
@@ -128,16 +144,6 @@ Status write_heatmap_file(const Image8& rgb, int class_index, const std::string&
                            std::string(kFindingNames[class_index]) + (jpeg ? ".jpg" : ".png");
   *written = (std::filesystem::path(dir) / name).string();
   return jpeg ? write_jpeg(*written, rgb) : write_png(*written, rgb);
-}
-
-Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
-                            const Image8& xray, const Region& crop_region, const std::string& dir,
-                            const std::string& image_path, std::string* written, ImageFormat format) {
-  if (format != ImageFormat::kPng && format != ImageFormat::kJpeg) {
-    return invalid_argument("heat map: written as PNG or JPEG only");
-  }
-  CHEXRT_ASSIGN_OR_RETURN(Image8 rgb, render_sample_heatmap(features, sample, weights, class_index, xray, crop_region));
-  return write_heatmap_file(rgb, class_index, dir, image_path, written, format);
 }
 
 }  // namespace chexrt::app

@@ -12,6 +12,7 @@
 
 #include "app/image_io.h"
 #include "app/preprocess.h"
+#include "chexrt/engine.h"
 #include "chexrt/heatmap.h"
 #include "chexrt/tensor.h"
 
@@ -55,20 +56,16 @@ Status write_heatmap_png(const std::string& path, const Image8& xray, const Acti
 Result<Image8> render_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights,
                                      int class_index, const Image8& xray, const Region& crop_region);
 
+/// render_sample_heatmap() drawn by `engine` (Engine::draw_heatmaps: on its device where it
+/// draws there, the same bytes as the host), or on the host here when `engine` is null.
+Result<Image8> draw_sample_heatmap(Engine* engine, const HostTensor& features, int64_t sample,
+                                   const HostTensor& weights, int class_index, const Image8& xray,
+                                   const Region& crop_region);
+
 /// A drawn heat map (class `class_index`, of the image at `image_path`) written atomically as
 /// `<dir>/<image stem>.<finding>.png` (PNG, level 1) or `.jpg` (`format` kJpeg, quality 90); the
 /// path goes to `written`.
 Status write_heatmap_file(const Image8& rgb, int class_index, const std::string& dir, const std::string& image_path,
                           std::string* written, ImageFormat format = ImageFormat::kPng);
-
-/// The heat map of sample `sample` of `features` ([N, C, h, w], the engine's feature-map
-/// output) for class `class_index`, drawn over `xray` on `crop_region` of it (where the model's
-/// crop came from), written atomically as `<dir>/<image stem>.<finding>.png` (PNG, level 1) or
-/// `.jpg` (`format` kJpeg: quality 90, 40% of the PNG's encoding time); the path goes
-/// to `written`.
-Status write_sample_heatmap(const HostTensor& features, int64_t sample, const HostTensor& weights, int class_index,
-                            const Image8& xray, const Region& crop_region, const std::string& dir,
-                            const std::string& image_path, std::string* written,
-                            ImageFormat format = ImageFormat::kPng);
 
 }  // namespace chexrt::app

@@ -175,26 +175,12 @@ void Pipeline::write_heatmap(const InferredBatch& batch, const BatchItem& item, 
   // The map of the centre crop (sample 4 of a ten-crop) is drawn where that crop came from.
   const int64_t sample = item.first_sample + (samples_ == 10 ? 4 : 0);
   const auto start = Clock::now();
-  Image8 rgb;
-  if (heatmaps_on_device_) {
-    // Each pool thread has the engine draw its own file's map: the copies to and from the device
-    // (4 MB for a 1024x1024 X-ray) then run on every core, not on the postprocessing thread alone.
-    const Image8& xray = item.image;
-    rgb = Image8{xray.width, xray.height, 3, std::vector<uint8_t>(static_cast<size_t>(xray.width) * xray.height * 3)};
-    HeatmapRequest request;
-    request.image = view_of(xray);
-    request.x0 = item.crop_region.x0, request.y0 = item.crop_region.y0;
-    request.x1 = item.crop_region.x1, request.y1 = item.crop_region.y1;
-    request.sample = sample;
-    request.class_index = finding;
-    request.out = rgb.pixels.data();
-    r.heatmap_status = engine_.draw_heatmaps(batch.outputs[1], options_.heatmap_weights, {request});
-  } else {
-    Result<Image8> drawn = render_sample_heatmap(batch.outputs[1], sample, options_.heatmap_weights, finding,
-                                                 item.image, item.crop_region);
-    r.heatmap_status = drawn.status();
-    if (drawn.ok()) rgb = std::move(*drawn);
-  }
+  // On the device, each pool thread has the engine draw its own file's map: the copies to and
+  // from the device (4 MB for a 1024x1024 X-ray) then run on every core, not on the
+  // postprocessing thread alone.
+  Result<Image8> drawn = draw_sample_heatmap(heatmaps_on_device_ ? &engine_ : nullptr, batch.outputs[1], sample,
+                                             options_.heatmap_weights, finding, item.image, item.crop_region);
+  r.heatmap_status = drawn.status();
   *draw_s = seconds_since(start);
   if (!r.heatmap_status.ok()) {
     r.heatmap_status = r.heatmap_status.with_context(r.path);
@@ -202,7 +188,7 @@ void Pipeline::write_heatmap(const InferredBatch& batch, const BatchItem& item, 
   }
   const auto encode_start = Clock::now();
   r.heatmap_status =
-      write_heatmap_file(rgb, finding, options_.heatmap_dir, r.path, &r.heatmap, options_.heatmap_format);
+      write_heatmap_file(*drawn, finding, options_.heatmap_dir, r.path, &r.heatmap, options_.heatmap_format);
   *encode_s = seconds_since(encode_start);
 }
 

@@ -258,7 +258,8 @@ void HttpServer::add_routes() {
            }
            if (!read) return send_error(res, invalid_argument("the request body could not be read"));
            auto header_length = size_header(req, "Inference-Header-Content-Length");
-           auto request = header_length.ok() ? parse_infer_request(body, *header_length)
+           OutputEncoding encoding;
+           auto request = header_length.ok() ? parse_infer_request(body, *header_length, &encoding)
                                              : Result<InferRequest>(header_length.status());
            if (!request.ok()) {
              if (counted) counted->fail(FailureReason::kInvalidArgument);
@@ -266,7 +267,6 @@ void HttpServer::add_routes() {
            }
            request->model_name = req.matches[1].str();
            request->model_version = version_of(req);
-           const OutputEncoding encoding = output_encoding(body, *header_length);
            auto response = service.infer(std::move(request).value());
            if (!response.ok()) return send_error(res, response.status());
            EncodedResponse encoded = encode_infer_response(*response, encoding);

@@ -200,9 +200,29 @@ json tensor_json_data(const Tensor& t) {
   return data;
 }
 
+OutputEncoding output_encoding(const json& j) {
+  OutputEncoding encoding;
+  const json& p = j.value("parameters", json::object());
+  if (p.is_object() && p.contains("binary_data_output") && p["binary_data_output"].is_boolean()) {
+    encoding.all_binary = p["binary_data_output"].get<bool>();
+  }
+  const json& outputs = j.value("outputs", json::array());
+  if (!outputs.is_array()) return encoding;
+  for (const json& out : outputs) {
+    if (!out.is_object() || !out.contains("parameters") || !out["parameters"].is_object()) continue;
+    const json& op = out["parameters"];
+    if (op.contains("binary_data") && op["binary_data"].is_boolean() && op["binary_data"].get<bool>() &&
+        out.contains("name") && out["name"].is_string()) {
+      encoding.binary_outputs.push_back(out["name"].get<std::string>());
+    }
+  }
+  return encoding;
+}
+
 }  // namespace
 
-Result<InferRequest> parse_infer_request(const std::string& body, std::optional<size_t> header_length) {
+Result<InferRequest> parse_infer_request(const std::string& body, std::optional<size_t> header_length,
+                                         OutputEncoding* encoding) {
   CHEXRT_ASSIGN_OR_RETURN(json j, parse_header(body, header_length));
   InferRequest request;
   if (j.contains("id")) {
@@ -292,28 +312,8 @@ Result<InferRequest> parse_infer_request(const std::string& body, std::optional<
       request.requested_outputs.push_back(out["name"].get<std::string>());
     }
   }
+  if (encoding) *encoding = output_encoding(j);
   return request;
-}
-
-OutputEncoding output_encoding(const std::string& body, std::optional<size_t> header_length) {
-  OutputEncoding encoding;
-  auto j = parse_header(body, header_length);
-  if (!j.ok()) return encoding;
-  const json& p = j->value("parameters", json::object());
-  if (p.is_object() && p.contains("binary_data_output") && p["binary_data_output"].is_boolean()) {
-    encoding.all_binary = p["binary_data_output"].get<bool>();
-  }
-  const json& outputs = j->value("outputs", json::array());
-  if (!outputs.is_array()) return encoding;
-  for (const json& out : outputs) {
-    if (!out.is_object() || !out.contains("parameters") || !out["parameters"].is_object()) continue;
-    const json& op = out["parameters"];
-    if (op.contains("binary_data") && op["binary_data"].is_boolean() && op["binary_data"].get<bool>() &&
-        out.contains("name") && out["name"].is_string()) {
-      encoding.binary_outputs.push_back(out["name"].get<std::string>());
-    }
-  }
-  return encoding;
 }
 
 EncodedResponse encode_infer_response(const InferResponse& response, const OutputEncoding& encoding) {

@@ -12,19 +12,19 @@
 
 namespace chexrt::server {
 
-/// Parses a request body. `header_length`: the Inference-Header-Content-Length header's value, or
-/// nothing when the whole body is JSON. Errors are InvalidArgument naming the field
-/// ("inputs[0].shape", ...).
-Result<InferRequest> parse_infer_request(const std::string& body, std::optional<size_t> header_length);
-
 /// Which outputs go back as binary data: per output ("outputs[i].parameters.binary_data") or all
 /// ("parameters.binary_data_output").
 struct OutputEncoding {
   bool all_binary = false;
   std::vector<std::string> binary_outputs;
 };
-/// Read from the same body as parse_infer_request (already known to parse).
-OutputEncoding output_encoding(const std::string& body, std::optional<size_t> header_length);
+
+/// Parses a request body. `header_length`: the Inference-Header-Content-Length header's value, or
+/// nothing when the whole body is JSON. Errors are InvalidArgument naming the field
+/// ("inputs[0].shape", ...). `encoding`, when given, receives how the request asks its outputs
+/// back, read from the same parse.
+Result<InferRequest> parse_infer_request(const std::string& body, std::optional<size_t> header_length,
+                                         OutputEncoding* encoding = nullptr);
 
 /// The response body, and the JSON header's length when any output is binary (for the
 /// Inference-Header-Content-Length header; nothing for an all-JSON answer).

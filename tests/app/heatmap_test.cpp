@@ -105,8 +105,9 @@ TEST(Heatmap, WritesTheSampleAsJpegOnRequest) {
   for (int64_t i = 0; i < weights.numel(); ++i) weights.data<float>()[i] = 0.1f * static_cast<float>(i % 5);
   const Region whole{0, 0, 64, 48};
   std::string written;
-  Status s = write_sample_heatmap(features, 1, weights, 2, xray8, whole, dir.path(), "/x/ray/case7.png", &written,
-                                  ImageFormat::kJpeg);
+  Result<Image8> drawn = draw_sample_heatmap(nullptr, features, 1, weights, 2, xray8, whole);
+  ASSERT_TRUE(drawn.ok()) << drawn.status().to_string();
+  Status s = write_heatmap_file(*drawn, 2, dir.path(), "/x/ray/case7.png", &written, ImageFormat::kJpeg);
   ASSERT_TRUE(s.ok()) << s.to_string();
   EXPECT_EQ(written, dir.file("case7." + std::string(kFindingNames[2]) + ".jpg"));
   Result<Image8> jpeg = decode_image8(read_bytes(written).data(), read_bytes(written).size(), written);
