@@ -229,8 +229,7 @@ cudaError_t launch(const ConvGemmF32Args& a, cudaStream_t stream) {
   if (!a.weight_lo || a.out_c % BN != 0 || a.k_pad % kBK != 0) return cudaErrorInvalidValue;
   const int pixels = a.batch * a.out_h * a.out_w;
   const dim3 grid((pixels + BM - 1) / BM, a.out_c / BN);
-  kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(a);
-  return cudaGetLastError();
+  return device::launch(kernel, grid, dim3(T::kThreads), T::kSmemBytes, stream, a);
 }
 
 using Table = TileTable<ConvGemmTile, ConvGemmF32Args>;

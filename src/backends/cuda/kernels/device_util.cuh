@@ -34,6 +34,18 @@ __device__ __forceinline__ void cp_async_wait() {
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 __device__ __forceinline__ void pdl_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;\n" ::); }
 
+/// Host side: launches `kernel` and returns this launch's own error (`<<<>>>` followed by
+/// cudaGetLastError() would also return an earlier call's error left on the thread).
+template <class Kernel, class... Args>
+cudaError_t launch(Kernel kernel, dim3 grid, dim3 threads, size_t smem, cudaStream_t stream, Args... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = threads;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  return cudaLaunchKernelEx(&config, kernel, args...);
+}
+
 /// Host side: launches `kernel` with programmatic stream serialization (see pdl_wait).
 template <class Kernel, class... Args>
 cudaError_t launch_pdl(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t stream, Args... args) {

@@ -2,6 +2,8 @@
 // must round each multiply and add separately, as the host does.
 #include "backends/cuda/kernels/heatmap.cuh"
 
+#include "backends/cuda/kernels/device_util.cuh"
+
 namespace chexrt::cuda {
 namespace {
 
@@ -86,12 +88,11 @@ cudaError_t launch_heatmaps(const uint8_t* upload, const HeatmapJob* jobs, const
                             int map_height, int max_height, float* maps, float* stats, uint8_t* out,
                             cudaStream_t stream) {
   if (num_jobs <= 0) return cudaSuccess;
-  activation_maps<<<num_jobs, kThreads, 0, stream>>>(jobs, floats, channels, map_width * map_height, maps, stats);
-  const cudaError_t first = cudaGetLastError();
+  const cudaError_t first = device::launch(activation_maps, dim3(num_jobs), dim3(kThreads), 0, stream, jobs, floats,
+                                           channels, map_width * map_height, maps, stats);
   if (first != cudaSuccess) return first;
-  draw_rows<<<dim3(max_height, num_jobs), kThreads, 0, stream>>>(upload, jobs, blends, maps, stats, map_width,
-                                                                 map_height, out);
-  return cudaGetLastError();
+  return device::launch(draw_rows, dim3(max_height, num_jobs), dim3(kThreads), 0, stream, upload, jobs, blends, maps,
+                        stats, map_width, map_height, out);
 }
 
 }  // namespace chexrt::cuda

@@ -1,5 +1,7 @@
 #include "backends/cuda/kernels/image_preprocess.cuh"
 
+#include "backends/cuda/kernels/device_util.cuh"
+
 namespace chexrt::cuda {
 namespace {
 
@@ -73,13 +75,13 @@ cudaError_t launch_image_preprocess(const uint8_t* upload, const PreprocessImage
                                     const float* normalize, int num_images, int max_rows, int max_crops, int crop,
                                     uint8_t* narrow, float* out, cudaStream_t stream) {
   if (num_images <= 0) return cudaSuccess;
-  resize_rows<<<dim3(max_rows, num_images), 256, kMaxPreprocessRowBytes, stream>>>(upload, images, tables, narrow);
-  const cudaError_t first = cudaGetLastError();
+  const cudaError_t first = device::launch(resize_rows, dim3(max_rows, num_images), dim3(256), kMaxPreprocessRowBytes,
+                                           stream, upload, images, tables, narrow);
   if (first != cudaSuccess) return first;
   constexpr int kThreads = 256;
   const dim3 grid((crop * crop + kThreads - 1) / kThreads, num_images, max_crops);
-  resize_columns_crop<<<grid, kThreads, 0, stream>>>(images, tables, normalize, narrow, crop, out);
-  return cudaGetLastError();
+  return device::launch(resize_columns_crop, grid, dim3(kThreads), 0, stream, images, tables, normalize, narrow, crop,
+                        out);
 }
 
 }  // namespace chexrt::cuda

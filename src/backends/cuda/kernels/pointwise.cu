@@ -256,13 +256,8 @@ cudaError_t launch_half_to_float(const void* x, float* y, long long count, cudaS
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 16 != 0)
     return cudaErrorInvalidValue;
   const long long vectors = (count + 7) / 8;
-  // cudaLaunchKernel returns this launch's own error; <<<>>> + cudaGetLastError() would also
-  // return an earlier call's unrelated error left on the thread.
-  const __half* in = static_cast<const __half*>(x);
-  void* args[] = {&in, &y, &count};
-  return cudaLaunchKernel(reinterpret_cast<const void*>(&half_to_float),
-                          dim3(static_cast<unsigned>((vectors + kThreads - 1) / kThreads)), dim3(kThreads), args, 0,
-                          stream);
+  return device::launch(half_to_float, dim3(static_cast<unsigned>((vectors + kThreads - 1) / kThreads)), dim3(kThreads),
+                        0, stream, static_cast<const __half*>(x), y, count);
 }
 
 }  // namespace chexrt::cuda
