@@ -221,9 +221,11 @@ OutputEncoding output_encoding(const json& j) {
 
 }  // namespace
 
-Result<InferRequest> parse_infer_request(const std::string& body, std::optional<size_t> header_length,
+Result<InferRequest> parse_infer_request(std::string body, std::optional<size_t> header_length,
                                          OutputEncoding* encoding) {
   CHEXRT_ASSIGN_OR_RETURN(json j, parse_header(body, header_length));
+  const size_t body_size = body.size();
+  bool body_taken = false;  // the last binary input took the body's storage as its data
   InferRequest request;
   if (j.contains("id")) {
     if (!j["id"].is_string()) return invalid_argument("id must be a string");
@@ -280,11 +282,21 @@ Result<InferRequest> parse_infer_request(const std::string& body, std::optional<
         return invalid_argument(field +
                                 ".parameters.binary_data_size needs the Inference-Header-Content-Length header");
       }
-      if (*binary_size > body.size() - binary_at) {
+      if (*binary_size > body_size - binary_at) {
         return invalid_argument(field + ".parameters.binary_data_size is " + std::to_string(*binary_size) +
-                                " but only " + std::to_string(body.size() - binary_at) + " bytes follow");
+                                " but only " + std::to_string(body_size - binary_at) + " bytes follow");
       }
-      t.data = body.substr(binary_at, *binary_size);
+      if (body_taken) {
+        t.data.clear();  // nothing follows (checked above): an empty tensor
+      } else if (binary_at + *binary_size == body_size) {
+        // The body's last bytes (a request's usual one input): moved down in place and kept, not
+        // copied into a new allocation (4.8 MB for 16 FP16 images).
+        body.erase(0, binary_at);
+        t.data = std::move(body);
+        body_taken = true;
+      } else {
+        t.data = body.substr(binary_at, *binary_size);
+      }
       binary_at += *binary_size;
       const size_t element = datatype_size(t.datatype);
       if (element && t.data.size() != static_cast<size_t>(count) * element) {
@@ -298,8 +310,8 @@ Result<InferRequest> parse_infer_request(const std::string& body, std::optional<
     }
     request.inputs.push_back(std::move(t));
   }
-  if (binary_at != body.size()) {
-    return invalid_argument("the body holds " + std::to_string(body.size() - binary_at) +
+  if (binary_at != body_size) {
+    return invalid_argument("the body holds " + std::to_string(body_size - binary_at) +
                             " bytes after the inputs' binary data");
   }
   if (j.contains("outputs")) {

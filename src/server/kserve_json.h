@@ -22,8 +22,9 @@ struct OutputEncoding {
 /// Parses a request body. `header_length`: the Inference-Header-Content-Length header's value, or
 /// nothing when the whole body is JSON. Errors are InvalidArgument naming the field
 /// ("inputs[0].shape", ...). `encoding`, when given, receives how the request asks its outputs
-/// back, read from the same parse.
-Result<InferRequest> parse_infer_request(const std::string& body, std::optional<size_t> header_length,
+/// back, read from the same parse. Pass the body as an rvalue where it is not needed afterwards:
+/// a binary input at its end then keeps its storage instead of a copy.
+Result<InferRequest> parse_infer_request(std::string body, std::optional<size_t> header_length,
                                          OutputEncoding* encoding = nullptr);
 
 /// The response body, and the JSON header's length when any output is binary (for the

@@ -65,6 +65,34 @@ TEST(KServeJson, BinaryInputsFollowTheHeaderInOrder) {
   EXPECT_NE(extra.status().message().find("after the inputs"), std::string::npos);
 }
 
+// The binary input that ends the body keeps the body's storage; an empty binary input may still
+// follow it, and one that claims bytes past the end is refused. The output encoding comes from
+// the same parse.
+TEST(KServeJson, BinaryInputAtTheEndAndEmptyOnesAfterIt) {
+  const json header = {
+      {"inputs",
+       {{{"name", "a"}, {"datatype", "UINT8"}, {"shape", {4}}, {"parameters", {{"binary_data_size", 4}}}},
+        {{"name", "b"}, {"datatype", "UINT8"}, {"shape", {0}}, {"parameters", {{"binary_data_size", 0}}}}}},
+      {"outputs", {{{"name", "probabilities"}, {"parameters", {{"binary_data", true}}}}}}};
+  const std::string head = header.dump();
+  OutputEncoding encoding;
+  auto r = parse_infer_request(head + "WXYZ", head.size(), &encoding);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->inputs[0].data, "WXYZ");
+  EXPECT_EQ(r->inputs[1].data, "");
+  EXPECT_FALSE(encoding.all_binary);
+  EXPECT_EQ(encoding.binary_outputs, std::vector<std::string>{"probabilities"});
+
+  json past_end = header;
+  past_end["inputs"][1]["shape"] = {1};
+  past_end["inputs"][1]["parameters"]["binary_data_size"] = 1;
+  const std::string head2 = past_end.dump();
+  auto refused = parse_infer_request(head2 + "WXYZ", head2.size());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("but only 0 bytes follow"), std::string::npos)
+      << refused.status().message();
+}
+
 TEST(KServeJson, ResponseMixesJsonAndBinaryOutputs) {
   InferResponse response;
   response.model_name = "m";
