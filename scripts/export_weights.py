@@ -11,39 +11,12 @@ Format: https://github.com/huggingface/safetensors ("Format"): an 8-byte little-
 length, a JSON header of {name: {dtype, shape, data_offsets}}, then the raw data.
 """
 import argparse
-import json
 import os
-import struct
 import sys
-import tempfile
-
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert_checkpoint import CheckpointError, load_checkpoint, load_into_chexnet, normalize_keys  # noqa: E402
-
-
-def write_safetensors(path, tensors):
-    """Writes {name: float32 numpy array} atomically (temporary file, then rename)."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = np.ascontiguousarray(tensors[name], dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(text)))
-            f.write(text)
-            for blob in blobs:
-                f.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+from safetensors_io import write_safetensors  # noqa: E402
 
 
 def main(argv=None):

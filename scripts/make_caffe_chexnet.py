@@ -35,7 +35,6 @@ import importlib
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert_checkpoint import build_chexnet  # noqa: E402
+from safetensors_io import read_safetensors  # noqa: E402
 
 kRepo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 kProto = os.path.join(kRepo, "src", "import", "caffe", "caffe.proto")
@@ -59,23 +59,6 @@ def load_caffe_pb2(tmp):
     subprocess.run(["protoc", f"--proto_path={os.path.dirname(kProto)}", f"--python_out={tmp}", kProto], check=True)
     sys.path.insert(0, tmp)
     return importlib.import_module("caffe_pb2")
-
-
-def read_safetensors(path):
-    """{name: float32 array} of a safetensors file (8-byte header length, JSON header, data)."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] != "F32":
-            raise SystemExit(f"{path}: {name} is {info['dtype']}, expected F32")
-        begin, end = info["data_offsets"]
-        out[name] = np.frombuffer(data[begin:end], dtype="<f4").reshape(info["shape"])
-    return out
 
 
 def torch_prefix(layer):

@@ -43,7 +43,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert_checkpoint import build_chexnet, export_onnx, kInputName  # noqa: E402
-from export_weights import write_safetensors  # noqa: E402
+from safetensors_io import write_safetensors  # noqa: E402
 
 kRepo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 kModelFile = "densenet121_chexnet_seeded.onnx"

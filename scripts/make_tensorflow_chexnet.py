@@ -23,14 +23,15 @@ weights and this script (--force to redo).
 """
 import argparse
 import importlib
-import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import read_safetensors  # noqa: E402
 
 kRepo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 kProto = os.path.join(kRepo, "src", "import", "tensorflow", "tf_graph.proto")
@@ -46,22 +47,6 @@ def load_schema():
     subprocess.run(["protoc", "--proto_path=" + os.path.dirname(kProto), "--python_out=" + out, kProto], check=True)
     sys.path.insert(0, out)
     return importlib.import_module("tf_graph_pb2")
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] != "F32":
-            raise SystemExit(f"{path}: tensor {name} is {info['dtype']}, expected F32")
-        begin, end = info["data_offsets"]
-        tensors[name] = np.frombuffer(data[begin:end], dtype="<f4").reshape(info["shape"])
-    return tensors
 
 
 class GraphWriter:

@@ -1,4 +1,5 @@
 #include "perf/perf_request.h"
+#include "chexrt/tensor.h"
 
 #include <gtest/gtest.h>
 
@@ -119,6 +120,7 @@ TEST(PerfRequest, RandomTensors) {
   EXPECT_NE(bad.status().message().find("int8"), std::string::npos);
 }
 
+// The FP16 tensors perf sends are rounded by chexrt's own float_to_half (chexrt/tensor.h).
 TEST(PerfRequest, HalfPrecision) {
   EXPECT_EQ(float_to_half(0.0f), 0x0000);
   EXPECT_EQ(float_to_half(-0.0f), 0x8000);

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chexrt/tensor.h"
+
 namespace chexrt::perf {
 
 namespace {
@@ -134,35 +136,6 @@ RequestBody encode_v2_binary_request(const std::string& model, const std::vector
   for (const BinaryTensor& t : inputs) request.body += t.data;
   request.images = inputs.empty() || inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
   return request;
-}
-
-uint16_t float_to_half(float value) {
-  uint32_t bits = 0;
-  std::memcpy(&bits, &value, sizeof(bits));
-  const uint32_t sign = (bits >> 16) & 0x8000u;
-  const uint32_t magnitude = bits & 0x7fffffffu;
-  if (magnitude >= 0x7f800000u) {  // infinity or NaN (NaN keeps a set mantissa bit)
-    return static_cast<uint16_t>(sign | 0x7c00u | (magnitude > 0x7f800000u ? 0x200u : 0u));
-  }
-  if (magnitude >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds past 65504
-  if (magnitude < 0x38800000u) {
-    // Subnormal half (or zero): shift the mantissa with its implicit bit, rounding to even.
-    if (magnitude < 0x33000000u) return static_cast<uint16_t>(sign);
-    const uint32_t exponent = magnitude >> 23;
-    const uint32_t mantissa = (magnitude & 0x7fffffu) | 0x800000u;
-    // value = mantissa * 2^(exponent - 150) and a half subnormal is h * 2^-24: h = mantissa >> shift.
-    const uint32_t shift = 126 - exponent;
-    uint32_t half = mantissa >> shift;
-    const uint32_t rest = mantissa & ((1u << shift) - 1);
-    const uint32_t halfway = 1u << (shift - 1);
-    if (rest > halfway || (rest == halfway && (half & 1u))) ++half;
-    return static_cast<uint16_t>(sign | half);
-  }
-  // Normal: rebias the exponent (127 -> 15) and round the 23-bit mantissa to 10 bits, to even.
-  uint32_t half = ((magnitude - 0x38000000u) >> 13);
-  const uint32_t rest = magnitude & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;
-  return static_cast<uint16_t>(sign | half);
 }
 
 Result<BinaryTensor> random_image_tensor(const std::string& datatype, int64_t batch) {

@@ -73,9 +73,6 @@ RequestBody grpc_request(std::vector<BinaryTensor> inputs, const std::string& ou
 /// InvalidArgument unless `datatype` is "fp32", "fp16" or "uint8".
 Result<BinaryTensor> random_image_tensor(const std::string& datatype, int64_t batch);
 
-/// IEEE 754 half precision of `value` (round to nearest even; overflow to infinity).
-uint16_t float_to_half(float value);
-
 /// An image file as read from disk.
 struct ImageFile {
   std::string name;  ///< the file name without its folder (echoed by /v1/predict)
