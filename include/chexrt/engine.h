@@ -73,12 +73,18 @@ class Engine {
   /// rows per image, in order, and images.size() times that must be at most max_batch(). The
   /// default preprocesses on the host and calls infer(); GPU engines upload the 8-bit pixels
   /// (a quarter of the float32 crops' bytes for an NIH X-ray, a fortieth for ten-crop) and
-  /// preprocess on the device.
+  /// preprocess on the device. JPEG views are decoded first (on the host by default); a JPEG
+  /// that does not decode, or whose pixels are not the view's size, fails the call with an error
+  /// naming the image ("image K: ...").
   virtual Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                               std::vector<HostTensor>* outputs);
   /// True when infer_images() preprocesses on the engine's device: callers with images should
   /// then hand over pixels rather than preprocess on the host themselves.
   virtual bool preprocesses_on_device() const { return false; }
+  /// True when infer_images() decodes JPEG views (jpeg_view()) on the engine's device: callers
+  /// with JPEG files should then hand over the files' bytes rather than decode them. Every
+  /// engine takes JPEG views; the others decode them on the host.
+  virtual bool decodes_jpeg_on_device() const { return false; }
   /// True when infer() also takes float16 host tensors for its float32 inputs (same dims): GPU
   /// engines upload them as they are, half the bytes, and widen them on the device. Callers
   /// holding float16 data should then pass it as it is rather than widen it on the host.

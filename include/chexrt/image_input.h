@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -19,17 +20,38 @@ struct Image8 {
   std::vector<uint8_t> pixels;
 };
 
-/// A view of 8-bit pixels held elsewhere, laid out as Image8's.
+/// The bytes of an encoded file held elsewhere.
+struct EncodedBytes {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+/// A view of 8-bit pixels held elsewhere, laid out as Image8's; or of a JPEG file whose pixels
+/// the engine decodes (`jpeg` set, `pixels` null).
 struct ImageView {
   const uint8_t* pixels = nullptr;
   int width = 0;
   int height = 0;
   int channels = 0;
+  /// A whole JPEG file. width, height and channels are then those of its decoded pixels, as its
+  /// header says (1: grey, 3: RGB), and the engine decodes it to the pixels chexrt's host JPEG
+  /// decoder gives: on the host, or on its device where Engine::decodes_jpeg_on_device().
+  EncodedBytes jpeg;
 };
 
 inline ImageView view_of(const Image8& image) {
   return {image.pixels.data(), image.width, image.height, image.channels};
 }
+
+/// A view of the JPEG file `data`, whose header gives width x height x channels.
+inline ImageView jpeg_view(const uint8_t* data, size_t size, int width, int height, int channels) {
+  ImageView view{nullptr, width, height, channels};
+  view.jpeg = {data, size};
+  return view;
+}
+
+/// True when `image` holds a JPEG file rather than pixels.
+inline bool is_jpeg(const ImageView& image) { return image.jpeg.data != nullptr; }
 
 enum class ResizeMode {
   kResizeCenterCrop,  ///< Resize(resize_size) of the shorter side, then CenterCrop(crop_size)

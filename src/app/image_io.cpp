@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "app/codecs.h"
+#include "core/jpeg_decode.h"
 
 namespace chexrt::app {
 namespace {
@@ -89,16 +90,7 @@ ImageFormat detect_image_format(const uint8_t* data, size_t size) {
 
 namespace detail {
 
-Status check_image_size(int64_t width, int64_t height) {
-  if (width <= 0 || height <= 0) {
-    return parse_error("image has no pixels (" + std::to_string(width) + " x " + std::to_string(height) + ")");
-  }
-  if (width * height > kMaxImagePixels) {
-    return unsupported("image of " + std::to_string(width) + " x " + std::to_string(height) +
-                       " pixels is larger than the limit of " + std::to_string(kMaxImagePixels) + " pixels");
-  }
-  return Status::ok_status();
-}
+Status check_image_size(int64_t width, int64_t height) { return jpeg::check_image_size(width, height); }
 
 }  // namespace detail
 

@@ -1,11 +1,12 @@
 // Engine's defaults: the benchmark (random inputs, warm-up, then host-timed infer() calls), and
-// preprocessing and heat maps on the host.
+// JPEG decoding, preprocessing and heat maps on the host.
 #include <chrono>
 #include <random>
 
 #include "chexrt/engine.h"
 #include "core/heatmap_draw.h"
 #include "core/image_preprocess.h"
+#include "core/jpeg_decode.h"
 
 namespace chexrt {
 
@@ -58,8 +59,17 @@ Status Engine::infer_images(const std::vector<ImageView>& images, const Preproce
   HostTensor input(DataType::kFloat32, {samples, 3, crop, crop});
   const size_t image_size = static_cast<size_t>(samples_per_image(options)) * 3 * crop * crop;
   for (size_t i = 0; i < images.size(); ++i) {
-    Status s = preprocessing::preprocess_image(images[i], options, input.data<float>() + i * image_size);
-    if (!s.ok()) return s.with_context("image " + std::to_string(i));
+    const std::string name = "image " + std::to_string(i);
+    Image8 decoded;  // a JPEG view's pixels, one image at a time
+    ImageView view = images[i];
+    if (is_jpeg(view)) {
+      Result<Image8> pixels = jpeg::decode_view(view);
+      if (!pixels.ok()) return pixels.status().with_context(name);
+      decoded = std::move(*pixels);
+      view = view_of(decoded);
+    }
+    Status s = preprocessing::preprocess_image(view, options, input.data<float>() + i * image_size);
+    if (!s.ok()) return s.with_context(name);
   }
   return infer({input}, outputs);
 }

@@ -276,11 +276,14 @@ Result<int64_t> check_image_batch(const Engine& engine, const std::vector<ImageV
   }
   for (size_t i = 0; i < images.size(); ++i) {
     const ImageView& image = images[i];
-    if (image.pixels == nullptr || image.width <= 0 || image.height <= 0 ||
-        (image.channels != 1 && image.channels != 3)) {
+    const bool has_data = is_jpeg(image) ? image.jpeg.size > 0 && image.pixels == nullptr : image.pixels != nullptr;
+    if (!has_data || image.width <= 0 || image.height <= 0 || (image.channels != 1 && image.channels != 3)) {
       return invalid_argument("infer_images: image " + std::to_string(i) + " is malformed (" +
                               std::to_string(image.width) + " x " + std::to_string(image.height) + " x " +
-                              std::to_string(image.channels) + (image.pixels ? ")" : ", no pixels)"));
+                              std::to_string(image.channels) +
+                              (has_data         ? ")"
+                               : is_jpeg(image) ? ", a JPEG view with no bytes or with pixels too)"
+                                                : ", no pixels)"));
     }
   }
   return samples;

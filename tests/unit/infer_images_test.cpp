@@ -1,11 +1,12 @@
 // Engine::infer_images on the host (the default for engines off the GPU): the images are
-// preprocessed by core/image_preprocess.h and run through infer(), and bad calls are refused
-// with what is wrong.
+// preprocessed by core/image_preprocess.h and run through infer(), JPEG views decoded first by
+// core/jpeg_decode.h, and bad calls are refused with what is wrong.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <random>
 
+#include "app/image_io.h"
 #include "chexrt/builder.h"
 #include "core/image_preprocess.h"
 
@@ -85,6 +86,60 @@ TEST(InferImages, RefusesWhatTheEngineCannotTake) {
   EXPECT_NE(s.message().find("image 1"), std::string::npos) << s.message();
 
   EXPECT_EQ(engine->infer_images({}, options, &out).code(), StatusCode::kInvalidArgument);
+}
+
+// A JPEG view gives what its decoded pixels give, bit for bit, beside pixel views in one call.
+TEST(InferImages, JpegViewsEqualTheirDecodedPixels) {
+  auto engine = small_engine();
+  ASSERT_NE(engine, nullptr);
+  EXPECT_FALSE(engine->decodes_jpeg_on_device());
+  const Image8 a = gradient(64, 48, 1), b = gradient(30, 50, 3), c = gradient(41, 23, 1);
+  const std::vector<uint8_t> ja = app::encode_jpeg(a.pixels.data(), a.width, a.height, 1, 95).value();
+  const std::vector<uint8_t> jb = app::encode_jpeg(b.pixels.data(), b.width, b.height, 3, 95).value();
+  const Image8 da = app::decode_image8(ja.data(), ja.size(), "a.jpg").value();
+  const Image8 db = app::decode_image8(jb.data(), jb.size(), "b.jpg").value();
+  PreprocessOptions options;
+  options.resize_size = 20;
+  options.crop_size = kCrop;
+  std::vector<HostTensor> expected, got;
+  ASSERT_TRUE(engine->infer_images({view_of(da), view_of(c), view_of(db)}, options, &expected).ok());
+  const Status s = engine->infer_images(
+      {jpeg_view(ja.data(), ja.size(), 64, 48, 1), view_of(c), jpeg_view(jb.data(), jb.size(), 30, 50, 3)}, options,
+      &got);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_EQ(got[0].dims(), expected[0].dims());
+  EXPECT_EQ(std::memcmp(got[0].raw(), expected[0].raw(), got[0].nbytes()), 0);
+}
+
+// A JPEG that does not decode, or whose header is not the view's size, fails the call naming the
+// image; so does a view with no bytes.
+TEST(InferImages, BadJpegViewsAreRefusedNamingTheImage) {
+  auto engine = small_engine();
+  ASSERT_NE(engine, nullptr);
+  const Image8 a = gradient(64, 48, 1);
+  const std::vector<uint8_t> ja = app::encode_jpeg(a.pixels.data(), a.width, a.height, 1, 95).value();
+  PreprocessOptions options;
+  options.resize_size = 20;
+  options.crop_size = kCrop;
+  std::vector<HostTensor> out;
+  const ImageView good = jpeg_view(ja.data(), ja.size(), 64, 48, 1);
+
+  const std::vector<uint8_t> truncated(ja.begin(), ja.begin() + static_cast<std::ptrdiff_t>(ja.size() / 2));
+  Status s = engine->infer_images({good, jpeg_view(truncated.data(), truncated.size(), 64, 48, 1)}, options, &out);
+  EXPECT_EQ(s.code(), StatusCode::kParseError);
+  EXPECT_NE(s.message().find("image 1: JPEG: "), std::string::npos) << s.message();
+
+  s = engine->infer_images({jpeg_view(ja.data(), ja.size(), 64, 48, 3)}, options, &out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("image 0: JPEG: decodes to 64 x 48 x 1, the view says 64 x 48 x 3"), std::string::npos)
+      << s.message();
+
+  s = engine->infer_images({good, jpeg_view(ja.data(), 0, 64, 48, 1)}, options, &out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("image 1 is malformed"), std::string::npos) << s.message();
+  ImageView both = good;
+  both.pixels = a.pixels.data();
+  EXPECT_EQ(engine->infer_images({both}, options, &out).code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace
