@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "backends/cuda/image_input.h"
+#include "backends/cuda/jpeg_decoder.h"
 #include "backends/cuda/kernels/pointwise.cuh"
 #include "builder/optimization_profiles.h"
 #include "builder/tactic_selection.h"
@@ -252,11 +253,17 @@ class ExecutionContext {
     return Status::ok_status();
   }
 
-  /// infer() from 8-bit images preprocessed on the GPU into the (one) input buffer.
+  /// infer() from 8-bit images (JPEG views decoded on the GPU where nvJPEG is available)
+  /// preprocessed on the GPU into the (one) input buffer.
   Status infer_images(const CudaEngine& e, const std::vector<Step*>& steps, const std::vector<ImageView>& images,
                       const PreprocessOptions& options, int64_t batch, bool use_graph,
                       std::vector<HostTensor>* outputs) {
-    CHEXRT_RETURN_IF_ERROR(images_.enqueue(images, options, in_dev_[0].as<float>(), stream_));
+    const Status s = images_.enqueue(images, options, in_dev_[0].as<float>(), stream_, jpeg_decoder(images));
+    if (!s.ok()) {
+      // What was enqueued still reads the staging and the files' bytes: done before they change.
+      cudaStreamSynchronize(stream_);
+      return s;
+    }
     return run(e, steps, batch, use_graph, outputs);
   }
 
@@ -280,6 +287,17 @@ class ExecutionContext {
  private:
   ExecutionContext() = default;
 
+  /// The nvJPEG decoder, made at the first batch with JPEG views (its handles take a while); null
+  /// where nvJPEG cannot be used, and the host then decodes them.
+  JpegDecoder* jpeg_decoder(const std::vector<ImageView>& images) {
+    if (!jpeg_tried_ && std::any_of(images.begin(), images.end(), is_jpeg)) {
+      jpeg_tried_ = true;
+      auto made = JpegDecoder::create();
+      if (made.ok()) jpeg_ = std::move(*made);
+    }
+    return jpeg_.get();
+  }
+
   void drop_graphs() {
     for (auto& [batch, exec] : graphs_) cudaGraphExecDestroy(exec);
     graphs_.clear();
@@ -294,6 +312,8 @@ class ExecutionContext {
   std::map<int64_t, cudaGraphExec_t> graphs_;
   std::set<int64_t> ran_direct_;  // batch sizes run once without a graph
   ImagePreprocessor images_;
+  std::unique_ptr<JpegDecoder> jpeg_;
+  bool jpeg_tried_ = false;
 };
 
 // --- build ---------------------------------------------------------------------------------
@@ -664,6 +684,8 @@ Status CudaEngine::infer_images(const std::vector<ImageView>& images, const Prep
   release(std::move(ctx));
   return s;
 }
+
+bool CudaEngine::decodes_jpeg_on_device() const { return JpegDecoder::available().ok(); }
 
 Status CudaEngine::draw_heatmaps(const HostTensor& features, const HostTensor& weights,
                                  const std::vector<HeatmapRequest>& requests, float max_alpha) {

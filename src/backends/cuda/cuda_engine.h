@@ -66,10 +66,13 @@ class CudaEngine final : public Engine {
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
   int64_t max_batch() const override { return plan_.max_batch; }
   Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) override;
-  /// Uploads the 8-bit pixels and preprocesses them on the GPU (ImagePreprocessor).
+  /// Uploads the 8-bit pixels (or decodes JPEG views, JpegDecoder) and preprocesses them on the
+  /// GPU (ImagePreprocessor).
   Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                       std::vector<HostTensor>* outputs) override;
   bool preprocesses_on_device() const override { return true; }
+  /// Where nvJPEG loads (JpegDecoder::available): JPEG views are decoded on the GPU.
+  bool decodes_jpeg_on_device() const override;
   bool accepts_fp16_inputs() const override { return true; }
   /// Draws on the GPU (HeatmapRenderer), one renderer per concurrent caller.
   Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,

@@ -7,6 +7,7 @@
 
 #include "backends/cuda/kernels/image_preprocess.cuh"
 #include "core/image_preprocess.h"
+#include "core/jpeg_decode.h"
 
 namespace chexrt::cuda {
 namespace {
@@ -45,7 +46,7 @@ bool ImagePreprocessor::supports(const std::vector<ImageView>& images) {
 }
 
 Status ImagePreprocessor::enqueue(const std::vector<ImageView>& images, const PreprocessOptions& options, float* input,
-                                  cudaStream_t stream) {
+                                  cudaStream_t stream, JpegDecoder* jpeg) {
   const int n = static_cast<int>(images.size());
   std::vector<PreprocessImage> descs(n);
   std::vector<int32_t> tables;
@@ -73,7 +74,9 @@ Status ImagePreprocessor::enqueue(const std::vector<ImageView>& images, const Pr
       d.crops[k] = {plan.crops[k].left, plan.crops[k].top, plan.crops[k].mirrored ? 1 : 0};
     }
     d.pixels = static_cast<long long>(pixel_bytes);
-    pixel_bytes = align16(pixel_bytes + static_cast<size_t>(image.width) * image.height * image.channels);
+    // A JPEG decoded on the device gets room for whole MCU rows below its last.
+    const int rows_room = is_jpeg(image) && jpeg != nullptr ? JpegDecoder::padded_rows(image) : image.height;
+    pixel_bytes = align16(pixel_bytes + static_cast<size_t>(image.width) * rows_room * image.channels);
     d.narrow = static_cast<long long>(narrow_bytes);
     narrow_bytes = align16(narrow_bytes + static_cast<size_t>(d.rows) * d.resized_width * d.channels);
     max_rows = std::max(max_rows, d.rows);
@@ -95,19 +98,57 @@ Status ImagePreprocessor::enqueue(const std::vector<ImageView>& images, const Pr
   std::memcpy(host + tables_at, tables.data(), tables.size() * sizeof(int32_t));
   std::memcpy(host + normalize_at, normalize.data(), sizeof(normalize));
   CHEXRT_CUDA_TRY(cudaMemcpyAsync(dev, host, pixels_at, cudaMemcpyHostToDevice, stream), "uploading image plans");
-  // Pixels in chunks of about 16 MB: the copy engine moves one while the host packs the next.
+  // Pixels in chunks of about 16 MB: the copy engine moves one while the host packs the next. A
+  // chunk never spans a JPEG's room, which its decoder fills on the device.
   constexpr size_t kChunk = size_t{16} << 20;
-  size_t chunk_start = pixels_at;
+  size_t chunk_start = pixels_at, chunk_end = pixels_at;
+  auto flush = [&]() -> Status {
+    if (chunk_end > chunk_start) {
+      CHEXRT_CUDA_TRY(cudaMemcpyAsync(dev + chunk_start, host + chunk_start, chunk_end - chunk_start,
+                                      cudaMemcpyHostToDevice, stream),
+                      "uploading images");
+    }
+    chunk_start = chunk_end;
+    return Status::ok_status();
+  };
+  std::vector<size_t> jpegs;  // positions of the JPEG views
   for (int i = 0; i < n; ++i) {
-    const size_t bytes = static_cast<size_t>(images[i].width) * images[i].height * images[i].channels;
     const size_t at = pixels_at + static_cast<size_t>(descs[i].pixels);
+    if (is_jpeg(images[i])) {
+      CHEXRT_RETURN_IF_ERROR(flush());
+      jpegs.push_back(i);
+      continue;
+    }
+    if (chunk_end == chunk_start) chunk_start = at;
+    const size_t bytes = static_cast<size_t>(images[i].width) * images[i].height * images[i].channels;
     std::memcpy(host + at, images[i].pixels, bytes);
-    const size_t end = i + 1 < n ? pixels_at + static_cast<size_t>(descs[i + 1].pixels) : total;
-    if (end - chunk_start >= kChunk || i + 1 == n) {
-      CHEXRT_CUDA_TRY(
-          cudaMemcpyAsync(dev + chunk_start, host + chunk_start, end - chunk_start, cudaMemcpyHostToDevice, stream),
-          "uploading images");
-      chunk_start = end;
+    chunk_end = at + bytes;
+    if (chunk_end - chunk_start >= kChunk) CHEXRT_RETURN_IF_ERROR(flush());
+  }
+  CHEXRT_RETURN_IF_ERROR(flush());
+
+  if (!jpegs.empty()) {
+    std::vector<size_t> on_host;  // positions in `jpegs` left to the host
+    if (jpeg != nullptr) {
+      std::vector<ImageView> views;
+      std::vector<uint8_t*> destinations;
+      for (size_t i : jpegs) {
+        views.push_back(images[i]);
+        destinations.push_back(dev + pixels_at + static_cast<size_t>(descs[i].pixels));
+      }
+      CHEXRT_ASSIGN_OR_RETURN(on_host, jpeg->enqueue(views, destinations, stream));
+    } else {
+      for (size_t k = 0; k < jpegs.size(); ++k) on_host.push_back(k);
+    }
+    // Decoded here while the GPU decodes the others; each uploaded from its room in the staging.
+    for (size_t k : on_host) {
+      const size_t i = jpegs[k];
+      Result<Image8> decoded = jpeg::decode_view(images[i]);
+      if (!decoded.ok()) return decoded.status().with_context("image " + std::to_string(i));
+      const size_t at = pixels_at + static_cast<size_t>(descs[i].pixels);
+      std::memcpy(host + at, decoded->pixels.data(), decoded->pixels.size());
+      CHEXRT_CUDA_TRY(cudaMemcpyAsync(dev + at, host + at, decoded->pixels.size(), cudaMemcpyHostToDevice, stream),
+                      "uploading images");
     }
   }
   int max_crops = 0;
