@@ -34,11 +34,10 @@ bool is_image_file(const fs::directory_entry& entry) {
   return ext.empty() && has_dicom_preamble(entry.path());
 }
 
-// Reads and decodes under the budget (held from the header on, until the image is handed back)
-// and keeps the scaled-down copy for heat maps.
-Result<Image8> decode_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, BatchItem* item,
-                          DecodeBudget::Reservation* held) {
-  CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
+// Decodes a file's bytes under the budget (held from the header on, until the image is handed
+// back) and keeps the scaled-down copy for heat maps.
+Result<Image8> decode_bytes(const std::string& path, std::vector<uint8_t> bytes, const LoadOptions& options,
+                            DecodeBudget& budget, BatchItem* item, DecodeBudget::Reservation* held) {
   CHEXRT_ASSIGN_OR_RETURN(ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
   *held = budget.reserve(decode_peak_bytes(info));
   CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_image8(bytes.data(), bytes.size(), path));
@@ -49,6 +48,12 @@ Result<Image8> decode_one(const std::string& path, const LoadOptions& options, D
     item->crop_region = base.crop_region;
   }
   return image;
+}
+
+Result<Image8> decode_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, BatchItem* item,
+                          DecodeBudget::Reservation* held) {
+  CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
+  return decode_bytes(path, std::move(bytes), options, budget, item, held);
 }
 
 // A failed allocation is this file's failure: it must not end the process from a thread.
@@ -69,6 +74,46 @@ Result<Image8> decode_image_file(const std::string& path, const LoadOptions& opt
   return guard_allocation(path, item, [&]() -> Result<Image8> {
     DecodeBudget::Reservation held;
     return decode_one(path, options, budget, item, &held);
+  });
+}
+
+ImageView EngineImage::view() const {
+  if (!jpeg.empty()) return jpeg_view(jpeg.data(), jpeg.size(), pixels.width, pixels.height, pixels.channels);
+  return view_of(pixels);
+}
+
+Result<EngineImage> load_engine_image(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
+                                      BatchItem* item, bool jpeg_undecoded) {
+  return guard_allocation(path, item, [&]() -> Result<EngineImage> {
+    EngineImage image;
+    DecodeBudget::Reservation held;
+    CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
+    if (jpeg_undecoded && !options.keep_images &&
+        detect_image_format(bytes.data(), bytes.size()) == ImageFormat::kJpeg) {
+      // The file's bytes are all this file holds until the engine takes them.
+      held = budget.reserve(static_cast<int64_t>(bytes.size()));
+      CHEXRT_ASSIGN_OR_RETURN(const ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
+      image.pixels = Image8{info.width, info.height, info.channels, {}};
+      image.jpeg = std::move(bytes);
+      return image;
+    }
+    CHEXRT_ASSIGN_OR_RETURN(image.pixels, decode_bytes(path, std::move(bytes), options, budget, item, &held));
+    return image;
+  });
+}
+
+Status decode_held_jpeg(const std::string& path, DecodeBudget& budget, EngineImage* image) {
+  BatchItem unused;
+  return guard_allocation(path, &unused, [&]() -> Status {
+    ImageInfo info;
+    info.format = ImageFormat::kJpeg;
+    info.width = image->pixels.width;
+    info.height = image->pixels.height;
+    info.channels = image->pixels.channels;
+    DecodeBudget::Reservation held = budget.reserve(decode_peak_bytes(info));
+    CHEXRT_ASSIGN_OR_RETURN(image->pixels, decode_image8(image->jpeg.data(), image->jpeg.size(), path));
+    image->jpeg = {};
+    return Status::ok_status();
   });
 }
 

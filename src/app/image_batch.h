@@ -63,6 +63,27 @@ Status load_image_file(const std::string& path, const LoadOptions& options, Deco
 Result<Image8> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
                                  BatchItem* item);
 
+/// An image as an engine that preprocesses on its device takes it: 8-bit pixels, or a JPEG file's
+/// bytes for an engine that also decodes JPEGs there (Engine::decodes_jpeg_on_device).
+struct EngineImage {
+  /// The decoded image; for a JPEG handed undecoded, its header's width, height and channels
+  /// alone (no pixels).
+  Image8 pixels;
+  std::vector<uint8_t> jpeg;  ///< the JPEG file, when handed undecoded
+  /// jpeg_view() of the file when it is held, else view_of() the pixels.
+  ImageView view() const;
+};
+
+/// decode_image_file() for an engine that preprocesses on its device. With `jpeg_undecoded` (and
+/// without options.keep_images: heat maps need the pixels here), a JPEG file is only read and its
+/// header checked (read_image_info), and its bytes are handed over; other files are decoded.
+Result<EngineImage> load_engine_image(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
+                                      BatchItem* item, bool jpeg_undecoded);
+
+/// Decodes the JPEG file `image` holds, on the host, into its pixels and lets the bytes go: what
+/// a batch falls back to when the engine's decoding fails. An error names `path`.
+Status decode_held_jpeg(const std::string& path, DecodeBudget& budget, EngineImage* image);
+
 /// Moves the rows of the items that loaded (status ok) to the front of `batch`, in order, sets
 /// their first_sample, and returns the batch seen as those rows alone (no copy when none
 /// failed). Item k's rows must be [k * samples, (k + 1) * samples) before.

@@ -36,8 +36,8 @@ void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) 
 int worker_count(int requested);
 
 struct Decoded {
-  BatchItem item;  // its tensor rows are in the batch's buffer (host preprocessing)
-  Image8 pixels;   // the decoded image (preprocessing on the engine's device)
+  BatchItem item;     // its tensor rows are in the batch's buffer (host preprocessing)
+  EngineImage image;  // the decoded image or JPEG file (preprocessing on the engine's device)
   bool ready = false;
 };
 
@@ -60,6 +60,8 @@ class Pipeline {
     batch_ = options.images_per_batch;
     threads_ = worker_count(options.decode_threads);
     on_device_ = options.preprocess_on_device && engine.preprocesses_on_device();
+    jpeg_on_device_ =
+        on_device_ && options.jpeg_on_device && engine.decodes_jpeg_on_device() && options.heatmap_dir.empty();
     heatmaps_on_device_ =
         !options.heatmap_dir.empty() && options.heatmaps_on_device && engine.draws_heatmaps_on_device();
     ring_.resize(static_cast<size_t>(batch_) * options.batches_ahead);
@@ -71,9 +73,12 @@ class Pipeline {
   size_t decode_limit() const { return (released_ + options_.batches_ahead) * static_cast<size_t>(batch_); }
   HostTensor& buffer_of(size_t file) { return buffers_[(file / batch_) % buffers_.size()]; }
   void decode_worker();
-  /// Runs the decoded files of `batch` (their pixels in `pixels`, or their rows in the buffer of
+  /// Runs the decoded files of `batch` (their images in `images`, or their rows in the buffer of
   /// file `first`) and sets each file's first_sample.
-  Status infer(InferredBatch& batch, size_t first, std::vector<Image8>& pixels);
+  Status infer(InferredBatch& batch, size_t first, std::vector<EngineImage>& images);
+  /// infer_images() on the files of `batch` that loaded; with `jpegs_on_host`, their JPEGs are
+  /// decoded on the host first (a file that fails gets its own error).
+  void infer_on_device(InferredBatch& batch, std::vector<EngineImage>& images, bool jpegs_on_host);
   void postprocess_worker();
   void postprocess(InferredBatch& batch);
   /// Draws and writes file `item`'s heat map of `finding` into `r`; the time each took in `draw_s`
@@ -92,6 +97,7 @@ class Pipeline {
   int threads_ = 1;
   int samples_ = 1;
   bool on_device_ = false;           // decoders hand over 8-bit images; the engine preprocesses them
+  bool jpeg_on_device_ = false;      // decoders hand over JPEG files; the engine decodes them
   bool heatmaps_on_device_ = false;  // the engine draws heat maps; the pool encodes them
 
   std::mutex mutex_;
@@ -123,9 +129,9 @@ void Pipeline::decode_worker() {
     d.item.path = files_[i];
     const auto start = Clock::now();
     if (on_device_) {
-      Result<Image8> image = decode_image_file(files_[i], load_, budget_, &d.item);
+      Result<EngineImage> image = load_engine_image(files_[i], load_, budget_, &d.item, jpeg_on_device_);
       d.item.status = image.status();
-      if (image.ok()) d.pixels = std::move(*image);
+      if (image.ok()) d.image = std::move(*image);
     } else {
       const int64_t first_row = static_cast<int64_t>(i % batch_) * samples_;
       d.item.status = load_image_file(files_[i], load_, budget_, &buffer_of(i), first_row, &d.item);
@@ -139,16 +145,37 @@ void Pipeline::decode_worker() {
   }
 }
 
-Status Pipeline::infer(InferredBatch& batch, size_t first, std::vector<Image8>& pixels) {
+void Pipeline::infer_on_device(InferredBatch& batch, std::vector<EngineImage>& images, bool jpegs_on_host) {
+  if (jpegs_on_host) {
+    parallel_for(batch.files.size(), threads_, [&](size_t k) {
+      if (batch.files[k].status.ok() && !images[k].jpeg.empty()) {
+        batch.files[k].status = decode_held_jpeg(batch.files[k].path, budget_, &images[k]);
+      }
+    });
+  }
+  std::vector<ImageView> views;
+  for (size_t k = 0; k < batch.files.size(); ++k) {
+    if (!batch.files[k].status.ok()) continue;
+    batch.files[k].first_sample = static_cast<int64_t>(views.size()) * samples_;
+    views.push_back(images[k].view());
+  }
+  batch.status = Status::ok_status();
+  batch.outputs.clear();
+  if (!views.empty()) batch.status = engine_.infer_images(views, options_.preprocess, &batch.outputs);
+}
+
+Status Pipeline::infer(InferredBatch& batch, size_t first, std::vector<EngineImage>& images) {
   const auto start = Clock::now();
   if (on_device_) {
-    std::vector<ImageView> views;
-    for (size_t k = 0; k < batch.files.size(); ++k) {
-      if (!batch.files[k].status.ok()) continue;
-      batch.files[k].first_sample = static_cast<int64_t>(views.size()) * samples_;
-      views.push_back(view_of(pixels[k]));
+    infer_on_device(batch, images, false);
+    // The engine names the image whose decoding failed, but fails the whole batch: its JPEGs are
+    // decoded on the host instead, where a corrupt file fails alone, and the rest run again.
+    const bool held_jpegs =
+        std::any_of(images.begin(), images.end(), [](const EngineImage& image) { return !image.jpeg.empty(); });
+    if (!batch.status.ok() && held_jpegs) {
+      ++stats_.jpeg_host_retries;
+      infer_on_device(batch, images, true);
     }
-    if (!views.empty()) batch.status = engine_.infer_images(views, options_.preprocess, &batch.outputs);
     stats_.infer_s += seconds_since(start);
   } else {
     // The files' rows are already in the buffer: only those of failed files are squeezed out.
@@ -276,6 +303,7 @@ Result<PipelineStats> Pipeline::run() {
   stats_.files = files_.size();
   stats_.decode_threads = threads_;
   stats_.preprocess_on_device = on_device_;
+  stats_.jpeg_on_device = jpeg_on_device_;
   stats_.heatmaps_on_device = heatmaps_on_device_;
   for (int b = 0; b < options_.batches_ahead && !on_device_; ++b) {
     buffers_.emplace_back(DataType::kFloat32, Dims{batch_ * samples_, 3, crop, crop});
@@ -301,7 +329,7 @@ Result<PipelineStats> Pipeline::run() {
     const size_t last = std::min(n, first + static_cast<size_t>(batch_));
     InferredBatch batch;
     batch.first_index = first;
-    std::vector<Image8> pixels;
+    std::vector<EngineImage> images;
     {
       const auto wait_start = Clock::now();
       std::unique_lock<std::mutex> lock(mutex_);
@@ -316,14 +344,14 @@ Result<PipelineStats> Pipeline::run() {
       stats_.wait_decode_s += seconds_since(wait_start);
       for (size_t i = first; i < last; ++i) {
         batch.files.push_back(std::move(ring_[i % ring_.size()].item));
-        pixels.push_back(std::move(ring_[i % ring_.size()].pixels));
+        images.push_back(std::move(ring_[i % ring_.size()].image));
         ring_[i % ring_.size()] = Decoded();
       }
     }
 
-    const Status infer_status = infer(batch, first, pixels);
+    const Status infer_status = infer(batch, first, images);
     if (!infer_status.ok()) return infer_status;
-    pixels = {};
+    images = {};
     std::unique_lock<std::mutex> lock(mutex_);
     ++released_;  // the engine is done with this batch's buffer: decoding may fill it again
     changed_.notify_all();
@@ -361,6 +389,7 @@ Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, con
   stats.files = files.size();
   stats.decode_threads = worker_count(options.decode_threads);
   stats.preprocess_on_device = options.preprocess_on_device;
+  stats.jpeg_on_device = options.preprocess_on_device && options.jpeg_on_device;
   std::mutex mutex;
   const auto start = Clock::now();
   parallel_for(files.size(), stats.decode_threads, [&](size_t i) {
@@ -368,7 +397,7 @@ Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, con
     const auto file_start = Clock::now();
     Status status;
     if (options.preprocess_on_device) {
-      status = decode_image_file(files[i], load, budget, &item).status();
+      status = load_engine_image(files[i], load, budget, &item, options.jpeg_on_device).status();
     } else {
       HostTensor tensor(DataType::kFloat32, Dims{samples_per_image(load.preprocess), 3, load.preprocess.crop_size,
                                                  load.preprocess.crop_size});

@@ -3,10 +3,12 @@
 //   decode workers (one per core)      read, decode and preprocess files, in input order,
 //        |                             straight into their rows of a batch buffer, no more
 //        |                             than `batches_ahead` batches ahead of the engine; with
-//        |                             an engine on a GPU they stop at the 8-bit image
+//        |                             an engine on a GPU they stop at the 8-bit image, or at
+//        |                             a JPEG file's header where the GPU decodes JPEGs
 //   engine (caller)                    runs each batch's buffer (rows of failed files squeezed
 //        |                             out first), then releases the buffer to the decoders;
-//        |                             or uploads the 8-bit images, preprocessed on the GPU
+//        |                             or uploads the 8-bit images (decodes the JPEGs),
+//        |                             preprocessed on the GPU
 //        |
 //   postprocessing (one thread)        findings (the mean over a ten-crop's samples), heat maps
 //        |                             (a pool draws them, on the engine's GPU when it has one
@@ -45,6 +47,12 @@ struct PipelineOptions {
   /// images waiting for the engine are then held whole: at most images_per_batch *
   /// batches_ahead of them (1 MB each for an NIH X-ray).
   bool preprocess_on_device = true;
+  /// With preprocess_on_device and an engine that also decodes JPEGs on its device
+  /// (Engine::decodes_jpeg_on_device), decoders only read JPEG files and check their headers, and
+  /// hand the engine the files' bytes (a fifth of the pixels' for a quality-95 NIH X-ray). Not
+  /// with heat maps, which need the decoded image on the host. A batch whose decoding on the
+  /// device fails is decoded on the host and run again, so that a corrupt file fails alone.
+  bool jpeg_on_device = true;
 
   /// Heat maps, when `heatmap_dir` is set: the engine's second output is then the last feature
   /// map [N, C, h, w] and `heatmap_weights` the classifier's [classes, C] weights. The map of
@@ -84,6 +92,8 @@ struct PipelineStats {
   double heatmap_encode_s = 0;  ///< encoding and writing them, all threads
   int decode_threads = 0;
   bool preprocess_on_device = false;  ///< the engine preprocessed (infer_s includes it)
+  bool jpeg_on_device = false;        ///< the engine decoded the JPEGs (infer_s includes it)
+  size_t jpeg_host_retries = 0;       ///< batches run again after their JPEGs failed on the device
   bool heatmaps_on_device = false;    ///< the engine drew the heat maps
   int64_t decode_peak_bytes = 0;
   double images_per_second() const { return wall_s > 0 ? files / wall_s : 0; }
@@ -101,7 +111,8 @@ Result<PipelineStats> run_pipeline(const std::vector<std::string>& files, Engine
 
 /// The pipeline's first stage alone, for measuring it: reads, decodes and (unless
 /// options.preprocess_on_device) preprocesses `files` on `options.decode_threads` workers and
-/// drops the results. The stats count the files that
+/// drops the results; with preprocess_on_device and jpeg_on_device, JPEG files are only read and
+/// their headers checked, as for an engine that decodes them. The stats count the files that
 /// failed; wall_s and decode_s say how fast the rest went.
 Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, const PipelineOptions& options);
 

@@ -27,7 +27,8 @@ using testing::write_bytes;
 // An engine whose finding k for a sample is the mean of the sample's values plus k / 100, and
 // whose second output is a [N, 2, 7, 7] feature map (for heat maps). It counts its calls. With
 // `on_device` it stands for a GPU engine: it asks for 8-bit images (infer_images), which it
-// preprocesses the default way; with `draws_on_device` it draws the heat maps
+// preprocesses the default way; with `decodes_jpeg` it asks for JPEG files undecoded too, which
+// it decodes the default way (on the host); with `draws_on_device` it draws the heat maps
 // (draw_heatmaps), the default way too.
 class FakeEngine : public Engine {
  public:
@@ -43,6 +44,7 @@ class FakeEngine : public Engine {
   std::string describe_layers() const override { return ""; }
   bool preprocesses_on_device() const override { return on_device; }
   bool draws_heatmaps_on_device() const override { return draws_on_device; }
+  bool decodes_jpeg_on_device() const override { return decodes_jpeg; }
   Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
                        const std::vector<HeatmapRequest>& requests, float max_alpha) override {
     heatmap_calls += 1;
@@ -51,6 +53,7 @@ class FakeEngine : public Engine {
   Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                       std::vector<HostTensor>* out) override {
     ++image_calls;
+    jpeg_views += static_cast<int>(std::count_if(images.begin(), images.end(), is_jpeg));
     return Engine::infer_images(images, options, out);
   }
   Status infer(const std::vector<HostTensor>& in, std::vector<HostTensor>* out) override {
@@ -73,8 +76,10 @@ class FakeEngine : public Engine {
   std::atomic<int> calls{0};
   std::atomic<int> image_calls{0};
   std::atomic<int> heatmap_calls{0};
+  std::atomic<int> jpeg_views{0};
   int fail_call = -1;
   bool on_device = false;
+  bool decodes_jpeg = false;
   bool draws_on_device = false;
 
  private:
@@ -153,6 +158,116 @@ TEST(Pipeline, FindingsEqualTheBatchPathInEveryModeAndFormat) {
       EXPECT_EQ(engine.calls.load(), 3);
       EXPECT_EQ(engine.image_calls.load(), on_device ? 3 : 0);
     }
+}
+
+// run() that also gives the stats.
+std::vector<FileResult> run(const std::vector<std::string>& files, Engine& engine, const PipelineOptions& options,
+                            PipelineStats* stats) {
+  std::vector<FileResult> results;
+  Result<PipelineStats> got = run_pipeline(files, engine, options, [&](FileResult&& r) {
+    results.push_back(std::move(r));
+    return Status::ok_status();
+  });
+  EXPECT_TRUE(got.ok()) << got.status().to_string();
+  if (got.ok()) *stats = *got;
+  return results;
+}
+
+// With an engine that decodes JPEGs on its device, the decoders hand it JPEG files undecoded
+// and the findings are those of the pixels decoded by the decoders; not when told to decode JPEGs
+// on the host, nor with heat maps (they need the pixels on the host).
+TEST(Pipeline, JpegFilesHandedUndecodedGiveTheFindingsOfTheirPixels) {
+  TempDir dir;
+  const std::vector<uint8_t> rgba = read_bytes(test_data("cxr/formats/00014995_000_rgba.png"));
+  const Image8 rgb = decode_image8(rgba.data(), rgba.size(), "rgba").value();
+  write_bytes(dir.file("rgb.jpg"), encode_jpeg(rgb.pixels.data(), rgb.width, rgb.height, rgb.channels, 95).value());
+  std::vector<std::string> files = bundled_images();
+  files.push_back(dir.file("rgb.jpg"));
+  const int jpegs = 2;
+  for (ResizeMode mode : {ResizeMode::kResizeCenterCrop, ResizeMode::kTenCrop}) {
+    PipelineOptions options;
+    options.preprocess.mode = mode;
+    options.images_per_batch = 3;
+    options.decode_threads = 3;
+    const int samples = samples_per_image(options.preprocess);
+    FakeEngine pixels_engine(3 * samples), jpeg_engine(3 * samples);
+    pixels_engine.on_device = jpeg_engine.on_device = true;
+    jpeg_engine.decodes_jpeg = true;
+    PipelineStats pixel_stats, jpeg_stats;
+    const std::vector<FileResult> want = run(files, pixels_engine, options, &pixel_stats);
+    const std::vector<FileResult> got = run(files, jpeg_engine, options, &jpeg_stats);
+    EXPECT_FALSE(pixel_stats.jpeg_on_device);
+    EXPECT_EQ(pixels_engine.jpeg_views.load(), 0);
+    EXPECT_TRUE(jpeg_stats.jpeg_on_device);
+    EXPECT_EQ(jpeg_engine.jpeg_views.load(), jpegs);
+    EXPECT_EQ(jpeg_stats.jpeg_host_retries, 0u);
+    ASSERT_EQ(got.size(), files.size());
+    ASSERT_EQ(want.size(), files.size());
+    for (size_t i = 0; i < files.size(); ++i) {
+      ASSERT_TRUE(got[i].status.ok()) << got[i].status.to_string();
+      EXPECT_EQ(got[i].probabilities, want[i].probabilities) << files[i];
+    }
+
+    FakeEngine told_host(3 * samples);
+    told_host.on_device = true;
+    told_host.decodes_jpeg = true;
+    options.jpeg_on_device = false;
+    PipelineStats host_stats;
+    EXPECT_EQ(run(files, told_host, options, &host_stats).size(), files.size());
+    EXPECT_FALSE(host_stats.jpeg_on_device);
+    EXPECT_EQ(told_host.jpeg_views.load(), 0);
+  }
+
+  TempDir maps;
+  PipelineOptions options;
+  options.images_per_batch = 2;
+  options.heatmap_dir = maps.path();
+  options.heatmap_weights = HostTensor(DataType::kFloat32, {kNumFindings, 2});
+  FakeEngine engine(2);
+  engine.on_device = true;
+  engine.decodes_jpeg = true;
+  PipelineStats stats;
+  EXPECT_EQ(run(files, engine, options, &stats).size(), files.size());
+  EXPECT_FALSE(stats.jpeg_on_device);
+  EXPECT_EQ(engine.jpeg_views.load(), 0);
+}
+
+// A JPEG whose data ends early passes the header check and fails the engine's batch: the pipeline
+// decodes that batch's JPEGs on the host and runs it again, so that the bad file fails alone,
+// named, and the rest of its batch get the findings they get without it.
+TEST(Pipeline, ACorruptJpegHandedToTheEngineFailsAloneAndNamed) {
+  TempDir dir;
+  const std::vector<uint8_t> jpeg = read_bytes(test_data("cxr/formats/00008980_000_q90.jpg"));
+  write_bytes(dir.file("truncated.jpg"), jpeg.data(), jpeg.size() / 2);
+  std::vector<std::string> files;
+  for (int i = 0; i < 4; ++i) {
+    files.push_back(dir.file("good" + std::to_string(i) + ".jpg"));
+    write_bytes(files.back(), jpeg);
+  }
+  files.insert(files.begin() + 1, dir.file("truncated.jpg"));
+  files.insert(files.begin() + 3, test_data("cxr/nih/00000284_000.png"));
+  PipelineOptions options;
+  options.images_per_batch = 4;  // the truncated file's batch: 2 good JPEGs and a PNG beside it
+  options.decode_threads = 2;
+  FakeEngine engine(4);
+  engine.on_device = true;
+  engine.decodes_jpeg = true;
+  PipelineStats stats;
+  const std::vector<FileResult> got = run(files, engine, options, &stats);
+  ASSERT_EQ(got.size(), files.size());
+  EXPECT_EQ(stats.jpeg_host_retries, 1u);
+  const std::vector<float> good_findings = got[0].probabilities;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (files[i] == dir.file("truncated.jpg")) {
+      EXPECT_EQ(got[i].status.code(), StatusCode::kParseError);
+      EXPECT_NE(got[i].status.message().find(files[i] + ": JPEG: "), std::string::npos) << got[i].status.message();
+      continue;
+    }
+    ASSERT_TRUE(got[i].status.ok()) << files[i] << ": " << got[i].status.to_string();
+    if (files[i].find("good") != std::string::npos) {
+      EXPECT_EQ(got[i].probabilities, good_findings) << files[i];
+    }
+  }
 }
 
 TEST(Pipeline, FailuresAtTheStartMiddleAndEndKeepOrderAndTheRest) {

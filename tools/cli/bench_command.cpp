@@ -41,6 +41,7 @@ struct BenchCliOptions {
   bool decode_only = false;
   std::string decode_threads = "0";
   std::string preprocess_on = "auto";
+  std::string jpeg_decode_on = "auto";
   bool first_call = false;
   std::string mode = "crop";
 };
@@ -56,6 +57,8 @@ nlohmann::json stats_json(const app::PipelineStats& s) {
           {"engine_waiting_s", s.wait_decode_s},
           {"postprocess_busy_s", s.postprocess_s},
           {"preprocess_on_device", s.preprocess_on_device},
+          {"jpeg_on_device", s.jpeg_on_device},
+          {"jpeg_host_retries", s.jpeg_host_retries},
           {"decoded_bytes_peak", s.decode_peak_bytes}};
 }
 
@@ -67,6 +70,7 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
   Table table({"batch", "threads", "images", "failed", "seconds", "img/s", "img/s per thread", "decode busy s",
                "engine busy s", "engine waiting s"});
   nlohmann::json rows = nlohmann::json::array();
+  bool jpeg_on_device = false;
   const std::vector<int64_t> batch_list = engine ? batches : std::vector<int64_t>{0};
   for (int64_t batch : batch_list) {
     for (int64_t threads : thread_counts) {
@@ -76,6 +80,7 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
       options.images_per_batch = std::max<int64_t>(1, batch);
       // Decoding alone preprocesses on the host unless told that the GPU will.
       options.preprocess_on_device = engine ? o.preprocess_on != "host" : o.preprocess_on == "device";
+      options.jpeg_on_device = engine ? o.jpeg_decode_on != "host" : o.jpeg_decode_on == "device";
       std::fprintf(stderr, "bench: %zu files, %s, decode threads %lld ...\n", files.size(),
                    engine ? ("batch " + std::to_string(batch)).c_str() : "decoding only",
                    static_cast<long long>(threads));
@@ -88,6 +93,7 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
                      format("%.1f", stats->images_per_second()), format("%.1f", per_thread),
                      format("%.2f", stats->decode_s), engine ? format("%.2f", stats->infer_s) : "-",
                      engine ? format("%.2f", stats->wait_decode_s) : "-"});
+      jpeg_on_device = stats->jpeg_on_device;
       nlohmann::json row = stats_json(*stats);
       row["batch"] = batch;
       row["images_per_second_per_decode_thread"] = per_thread;
@@ -102,11 +108,12 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
     Status s = core::write_file_atomically(o.json, doc.dump(1) + "\n");
     if (!s.ok()) return report_error(s);
   }
-  std::printf("files to findings: %s, %s, mode %s\n%s", o.pipeline.c_str(),
+  std::printf("files to findings: %s, %s, mode %s, JPEGs decoded %s\n%s", o.pipeline.c_str(),
               engine                        ? engine->backend_name().c_str()
               : o.preprocess_on == "device" ? "decoding only (preprocessing left to the GPU)"
                                             : "decoding and preprocessing only",
-              o.mode.c_str(), table.to_string().c_str());
+              o.mode.c_str(), jpeg_on_device ? (engine ? "on the GPU" : "later (read only)") : "on the CPU",
+              table.to_string().c_str());
   return 0;
 }
 
@@ -314,6 +321,12 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--preprocess-on", o->preprocess_on,
                   "With --pipeline: auto (on the GPU when the engine runs there; on the host with --decode-only), "
                   "host, or device (with --decode-only: time decoding alone, as when the GPU preprocesses)")
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->capture_default_str();
+  cmd->add_option("--jpeg-decode-on", o->jpeg_decode_on,
+                  "With --pipeline: auto (on the GPU through nvJPEG when the engine preprocesses there and nvJPEG "
+                  "loads; on the host with --decode-only), host, or device (with --decode-only and --preprocess-on "
+                  "device: JPEGs only read, as when the GPU decodes them)")
       ->check(CLI::IsMember({"auto", "host", "device"}))
       ->capture_default_str();
   cmd->add_option("--json", o->json, "Write the results as JSON to this file");

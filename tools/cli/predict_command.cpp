@@ -54,6 +54,7 @@ struct PredictOptions {
   int64_t decode_memory_mb = app::kDefaultDecodeBudgetBytes >> 20;
   int decode_threads = 0;
   std::string preprocess_on = "auto";
+  std::string jpeg_decode_on = "auto";
   bool verbose = false;
   bool no_engine_cache = false;
 };
@@ -295,6 +296,7 @@ int run_predict(const PredictOptions& o) {
   pipeline.images_per_batch = images_per_batch;
   pipeline.decode_threads = o.decode_threads;
   pipeline.preprocess_on_device = o.preprocess_on != "host";
+  pipeline.jpeg_on_device = o.jpeg_decode_on != "host";
   pipeline.decode_budget_bytes = o.decode_memory_mb << 20;
   if (want_heatmaps) {
     pipeline.heatmap_dir = o.heatmap_dir;
@@ -336,6 +338,12 @@ int run_predict(const PredictOptions& o) {
         stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0, stats->assemble_s, stats->infer_s,
         (engine->engine->backend_name() + (stats->preprocess_on_device ? ", preprocessing included" : "")).c_str(),
         stats->wait_decode_s, stats->postprocess_s, stats->decode_peak_bytes / 1e6);
+    std::fprintf(stderr, "JPEG decoding: %s\n",
+                 stats->jpeg_on_device
+                     ? ("by the engine on the GPU (nvJPEG), " + std::to_string(stats->jpeg_host_retries) +
+                        " batch(es) decoded again on the CPU after a failure")
+                           .c_str()
+                     : "on the CPU, by the decode threads");
     if (want_heatmaps) {
       std::fprintf(stderr, "heat maps (busy seconds): drawing %.2f (%s), encoding and writing %.2f (%s)\n",
                    stats->heatmap_draw_s, stats->heatmaps_on_device ? "on the GPU, copies included" : "on the CPU",
@@ -395,6 +403,11 @@ void register_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--preprocess-on", o->preprocess_on,
                   "Where images are resized, cropped and normalized: auto (on the GPU when the engine runs there), "
                   "host or device (the same as auto; the CPU backends always preprocess on the host)")
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->capture_default_str();
+  cmd->add_option("--jpeg-decode-on", o->jpeg_decode_on,
+                  "Where JPEG files are decoded: auto (on the GPU through nvJPEG when the engine preprocesses there "
+                  "and nvJPEG loads, except with --heatmap-dir), host or device (the same as auto)")
       ->check(CLI::IsMember({"auto", "host", "device"}))
       ->capture_default_str();
   cmd->add_option("--decode-threads", o->decode_threads, "Threads that read and decode images (0: one per core)")
