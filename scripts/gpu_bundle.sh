@@ -18,6 +18,9 @@
 #   .gpu/python/chexrt/                     (in bin.tar.xz) the Python package, with its extension built for the
 #                                           GPU machine's Python, when that Python's headers are in
 #                                           .gpu-python/ (see CHEXRT_PYTHON_ABI_* in python/CMakeLists.txt)
+# JPEG decoding on the GPU (nvJPEG, loaded at run time) needs nvjpeg.h to build: where this machine's
+# CUDA toolkit lacks it, copy the GPU machine's /usr/local/cuda/include/nvjpeg.h to
+# .gpu-cuda/include/nvjpeg.h (git-ignored); the build stops without it.
 # The PyTorch peers that gpu_check.sh runs beside chexrt are bench/peers/*.py. Needs the CUDA 13
 # toolkit and cuDNN 9; on a machine with a GPU, run this script and then scripts/gpu_check.sh in
 # the same clone (docs/PERF.md, "How to reproduce").
@@ -42,6 +45,8 @@ if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF -DCHEXRT_WITH_DCMTK=OFF \
     -DCHEXRT_WITH_CUDA=ON -DCHEXRT_WITH_GRPC=OFF
 fi
+# The bundle decodes JPEGs on the GPU: nvjpeg.h must be found (CHEXRT_NVJPEG_INCLUDE_DIR).
+cmake "$build" -DCHEXRT_WITH_NVJPEG=ON >/dev/null
 targets="gpu_tests gpu_bench chexrt_cli"
 # The GPU machine's Python differs from this one's: its headers (fetched from it into
 # .gpu-python/, with the extension suffix in .gpu-python/ext_suffix) build a second extension.
@@ -63,6 +68,10 @@ if [ -n "$before" ]; then
   if [ ! -f "$tree/build-gpu/build.ninja" ]; then
     cmake -S "$tree" -B "$tree/build-gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHEXRT_WITH_DNNL=OFF \
       -DCHEXRT_WITH_DCMTK=OFF -DCHEXRT_WITH_CUDA=ON
+  fi
+  # A revision that decodes JPEGs on the GPU finds nvjpeg.h here, not in its own tree.
+  if [ -f .gpu-cuda/include/nvjpeg.h ]; then
+    cmake "$tree/build-gpu" -DCHEXRT_NVJPEG_INCLUDE_DIR="$PWD/.gpu-cuda/include" >/dev/null 2>&1
   fi
   cmake --build "$tree/build-gpu" -j "$(nproc)" --target chexrt_cli
   cp "$tree/build-gpu/tools/cli/chexrt" .gpu/bin/chexrt_before
