@@ -1,8 +1,10 @@
 #include "backends/cuda/nvjpeg_library.h"
 
+#include <cuda_runtime.h>
 #include <dlfcn.h>
 
 #include <mutex>
+#include <vector>
 
 #define CHEXRT_NVJPEG_STRINGIFY_(x) #x
 #define CHEXRT_NVJPEG_STRINGIFY(x) CHEXRT_NVJPEG_STRINGIFY_(x)
@@ -10,22 +12,36 @@
 namespace chexrt::cuda {
 namespace {
 
-// The library's major version must be the header's: the functions' types come from the header.
-const char* const kLibraryFiles[] = {"libnvjpeg.so." CHEXRT_NVJPEG_STRINGIFY(NVJPEG_VER_MAJOR), "libnvjpeg.so"};
+#define CHEXRT_NVJPEG_SONAME "libnvjpeg.so." CHEXRT_NVJPEG_STRINGIFY(NVJPEG_VER_MAJOR)
+
+// Where to look, in order: the library of the header's major version (the functions' types come
+// from the header) on the loader's path, then beside the CUDA runtime chexrt runs on (a toolkit's
+// lib64 holds both, and need not be on the loader's path), then the unversioned development link.
+std::vector<std::string> library_files() {
+  std::vector<std::string> files = {CHEXRT_NVJPEG_SONAME};
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&cudaGetDeviceCount), &info) != 0 && info.dli_fname != nullptr) {
+    const std::string runtime = info.dli_fname;
+    const size_t slash = runtime.rfind('/');
+    if (slash != std::string::npos) files.push_back(runtime.substr(0, slash + 1) + CHEXRT_NVJPEG_SONAME);
+  }
+  files.push_back("libnvjpeg.so");
+  return files;
+}
 
 Result<NvjpegLibrary> load() {
   NvjpegLibrary library;
   void* handle = nullptr;
   std::string tried;
-  for (const char* file : kLibraryFiles) {
+  for (const std::string& file : library_files()) {
     // Never closed: the library's handles live as long as the engines that made them.
-    handle = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle != nullptr) {
       library.file = file;
       break;
     }
     const char* error = dlerror();
-    tried += std::string(tried.empty() ? "" : "; ") + (error ? error : file);
+    tried += (tried.empty() ? "" : "; ") + (error ? std::string(error) : file);
   }
   if (handle == nullptr) return unavailable("nvJPEG is not available: " + tried);
 #define CHEXRT_NVJPEG_LOOKUP(name)                                                                   \
