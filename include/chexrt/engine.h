@@ -67,6 +67,14 @@ class Engine {
   /// size from 1 to max_batch(); outputs come back with the same batch.
   virtual Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) = 0;
 
+  /// Runs one inference of a single-input engine whose input is the rows of `parts` one after
+  /// another along dim 0, as infer() of their concatenation would: each part float32 (or float16
+  /// where accepts_fp16_inputs()) with the input's trailing dims, all of one dtype, together at
+  /// most max_batch() rows. For callers that assemble a batch from several requests: the default
+  /// gathers the parts into one tensor and calls infer(); GPU engines copy each part straight into
+  /// their pinned upload buffer, which spares the host one copy of the whole batch.
+  virtual Status infer_concatenated(const std::vector<HostTensor>& parts, std::vector<HostTensor>* outputs);
+
   /// Preprocesses 8-bit `images` as `options` say (resize, centre crop or ten-crop, normalize:
   /// core/image_preprocess.h, bit for bit the same on every engine) and runs them. The network
   /// must have one input, float32 [N, 3, crop, crop]; the outputs hold samples_per_image(options)

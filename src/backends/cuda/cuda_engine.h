@@ -66,6 +66,8 @@ class CudaEngine final : public Engine {
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
   int64_t max_batch() const override { return plan_.max_batch; }
   Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) override;
+  /// Copies each part into the pinned upload buffer itself: no gathered copy on the host.
+  Status infer_concatenated(const std::vector<HostTensor>& parts, std::vector<HostTensor>* outputs) override;
   /// Uploads the 8-bit pixels and preprocesses them on the GPU (ImagePreprocessor).
   Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                       std::vector<HostTensor>* outputs) override;
