@@ -297,7 +297,8 @@ if [ "$serve" != 0 ]; then
   {
     echo "-- the same engine served by $serve_instances instances (execution contexts, host work in parallel)"
     start_server --max-batch 256 --instances $serve_instances --max-queue 4096
-    "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64 --duration-s 4
+    "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64,128 --duration-s 4 \
+      --json "$out/perf_fp16_b16_instances.json"
     "$chexrt" perf --url $url --tensor uint8 --batch 16 --concurrency 64 --duration-s 4
     "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4
     kill -TERM $server
