@@ -24,7 +24,8 @@
 # engine benchmarks run it too, alternating with this one, and the table shows both.
 # --serve-instances N runs only --serve's last part (the server with N instances).
 # --serve starts `chexrt serve` on an FP16 engine and loads it with `chexrt perf` over loopback:
-# binary FP16 and UINT8 tensors, NIH PNGs as BYTES tensors and as /v1/predict uploads.
+# binary FP16 and UINT8 tensors, NIH PNGs as BYTES tensors and as /v1/predict uploads; then the
+# ONNX model served (an engine with the feature-map output): /v1/predict with and without heat maps.
 # --first-call builds an FP16 engine file for batch 1..256 and times the first inference at
 # several batch sizes against steady state, and one PNG's predict from start to exit.
 # --importers writes the demo CheXNet as a TensorFlow frozen graph (scripts/make_tensorflow_chexnet.py,
@@ -291,6 +292,20 @@ if [ "$serve" = 1 ]; then
     kill -TERM $server
     wait $server
     echo "serve exit status after SIGTERM: $?"
+    echo "-- the ONNX model served (its engine has the feature-map output): /v1/predict with and without heat maps"
+    "$chexrt" serve --model "$model" --device cuda --precision fp16 --max-batch 64 --port $port --grpc-port 0 \
+      --max-queue 4096 >>"$out/serve.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 600); do
+      python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "$url/v2/health/ready" 2>/dev/null && break
+      sleep 0.5
+    done
+    "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4
+    "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --heatmap --concurrency 16,64 --duration-s 4
+    kill -TERM $server
+    wait $server
+    echo "serve (ONNX model) exit status after SIGTERM: $?"
   } >>"$out/serve_perf.log" 2>&1
 fi
 if [ "$serve" != 0 ]; then
