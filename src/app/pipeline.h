@@ -44,7 +44,8 @@ struct PipelineOptions {
   /// With an engine that preprocesses on its device (Engine::preprocesses_on_device), decoders
   /// hand it 8-bit images (Engine::infer_images) instead of preprocessing on the host. The
   /// images waiting for the engine are then held whole: at most images_per_batch *
-  /// batches_ahead of them (1 MB each for an NIH X-ray).
+  /// batches_ahead of them (1 MB each for an NIH X-ray; with PNG rows, up to as many buffers
+  /// again are kept for the decoders to reuse).
   bool preprocess_on_device = true;
   /// With preprocessing on the device and an engine that also unfilters PNG rows there
   /// (Engine::unfilters_png_on_device), decoders only inflate the PNGs that the libdeflate path

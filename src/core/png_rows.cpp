@@ -144,6 +144,11 @@ Status to_eight_bit(const ImageView& image, std::vector<uint8_t>& scratch, uint8
       return invalid_argument(unknown_filter_message(line[0], y));
     }
     uint8_t* dst = out + y * width * channels;
+    if (bytes_per_sample == 1 && file_channels == channels) {  // 8-bit grey or RGB: the row itself
+      std::memcpy(dst, row, row_bytes);
+      std::swap(prior, row);
+      continue;
+    }
     for (size_t x = 0; x < width; ++x) {
       for (size_t c = 0; c < channels; ++c) {
         const uint8_t* s = row + (x * file_channels + c) * bytes_per_sample;
