@@ -1,6 +1,5 @@
 #include "core/png_rows.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -39,67 +38,6 @@ size_t image_bytes(const ImageView& image) {
 }
 
 namespace png_rows {
-namespace {
-
-// The Paeth predictor (PNG spec 9.4) in the branch-free form: with p = a + b - c,
-// |p - a| = |b - c|, |p - b| = |a - c| and |p - c| = |(a - c) + (b - c)|. Ties prefer a, then b.
-inline int paeth(int a, int b, int c) {
-  const int pa = std::abs(b - c);
-  const int pb = std::abs(a - c);
-  const int pc = std::abs(a + b - 2 * c);
-  const int ab = pb < pa ? b : a;
-  const int min_ab = pb < pa ? pb : pa;
-  return pc < min_ab ? c : ab;
-}
-
-}  // namespace
-
-// Grey 8-bit images (bpp 1, the common X-ray) carry the left and upper-left bytes in registers:
-// Average and Paeth are a serial chain there, and a reload of the byte just written would
-// lengthen it.
-bool unfilter_row(uint8_t filter, uint8_t* __restrict row, const uint8_t* __restrict prior, size_t bytes, size_t bpp) {
-  switch (filter) {
-    case 0:
-      return true;
-    case 1:
-      for (size_t i = bpp; i < bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + row[i - bpp]);
-      return true;
-    case 2:
-      for (size_t i = 0; i < bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + prior[i]);
-      return true;
-    case 3:
-      if (bpp == 1) {
-        int a = 0;
-        for (size_t i = 0; i < bytes; ++i) {
-          a = (row[i] + ((a + prior[i]) >> 1)) & 0xff;
-          row[i] = static_cast<uint8_t>(a);
-        }
-        return true;
-      }
-      for (size_t i = 0; i < bpp; ++i) row[i] = static_cast<uint8_t>(row[i] + (prior[i] >> 1));
-      for (size_t i = bpp; i < bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + ((row[i - bpp] + prior[i]) >> 1));
-      return true;
-    case 4:
-      if (bpp == 1) {
-        int a = 0;
-        int c = 0;
-        for (size_t i = 0; i < bytes; ++i) {
-          const int b = prior[i];
-          a = (row[i] + paeth(a, b, c)) & 0xff;
-          row[i] = static_cast<uint8_t>(a);
-          c = b;
-        }
-        return true;
-      }
-      for (size_t i = 0; i < bpp; ++i) row[i] = static_cast<uint8_t>(row[i] + prior[i]);
-      for (size_t i = bpp; i < bytes; ++i) {
-        row[i] = static_cast<uint8_t>(row[i] + paeth(row[i - bpp], prior[i], prior[i - bpp]));
-      }
-      return true;
-    default:
-      return false;
-  }
-}
 
 std::string unknown_filter_message(int filter, int row) {
   return "PNG: unknown filter type " + std::to_string(filter) + " in row " + std::to_string(row);
