@@ -75,18 +75,24 @@ class Engine {
   /// their pinned upload buffer, which spares the host one copy of the whole batch.
   virtual Status infer_concatenated(const std::vector<HostTensor>& parts, std::vector<HostTensor>* outputs);
 
-  /// Preprocesses 8-bit `images` as `options` say (resize, centre crop or ten-crop, normalize:
-  /// core/image_preprocess.h, bit for bit the same on every engine) and runs them. The network
-  /// must have one input, float32 [N, 3, crop, crop]; the outputs hold samples_per_image(options)
-  /// rows per image, in order, and images.size() times that must be at most max_batch(). The
-  /// default preprocesses on the host and calls infer(); GPU engines upload the 8-bit pixels
-  /// (a quarter of the float32 crops' bytes for an NIH X-ray, a fortieth for ten-crop) and
-  /// preprocess on the device.
+  /// Preprocesses `images` (8-bit pixels or filtered PNG rows, chexrt/image_input.h) as `options`
+  /// say (resize, centre crop or ten-crop, normalize: core/image_preprocess.h, bit for bit the
+  /// same on every engine) and runs them. The network must have one input, float32
+  /// [N, 3, crop, crop]; the outputs hold samples_per_image(options) rows per image, in order, and
+  /// images.size() times that must be at most max_batch(). InvalidArgument naming the image for
+  /// malformed images and PNG rows with an unknown filter type. The default unfilters and
+  /// preprocesses on the host and calls infer(); GPU engines upload the 8-bit pixels (a quarter of
+  /// the float32 crops' bytes for an NIH X-ray, a fortieth for ten-crop) or the filtered rows, and
+  /// unfilter and preprocess on the device.
   virtual Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                               std::vector<HostTensor>* outputs);
   /// True when infer_images() preprocesses on the engine's device: callers with images should
   /// then hand over pixels rather than preprocess on the host themselves.
   virtual bool preprocesses_on_device() const { return false; }
+  /// True when infer_images() also unfilters PNG rows on the engine's device: callers decoding
+  /// PNGs should then only inflate them and hand over the filtered rows
+  /// (PixelEncoding::kPngFiltered), leaving the host the inflating alone.
+  virtual bool unfilters_png_on_device() const { return false; }
   /// True when infer() also takes float16 host tensors for its float32 inputs (same dims): GPU
   /// engines upload them as they are, half the bytes, and widen them on the device. Callers
   /// holding float16 data should then pass it as it is rather than widen it on the host.

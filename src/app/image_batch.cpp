@@ -8,6 +8,8 @@
 #include <new>
 #include <thread>
 
+#include "app/codecs.h"
+
 namespace chexrt::app {
 namespace fs = std::filesystem;
 namespace {
@@ -34,13 +36,19 @@ bool is_image_file(const fs::directory_entry& entry) {
   return ext.empty() && has_dicom_preamble(entry.path());
 }
 
-// Reads and decodes under the budget (held from the header on, until the image is handed back)
-// and keeps the scaled-down copy for heat maps.
-Result<Image8> decode_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, BatchItem* item,
-                          DecodeBudget::Reservation* held) {
+// Reads a file and reserves its decoding's peak under the budget (held from the header on, until
+// the image is handed back).
+Result<std::vector<uint8_t>> read_reserved(const std::string& path, DecodeBudget& budget,
+                                           DecodeBudget::Reservation* held, ImageInfo* info) {
   CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
-  CHEXRT_ASSIGN_OR_RETURN(ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
-  *held = budget.reserve(decode_peak_bytes(info));
+  CHEXRT_ASSIGN_OR_RETURN(*info, read_image_info(bytes.data(), bytes.size(), path));
+  *held = budget.reserve(decode_peak_bytes(*info));
+  return bytes;
+}
+
+// Decodes to 8-bit pixels and keeps the scaled-down copy for heat maps.
+Result<Image8> decode_pixels(std::vector<uint8_t> bytes, const std::string& path, const LoadOptions& options,
+                             BatchItem* item) {
   CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_image8(bytes.data(), bytes.size(), path));
   bytes = {};
   if (options.keep_images) {
@@ -64,11 +72,27 @@ auto guard_allocation(const std::string& path, BatchItem* item, Fn fn) -> declty
 
 }  // namespace
 
-Result<Image8> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
-                                 BatchItem* item) {
-  return guard_allocation(path, item, [&]() -> Result<Image8> {
+Result<EngineImage> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
+                                      BatchItem* item, std::vector<uint8_t> rows_buffer) {
+  return guard_allocation(path, item, [&]() -> Result<EngineImage> {
     DecodeBudget::Reservation held;
-    return decode_one(path, options, budget, item, &held);
+    ImageInfo info;
+    CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_reserved(path, budget, &held, &info));
+    EngineImage image;
+    if (options.png_rows && !options.keep_images && info.format == ImageFormat::kPng) {
+      // Where the fast path fails (a layout it does not take, a damaged file), the full decode
+      // below gives the verdict and the message that decode_image8() always gives.
+      Result<detail::PngRows> rows = detail::inflate_png_fast(bytes.data(), bytes.size(), &rows_buffer);
+      if (rows.ok()) {
+        image.png_rows = std::move(rows_buffer);
+        image.width = rows->width;
+        image.height = rows->height;
+        image.png_format = rows->format;
+        return image;
+      }
+    }
+    CHEXRT_ASSIGN_OR_RETURN(image.pixels, decode_pixels(std::move(bytes), path, options, item));
+    return image;
   });
 }
 
@@ -76,7 +100,9 @@ Status load_image_file(const std::string& path, const LoadOptions& options, Deco
                        int64_t first, BatchItem* item) {
   return guard_allocation(path, item, [&]() -> Status {
     DecodeBudget::Reservation held;  // until the image is preprocessed
-    CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_one(path, options, budget, item, &held));
+    ImageInfo info;
+    CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_reserved(path, budget, &held, &info));
+    CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_pixels(std::move(bytes), path, options, item));
     Status preprocessed = preprocess_into(image, options.preprocess, batch, first);
     return preprocessed.ok() ? preprocessed : preprocessed.with_context(path);
   });

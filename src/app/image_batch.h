@@ -48,6 +48,24 @@ struct LoadOptions {
   /// Bounds the bytes that decoding holds at once across the threads; null: a budget of
   /// kDefaultDecodeBudgetBytes for this call alone. Share one across calls to bound them all.
   DecodeBudget* budget = nullptr;
+  /// decode_image_file() for an engine that unfilters PNG rows on its device
+  /// (Engine::unfilters_png_on_device): PNGs that the libdeflate path takes are inflated only and
+  /// handed over as filtered rows. Not with keep_images (heat maps need the pixels on the host).
+  bool png_rows = false;
+};
+
+/// A file decoded for Engine::infer_images(): its 8-bit pixels, or a PNG's filtered rows that
+/// the engine unfilters (LoadOptions::png_rows).
+struct EngineImage {
+  Image8 pixels;                  ///< the image, unless png_rows holds it
+  std::vector<uint8_t> png_rows;  ///< when not empty: the image as filtered PNG rows
+  int width = 0;                  ///< of png_rows
+  int height = 0;                 ///< of png_rows
+  PngRowFormat png_format;        ///< of png_rows
+  bool is_png_rows() const { return !png_rows.empty(); }
+  ImageView view() const {
+    return is_png_rows() ? png_rows_view(png_rows.data(), width, height, png_format) : view_of(pixels);
+  }
 };
 
 /// One file: read, decoded under `budget`, preprocessed into rows [first, first + samples) of
@@ -59,9 +77,13 @@ Status load_image_file(const std::string& path, const LoadOptions& options, Deco
 
 /// load_image_file() without the preprocessing, for engines that preprocess on their device:
 /// the full-size 8-bit image (and with options.keep_images the scaled-down copy and crop region
-/// in `item`). The budget bounds the decoding only; the caller bounds the images it keeps.
-Result<Image8> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
-                                 BatchItem* item);
+/// in `item`), or with options.png_rows a PNG's filtered rows, inflated into `rows_buffer` (its
+/// storage reused: a caller may hand back the buffers of images it is done with). A file that
+/// the fast PNG path does not take, or that it refuses, is decoded in full as without png_rows:
+/// the same files are accepted, with the same errors. The budget bounds the decoding only; the
+/// caller bounds the images it keeps.
+Result<EngineImage> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
+                                      BatchItem* item, std::vector<uint8_t> rows_buffer = {});
 
 /// Moves the rows of the items that loaded (status ok) to the front of `batch`, in order, sets
 /// their first_sample, and returns the batch seen as those rows alone (no copy when none

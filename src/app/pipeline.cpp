@@ -36,9 +36,35 @@ void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) 
 int worker_count(int requested);
 
 struct Decoded {
-  BatchItem item;  // its tensor rows are in the batch's buffer (host preprocessing)
-  Image8 pixels;   // the decoded image (preprocessing on the engine's device)
+  BatchItem item;     // its tensor rows are in the batch's buffer (host preprocessing)
+  EngineImage image;  // the decoded image or PNG rows (preprocessing on the engine's device)
   bool ready = false;
+};
+
+// Buffers of filtered PNG rows that the engine is done with, for the decoders' next files: a
+// fresh megabyte buffer costs a page fault per 4 KiB on first touch (as png_fast.cpp's Scratch
+// notes). At most `limit` are kept, none above kKeptBytes.
+class RowBuffers {
+ public:
+  static constexpr size_t kKeptBytes = size_t{16} << 20;
+  explicit RowBuffers(size_t limit) : limit_(limit) {}
+  std::vector<uint8_t> take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (spare_.empty()) return {};
+    std::vector<uint8_t> buffer = std::move(spare_.back());
+    spare_.pop_back();
+    return buffer;
+  }
+  void give_back(std::vector<uint8_t>&& buffer) {
+    if (buffer.capacity() == 0 || buffer.capacity() > kKeptBytes) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (spare_.size() < limit_) spare_.push_back(std::move(buffer));
+  }
+
+ private:
+  const size_t limit_;
+  std::mutex mutex_;
+  std::vector<std::vector<uint8_t>> spare_;
 };
 
 // A batch the engine has run, on its way to postprocessing.
@@ -53,13 +79,20 @@ class Pipeline {
  public:
   Pipeline(const std::vector<std::string>& files, Engine& engine, const PipelineOptions& options,
            const ResultSink& sink)
-      : files_(files), engine_(engine), options_(options), sink_(sink), budget_(options.decode_budget_bytes) {
+      : files_(files),
+        engine_(engine),
+        options_(options),
+        sink_(sink),
+        budget_(options.decode_budget_bytes),
+        row_buffers_(static_cast<size_t>(options.images_per_batch) * options.batches_ahead) {
     load_.preprocess = options.preprocess;
     load_.keep_images = !options.heatmap_dir.empty();
     load_.kept_image_max_side = options.heatmap_max_side;
     batch_ = options.images_per_batch;
     threads_ = worker_count(options.decode_threads);
     on_device_ = options.preprocess_on_device && engine.preprocesses_on_device();
+    load_.png_rows =
+        on_device_ && options.unfilter_png_on_device && engine.unfilters_png_on_device() && options.heatmap_dir.empty();
     heatmaps_on_device_ =
         !options.heatmap_dir.empty() && options.heatmaps_on_device && engine.draws_heatmaps_on_device();
     ring_.resize(static_cast<size_t>(batch_) * options.batches_ahead);
@@ -71,9 +104,9 @@ class Pipeline {
   size_t decode_limit() const { return (released_ + options_.batches_ahead) * static_cast<size_t>(batch_); }
   HostTensor& buffer_of(size_t file) { return buffers_[(file / batch_) % buffers_.size()]; }
   void decode_worker();
-  /// Runs the decoded files of `batch` (their pixels in `pixels`, or their rows in the buffer of
+  /// Runs the decoded files of `batch` (their images in `images`, or their rows in the buffer of
   /// file `first`) and sets each file's first_sample.
-  Status infer(InferredBatch& batch, size_t first, std::vector<Image8>& pixels);
+  Status infer(InferredBatch& batch, size_t first, std::vector<EngineImage>& images);
   void postprocess_worker();
   void postprocess(InferredBatch& batch);
   /// Draws and writes file `item`'s heat map of `finding` into `r`; the time each took in `draw_s`
@@ -88,6 +121,7 @@ class Pipeline {
   const ResultSink& sink_;
   LoadOptions load_;
   DecodeBudget budget_;
+  RowBuffers row_buffers_;
   int64_t batch_ = 1;
   int threads_ = 1;
   int samples_ = 1;
@@ -123,9 +157,10 @@ void Pipeline::decode_worker() {
     d.item.path = files_[i];
     const auto start = Clock::now();
     if (on_device_) {
-      Result<Image8> image = decode_image_file(files_[i], load_, budget_, &d.item);
+      Result<EngineImage> image = decode_image_file(files_[i], load_, budget_, &d.item,
+                                                    load_.png_rows ? row_buffers_.take() : std::vector<uint8_t>());
       d.item.status = image.status();
-      if (image.ok()) d.pixels = std::move(*image);
+      if (image.ok()) d.image = std::move(*image);
     } else {
       const int64_t first_row = static_cast<int64_t>(i % batch_) * samples_;
       d.item.status = load_image_file(files_[i], load_, budget_, &buffer_of(i), first_row, &d.item);
@@ -133,23 +168,25 @@ void Pipeline::decode_worker() {
     const double spent = seconds_since(start);
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.decode_s += spent;
+    stats_.png_rows_files += d.image.is_png_rows();
     d.ready = true;
     ring_[i % ring_.size()] = std::move(d);
     changed_.notify_all();
   }
 }
 
-Status Pipeline::infer(InferredBatch& batch, size_t first, std::vector<Image8>& pixels) {
+Status Pipeline::infer(InferredBatch& batch, size_t first, std::vector<EngineImage>& images) {
   const auto start = Clock::now();
   if (on_device_) {
     std::vector<ImageView> views;
     for (size_t k = 0; k < batch.files.size(); ++k) {
       if (!batch.files[k].status.ok()) continue;
       batch.files[k].first_sample = static_cast<int64_t>(views.size()) * samples_;
-      views.push_back(view_of(pixels[k]));
+      views.push_back(images[k].view());
     }
     if (!views.empty()) batch.status = engine_.infer_images(views, options_.preprocess, &batch.outputs);
     stats_.infer_s += seconds_since(start);
+    for (EngineImage& image : images) row_buffers_.give_back(std::move(image.png_rows));
   } else {
     // The files' rows are already in the buffer: only those of failed files are squeezed out.
     CHEXRT_ASSIGN_OR_RETURN(HostTensor input, compact_batch(buffer_of(first), batch.files, samples_));
@@ -276,6 +313,7 @@ Result<PipelineStats> Pipeline::run() {
   stats_.files = files_.size();
   stats_.decode_threads = threads_;
   stats_.preprocess_on_device = on_device_;
+  stats_.png_unfiltered_on_device = load_.png_rows;
   stats_.heatmaps_on_device = heatmaps_on_device_;
   for (int b = 0; b < options_.batches_ahead && !on_device_; ++b) {
     buffers_.emplace_back(DataType::kFloat32, Dims{batch_ * samples_, 3, crop, crop});
@@ -301,7 +339,7 @@ Result<PipelineStats> Pipeline::run() {
     const size_t last = std::min(n, first + static_cast<size_t>(batch_));
     InferredBatch batch;
     batch.first_index = first;
-    std::vector<Image8> pixels;
+    std::vector<EngineImage> images;
     {
       const auto wait_start = Clock::now();
       std::unique_lock<std::mutex> lock(mutex_);
@@ -316,14 +354,14 @@ Result<PipelineStats> Pipeline::run() {
       stats_.wait_decode_s += seconds_since(wait_start);
       for (size_t i = first; i < last; ++i) {
         batch.files.push_back(std::move(ring_[i % ring_.size()].item));
-        pixels.push_back(std::move(ring_[i % ring_.size()].pixels));
+        images.push_back(std::move(ring_[i % ring_.size()].image));
         ring_[i % ring_.size()] = Decoded();
       }
     }
 
-    const Status infer_status = infer(batch, first, pixels);
+    const Status infer_status = infer(batch, first, images);
     if (!infer_status.ok()) return infer_status;
-    pixels = {};
+    images = {};
     std::unique_lock<std::mutex> lock(mutex_);
     ++released_;  // the engine is done with this batch's buffer: decoding may fill it again
     changed_.notify_all();
@@ -356,19 +394,30 @@ Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, con
   if (options.decode_threads < 0) return invalid_argument("pipeline: decode_threads must be 0 or more");
   LoadOptions load;
   load.preprocess = options.preprocess;
+  load.png_rows = options.preprocess_on_device && options.unfilter_png_on_device;
   DecodeBudget budget(options.decode_budget_bytes);
   PipelineStats stats;
   stats.files = files.size();
   stats.decode_threads = worker_count(options.decode_threads);
   stats.preprocess_on_device = options.preprocess_on_device;
+  stats.png_unfiltered_on_device = load.png_rows;
+  RowBuffers row_buffers(static_cast<size_t>(stats.decode_threads));
   std::mutex mutex;
   const auto start = Clock::now();
   parallel_for(files.size(), stats.decode_threads, [&](size_t i) {
     BatchItem item;
     const auto file_start = Clock::now();
     Status status;
+    bool png_rows = false;
     if (options.preprocess_on_device) {
-      status = decode_image_file(files[i], load, budget, &item).status();
+      // Buffers of rows are recycled as the pipeline recycles them once the engine is done.
+      Result<EngineImage> image =
+          decode_image_file(files[i], load, budget, &item, load.png_rows ? row_buffers.take() : std::vector<uint8_t>());
+      status = image.status();
+      if (image.ok() && image->is_png_rows()) {
+        png_rows = true;
+        row_buffers.give_back(std::move(image->png_rows));
+      }
     } else {
       HostTensor tensor(DataType::kFloat32, Dims{samples_per_image(load.preprocess), 3, load.preprocess.crop_size,
                                                  load.preprocess.crop_size});
@@ -378,6 +427,7 @@ Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, con
     std::lock_guard<std::mutex> lock(mutex);
     stats.decode_s += spent;
     stats.failed += !status.ok();
+    stats.png_rows_files += png_rows;
   });
   stats.wall_s = seconds_since(start);
   stats.decode_peak_bytes = budget.peak();

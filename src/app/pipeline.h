@@ -3,7 +3,8 @@
 //   decode workers (one per core)      read, decode and preprocess files, in input order,
 //        |                             straight into their rows of a batch buffer, no more
 //        |                             than `batches_ahead` batches ahead of the engine; with
-//        |                             an engine on a GPU they stop at the 8-bit image
+//        |                             an engine on a GPU they stop at the 8-bit image, or for
+//        |                             a PNG at its inflated, still filtered rows
 //   engine (caller)                    runs each batch's buffer (rows of failed files squeezed
 //        |                             out first), then releases the buffer to the decoders;
 //        |                             or uploads the 8-bit images, preprocessed on the GPU
@@ -43,8 +44,14 @@ struct PipelineOptions {
   /// With an engine that preprocesses on its device (Engine::preprocesses_on_device), decoders
   /// hand it 8-bit images (Engine::infer_images) instead of preprocessing on the host. The
   /// images waiting for the engine are then held whole: at most images_per_batch *
-  /// batches_ahead of them (1 MB each for an NIH X-ray).
+  /// batches_ahead of them (1 MB each for an NIH X-ray; with PNG rows, up to as many buffers
+  /// again are kept for the decoders to reuse).
   bool preprocess_on_device = true;
+  /// With preprocessing on the device and an engine that also unfilters PNG rows there
+  /// (Engine::unfilters_png_on_device), decoders only inflate the PNGs that the libdeflate path
+  /// takes and hand over their filtered rows, about half a decode's work. Not with heat maps,
+  /// which need the pixels on the host. For run_decode_only(): decode as if such an engine waited.
+  bool unfilter_png_on_device = true;
 
   /// Heat maps, when `heatmap_dir` is set: the engine's second output is then the last feature
   /// map [N, C, h, w] and `heatmap_weights` the classifier's [classes, C] weights. The map of
@@ -83,8 +90,10 @@ struct PipelineStats {
   double heatmap_draw_s = 0;    ///< drawing heat maps (waiting for the device included), all threads
   double heatmap_encode_s = 0;  ///< encoding and writing them, all threads
   int decode_threads = 0;
-  bool preprocess_on_device = false;  ///< the engine preprocessed (infer_s includes it)
-  bool heatmaps_on_device = false;    ///< the engine drew the heat maps
+  bool preprocess_on_device = false;      ///< the engine preprocessed (infer_s includes it)
+  bool png_unfiltered_on_device = false;  ///< decoders inflated PNGs only; the engine unfiltered
+  size_t png_rows_files = 0;              ///< files handed over as filtered PNG rows
+  bool heatmaps_on_device = false;        ///< the engine drew the heat maps
   int64_t decode_peak_bytes = 0;
   double images_per_second() const { return wall_s > 0 ? files / wall_s : 0; }
 };
@@ -101,7 +110,8 @@ Result<PipelineStats> run_pipeline(const std::vector<std::string>& files, Engine
 
 /// The pipeline's first stage alone, for measuring it: reads, decodes and (unless
 /// options.preprocess_on_device) preprocesses `files` on `options.decode_threads` workers and
-/// drops the results. The stats count the files that
+/// drops the results. With options.preprocess_on_device and unfilter_png_on_device, PNGs are
+/// inflated only, as for an engine that unfilters them. The stats count the files that
 /// failed; wall_s and decode_s say how fast the rest went.
 Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, const PipelineOptions& options);
 

@@ -54,6 +54,7 @@ struct PredictOptions {
   int64_t decode_memory_mb = app::kDefaultDecodeBudgetBytes >> 20;
   int decode_threads = 0;
   std::string preprocess_on = "auto";
+  std::string unfilter_on = "auto";
   bool verbose = false;
   bool no_engine_cache = false;
 };
@@ -295,6 +296,7 @@ int run_predict(const PredictOptions& o) {
   pipeline.images_per_batch = images_per_batch;
   pipeline.decode_threads = o.decode_threads;
   pipeline.preprocess_on_device = o.preprocess_on != "host";
+  pipeline.unfilter_png_on_device = o.unfilter_on != "host";
   pipeline.decode_budget_bytes = o.decode_memory_mb << 20;
   if (want_heatmaps) {
     pipeline.heatmap_dir = o.heatmap_dir;
@@ -327,15 +329,23 @@ int run_predict(const PredictOptions& o) {
   std::fprintf(stderr, "%zu image(s) predicted, %zu failed in %.2f s (%.1f images/s)\n", files->size() - failed, failed,
                stats->wall_s, stats->images_per_second());
   if (o.verbose) {
-    std::fprintf(
-        stderr,
-        "stages (busy seconds): %s %.2f over %d threads (%.1f images/s per thread), "
-        "batch assembly %.2f, engine %.2f (%s), engine waiting for images %.2f, findings+heat maps+output "
-        "%.2f; decoded bytes held at most %.1f MB\n",
-        stats->preprocess_on_device ? "read+decode" : "read+decode+preprocess", stats->decode_s, stats->decode_threads,
-        stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0, stats->assemble_s, stats->infer_s,
-        (engine->engine->backend_name() + (stats->preprocess_on_device ? ", preprocessing included" : "")).c_str(),
-        stats->wait_decode_s, stats->postprocess_s, stats->decode_peak_bytes / 1e6);
+    // With the GPU unfiltering PNG rows, decoding is the inflating alone for the PNGs it took.
+    const std::string decode_stage =
+        !stats->preprocess_on_device ? "read+decode+preprocess"
+        : stats->png_unfiltered_on_device
+            ? "read+decode (" + std::to_string(stats->png_rows_files) + " PNG(s) inflated only, unfiltered on the GPU)"
+            : "read+decode";
+    const std::string engine_stage = engine->engine->backend_name() +
+                                     (stats->png_unfiltered_on_device ? ", PNG unfiltering and preprocessing included"
+                                      : stats->preprocess_on_device   ? ", preprocessing included"
+                                                                      : "");
+    std::fprintf(stderr,
+                 "stages (busy seconds): %s %.2f over %d threads (%.1f images/s per thread), "
+                 "batch assembly %.2f, engine %.2f (%s), engine waiting for images %.2f, findings+heat maps+output "
+                 "%.2f; decoded bytes held at most %.1f MB\n",
+                 decode_stage.c_str(), stats->decode_s, stats->decode_threads,
+                 stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0, stats->assemble_s, stats->infer_s,
+                 engine_stage.c_str(), stats->wait_decode_s, stats->postprocess_s, stats->decode_peak_bytes / 1e6);
     if (want_heatmaps) {
       std::fprintf(stderr, "heat maps (busy seconds): drawing %.2f (%s), encoding and writing %.2f (%s)\n",
                    stats->heatmap_draw_s, stats->heatmaps_on_device ? "on the GPU, copies included" : "on the CPU",
@@ -395,6 +405,12 @@ void register_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--preprocess-on", o->preprocess_on,
                   "Where images are resized, cropped and normalized: auto (on the GPU when the engine runs there), "
                   "host or device (the same as auto; the CPU backends always preprocess on the host)")
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->capture_default_str();
+  cmd->add_option("--unfilter-on", o->unfilter_on,
+                  "Where PNG rows are unfiltered when the GPU preprocesses: auto (on the GPU when the engine runs "
+                  "there and no heat maps are drawn: the decode threads only inflate PNGs), host or device (the "
+                  "same as auto)")
       ->check(CLI::IsMember({"auto", "host", "device"}))
       ->capture_default_str();
   cmd->add_option("--decode-threads", o->decode_threads, "Threads that read and decode images (0: one per core)")

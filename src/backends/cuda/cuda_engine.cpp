@@ -267,12 +267,14 @@ class ExecutionContext {
     return Status::ok_status();
   }
 
-  /// infer() from 8-bit images preprocessed on the GPU into the (one) input buffer.
+  /// infer() from 8-bit images (or PNG rows unfiltered there) preprocessed on the GPU into the
+  /// (one) input buffer.
   Status infer_images(const CudaEngine& e, const std::vector<Step*>& steps, const std::vector<ImageView>& images,
                       const PreprocessOptions& options, int64_t batch, bool use_graph,
                       std::vector<HostTensor>* outputs) {
     CHEXRT_RETURN_IF_ERROR(images_.enqueue(images, options, in_dev_[0].as<float>(), stream_));
-    return run(e, steps, batch, use_graph, outputs);
+    CHEXRT_RETURN_IF_ERROR(run(e, steps, batch, use_graph, outputs));
+    return images_.unfilter_status();
   }
 
   /// The forward pass on inputs already on the device, and the outputs back to the host.

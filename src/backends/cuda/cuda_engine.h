@@ -68,10 +68,12 @@ class CudaEngine final : public Engine {
   Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) override;
   /// Copies each part into the pinned upload buffer itself: no gathered copy on the host.
   Status infer_concatenated(const std::vector<HostTensor>& parts, std::vector<HostTensor>* outputs) override;
-  /// Uploads the 8-bit pixels and preprocesses them on the GPU (ImagePreprocessor).
+  /// Uploads the 8-bit pixels or filtered PNG rows, unfilters the rows and preprocesses on the GPU
+  /// (ImagePreprocessor).
   Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                       std::vector<HostTensor>* outputs) override;
   bool preprocesses_on_device() const override { return true; }
+  bool unfilters_png_on_device() const override { return true; }
   bool accepts_fp16_inputs() const override { return true; }
   /// Draws on the GPU (HeatmapRenderer), one renderer per concurrent caller.
   Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
