@@ -326,8 +326,9 @@ struct BitCounter {
 /// with symbols 16 (repeat the previous 3-6 times), 17 (3-10 zeros) and 18 (11-138 zeros), and
 /// the Huffman code of those symbols.
 struct BlockHeader {
-  int hlit = 0, hdist = 0, hclen = 0;
-  int num_runs = 0;
+  // No initializers: the GPU keeps one in shared memory, which takes no constructor.
+  int hlit, hdist, hclen;
+  int num_runs;
   uint8_t run_symbol[kNumLitLen + kNumDist];
   uint8_t run_extra[kNumLitLen + kNumDist];
   uint32_t freq[kNumCodeLen];
