@@ -101,9 +101,11 @@ class Engine {
   /// Draws class activation heat maps (chexrt/heatmap.h): for each request, the map of class
   /// `class_index` from row `sample` of `features` (float32 [N, C, h, w], the last feature map
   /// after its ReLU) and `weights` (float32 [classes, C], the classifier), drawn over the
-  /// request's image into its `out`, with colour opacity up to `max_alpha`. The bytes are the same
-  /// on every engine. Safe to call from several threads at once, and beside infer(). The default
-  /// draws on the host; GPU engines upload the feature rows and images and draw on the device.
+  /// request's image into its `out`, or encoded as a PNG into its `png`, with colour opacity up to
+  /// `max_alpha`. The bytes are the same on every engine. Safe to call from several threads at
+  /// once, and beside infer(). The default draws and encodes on the host; GPU engines upload the
+  /// feature rows and images, draw on the device, encode the PNGs there, and copy back the pixels
+  /// or the compressed files.
   virtual Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
                                const std::vector<HeatmapRequest>& requests, float max_alpha = kDefaultHeatmapAlpha);
   /// True when draw_heatmaps() draws on the engine's device, so that callers should prefer it to

@@ -213,8 +213,21 @@ void Pipeline::write_heatmap(const InferredBatch& batch, const BatchItem& item, 
   const int64_t sample = item.first_sample + (samples_ == 10 ? 4 : 0);
   const auto start = Clock::now();
   // On the device, each pool thread has the engine draw its own file's map: the copies to and
-  // from the device (4 MB for a 1024x1024 X-ray) then run on every core, not on the
-  // postprocessing thread alone.
+  // from the device then run on every core, not on the postprocessing thread alone. A PNG is
+  // encoded there too: the pool only writes the file (the CPU's encoding was the bound).
+  if (heatmaps_on_device_ && options_.heatmap_format == ImageFormat::kPng) {
+    Result<std::vector<uint8_t>> png = sample_heatmap_png(&engine_, batch.outputs[1], sample, options_.heatmap_weights,
+                                                          finding, item.image, item.crop_region);
+    *draw_s = seconds_since(start);
+    if (!png.ok()) {
+      r.heatmap_status = png.status().with_context(r.path);
+      return;
+    }
+    const auto write_start = Clock::now();
+    r.heatmap_status = write_heatmap_png_file(*png, finding, options_.heatmap_dir, r.path, &r.heatmap);
+    *encode_s = seconds_since(write_start);
+    return;
+  }
   Result<Image8> drawn = draw_sample_heatmap(heatmaps_on_device_ ? &engine_ : nullptr, batch.outputs[1], sample,
                                              options_.heatmap_weights, finding, item.image, item.crop_region);
   r.heatmap_status = drawn.status();

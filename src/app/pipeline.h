@@ -11,8 +11,9 @@
 //        |
 //   postprocessing (one thread)        findings (the mean over a ten-crop's samples), heat maps
 //        |                             (a pool draws them, on the engine's GPU when it has one
-//        |                             (Engine::draw_heatmaps), and encodes them), then `sink`,
-//        |                             once per file, in order
+//        |                             (Engine::draw_heatmaps), which also encodes PNGs, and
+//        |                             encodes the rest and writes them), then `sink`, once per
+//        |                             file, in order
 //
 // Memory stays bounded whatever the number of files: decoded bytes are held under a
 // DecodeBudget, `batches_ahead` batch buffers are reused, at most two finished batches wait
@@ -63,7 +64,8 @@ struct PipelineOptions {
   int heatmap_max_side = 1024;
   ImageFormat heatmap_format = ImageFormat::kPng;  ///< kPng or kJpeg
   /// With an engine that draws heat maps on its device (Engine::draws_heatmaps_on_device), the
-  /// pool has it draw them and only encodes them; else the pool draws them on the host.
+  /// pool has it draw them, and encode PNGs (the pool then only writes them; JPEGs it encodes);
+  /// else the pool draws and encodes them on the host.
   bool heatmaps_on_device = true;
 };
 
@@ -82,13 +84,15 @@ struct PipelineStats {
   size_t files = 0;
   size_t failed = 0;
   double wall_s = 0;
-  double decode_s = 0;          ///< reading + decoding (+ preprocessing on the host), all workers
-  double assemble_s = 0;        ///< squeezing out the rows of failed files
-  double wait_decode_s = 0;     ///< the engine waiting for decoded batches
-  double infer_s = 0;           ///< engine calls, host-to-device copies included
-  double postprocess_s = 0;     ///< findings, heat maps and the sink
-  double heatmap_draw_s = 0;    ///< drawing heat maps (waiting for the device included), all threads
-  double heatmap_encode_s = 0;  ///< encoding and writing them, all threads
+  double decode_s = 0;       ///< reading + decoding (+ preprocessing on the host), all workers
+  double assemble_s = 0;     ///< squeezing out the rows of failed files
+  double wait_decode_s = 0;  ///< the engine waiting for decoded batches
+  double infer_s = 0;        ///< engine calls, host-to-device copies included
+  double postprocess_s = 0;  ///< findings, heat maps and the sink
+  /// Drawing heat maps (waiting for the device included), all threads; on the device, a PNG's
+  /// encoding is part of it.
+  double heatmap_draw_s = 0;
+  double heatmap_encode_s = 0;  ///< encoding (on the host) and writing them, all threads
   int decode_threads = 0;
   bool preprocess_on_device = false;      ///< the engine preprocessed (infer_s includes it)
   bool png_unfiltered_on_device = false;  ///< decoders inflated PNGs only; the engine unfiltered

@@ -347,9 +347,15 @@ int run_predict(const PredictOptions& o) {
                  stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0, stats->assemble_s, stats->infer_s,
                  engine_stage.c_str(), stats->wait_decode_s, stats->postprocess_s, stats->decode_peak_bytes / 1e6);
     if (want_heatmaps) {
-      std::fprintf(stderr, "heat maps (busy seconds): drawing %.2f (%s), encoding and writing %.2f (%s)\n",
-                   stats->heatmap_draw_s, stats->heatmaps_on_device ? "on the GPU, copies included" : "on the CPU",
-                   stats->heatmap_encode_s, o.heatmap_format == "jpeg" ? "JPEG" : "PNG");
+      // On the GPU, PNGs are encoded there: the host only writes them.
+      const bool png = o.heatmap_format != "jpeg";
+      const bool encoded_on_device = stats->heatmaps_on_device && png;
+      std::fprintf(stderr, "heat maps (busy seconds): drawing %.2f (%s), %s %.2f (%s)\n", stats->heatmap_draw_s,
+                   !stats->heatmaps_on_device ? "on the CPU"
+                   : encoded_on_device        ? "and PNG encoding on the GPU, copies included"
+                                              : "on the GPU, copies included",
+                   encoded_on_device ? "writing" : "encoding and writing", stats->heatmap_encode_s,
+                   png ? "PNG" : "JPEG");
     }
   }
   return failed ? kExitSomeInputsFailed : kExitOk;

@@ -75,7 +75,7 @@ class CudaEngine final : public Engine {
   bool preprocesses_on_device() const override { return true; }
   bool unfilters_png_on_device() const override { return true; }
   bool accepts_fp16_inputs() const override { return true; }
-  /// Draws on the GPU (HeatmapRenderer), one renderer per concurrent caller.
+  /// Draws on the GPU (HeatmapRenderer), and encodes PNGs there, one renderer per concurrent caller.
   Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
                        const std::vector<HeatmapRequest>& requests, float max_alpha = kDefaultHeatmapAlpha) override;
   bool draws_heatmaps_on_device() const override { return true; }
