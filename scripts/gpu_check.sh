@@ -33,9 +33,9 @@
 # model: their kernels (`inspect`), their speed (`bench`, alternating) and their findings.
 # --python times the Python API against the C++ call on the GPU (bench/python_overhead.py), when
 # the bundle holds a Python module built for this machine's Python (.gpu/python).
-# --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, first call per
-# batch size, decoding alone, bench and predict with GPU and host preprocessing and their
-# findings compared, ten-crop), for a short time on the machine.
+# --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, decoding alone,
+# bench and predict with the PNG rows unfiltered on the GPU and on the host and their findings
+# compared, ten-crop likewise), for a short time on the machine.
 # --heatmaps runs `predict --heatmap-dir` alone on the same 2,000 PNG links: PNG heat maps drawn on
 # the GPU, then on the host (--heatmap-on host; the files' pixels compared), then JPEG heat maps.
 set -uo pipefail
@@ -330,17 +330,24 @@ if [ "$pipeline" = quick ]; then
   {
     python3 bench/peak_rss.py --label build "$chexrt" build --model "$model" --device cuda --precision fp16 \
       --batch 1:256:256 --out "$work/m.engine"
-    "$chexrt" bench --engine "$work/m.engine" --first-call --batch 1,3,64,200,256 --iterations 20 --warmup 3
-    "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --decode-threads 1,16
-    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 256
-    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 256 --preprocess-on host
-    python3 bench/peak_rss.py --label "predict png" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
-      --format csv --output "$work/o.csv" -v "$work/png"
-    python3 bench/peak_rss.py --label "predict png, host preprocessing" "$chexrt" predict --engine "$work/m.engine" \
-      --batch 256 --preprocess-on host --format csv --output "$work/o_host.csv" -v "$work/png"
+    echo "-- decoding alone: inflating only (the GPU unfilters and preprocesses), then decoding in full"
+    "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --unfilter-on device \
+      --decode-threads 1,16
+    "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --unfilter-on host --decode-threads 16
+    echo "-- files to findings: PNG rows unfiltered on the GPU (default), then on the host"
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64,256
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64 --unfilter-on host
+    python3 bench/peak_rss.py --label "predict png --batch 64" "$chexrt" predict --engine "$work/m.engine" \
+      --batch 64 --format csv --output "$work/o.csv" -v "$work/png"
+    python3 bench/peak_rss.py --label "predict png --batch 64, unfiltered on the host" "$chexrt" predict \
+      --engine "$work/m.engine" --batch 64 --unfilter-on host --format csv --output "$work/o_host.csv" -v "$work/png"
     python3 bench/compare_csv.py "$work/o.csv" "$work/o_host.csv"
     python3 bench/peak_rss.py --label "predict --mode tencrop" "$chexrt" predict --engine "$work/m.engine" \
       --mode tencrop --format csv --output "$work/o_ten.csv" -v "$work/png"
+    python3 bench/peak_rss.py --label "predict --mode tencrop, unfiltered on the host" "$chexrt" predict \
+      --engine "$work/m.engine" --mode tencrop --unfilter-on host --format csv --output "$work/o_ten_host.csv" \
+      -v "$work/png"
+    python3 bench/compare_csv.py "$work/o_ten.csv" "$work/o_ten_host.csv"
   } >"$out/pipeline.log" 2>&1
   grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
 fi
