@@ -19,6 +19,7 @@
 #include "app/codecs.h"
 #include "app/image_io.h"
 #include "app/preprocess.h"
+#include "core/png_rows.h"
 
 #if CHEXRT_BENCH_WITH_SPNG
 #include <spng.h>
@@ -117,6 +118,38 @@ void BM_PngChexrtLibdeflate(benchmark::State& state) {
   report(state);
 }
 BENCHMARK(BM_PngChexrtLibdeflate);
+
+// The same file inflated only, its rows left filtered: a decode thread's work when the engine
+// unfilters PNG rows on the GPU (Engine::unfilters_png_on_device), against the full decode above.
+// The buffer is reused, as the pipeline recycles its buffers of rows.
+void BM_PngChexrtInflateOnly(benchmark::State& state) {
+  const auto& png = file_bytes(g_png);
+  std::vector<uint8_t> rows;
+  for (auto _ : state) {
+    Result<detail::PngRows> inflated = detail::inflate_png_fast(png.data(), png.size(), &rows);
+    if (!inflated.ok()) state.SkipWithError(inflated.status().to_string().c_str());
+    benchmark::DoNotOptimize(rows.data());
+  }
+  report(state);
+}
+BENCHMARK(BM_PngChexrtInflateOnly);
+
+// What the inflating leaves: unfiltering the rows into 8-bit samples on the host, as engines off
+// the GPU do with filtered rows (core/png_rows.h).
+void BM_PngRowsUnfilterOnHost(benchmark::State& state) {
+  const auto& png = file_bytes(g_png);
+  std::vector<uint8_t> rows, scratch;
+  const detail::PngRows inflated = detail::inflate_png_fast(png.data(), png.size(), &rows).value();
+  const chexrt::ImageView view = chexrt::png_rows_view(rows.data(), inflated.width, inflated.height, inflated.format);
+  std::vector<uint8_t> pixels(static_cast<size_t>(view.width) * view.height * view.channels);
+  for (auto _ : state) {
+    const chexrt::Status s = chexrt::png_rows::to_eight_bit(view, scratch, pixels.data());
+    if (!s.ok()) state.SkipWithError(s.to_string().c_str());
+    benchmark::DoNotOptimize(pixels.data());
+  }
+  report(state);
+}
+BENCHMARK(BM_PngRowsUnfilterOnHost);
 
 #if CHEXRT_BENCH_WITH_SPNG
 void BM_PngLibspng(benchmark::State& state) {

@@ -2,8 +2,9 @@
 // Benchmark): the class activation map from the last feature map and a classifier row; the
 // drawing (bilinear upsampling onto the crop region, jet colours, blend over the grey X-ray), or
 // the copies a core still makes when the GPU draws the map instead; the encoding of the
-// 1024x1024 RGB result as the pipeline writes it (PNG at level 1) or on request (JPEG, quality
-// 90); and the PNG filters and deflaters that encode_png's fast levels were chosen from.
+// 1024x1024 RGB result as the pipeline writes it (PNG at level 1; core/png_encode's segmented
+// encoder, the GPU's, on its CPU reference) or on request (JPEG, quality 90); and the PNG filters
+// and deflaters that encode_png's fast levels were chosen from.
 // docs/PERF.md ("Heat maps") keeps the figures.
 //
 //   build/bench/heatmap_bench [--benchmark_filter=Png] [PNG]
@@ -26,6 +27,7 @@
 #include "app/heatmap.h"
 #include "app/image_io.h"
 #include "app/preprocess.h"
+#include "core/png_encode.h"
 
 namespace {
 
@@ -118,6 +120,24 @@ void BM_HeatmapPng(benchmark::State& state) {
   report(state);
 }
 BENCHMARK(BM_HeatmapPng)->Arg(1)->Arg(6);
+
+// core/png_encode's CPU reference: the segmented encoder whose bytes GPU engines give (16-row
+// segments, each its own Huffman block; runs as matches). Its size beside igzip's level 1 (what
+// the CPU path writes) is the cost of encoding in parallel.
+void BM_HeatmapPngSegmented(benchmark::State& state) {
+  const Image8& rgb = inputs().rgb;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    Result<std::vector<uint8_t>> png = png_encode::encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3);
+    bytes = png->size();
+    benchmark::DoNotOptimize(png);
+  }
+  const size_t igzip = encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3, 1)->size();
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.counters["vs_igzip1"] = static_cast<double>(bytes) / static_cast<double>(igzip);
+  report(state);
+}
+BENCHMARK(BM_HeatmapPngSegmented);
 
 // The choice behind encode_png's fast levels: the heat map's rows all with one PNG filter (0 None,
 // 1 Sub, 2 Up, 3 Average, 4 Paeth), then deflated by libdeflate (what level 1 used before) or ISA-L's

@@ -24,7 +24,8 @@
 # engine benchmarks run it too, alternating with this one, and the table shows both.
 # --serve-instances N runs only --serve's last part (the server with N instances).
 # --serve starts `chexrt serve` on an FP16 engine and loads it with `chexrt perf` over loopback:
-# binary FP16 and UINT8 tensors, NIH PNGs as BYTES tensors and as /v1/predict uploads.
+# binary FP16 and UINT8 tensors, NIH PNGs as BYTES tensors and as /v1/predict uploads; then the
+# ONNX model served (an engine with the feature-map output): /v1/predict with and without heat maps.
 # --first-call builds an FP16 engine file for batch 1..256 and times the first inference at
 # several batch sizes against steady state, and one PNG's predict from start to exit.
 # --importers writes the demo CheXNet as a TensorFlow frozen graph (scripts/make_tensorflow_chexnet.py,
@@ -32,11 +33,11 @@
 # model: their kernels (`inspect`), their speed (`bench`, alternating) and their findings.
 # --python times the Python API against the C++ call on the GPU (bench/python_overhead.py), when
 # the bundle holds a Python module built for this machine's Python (.gpu/python).
-# --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, first call per
-# batch size, decoding alone, bench and predict with GPU and host preprocessing and their
-# findings compared, ten-crop), for a short time on the machine.
+# --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, decoding alone,
+# bench and predict with the PNG rows unfiltered on the GPU and on the host and their findings
+# compared, ten-crop likewise), for a short time on the machine.
 # --heatmaps runs `predict --heatmap-dir` alone on the same 2,000 PNG links: PNG heat maps drawn on
-# the GPU, then on the host (--heatmap-on host; the files compared), then JPEG heat maps.
+# the GPU, then on the host (--heatmap-on host; the files' pixels compared), then JPEG heat maps.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu_out}
@@ -291,13 +292,28 @@ if [ "$serve" = 1 ]; then
     kill -TERM $server
     wait $server
     echo "serve exit status after SIGTERM: $?"
+    echo "-- the ONNX model served (its engine has the feature-map output): /v1/predict with and without heat maps"
+    "$chexrt" serve --model "$model" --device cuda --precision fp16 --max-batch 64 --port $port --grpc-port 0 \
+      --max-queue 4096 >>"$out/serve.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 600); do
+      python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "$url/v2/health/ready" 2>/dev/null && break
+      sleep 0.5
+    done
+    "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4
+    "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --heatmap --concurrency 16,64 --duration-s 4
+    kill -TERM $server
+    wait $server
+    echo "serve (ONNX model) exit status after SIGTERM: $?"
   } >>"$out/serve_perf.log" 2>&1
 fi
 if [ "$serve" != 0 ]; then
   {
     echo "-- the same engine served by $serve_instances instances (execution contexts, host work in parallel)"
     start_server --max-batch 256 --instances $serve_instances --max-queue 4096
-    "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64 --duration-s 4
+    "$chexrt" perf --url $url --tensor fp16 --batch 16 --concurrency 16,64,128 --duration-s 4 \
+      --json "$out/perf_fp16_b16_instances.json"
     "$chexrt" perf --url $url --tensor uint8 --batch 16 --concurrency 64 --duration-s 4
     "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4
     kill -TERM $server
@@ -314,17 +330,24 @@ if [ "$pipeline" = quick ]; then
   {
     python3 bench/peak_rss.py --label build "$chexrt" build --model "$model" --device cuda --precision fp16 \
       --batch 1:256:256 --out "$work/m.engine"
-    "$chexrt" bench --engine "$work/m.engine" --first-call --batch 1,3,64,200,256 --iterations 20 --warmup 3
-    "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --decode-threads 1,16
-    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 256
-    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 256 --preprocess-on host
-    python3 bench/peak_rss.py --label "predict png" "$chexrt" predict --engine "$work/m.engine" --batch 256 \
-      --format csv --output "$work/o.csv" -v "$work/png"
-    python3 bench/peak_rss.py --label "predict png, host preprocessing" "$chexrt" predict --engine "$work/m.engine" \
-      --batch 256 --preprocess-on host --format csv --output "$work/o_host.csv" -v "$work/png"
+    echo "-- decoding alone: inflating only (the GPU unfilters and preprocesses), then decoding in full"
+    "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --unfilter-on device \
+      --decode-threads 1,16
+    "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --unfilter-on host --decode-threads 16
+    echo "-- files to findings: PNG rows unfiltered on the GPU (default), then on the host"
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64,256
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64 --unfilter-on host
+    python3 bench/peak_rss.py --label "predict png --batch 64" "$chexrt" predict --engine "$work/m.engine" \
+      --batch 64 --format csv --output "$work/o.csv" -v "$work/png"
+    python3 bench/peak_rss.py --label "predict png --batch 64, unfiltered on the host" "$chexrt" predict \
+      --engine "$work/m.engine" --batch 64 --unfilter-on host --format csv --output "$work/o_host.csv" -v "$work/png"
     python3 bench/compare_csv.py "$work/o.csv" "$work/o_host.csv"
     python3 bench/peak_rss.py --label "predict --mode tencrop" "$chexrt" predict --engine "$work/m.engine" \
       --mode tencrop --format csv --output "$work/o_ten.csv" -v "$work/png"
+    python3 bench/peak_rss.py --label "predict --mode tencrop, unfiltered on the host" "$chexrt" predict \
+      --engine "$work/m.engine" --mode tencrop --unfilter-on host --format csv --output "$work/o_ten_host.csv" \
+      -v "$work/png"
+    python3 bench/compare_csv.py "$work/o_ten.csv" "$work/o_ten_host.csv"
   } >"$out/pipeline.log" 2>&1
   grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
 fi
@@ -339,11 +362,8 @@ if [ "$heatmaps" = 1 ]; then
         --model "$model" --device cuda --precision fp16 --batch 256 --format csv --output "$work/o_$where.csv" \
         --heatmap-dir "$work/maps_$where" --heatmap-on "$where" -v "$work/maps_png"
     done
-    if diff -rq "$work/maps_device" "$work/maps_host" >/dev/null; then
-      echo "heat maps drawn on the GPU and on the host: identical files ($(ls "$work/maps_device" | wc -l))"
-    else
-      echo "heat maps drawn on the GPU and on the host DIFFER:"; diff -rq "$work/maps_device" "$work/maps_host" | head -5
-    fi
+    # Encoded on the GPU and by igzip: other files, the same pixels.
+    echo "heat maps drawn on the GPU and on the host: $(python3 bench/compare_pngs.py "$work/maps_device" "$work/maps_host")"
     python3 bench/peak_rss.py --label "predict --heatmap-dir --heatmap-format jpeg" "$chexrt" predict \
       --model "$model" --device cuda --precision fp16 --batch 256 --format csv --output "$work/o_jpg.csv" \
       --heatmap-dir "$work/maps_jpg" --heatmap-format jpeg -v "$work/maps_png"
@@ -418,11 +438,7 @@ if [ "$pipeline" = 1 ]; then
     timed "predict --heatmap-dir --heatmap-on host" "$chexrt" predict --model "$model" --device cuda \
       --precision fp16 --batch 256 --format csv --output "$work/o_maps_host.csv" --heatmap-dir "$work/maps_host" \
       --heatmap-on host -v "$work/png"
-    if diff -rq "$work/maps" "$work/maps_host" >/dev/null; then
-      echo "heat maps drawn on the GPU and on the host: identical files ($(ls "$work/maps" | wc -l))"
-    else
-      echo "heat maps drawn on the GPU and on the host DIFFER:"; diff -rq "$work/maps" "$work/maps_host" | head -5
-    fi
+    echo "heat maps drawn on the GPU and on the host: $(python3 bench/compare_pngs.py "$work/maps" "$work/maps_host")"
     timed "predict --mode tencrop" "$chexrt" predict --engine "$work/m.engine" --mode tencrop \
       --format csv --output "$work/o_ten.csv" -v "$work/png"
     timed "predict --mode tencrop, host preprocessing" "$chexrt" predict --engine "$work/m.engine" --mode tencrop \

@@ -67,24 +67,38 @@ class Engine {
   /// size from 1 to max_batch(); outputs come back with the same batch.
   virtual Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) = 0;
 
-  /// Preprocesses 8-bit `images` as `options` say (resize, centre crop or ten-crop, normalize:
-  /// core/image_preprocess.h, bit for bit the same on every engine) and runs them. The network
-  /// must have one input, float32 [N, 3, crop, crop]; the outputs hold samples_per_image(options)
-  /// rows per image, in order, and images.size() times that must be at most max_batch(). The
-  /// default preprocesses on the host and calls infer(); GPU engines upload the 8-bit pixels
-  /// (a quarter of the float32 crops' bytes for an NIH X-ray, a fortieth for ten-crop) and
-  /// preprocess on the device. JPEG views are decoded first (on the host by default); a JPEG
-  /// that does not decode, or whose pixels are not the view's size, fails the call with an error
-  /// naming the image ("image K: ...").
+  /// Runs one inference of a single-input engine whose input is the rows of `parts` one after
+  /// another along dim 0, as infer() of their concatenation would: each part float32 (or float16
+  /// where accepts_fp16_inputs()) with the input's trailing dims, all of one dtype, together at
+  /// most max_batch() rows. For callers that assemble a batch from several requests: the default
+  /// gathers the parts into one tensor and calls infer(); GPU engines copy each part straight into
+  /// their pinned upload buffer, which spares the host one copy of the whole batch.
+  virtual Status infer_concatenated(const std::vector<HostTensor>& parts, std::vector<HostTensor>* outputs);
+
+  /// Preprocesses `images` (8-bit pixels, filtered PNG rows or JPEG files, chexrt/image_input.h)
+  /// as `options` say (resize, centre crop or ten-crop, normalize: core/image_preprocess.h, bit for
+  /// bit the same on every engine) and runs them. The network must have one input, float32
+  /// [N, 3, crop, crop]; the outputs hold samples_per_image(options) rows per image, in order, and
+  /// images.size() times that must be at most max_batch(). InvalidArgument naming the image for
+  /// malformed images and PNG rows with an unknown filter type; a JPEG that does not decode, or
+  /// whose pixels are not the view's size, fails the call with an error naming the image
+  /// ("image K: ..."). The default decodes JPEGs, unfilters PNG rows and preprocesses on the host
+  /// and calls infer(); GPU engines upload the 8-bit pixels (a quarter of the float32 crops' bytes
+  /// for an NIH X-ray, a fortieth for ten-crop) or the filtered rows, and unfilter and preprocess
+  /// on the device; where they decode JPEGs on the device they upload the files too.
   virtual Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                               std::vector<HostTensor>* outputs);
   /// True when infer_images() preprocesses on the engine's device: callers with images should
   /// then hand over pixels rather than preprocess on the host themselves.
   virtual bool preprocesses_on_device() const { return false; }
-  /// True when infer_images() decodes JPEG views (jpeg_view()) on the engine's device: callers
-  /// with JPEG files should then hand over the files' bytes rather than decode them. Every
-  /// engine takes JPEG views; the others decode them on the host.
+  /// True when infer_images() decodes JPEG views (PixelEncoding::kJpeg, jpeg_view()) on the
+  /// engine's device: callers with JPEG files should then hand over the files' bytes rather than
+  /// decode them. Every engine takes JPEG views; the others decode them on the host.
   virtual bool decodes_jpeg_on_device() const { return false; }
+  /// True when infer_images() also unfilters PNG rows on the engine's device: callers decoding
+  /// PNGs should then only inflate them and hand over the filtered rows
+  /// (PixelEncoding::kPngFiltered), leaving the host the inflating alone.
+  virtual bool unfilters_png_on_device() const { return false; }
   /// True when infer() also takes float16 host tensors for its float32 inputs (same dims): GPU
   /// engines upload them as they are, half the bytes, and widen them on the device. Callers
   /// holding float16 data should then pass it as it is rather than widen it on the host.
@@ -93,9 +107,11 @@ class Engine {
   /// Draws class activation heat maps (chexrt/heatmap.h): for each request, the map of class
   /// `class_index` from row `sample` of `features` (float32 [N, C, h, w], the last feature map
   /// after its ReLU) and `weights` (float32 [classes, C], the classifier), drawn over the
-  /// request's image into its `out`, with colour opacity up to `max_alpha`. The bytes are the same
-  /// on every engine. Safe to call from several threads at once, and beside infer(). The default
-  /// draws on the host; GPU engines upload the feature rows and images and draw on the device.
+  /// request's image into its `out`, or encoded as a PNG into its `png`, with colour opacity up to
+  /// `max_alpha`. The bytes are the same on every engine. Safe to call from several threads at
+  /// once, and beside infer(). The default draws and encodes on the host; GPU engines upload the
+  /// feature rows and images, draw on the device, encode the PNGs there, and copy back the pixels
+  /// or the compressed files.
   virtual Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
                                const std::vector<HeatmapRequest>& requests, float max_alpha = kDefaultHeatmapAlpha);
   /// True when draw_heatmaps() draws on the engine's device, so that callers should prefer it to

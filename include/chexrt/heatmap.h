@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "chexrt/image_input.h"
 
@@ -23,8 +24,13 @@ struct HeatmapRequest {
   /// The row (dim 0) of the feature map, and the classifier row (the class).
   int64_t sample = 0;
   int class_index = 0;
-  /// image.width * image.height * 3 bytes: the heat map, RGB, row-major.
+  /// Where the heat map goes, one of the two: `out`, image.width * image.height * 3 bytes, gets
+  /// it as pixels (RGB, row-major); `png` gets it encoded as a PNG file (8-bit RGB, Up-filtered
+  /// rows deflated in independent segments: the same bytes on every engine). Engines that draw on
+  /// a device encode there too, and only the compressed bytes come back (about a third of the
+  /// pixels' for an X-ray's heat map).
   uint8_t* out = nullptr;
+  std::vector<uint8_t>* png = nullptr;
 };
 
 /// Opacity of the colour where the map is at its maximum; it falls linearly to 0 where the map is

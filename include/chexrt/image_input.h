@@ -1,6 +1,7 @@
-// Images as a classifier's input: 8-bit pixels, and CheXNet's preprocessing of them (resize,
-// centre crop or ten-crop, normalize), the same on every engine. Engine::infer_images() takes
-// these; engines on a GPU run the preprocessing there, the others on the host.
+// Images as a classifier's input: 8-bit pixels (or a PNG's filtered rows, which the engine
+// unfilters into them, or a JPEG file, which it decodes), and CheXNet's preprocessing of them
+// (resize, centre crop or ten-crop, normalize), the same on every engine. Engine::infer_images()
+// takes these; engines on a GPU run the preprocessing there, the others on the host.
 #pragma once
 
 #include <array>
@@ -20,38 +21,67 @@ struct Image8 {
   std::vector<uint8_t> pixels;
 };
 
-/// The bytes of an encoded file held elsewhere.
-struct EncodedBytes {
-  const uint8_t* data = nullptr;
-  size_t size = 0;
+/// How the bytes of an ImageView hold its pixels.
+enum class PixelEncoding {
+  /// 8-bit samples as Image8 lays them out: width * channels bytes per row.
+  kEight,
+  /// A non-interlaced PNG's image data inflated but not unfiltered: per row, its filter type
+  /// (0-4) and then width * png_bytes_per_pixel() filtered bytes (PNG spec 9). The engine
+  /// unfilters them and takes the 8-bit samples that chexrt's PNG decoder gives for the file:
+  /// alpha dropped, a 16-bit sample v as round(v / 257). Decoders that only inflate hand these
+  /// over when Engine::unfilters_png_on_device(), saving the host the serial unfiltering.
+  kPngFiltered,
+  /// A whole JPEG file of jpeg_size bytes. The engine decodes it to the pixels chexrt's host
+  /// JPEG decoder gives: on the host, or on its device where Engine::decodes_jpeg_on_device().
+  kJpeg,
 };
 
-/// A view of 8-bit pixels held elsewhere, laid out as Image8's; or of a JPEG file whose pixels
-/// the engine decodes (`jpeg` set, `pixels` null).
+/// A kPngFiltered view's PNG header fields: bit depth 8 or 16, colour type 0 (grey), 2 (RGB),
+/// 4 (grey + alpha) or 6 (RGBA).
+struct PngRowFormat {
+  int bit_depth = 8;
+  int color_type = 0;
+};
+
+/// Bytes per complete pixel of a PNG row (1 to 8), or 0 for a layout kPngFiltered does not take.
+int png_bytes_per_pixel(const PngRowFormat& format);
+
+/// A view of an image held elsewhere: `pixels` points at width * height * channels 8-bit samples
+/// (kEight), at height * (1 + width * png_bytes_per_pixel(png)) bytes of filtered PNG rows
+/// (kPngFiltered), or at a JPEG file of jpeg_size bytes (kJpeg). width, height and `channels`
+/// are those of the 8-bit samples in all three: channels 1 (grey, grey + alpha) or 3 (RGB,
+/// RGBA); for a JPEG, as its header says.
 struct ImageView {
   const uint8_t* pixels = nullptr;
   int width = 0;
   int height = 0;
   int channels = 0;
-  /// A whole JPEG file. width, height and channels are then those of its decoded pixels, as its
-  /// header says (1: grey, 3: RGB), and the engine decodes it to the pixels chexrt's host JPEG
-  /// decoder gives: on the host, or on its device where Engine::decodes_jpeg_on_device().
-  EncodedBytes jpeg;
+  PixelEncoding encoding = PixelEncoding::kEight;
+  PngRowFormat png;      ///< kPngFiltered only
+  size_t jpeg_size = 0;  ///< kJpeg only: the file's bytes
 };
 
 inline ImageView view_of(const Image8& image) {
   return {image.pixels.data(), image.width, image.height, image.channels};
 }
 
-/// A view of the JPEG file `data`, whose header gives width x height x channels.
-inline ImageView jpeg_view(const uint8_t* data, size_t size, int width, int height, int channels) {
-  ImageView view{nullptr, width, height, channels};
-  view.jpeg = {data, size};
-  return view;
+/// A view of filtered PNG rows; channels follow from the colour type.
+inline ImageView png_rows_view(const uint8_t* rows, int width, int height, PngRowFormat format) {
+  const int channels = format.color_type == 2 || format.color_type == 6 ? 3 : 1;
+  return {rows, width, height, channels, PixelEncoding::kPngFiltered, format};
 }
 
-/// True when `image` holds a JPEG file rather than pixels.
-inline bool is_jpeg(const ImageView& image) { return image.jpeg.data != nullptr; }
+/// A view of the JPEG file `data`, whose header gives width x height x channels.
+inline ImageView jpeg_view(const uint8_t* data, size_t size, int width, int height, int channels) {
+  return {data, width, height, channels, PixelEncoding::kJpeg, {}, size};
+}
+
+/// True when `image` holds a JPEG file rather than pixels or PNG rows.
+inline bool is_jpeg(const ImageView& image) { return image.encoding == PixelEncoding::kJpeg; }
+
+/// The bytes `image.pixels` points at (for kPngFiltered, the filter-type bytes included; for
+/// kJpeg, the file).
+size_t image_bytes(const ImageView& image);
 
 enum class ResizeMode {
   kResizeCenterCrop,  ///< Resize(resize_size) of the shorter side, then CenterCrop(crop_size)

@@ -71,6 +71,8 @@ class HostTensor {
   Result<HostTensor> reshaped(const Dims& dims) const;
   /// Same storage seen as its first `rows` entries of dimension 0 (0 <= rows <= dims()[0]).
   Result<HostTensor> first_rows(int64_t rows) const;
+  /// Same storage seen as `count` entries of dimension 0 from entry `begin` (no copy).
+  Result<HostTensor> rows(int64_t begin, int64_t count) const;
   HostTensor clone() const;
   /// Values as float64, whatever the element type (for comparisons and printing).
   std::vector<double> to_doubles() const;

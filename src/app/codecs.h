@@ -26,6 +26,20 @@ Result<RawImage> decode_png(const uint8_t* data, size_t size);
 /// Non-interlaced 8/16-bit grey, grey + alpha, RGB and RGBA through libdeflate (png_fast.cpp);
 /// any other file or any error: not ok, and decode_png() decides.
 Result<RawImage> decode_png_fast(const uint8_t* data, size_t size);
+
+/// A PNG's image data inflated, its rows still filtered (inflate_png_fast).
+struct PngRows {
+  int width = 0;
+  int height = 0;
+  PngRowFormat format;      ///< bit depth 8 or 16; colour type 0, 2, 4 or 6
+  int bytes_per_pixel = 0;  ///< png_bytes_per_pixel(format)
+};
+/// decode_png_fast() without the unfiltering: the same checks, the image data inflated into
+/// `filtered` (resized to height * (1 + width * bytes_per_pixel): each row's filter type, then its
+/// bytes) and every row's filter type checked, so that it fails exactly where decode_png_fast()
+/// does. The caller's buffer is reused as it is (no allocation when it is large enough).
+Result<PngRows> inflate_png_fast(const uint8_t* data, size_t size, std::vector<uint8_t>* filtered);
+
 Result<RawImage> decode_jpeg(const uint8_t* data, size_t size);
 /// Unsupported when chexrt was built without DCMTK.
 Result<RawImage> decode_dicom(const uint8_t* data, size_t size);

@@ -115,35 +115,75 @@ Result<Image8> render_sample_heatmap(const HostTensor& features, int64_t sample,
   return render_heatmap(xray, map, crop_region, {});
 }
 
-Result<Image8> draw_sample_heatmap(Engine* engine, const HostTensor& features, int64_t sample,
-                                   const HostTensor& weights, int class_index, const Image8& xray,
-                                   const Region& crop_region) {
-  if (!engine) return render_sample_heatmap(features, sample, weights, class_index, xray, crop_region);
-  Image8 rgb{xray.width, xray.height, 3, std::vector<uint8_t>(static_cast<size_t>(xray.width) * xray.height * 3)};
+namespace {
+
+HeatmapRequest sample_request(int64_t sample, int class_index, const Image8& xray, const Region& crop_region) {
   HeatmapRequest request;
   request.image = view_of(xray);
   request.x0 = crop_region.x0, request.y0 = crop_region.y0;
   request.x1 = crop_region.x1, request.y1 = crop_region.y1;
   request.sample = sample;
   request.class_index = class_index;
+  return request;
+}
+
+}  // namespace
+
+Result<Image8> draw_sample_heatmap(Engine* engine, const HostTensor& features, int64_t sample,
+                                   const HostTensor& weights, int class_index, const Image8& xray,
+                                   const Region& crop_region) {
+  if (!engine) return render_sample_heatmap(features, sample, weights, class_index, xray, crop_region);
+  Image8 rgb{xray.width, xray.height, 3, std::vector<uint8_t>(static_cast<size_t>(xray.width) * xray.height * 3)};
+  HeatmapRequest request = sample_request(sample, class_index, xray, crop_region);
   request.out = rgb.pixels.data();
   CHEXRT_RETURN_IF_ERROR(engine->draw_heatmaps(features, weights, {request}));
   return rgb;
 }
+
+Result<std::vector<uint8_t>> sample_heatmap_png(Engine* engine, const HostTensor& features, int64_t sample,
+                                                const HostTensor& weights, int class_index, const Image8& xray,
+                                                const Region& crop_region) {
+  if (!engine) {
+    CHEXRT_ASSIGN_OR_RETURN(Image8 rgb,
+                            render_sample_heatmap(features, sample, weights, class_index, xray, crop_region));
+    return encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3, 1);
+  }
+  std::vector<uint8_t> png;
+  HeatmapRequest request = sample_request(sample, class_index, xray, crop_region);
+  request.png = &png;
+  CHEXRT_RETURN_IF_ERROR(engine->draw_heatmaps(features, weights, {request}));
+  return png;
+}
+
+namespace {
+
+// `<dir>/<image stem>.<finding>.<extension>`.
+Result<std::string> heatmap_path(int class_index, const std::string& dir, const std::string& image_path,
+                                 const char* extension) {
+  if (class_index < 0 || class_index >= kNumFindings) {
+    return invalid_argument("heat map: class " + std::to_string(class_index) + " is not a finding");
+  }
+  const std::string name =
+      std::filesystem::path(image_path).stem().string() + "." + std::string(kFindingNames[class_index]) + extension;
+  return (std::filesystem::path(dir) / name).string();
+}
+
+}  // namespace
 
 Status write_heatmap_file(const Image8& rgb, int class_index, const std::string& dir, const std::string& image_path,
                           std::string* written, ImageFormat format) {
   if (format != ImageFormat::kPng && format != ImageFormat::kJpeg) {
     return invalid_argument("heat map: written as PNG or JPEG only");
   }
-  if (class_index < 0 || class_index >= kNumFindings) {
-    return invalid_argument("heat map: class " + std::to_string(class_index) + " is not a finding");
-  }
   const bool jpeg = format == ImageFormat::kJpeg;
-  const std::string name = std::filesystem::path(image_path).stem().string() + "." +
-                           std::string(kFindingNames[class_index]) + (jpeg ? ".jpg" : ".png");
-  *written = (std::filesystem::path(dir) / name).string();
+  CHEXRT_ASSIGN_OR_RETURN(*written, heatmap_path(class_index, dir, image_path, jpeg ? ".jpg" : ".png"));
   return jpeg ? write_jpeg(*written, rgb) : write_png(*written, rgb);
+}
+
+Status write_heatmap_png_file(const std::vector<uint8_t>& png, int class_index, const std::string& dir,
+                              const std::string& image_path, std::string* written) {
+  CHEXRT_ASSIGN_OR_RETURN(*written, heatmap_path(class_index, dir, image_path, ".png"));
+  return core::write_file_atomically(*written, png);
 }
 
 }  // namespace chexrt::app

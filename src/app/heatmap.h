@@ -62,10 +62,20 @@ Result<Image8> draw_sample_heatmap(Engine* engine, const HostTensor& features, i
                                    const HostTensor& weights, int class_index, const Image8& xray,
                                    const Region& crop_region);
 
+/// draw_sample_heatmap() as a PNG file: drawn and encoded by `engine` (a request with a PNG
+/// output: on its device where it draws there, so that only the compressed bytes come back), or,
+/// when `engine` is null, drawn here and encoded by encode_png() at level 1.
+Result<std::vector<uint8_t>> sample_heatmap_png(Engine* engine, const HostTensor& features, int64_t sample,
+                                                const HostTensor& weights, int class_index, const Image8& xray,
+                                                const Region& crop_region);
+
 /// A drawn heat map (class `class_index`, of the image at `image_path`) written atomically as
 /// `<dir>/<image stem>.<finding>.png` (PNG, level 1) or `.jpg` (`format` kJpeg, quality 90); the
 /// path goes to `written`.
 Status write_heatmap_file(const Image8& rgb, int class_index, const std::string& dir, const std::string& image_path,
                           std::string* written, ImageFormat format = ImageFormat::kPng);
+/// A heat map already encoded as PNG, written atomically where write_heatmap_file() writes one.
+Status write_heatmap_png_file(const std::vector<uint8_t>& png, int class_index, const std::string& dir,
+                              const std::string& image_path, std::string* written);
 
 }  // namespace chexrt::app

@@ -8,6 +8,8 @@
 #include <new>
 #include <thread>
 
+#include "app/codecs.h"
+
 namespace chexrt::app {
 namespace fs = std::filesystem;
 namespace {
@@ -34,12 +36,19 @@ bool is_image_file(const fs::directory_entry& entry) {
   return ext.empty() && has_dicom_preamble(entry.path());
 }
 
-// Decodes a file's bytes under the budget (held from the header on, until the image is handed
-// back) and keeps the scaled-down copy for heat maps.
-Result<Image8> decode_bytes(const std::string& path, std::vector<uint8_t> bytes, const LoadOptions& options,
-                            DecodeBudget& budget, BatchItem* item, DecodeBudget::Reservation* held) {
-  CHEXRT_ASSIGN_OR_RETURN(ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
-  *held = budget.reserve(decode_peak_bytes(info));
+// Reads a file and reserves its decoding's peak under the budget (held from the header on, until
+// the image is handed back).
+Result<std::vector<uint8_t>> read_reserved(const std::string& path, DecodeBudget& budget,
+                                           DecodeBudget::Reservation* held, ImageInfo* info) {
+  CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
+  CHEXRT_ASSIGN_OR_RETURN(*info, read_image_info(bytes.data(), bytes.size(), path));
+  *held = budget.reserve(decode_peak_bytes(*info));
+  return bytes;
+}
+
+// Decodes to 8-bit pixels and keeps the scaled-down copy for heat maps.
+Result<Image8> decode_pixels(std::vector<uint8_t> bytes, const std::string& path, const LoadOptions& options,
+                             BatchItem* item) {
   CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_image8(bytes.data(), bytes.size(), path));
   bytes = {};
   if (options.keep_images) {
@@ -48,12 +57,6 @@ Result<Image8> decode_bytes(const std::string& path, std::vector<uint8_t> bytes,
     item->crop_region = base.crop_region;
   }
   return image;
-}
-
-Result<Image8> decode_one(const std::string& path, const LoadOptions& options, DecodeBudget& budget, BatchItem* item,
-                          DecodeBudget::Reservation* held) {
-  CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
-  return decode_bytes(path, std::move(bytes), options, budget, item, held);
 }
 
 // A failed allocation is this file's failure: it must not end the process from a thread.
@@ -69,40 +72,53 @@ auto guard_allocation(const std::string& path, BatchItem* item, Fn fn) -> declty
 
 }  // namespace
 
-Result<Image8> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
-                                 BatchItem* item) {
-  return guard_allocation(path, item, [&]() -> Result<Image8> {
-    DecodeBudget::Reservation held;
-    return decode_one(path, options, budget, item, &held);
-  });
-}
-
-ImageView EngineImage::view() const {
-  if (!jpeg.empty()) return jpeg_view(jpeg.data(), jpeg.size(), pixels.width, pixels.height, pixels.channels);
-  return view_of(pixels);
-}
-
-Result<EngineImage> load_engine_image(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
-                                      BatchItem* item, bool jpeg_undecoded) {
+Result<EngineImage> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
+                                      BatchItem* item, std::vector<uint8_t> rows_buffer) {
   return guard_allocation(path, item, [&]() -> Result<EngineImage> {
-    EngineImage image;
     DecodeBudget::Reservation held;
+    EngineImage image;
     CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file_bytes(path));
-    if (jpeg_undecoded && !options.keep_images &&
-        detect_image_format(bytes.data(), bytes.size()) == ImageFormat::kJpeg) {
+    CHEXRT_ASSIGN_OR_RETURN(const ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
+    if (options.jpeg_files && !options.keep_images && info.format == ImageFormat::kJpeg) {
       // The file's bytes are all this file holds until the engine takes them.
       held = budget.reserve(static_cast<int64_t>(bytes.size()));
-      CHEXRT_ASSIGN_OR_RETURN(const ImageInfo info, read_image_info(bytes.data(), bytes.size(), path));
+      image.encoding = PixelEncoding::kJpeg;
       image.pixels = Image8{info.width, info.height, info.channels, {}};
-      image.jpeg = std::move(bytes);
+      image.bytes = std::move(bytes);
       return image;
     }
-    CHEXRT_ASSIGN_OR_RETURN(image.pixels, decode_bytes(path, std::move(bytes), options, budget, item, &held));
+    held = budget.reserve(decode_peak_bytes(info));
+    if (options.png_rows && !options.keep_images && info.format == ImageFormat::kPng) {
+      // Where the fast path fails (a layout it does not take, a damaged file), the full decode
+      // below gives the verdict and the message that decode_image8() always gives.
+      Result<detail::PngRows> rows = detail::inflate_png_fast(bytes.data(), bytes.size(), &rows_buffer);
+      if (rows.ok()) {
+        image.encoding = PixelEncoding::kPngFiltered;
+        image.bytes = std::move(rows_buffer);
+        image.png_format = rows->format;
+        image.pixels = Image8{rows->width, rows->height, png_rows_view(nullptr, 0, 0, rows->format).channels, {}};
+        return image;
+      }
+    }
+    CHEXRT_ASSIGN_OR_RETURN(image.pixels, decode_pixels(std::move(bytes), path, options, item));
     return image;
   });
 }
 
+ImageView EngineImage::view() const {
+  switch (encoding) {
+    case PixelEncoding::kPngFiltered:
+      return png_rows_view(bytes.data(), pixels.width, pixels.height, png_format);
+    case PixelEncoding::kJpeg:
+      return jpeg_view(bytes.data(), bytes.size(), pixels.width, pixels.height, pixels.channels);
+    case PixelEncoding::kEight:
+      break;
+  }
+  return view_of(pixels);
+}
+
 Status decode_held_jpeg(const std::string& path, DecodeBudget& budget, EngineImage* image) {
+  if (!image->is_jpeg()) return invalid_argument(path + ": decode_held_jpeg: no JPEG file is held");
   BatchItem unused;
   return guard_allocation(path, &unused, [&]() -> Status {
     ImageInfo info;
@@ -111,8 +127,9 @@ Status decode_held_jpeg(const std::string& path, DecodeBudget& budget, EngineIma
     info.height = image->pixels.height;
     info.channels = image->pixels.channels;
     DecodeBudget::Reservation held = budget.reserve(decode_peak_bytes(info));
-    CHEXRT_ASSIGN_OR_RETURN(image->pixels, decode_image8(image->jpeg.data(), image->jpeg.size(), path));
-    image->jpeg = {};
+    CHEXRT_ASSIGN_OR_RETURN(image->pixels, decode_image8(image->bytes.data(), image->bytes.size(), path));
+    image->bytes = {};
+    image->encoding = PixelEncoding::kEight;
     return Status::ok_status();
   });
 }
@@ -121,7 +138,9 @@ Status load_image_file(const std::string& path, const LoadOptions& options, Deco
                        int64_t first, BatchItem* item) {
   return guard_allocation(path, item, [&]() -> Status {
     DecodeBudget::Reservation held;  // until the image is preprocessed
-    CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_one(path, options, budget, item, &held));
+    ImageInfo info;
+    CHEXRT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_reserved(path, budget, &held, &info));
+    CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode_pixels(std::move(bytes), path, options, item));
     Status preprocessed = preprocess_into(image, options.preprocess, batch, first);
     return preprocessed.ok() ? preprocessed : preprocessed.with_context(path);
   });

@@ -48,6 +48,30 @@ struct LoadOptions {
   /// Bounds the bytes that decoding holds at once across the threads; null: a budget of
   /// kDefaultDecodeBudgetBytes for this call alone. Share one across calls to bound them all.
   DecodeBudget* budget = nullptr;
+  /// decode_image_file() for an engine that unfilters PNG rows on its device
+  /// (Engine::unfilters_png_on_device): PNGs that the libdeflate path takes are inflated only and
+  /// handed over as filtered rows. Not with keep_images (heat maps need the pixels on the host).
+  bool png_rows = false;
+  /// decode_image_file() for an engine that decodes JPEGs on its device
+  /// (Engine::decodes_jpeg_on_device): JPEG files are only read and their headers checked
+  /// (read_image_info), and handed over whole. Not with keep_images.
+  bool jpeg_files = false;
+};
+
+/// A file decoded for Engine::infer_images(): its 8-bit pixels, a PNG's filtered rows that the
+/// engine unfilters (LoadOptions::png_rows), or a JPEG file that the engine decodes
+/// (LoadOptions::jpeg_files). `encoding` says which.
+struct EngineImage {
+  PixelEncoding encoding = PixelEncoding::kEight;
+  /// kEight: the image. Otherwise the width, height and channels of its 8-bit samples alone (no
+  /// pixels).
+  Image8 pixels;
+  /// kPngFiltered: the filtered rows; kJpeg: the file. Empty for kEight.
+  std::vector<uint8_t> bytes;
+  PngRowFormat png_format;  ///< kPngFiltered only
+  bool is_png_rows() const { return encoding == PixelEncoding::kPngFiltered; }
+  bool is_jpeg() const { return encoding == PixelEncoding::kJpeg; }
+  ImageView view() const;
 };
 
 /// One file: read, decoded under `budget`, preprocessed into rows [first, first + samples) of
@@ -59,29 +83,18 @@ Status load_image_file(const std::string& path, const LoadOptions& options, Deco
 
 /// load_image_file() without the preprocessing, for engines that preprocess on their device:
 /// the full-size 8-bit image (and with options.keep_images the scaled-down copy and crop region
-/// in `item`). The budget bounds the decoding only; the caller bounds the images it keeps.
-Result<Image8> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
-                                 BatchItem* item);
+/// in `item`); with options.png_rows a PNG's filtered rows, inflated into `rows_buffer` (its
+/// storage reused: a caller may hand back the buffers of images it is done with); with
+/// options.jpeg_files a JPEG file's bytes, its header checked. A PNG that the fast path does not
+/// take, or that it refuses, is decoded in full as without png_rows: the same files are accepted,
+/// with the same errors. The budget bounds the decoding only; the caller bounds the images it
+/// keeps.
+Result<EngineImage> decode_image_file(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
+                                      BatchItem* item, std::vector<uint8_t> rows_buffer = {});
 
-/// An image as an engine that preprocesses on its device takes it: 8-bit pixels, or a JPEG file's
-/// bytes for an engine that also decodes JPEGs there (Engine::decodes_jpeg_on_device).
-struct EngineImage {
-  /// The decoded image; for a JPEG handed undecoded, its header's width, height and channels
-  /// alone (no pixels).
-  Image8 pixels;
-  std::vector<uint8_t> jpeg;  ///< the JPEG file, when handed undecoded
-  /// jpeg_view() of the file when it is held, else view_of() the pixels.
-  ImageView view() const;
-};
-
-/// decode_image_file() for an engine that preprocesses on its device. With `jpeg_undecoded` (and
-/// without options.keep_images: heat maps need the pixels here), a JPEG file is only read and its
-/// header checked (read_image_info), and its bytes are handed over; other files are decoded.
-Result<EngineImage> load_engine_image(const std::string& path, const LoadOptions& options, DecodeBudget& budget,
-                                      BatchItem* item, bool jpeg_undecoded);
-
-/// Decodes the JPEG file `image` holds, on the host, into its pixels and lets the bytes go: what
-/// a batch falls back to when the engine's decoding fails. An error names `path`.
+/// Decodes the JPEG file `image` holds (kJpeg), on the host, into its pixels (kEight) and lets
+/// the bytes go: what a batch falls back to when the engine's decoding fails. An error names
+/// `path`.
 Status decode_held_jpeg(const std::string& path, DecodeBudget& budget, EngineImage* image);
 
 /// Moves the rows of the items that loaded (status ok) to the front of `batch`, in order, sets

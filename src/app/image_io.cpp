@@ -9,6 +9,7 @@
 
 #include "app/codecs.h"
 #include "core/jpeg_decode.h"
+#include "core/png_rows.h"
 
 namespace chexrt::app {
 namespace {
@@ -101,7 +102,7 @@ int64_t decode_peak_bytes(const ImageInfo& info) {
   const int64_t eight_bit_copy = bytes == 2 ? 1 : 0;
   switch (info.format) {
     case ImageFormat::kPng:  // the filtered rows (with alpha, if any) beside the pixels
-      return samples * (3 * bytes);
+      return info.png_rows_bytes + samples * (bytes + eight_bit_copy);
     case ImageFormat::kDicom:  // DCMTK's stored pixels, intermediate and 16-bit rendering
       return samples * (8 + eight_bit_copy);
     default:
@@ -172,11 +173,7 @@ Result<Image> decode_image(const uint8_t* data, size_t size, const std::string& 
   return image;
 }
 
-uint8_t sixteen_to_eight(uint16_t v) {
-  // round(v / 257) in integers. v / 257 is never exactly halfway (257 is odd), so this equals
-  // round(v / 65535.0f * 255.0f), the float path's quantization (tested for every v).
-  return static_cast<uint8_t>((2u * v + 257u) / 514u);
-}
+uint8_t sixteen_to_eight(uint16_t v) { return png_rows::sixteen_to_eight(v); }
 
 Result<Image8> decode_image8(const uint8_t* data, size_t size, const std::string& name) {
   CHEXRT_ASSIGN_OR_RETURN(detail::RawImage raw, decode_raw(data, size, name));

@@ -46,10 +46,13 @@ struct ImageInfo {
   int height = 0;
   int channels = 0;          ///< after decoding: 1 (grey) or 3 (RGB)
   int bytes_per_sample = 1;  ///< of the decoder's own buffer: 1 or 2
+  /// PNG: the bytes of its inflated image data (filtered rows, each with its filter-type byte).
+  int64_t png_rows_bytes = 0;
 };
 
 /// The most bytes that decode_image8() holds at once for an image of this header (the
-/// decoder's buffer and the 8-bit pixels), for DecodeBudget.
+/// decoder's buffers and the 8-bit pixels; for a PNG, its inflated rows too, which is all that
+/// inflating it alone holds), for DecodeBudget.
 int64_t decode_peak_bytes(const ImageInfo& info);
 
 /// The format named by the first bytes: the PNG signature, the JPEG SOI marker, "DICM" at

@@ -37,8 +37,34 @@ int worker_count(int requested);
 
 struct Decoded {
   BatchItem item;     // its tensor rows are in the batch's buffer (host preprocessing)
-  EngineImage image;  // the decoded image or JPEG file (preprocessing on the engine's device)
+  EngineImage image;  // the decoded image, PNG rows or JPEG file (preprocessing on the engine's device)
   bool ready = false;
+};
+
+// Buffers of filtered PNG rows that the engine is done with, for the decoders' next files: a
+// fresh megabyte buffer costs a page fault per 4 KiB on first touch (as png_fast.cpp's Scratch
+// notes). At most `limit` are kept, none above kKeptBytes.
+class RowBuffers {
+ public:
+  static constexpr size_t kKeptBytes = size_t{16} << 20;
+  explicit RowBuffers(size_t limit) : limit_(limit) {}
+  std::vector<uint8_t> take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (spare_.empty()) return {};
+    std::vector<uint8_t> buffer = std::move(spare_.back());
+    spare_.pop_back();
+    return buffer;
+  }
+  void give_back(std::vector<uint8_t>&& buffer) {
+    if (buffer.capacity() == 0 || buffer.capacity() > kKeptBytes) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (spare_.size() < limit_) spare_.push_back(std::move(buffer));
+  }
+
+ private:
+  const size_t limit_;
+  std::mutex mutex_;
+  std::vector<std::vector<uint8_t>> spare_;
 };
 
 // A batch the engine has run, on its way to postprocessing.
@@ -53,15 +79,22 @@ class Pipeline {
  public:
   Pipeline(const std::vector<std::string>& files, Engine& engine, const PipelineOptions& options,
            const ResultSink& sink)
-      : files_(files), engine_(engine), options_(options), sink_(sink), budget_(options.decode_budget_bytes) {
+      : files_(files),
+        engine_(engine),
+        options_(options),
+        sink_(sink),
+        budget_(options.decode_budget_bytes),
+        row_buffers_(static_cast<size_t>(options.images_per_batch) * options.batches_ahead) {
     load_.preprocess = options.preprocess;
     load_.keep_images = !options.heatmap_dir.empty();
     load_.kept_image_max_side = options.heatmap_max_side;
     batch_ = options.images_per_batch;
     threads_ = worker_count(options.decode_threads);
     on_device_ = options.preprocess_on_device && engine.preprocesses_on_device();
-    jpeg_on_device_ =
-        on_device_ && options.jpeg_on_device && engine.decodes_jpeg_on_device() && options.heatmap_dir.empty();
+    // Heat maps need the pixels on the host: with them, every file is decoded in full.
+    const bool plain = on_device_ && options.heatmap_dir.empty();
+    load_.jpeg_files = plain && options.jpeg_on_device && engine.decodes_jpeg_on_device();
+    load_.png_rows = plain && options.unfilter_png_on_device && engine.unfilters_png_on_device();
     heatmaps_on_device_ =
         !options.heatmap_dir.empty() && options.heatmaps_on_device && engine.draws_heatmaps_on_device();
     ring_.resize(static_cast<size_t>(batch_) * options.batches_ahead);
@@ -93,11 +126,11 @@ class Pipeline {
   const ResultSink& sink_;
   LoadOptions load_;
   DecodeBudget budget_;
+  RowBuffers row_buffers_;
   int64_t batch_ = 1;
   int threads_ = 1;
   int samples_ = 1;
   bool on_device_ = false;           // decoders hand over 8-bit images; the engine preprocesses them
-  bool jpeg_on_device_ = false;      // decoders hand over JPEG files; the engine decodes them
   bool heatmaps_on_device_ = false;  // the engine draws heat maps; the pool encodes them
 
   std::mutex mutex_;
@@ -129,7 +162,8 @@ void Pipeline::decode_worker() {
     d.item.path = files_[i];
     const auto start = Clock::now();
     if (on_device_) {
-      Result<EngineImage> image = load_engine_image(files_[i], load_, budget_, &d.item, jpeg_on_device_);
+      Result<EngineImage> image = decode_image_file(files_[i], load_, budget_, &d.item,
+                                                    load_.png_rows ? row_buffers_.take() : std::vector<uint8_t>());
       d.item.status = image.status();
       if (image.ok()) d.image = std::move(*image);
     } else {
@@ -139,6 +173,7 @@ void Pipeline::decode_worker() {
     const double spent = seconds_since(start);
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.decode_s += spent;
+    stats_.png_rows_files += d.image.is_png_rows();
     d.ready = true;
     ring_[i % ring_.size()] = std::move(d);
     changed_.notify_all();
@@ -148,7 +183,7 @@ void Pipeline::decode_worker() {
 void Pipeline::infer_on_device(InferredBatch& batch, std::vector<EngineImage>& images, bool jpegs_on_host) {
   if (jpegs_on_host) {
     parallel_for(batch.files.size(), threads_, [&](size_t k) {
-      if (batch.files[k].status.ok() && !images[k].jpeg.empty()) {
+      if (batch.files[k].status.ok() && images[k].is_jpeg()) {
         batch.files[k].status = decode_held_jpeg(batch.files[k].path, budget_, &images[k]);
       }
     });
@@ -171,12 +206,15 @@ Status Pipeline::infer(InferredBatch& batch, size_t first, std::vector<EngineIma
     // The engine names the image whose decoding failed, but fails the whole batch: its JPEGs are
     // decoded on the host instead, where a corrupt file fails alone, and the rest run again.
     const bool held_jpegs =
-        std::any_of(images.begin(), images.end(), [](const EngineImage& image) { return !image.jpeg.empty(); });
+        std::any_of(images.begin(), images.end(), [](const EngineImage& image) { return image.is_jpeg(); });
     if (!batch.status.ok() && held_jpegs) {
       ++stats_.jpeg_host_retries;
       infer_on_device(batch, images, true);
     }
     stats_.infer_s += seconds_since(start);
+    for (EngineImage& image : images) {
+      if (image.is_png_rows()) row_buffers_.give_back(std::move(image.bytes));
+    }
   } else {
     // The files' rows are already in the buffer: only those of failed files are squeezed out.
     CHEXRT_ASSIGN_OR_RETURN(HostTensor input, compact_batch(buffer_of(first), batch.files, samples_));
@@ -203,8 +241,21 @@ void Pipeline::write_heatmap(const InferredBatch& batch, const BatchItem& item, 
   const int64_t sample = item.first_sample + (samples_ == 10 ? 4 : 0);
   const auto start = Clock::now();
   // On the device, each pool thread has the engine draw its own file's map: the copies to and
-  // from the device (4 MB for a 1024x1024 X-ray) then run on every core, not on the
-  // postprocessing thread alone.
+  // from the device then run on every core, not on the postprocessing thread alone. A PNG is
+  // encoded there too: the pool only writes the file (the CPU's encoding was the bound).
+  if (heatmaps_on_device_ && options_.heatmap_format == ImageFormat::kPng) {
+    Result<std::vector<uint8_t>> png = sample_heatmap_png(&engine_, batch.outputs[1], sample, options_.heatmap_weights,
+                                                          finding, item.image, item.crop_region);
+    *draw_s = seconds_since(start);
+    if (!png.ok()) {
+      r.heatmap_status = png.status().with_context(r.path);
+      return;
+    }
+    const auto write_start = Clock::now();
+    r.heatmap_status = write_heatmap_png_file(*png, finding, options_.heatmap_dir, r.path, &r.heatmap);
+    *encode_s = seconds_since(write_start);
+    return;
+  }
   Result<Image8> drawn = draw_sample_heatmap(heatmaps_on_device_ ? &engine_ : nullptr, batch.outputs[1], sample,
                                              options_.heatmap_weights, finding, item.image, item.crop_region);
   r.heatmap_status = drawn.status();
@@ -303,7 +354,8 @@ Result<PipelineStats> Pipeline::run() {
   stats_.files = files_.size();
   stats_.decode_threads = threads_;
   stats_.preprocess_on_device = on_device_;
-  stats_.jpeg_on_device = jpeg_on_device_;
+  stats_.jpeg_on_device = load_.jpeg_files;
+  stats_.png_unfiltered_on_device = load_.png_rows;
   stats_.heatmaps_on_device = heatmaps_on_device_;
   for (int b = 0; b < options_.batches_ahead && !on_device_; ++b) {
     buffers_.emplace_back(DataType::kFloat32, Dims{batch_ * samples_, 3, crop, crop});
@@ -384,20 +436,32 @@ Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, con
   if (options.decode_threads < 0) return invalid_argument("pipeline: decode_threads must be 0 or more");
   LoadOptions load;
   load.preprocess = options.preprocess;
+  load.jpeg_files = options.preprocess_on_device && options.jpeg_on_device;
+  load.png_rows = options.preprocess_on_device && options.unfilter_png_on_device;
   DecodeBudget budget(options.decode_budget_bytes);
   PipelineStats stats;
   stats.files = files.size();
   stats.decode_threads = worker_count(options.decode_threads);
   stats.preprocess_on_device = options.preprocess_on_device;
-  stats.jpeg_on_device = options.preprocess_on_device && options.jpeg_on_device;
+  stats.jpeg_on_device = load.jpeg_files;
+  stats.png_unfiltered_on_device = load.png_rows;
+  RowBuffers row_buffers(static_cast<size_t>(stats.decode_threads));
   std::mutex mutex;
   const auto start = Clock::now();
   parallel_for(files.size(), stats.decode_threads, [&](size_t i) {
     BatchItem item;
     const auto file_start = Clock::now();
     Status status;
+    bool png_rows = false;
     if (options.preprocess_on_device) {
-      status = load_engine_image(files[i], load, budget, &item, options.jpeg_on_device).status();
+      // Buffers of rows are recycled as the pipeline recycles them once the engine is done.
+      Result<EngineImage> image =
+          decode_image_file(files[i], load, budget, &item, load.png_rows ? row_buffers.take() : std::vector<uint8_t>());
+      status = image.status();
+      if (image.ok() && image->is_png_rows()) {
+        png_rows = true;
+        row_buffers.give_back(std::move(image->bytes));
+      }
     } else {
       HostTensor tensor(DataType::kFloat32, Dims{samples_per_image(load.preprocess), 3, load.preprocess.crop_size,
                                                  load.preprocess.crop_size});
@@ -407,6 +471,7 @@ Result<PipelineStats> run_decode_only(const std::vector<std::string>& files, con
     std::lock_guard<std::mutex> lock(mutex);
     stats.decode_s += spent;
     stats.failed += !status.ok();
+    stats.png_rows_files += png_rows;
   });
   stats.wall_s = seconds_since(start);
   stats.decode_peak_bytes = budget.peak();

@@ -155,6 +155,11 @@ Result<ImageInfo> png_info(const uint8_t* data, size_t size) {
   // Grey and grey + alpha decode to grey; RGB, RGBA and palette images to RGB.
   const uint8_t color_type = data[25];
   info.channels = (color_type & PNG_COLOR_MASK_COLOR) ? 3 : 1;
+  // The inflated image data: each row's filter-type byte and its samples at the file's depth,
+  // alpha included (palette images: one index per pixel).
+  const int samples_per_pixel = color_type == 2 ? 3 : color_type == 4 ? 2 : color_type == 6 ? 4 : 1;
+  const int64_t row_bits = int64_t{width} * samples_per_pixel * data[24];
+  info.png_rows_bytes = int64_t{height} * (1 + (row_bits + 7) / 8);
   return info;
 }
 

@@ -12,76 +12,17 @@
 #include <libdeflate.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 
 #include "app/codecs.h"
+#include "core/png_rows.h"
 
 namespace chexrt::app::detail {
 namespace {
 
 uint32_t be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-
-// The Paeth predictor (PNG spec 9.4) in the branch-free form: with p = a + b - c,
-// |p - a| = |b - c|, |p - b| = |a - c| and |p - c| = |(a - c) + (b - c)|. Ties prefer a, then b.
-inline int paeth(int a, int b, int c) {
-  const int pa = std::abs(b - c);
-  const int pb = std::abs(a - c);
-  const int pc = std::abs(a + b - 2 * c);
-  const int ab = pb < pa ? b : a;
-  const int min_ab = pb < pa ? pb : pa;
-  return pc < min_ab ? c : ab;
-}
-
-// Undoes the filter of one row in place. `prior` is the previous unfiltered row (zeros for the
-// first), `bpp` the bytes per complete pixel. Grey 8-bit images (bpp 1, the common X-ray) carry
-// the left and upper-left bytes in registers: Average and Paeth are a serial chain there, and a
-// reload of the byte just written would lengthen it.
-bool unfilter_row(uint8_t filter, uint8_t* __restrict row, const uint8_t* __restrict prior, size_t bytes, size_t bpp) {
-  switch (filter) {
-    case 0:
-      return true;
-    case 1:
-      for (size_t i = bpp; i < bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + row[i - bpp]);
-      return true;
-    case 2:
-      for (size_t i = 0; i < bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + prior[i]);
-      return true;
-    case 3:
-      if (bpp == 1) {
-        int a = 0;
-        for (size_t i = 0; i < bytes; ++i) {
-          a = (row[i] + ((a + prior[i]) >> 1)) & 0xff;
-          row[i] = static_cast<uint8_t>(a);
-        }
-        return true;
-      }
-      for (size_t i = 0; i < bpp; ++i) row[i] = static_cast<uint8_t>(row[i] + (prior[i] >> 1));
-      for (size_t i = bpp; i < bytes; ++i) row[i] = static_cast<uint8_t>(row[i] + ((row[i - bpp] + prior[i]) >> 1));
-      return true;
-    case 4:
-      if (bpp == 1) {
-        int a = 0;
-        int c = 0;
-        for (size_t i = 0; i < bytes; ++i) {
-          const int b = prior[i];
-          a = (row[i] + paeth(a, b, c)) & 0xff;
-          row[i] = static_cast<uint8_t>(a);
-          c = b;
-        }
-        return true;
-      }
-      for (size_t i = 0; i < bpp; ++i) row[i] = static_cast<uint8_t>(row[i] + prior[i]);
-      for (size_t i = bpp; i < bytes; ++i) {
-        row[i] = static_cast<uint8_t>(row[i] + paeth(row[i - bpp], prior[i], prior[i - bpp]));
-      }
-      return true;
-    default:
-      return false;
-  }
 }
 
 // A thread's decoding buffers, kept for its next image: fresh megabyte buffers cost a page fault
@@ -92,12 +33,16 @@ struct Scratch {
   std::vector<uint8_t> compressed, filtered;
 };
 
+Scratch& thread_scratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+// Releases a kept buffer on the way out when it grew above kKeptBytes.
 struct ScratchTrim {
-  Scratch& scratch;
+  std::vector<uint8_t>& kept;
   ~ScratchTrim() {
-    for (std::vector<uint8_t>* v : {&scratch.compressed, &scratch.filtered}) {
-      if (v->capacity() > Scratch::kKeptBytes) std::vector<uint8_t>().swap(*v);
-    }
+    if (kept.capacity() > Scratch::kKeptBytes) std::vector<uint8_t>().swap(kept);
   }
 };
 
@@ -117,9 +62,9 @@ struct DecompressorDeleter {
   void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
 };
 
-}  // namespace
-
-Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
+// decode_png_fast() and inflate_png_fast() up to the filtered rows: the header's checks, the IDAT
+// chunks gathered (every chunk's CRC checked) and inflated into `filtered`.
+Result<PngRows> inflate_rows(const uint8_t* data, size_t size, std::vector<uint8_t>& filtered) {
   // Signature (8 bytes), then chunks: length, type, data, CRC.
   if (size < 8 + 12 + 13 || std::memcmp(data + 12, "IHDR", 4) != 0 || be32(data + 8) != 13) {
     return parse_error("PNG: no IHDR chunk");
@@ -131,30 +76,20 @@ Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
   const int color = ihdr[9];
   if (ihdr[10] != 0 || ihdr[11] != 0) return parse_error("PNG: unknown compression or filter method");
   if (ihdr[12] != 0) return unsupported("PNG: interlaced");
-  int file_channels = 0;
-  switch (color) {
-    case 0:
-      file_channels = 1;
-      break;  // grey
-    case 4:
-      file_channels = 2;
-      break;  // grey + alpha
-    case 2:
-      file_channels = 3;
-      break;  // RGB
-    case 6:
-      file_channels = 4;
-      break;  // RGBA
-    default:
-      return unsupported("PNG: colour type " + std::to_string(color));
+  if (color != 0 && color != 2 && color != 4 && color != 6) {
+    return unsupported("PNG: colour type " + std::to_string(color));
   }
   if (depth != 8 && depth != 16) return unsupported("PNG: bit depth " + std::to_string(depth));
   CHEXRT_RETURN_IF_ERROR(check_image_size(width, height));
+  PngRows rows;
+  rows.width = static_cast<int>(width);
+  rows.height = static_cast<int>(height);
+  rows.format = {depth, color};
+  rows.bytes_per_pixel = png_bytes_per_pixel(rows.format);
 
   // Gather the IDAT chunks (usually several), checking every chunk's CRC on the way.
-  thread_local Scratch scratch;
-  const ScratchTrim trim{scratch};
-  std::vector<uint8_t>& compressed = scratch.compressed;
+  std::vector<uint8_t>& compressed = thread_scratch().compressed;
+  const ScratchTrim trim{compressed};
   compressed.clear();
   bool ended = false;
   for (size_t pos = 8; pos + 12 <= size;) {
@@ -180,10 +115,7 @@ Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
   if (!ended) return parse_error("PNG: truncated file");
   if (compressed.empty()) return parse_error("PNG: no image data");
 
-  const size_t bytes_per_sample = depth / 8;
-  const size_t bpp = file_channels * bytes_per_sample;
-  const size_t row_bytes = static_cast<size_t>(width) * bpp;
-  std::vector<uint8_t>& filtered = scratch.filtered;
+  const size_t row_bytes = static_cast<size_t>(width) * rows.bytes_per_pixel;
   filtered.resize((row_bytes + 1) * height);
   thread_local std::unique_ptr<libdeflate_decompressor, DecompressorDeleter> decompressor(
       libdeflate_alloc_decompressor());
@@ -196,10 +128,36 @@ Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
                                                                  : "PNG: corrupt or truncated image data");
   }
   compressed.clear();
+  return rows;
+}
+
+}  // namespace
+
+Result<PngRows> inflate_png_fast(const uint8_t* data, size_t size, std::vector<uint8_t>* filtered) {
+  CHEXRT_ASSIGN_OR_RETURN(PngRows rows, inflate_rows(data, size, *filtered));
+  // decode_png_fast() fails at the first unknown filter type; so does this, before the rows leave.
+  const size_t stride = 1 + static_cast<size_t>(rows.width) * rows.bytes_per_pixel;
+  for (int y = 0; y < rows.height; ++y) {
+    const uint8_t filter = (*filtered)[y * stride];
+    if (filter > 4) return parse_error(png_rows::unknown_filter_message(filter, y));
+  }
+  return rows;
+}
+
+Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
+  std::vector<uint8_t>& filtered = thread_scratch().filtered;
+  const ScratchTrim trim{filtered};
+  CHEXRT_ASSIGN_OR_RETURN(const PngRows rows, inflate_rows(data, size, filtered));
+  const uint32_t width = static_cast<uint32_t>(rows.width);
+  const uint32_t height = static_cast<uint32_t>(rows.height);
+  const int depth = rows.format.bit_depth;
+  const size_t bpp = static_cast<size_t>(rows.bytes_per_pixel);
+  const int file_channels = static_cast<int>(bpp) / (depth / 8);
+  const size_t row_bytes = static_cast<size_t>(width) * bpp;
 
   RawImage image;
-  image.width = static_cast<int>(width);
-  image.height = static_cast<int>(height);
+  image.width = rows.width;
+  image.height = rows.height;
   image.channels = file_channels >= 3 ? 3 : 1;
   image.source_bit_depth = depth;
   image.format = ImageFormat::kPng;
@@ -216,8 +174,8 @@ Result<RawImage> decode_png_fast(const uint8_t* data, size_t size) {
   const uint8_t* prior = zeros.data();
   for (uint32_t y = 0; y < height; ++y) {
     uint8_t* line = filtered.data() + y * (row_bytes + 1);
-    if (!unfilter_row(line[0], line + 1, prior, row_bytes, bpp)) {
-      return parse_error("PNG: unknown filter type " + std::to_string(line[0]) + " in row " + std::to_string(y));
+    if (!png_rows::unfilter_row(line[0], line + 1, prior, row_bytes, bpp)) {
+      return parse_error(png_rows::unknown_filter_message(line[0], static_cast<int>(y)));
     }
     const uint8_t* row = line + 1;
     prior = row;

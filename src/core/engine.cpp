@@ -1,12 +1,13 @@
 // Engine's defaults: the benchmark (random inputs, warm-up, then host-timed infer() calls), and
 // JPEG decoding, preprocessing and heat maps on the host.
 #include <chrono>
+#include <cstring>
 #include <random>
 
 #include "chexrt/engine.h"
+#include "core/concatenated_input.h"
 #include "core/heatmap_draw.h"
 #include "core/image_preprocess.h"
-#include "core/jpeg_decode.h"
 
 namespace chexrt {
 
@@ -52,6 +53,41 @@ Result<BenchmarkResult> Engine::benchmark(const BenchmarkOptions& options) {
   return result;
 }
 
+Result<Dims> concatenated_dims(const Engine& engine, const std::vector<HostTensor>& parts) {
+  if (engine.inputs().size() != 1) {
+    return invalid_argument("a concatenated batch needs an engine with one input, this one has " +
+                            std::to_string(engine.inputs().size()));
+  }
+  if (parts.empty()) return invalid_argument("a concatenated batch needs at least one part");
+  Dims dims = parts[0].dims();
+  if (dims.empty()) return invalid_argument("part 0 is a scalar, not rows");
+  dims[0] = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Dims& got = parts[i].dims();
+    bool fits = parts[i].dtype() == parts[0].dtype() && got.size() == dims.size();
+    for (size_t d = 1; fits && d < got.size(); ++d) fits = got[d] == dims[d];
+    if (!fits) {
+      return invalid_argument("part " + std::to_string(i) + " is " + dtype_name(parts[i].dtype()) + " " +
+                              dims_to_string(got) + ", unlike part 0 (" + dtype_name(parts[0].dtype()) + " " +
+                              dims_to_string(parts[0].dims()) + ")");
+    }
+    dims[0] += got[0];
+  }
+  return dims;
+}
+
+Status Engine::infer_concatenated(const std::vector<HostTensor>& parts, std::vector<HostTensor>* outputs) {
+  CHEXRT_ASSIGN_OR_RETURN(const Dims dims, concatenated_dims(*this, parts));
+  if (parts.size() == 1) return infer(parts, outputs);
+  HostTensor input(parts[0].dtype(), dims);
+  auto* dst = static_cast<uint8_t*>(input.raw());
+  for (const HostTensor& part : parts) {
+    if (part.nbytes() > 0) std::memcpy(dst, part.raw(), part.nbytes());
+    dst += part.nbytes();
+  }
+  return infer({input}, outputs);
+}
+
 Status Engine::infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                             std::vector<HostTensor>* outputs) {
   CHEXRT_ASSIGN_OR_RETURN(const int64_t samples, preprocessing::check_image_batch(*this, images, options));
@@ -59,17 +95,9 @@ Status Engine::infer_images(const std::vector<ImageView>& images, const Preproce
   HostTensor input(DataType::kFloat32, {samples, 3, crop, crop});
   const size_t image_size = static_cast<size_t>(samples_per_image(options)) * 3 * crop * crop;
   for (size_t i = 0; i < images.size(); ++i) {
-    const std::string name = "image " + std::to_string(i);
-    Image8 decoded;  // a JPEG view's pixels, one image at a time
-    ImageView view = images[i];
-    if (is_jpeg(view)) {
-      Result<Image8> pixels = jpeg::decode_view(view);
-      if (!pixels.ok()) return pixels.status().with_context(name);
-      decoded = std::move(*pixels);
-      view = view_of(decoded);
-    }
-    Status s = preprocessing::preprocess_image(view, options, input.data<float>() + i * image_size);
-    if (!s.ok()) return s.with_context(name);
+    // JPEG views are decoded and PNG rows unfiltered here, one image at a time.
+    Status s = preprocessing::preprocess_image(images[i], options, input.data<float>() + i * image_size);
+    if (!s.ok()) return s.with_context("image " + std::to_string(i));
   }
   return infer({input}, outputs);
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chexrt/image_input.h"
+#include "core/png_encode.h"
 
 namespace chexrt::heatmap_draw {
 namespace {
@@ -103,10 +104,11 @@ Status check_requests(const HostTensor& features, const HostTensor& weights,
     const HeatmapRequest& r = requests[k];
     const std::string which = "heat map " + std::to_string(k) + ": ";
     const ImageView& im = r.image;
-    if (im.pixels == nullptr || r.out == nullptr || im.width <= 0 || im.height <= 0 ||
-        (im.channels != 1 && im.channels != 3) || static_cast<int64_t>(im.width) * im.height > kMaxImagePixels) {
+    if ((r.out == nullptr) == (r.png == nullptr)) return invalid_argument(which + "needs one output, pixels or PNG");
+    if (im.pixels == nullptr || im.width <= 0 || im.height <= 0 || (im.channels != 1 && im.channels != 3) ||
+        static_cast<int64_t>(im.width) * im.height > kMaxImagePixels) {
       return invalid_argument(which + "the image (" + std::to_string(im.width) + " x " + std::to_string(im.height) +
-                              " x " + std::to_string(im.channels) + ") or its output is missing or malformed");
+                              " x " + std::to_string(im.channels) + ") is missing or malformed");
     }
     if (!(r.x1 > r.x0) || !(r.y1 > r.y0)) return invalid_argument(which + "empty region");
     if (r.sample < 0 || r.sample >= f[0]) {
@@ -129,11 +131,17 @@ Status draw_on_host(const HostTensor& features, const HostTensor& weights, const
   const int64_t plane = f[2] * f[3];
   const std::vector<Blend> blends = blend_table(max_alpha);
   std::vector<float> map(plane);
+  std::vector<uint8_t> rgb;
   for (const HeatmapRequest& r : requests) {
     activation_map(features.data<float>() + r.sample * channels * plane,
                    weights.data<float>() + r.class_index * channels, channels, plane, map.data());
+    if (r.png) rgb.resize(static_cast<size_t>(r.image.width) * r.image.height * 3);
+    uint8_t* out = r.png ? rgb.data() : r.out;
     draw(r.image.pixels, r.image.width, r.image.height, r.image.channels, map.data(), static_cast<int>(f[3]),
-         static_cast<int>(f[2]), r.x0, r.y0, r.x1, r.y1, blends, r.out);
+         static_cast<int>(f[2]), r.x0, r.y0, r.x1, r.y1, blends, out);
+    if (r.png) {
+      CHEXRT_ASSIGN_OR_RETURN(*r.png, png_encode::encode_png(out, r.image.width, r.image.height, 3));
+    }
   }
   return Status::ok_status();
 }

@@ -13,10 +13,12 @@
 #include "chexrt/status.h"
 #include "chexrt/tensor.h"
 
+#ifndef CHEXRT_HOST_DEVICE
 #if defined(__CUDACC__)
 #define CHEXRT_HOST_DEVICE __host__ __device__
 #else
 #define CHEXRT_HOST_DEVICE
+#endif
 #endif
 
 namespace chexrt::heatmap_draw {
@@ -105,11 +107,11 @@ void draw(const T* image, int width, int height, int channels, const float* map,
 
 /// InvalidArgument naming what is wrong: features float32 [N, C, h, w], weights float32
 /// [classes, C], max_alpha in [0, 1], and per request an image of 1 or 3 channels within
-/// kMaxImagePixels, a non-empty region, a sample and a class in range and an output.
+/// kMaxImagePixels, a non-empty region, a sample and a class in range and one output.
 Status check_requests(const HostTensor& features, const HostTensor& weights,
                       const std::vector<HeatmapRequest>& requests, float max_alpha);
 
-/// Engine::draw_heatmaps on the host.
+/// Engine::draw_heatmaps on the host (PNGs through core/png_encode.h's encoder).
 Status draw_on_host(const HostTensor& features, const HostTensor& weights, const std::vector<HeatmapRequest>& requests,
                     float max_alpha);
 

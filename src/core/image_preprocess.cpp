@@ -5,6 +5,9 @@
 #include <cstring>
 #include <string>
 
+#include "core/jpeg_decode.h"
+#include "core/png_rows.h"
+
 namespace chexrt {
 
 Status validate(const PreprocessOptions& options) {
@@ -236,6 +239,18 @@ NormalizeTable normalize_table(const PreprocessOptions& options) {
 Status preprocess_image(const ImageView& image, const PreprocessOptions& options, float* out) {
   CHEXRT_ASSIGN_OR_RETURN(SamplePlan plan, plan_samples(image.width, image.height, image.channels, options));
   if (image.pixels == nullptr) return invalid_argument("preprocess: the image has no pixels");
+  if (image.encoding == PixelEncoding::kPngFiltered) {
+    // Unfiltered on the host into 8-bit samples, then as any 8-bit image.
+    Image8 pixels{image.width, image.height, image.channels, {}};
+    pixels.pixels.resize(image_bytes(view_of(pixels)));
+    std::vector<uint8_t> rows;
+    CHEXRT_RETURN_IF_ERROR(png_rows::to_eight_bit(image, rows, pixels.pixels.data()));
+    return preprocess_image(view_of(pixels), options, out);
+  }
+  if (image.encoding == PixelEncoding::kJpeg) {
+    CHEXRT_ASSIGN_OR_RETURN(const Image8 pixels, jpeg::decode_view(image));
+    return preprocess_image(view_of(pixels), options, out);
+  }
   // Only the part of the resized image that the crops show is computed (a centre crop of 224 from
   // 256 skips a quarter of the work); its values are those of the whole resize.
   const int crop = options.crop_size;
@@ -276,14 +291,20 @@ Result<int64_t> check_image_batch(const Engine& engine, const std::vector<ImageV
   }
   for (size_t i = 0; i < images.size(); ++i) {
     const ImageView& image = images[i];
-    const bool has_data = is_jpeg(image) ? image.jpeg.size > 0 && image.pixels == nullptr : image.pixels != nullptr;
+    const bool has_data = image.pixels != nullptr && (!is_jpeg(image) || image.jpeg_size > 0);
     if (!has_data || image.width <= 0 || image.height <= 0 || (image.channels != 1 && image.channels != 3)) {
       return invalid_argument("infer_images: image " + std::to_string(i) + " is malformed (" +
                               std::to_string(image.width) + " x " + std::to_string(image.height) + " x " +
                               std::to_string(image.channels) +
                               (has_data         ? ")"
-                               : is_jpeg(image) ? ", a JPEG view with no bytes or with pixels too)"
+                               : is_jpeg(image) ? ", a JPEG view with no bytes)"
                                                 : ", no pixels)"));
+    }
+    // Filtered PNG rows are checked here, whichever engine unfilters them, so that a bad filter
+    // type is the same error on every engine and nothing has run when it is found.
+    if (image.encoding == PixelEncoding::kPngFiltered) {
+      const Status rows = png_rows::check(image);
+      if (!rows.ok()) return rows.with_context("infer_images: image " + std::to_string(i));
     }
   }
   return samples;

@@ -36,8 +36,8 @@ struct FilterBank {
 /// in_size == out_size every output copies its input exactly.
 FilterBank bilinear_filter_bank(int in_size, int out_size);
 
-/// PIL's Image.resize(size, BILINEAR) for 8-bit images: horizontal pass first, rounding to
-/// uint8 after each pass.
+/// PIL's Image.resize(size, BILINEAR) for 8-bit images (PixelEncoding::kEight): horizontal pass
+/// first, rounding to uint8 after each pass.
 Image8 resize_like_pil(const ImageView& image, int out_width, int out_height);
 
 /// torchvision's Resize(int) output size: the shorter side becomes `size`, the longer one
@@ -69,11 +69,13 @@ using NormalizeTable = std::array<std::array<float, 256>, 3>;
 NormalizeTable normalize_table(const PreprocessOptions& options);
 
 /// Preprocesses one image into samples_per_image(options) samples of float32 [3, crop, crop],
-/// written at `out`. Validates the options and the image.
+/// written at `out`. Validates the options and the image. Filtered PNG rows are unfiltered first
+/// (core/png_rows.h), JPEG views decoded first (core/jpeg_decode.h).
 Status preprocess_image(const ImageView& image, const PreprocessOptions& options, float* out);
 
 /// Checks a call of Engine::infer_images() against the engine's one input (float32
-/// [N, 3, crop, crop]) and max batch, and every image's pixels; returns the batch in samples.
+/// [N, 3, crop, crop]) and max batch, and every image's pixels (filtered PNG rows: their format
+/// and every row's filter type); returns the batch in samples.
 Result<int64_t> check_image_batch(const Engine& engine, const std::vector<ImageView>& images,
                                   const PreprocessOptions& options);
 

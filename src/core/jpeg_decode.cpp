@@ -156,7 +156,7 @@ Result<Image8> decode(const uint8_t* data, size_t size) {
 }
 
 Result<Image8> decode_view(const ImageView& view) {
-  CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode(view.jpeg.data, view.jpeg.size));
+  CHEXRT_ASSIGN_OR_RETURN(Image8 image, decode(view.pixels, view.jpeg_size));
   if (image.width != view.width || image.height != view.height || image.channels != view.channels) {
     return invalid_argument("JPEG: decodes to " + std::to_string(image.width) + " x " + std::to_string(image.height) +
                             " x " + std::to_string(image.channels) + ", the view says " + std::to_string(view.width) +

@@ -120,6 +120,20 @@ Result<HostTensor> HostTensor::first_rows(int64_t rows) const {
   return t;
 }
 
+Result<HostTensor> HostTensor::rows(int64_t begin, int64_t count) const {
+  if (dims_.empty() || begin < 0 || count < 0 || begin > dims_[0] - count) {
+    return invalid_argument("cannot take rows [" + std::to_string(begin) + ", " + std::to_string(begin + count) +
+                            ") of " + dims_to_string(dims_));
+  }
+  HostTensor t = *this;
+  t.dims_[0] = count;
+  if (dims_[0] > 0) {
+    const size_t row_bytes = nbytes() / static_cast<size_t>(dims_[0]);
+    t.storage_ = std::shared_ptr<uint8_t>(storage_, storage_.get() + static_cast<size_t>(begin) * row_bytes);
+  }
+  return t;
+}
+
 HostTensor HostTensor::clone() const {
   if (empty()) return *this;
   HostTensor t(dtype_, dims_);

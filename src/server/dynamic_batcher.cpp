@@ -203,7 +203,6 @@ std::vector<DynamicBatcher::Chunk> DynamicBatcher::take_batch(Clock::time_point 
 }
 
 void DynamicBatcher::worker(Engine& engine) {
-  HostTensor gather;  // reused by this worker's batches of tensor rows (see run_batch)
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     const Clock::time_point now = Clock::now();
@@ -234,12 +233,12 @@ void DynamicBatcher::worker(Engine& engine) {
     lock.unlock();
     // Another worker may start on what is left in the queue at once.
     changed_.notify_one();
-    run_batch(engine, chunks, &gather);
+    run_batch(engine, chunks);
     lock.lock();
   }
 }
 
-void DynamicBatcher::run_batch(Engine& engine, const std::vector<Chunk>& chunks, HostTensor* gather) {
+void DynamicBatcher::run_batch(Engine& engine, const std::vector<Chunk>& chunks) {
   const Pending& first = *chunks[0].request;
   int64_t samples = 0;
   for (const Chunk& c : chunks) samples += c.units * c.request->samples_per_unit;
@@ -254,29 +253,18 @@ void DynamicBatcher::run_batch(Engine& engine, const std::vector<Chunk>& chunks,
         views.insert(views.end(), images.begin() + c.first_unit, images.begin() + c.first_unit + c.units);
       }
       status = engine.infer_images(views, first.work.preprocess, &outputs);
-    } else if (chunks.size() == 1 && chunks[0].units == first.units) {
-      status = engine.infer({first.work.tensor}, &outputs);  // a whole request: no copy
     } else {
-      // Rows of several requests are gathered into one buffer per worker, allocated once at the
-      // max batch: a fresh one per batch would be zero-filled and page-faulted in every time
-      // (77 MB for 256 FP16 images).
-      Dims dims = first.work.tensor.dims();
-      dims[0] = options_.max_batch;
-      if (gather->dtype() != first.work.tensor.dtype() || gather->dims() != dims) {
-        *gather = HostTensor(first.work.tensor.dtype(), dims);
+      // The requests' rows go to the engine as they are (views, no copy): it copies each part
+      // straight into its upload buffer (a GPU engine's pinned memory), with no gathered copy.
+      std::vector<HostTensor> parts;
+      parts.reserve(chunks.size());
+      for (const Chunk& c : chunks) {
+        Result<HostTensor> rows = c.request->work.tensor.rows(c.first_unit, c.units);
+        status = rows.status();
+        if (!status.ok()) break;
+        parts.push_back(std::move(rows).value());
       }
-      Result<HostTensor> input = gather->first_rows(samples);  // samples <= max_batch: ok
-      status = input.status();
-      if (status.ok()) {
-        const size_t row_bytes = first.work.tensor.nbytes() / first.work.tensor.dims()[0];
-        auto* dst = static_cast<uint8_t*>(input->raw());
-        for (const Chunk& c : chunks) {
-          const auto* src = static_cast<const uint8_t*>(c.request->work.tensor.raw());
-          std::memcpy(dst, src + c.first_unit * row_bytes, c.units * row_bytes);
-          dst += c.units * row_bytes;
-        }
-        status = engine.infer({*input}, &outputs);
-      }
+      if (status.ok()) status = engine.infer_concatenated(parts, &outputs);
     }
   } catch (const std::bad_alloc&) {
     status = runtime_error("out of memory while running a batch of " + std::to_string(samples));

@@ -86,8 +86,8 @@ class DynamicBatcher {
   std::vector<std::shared_ptr<Pending>> take_expired(Clock::time_point now);
   // With mutex_ held: the chunks of the next batch, or none when it should wait (until `wake`).
   std::vector<Chunk> take_batch(Clock::time_point now, Clock::time_point* wake);
-  // Runs one batch; `gather` is the worker's buffer for combining tensor rows.
-  void run_batch(Engine& engine, const std::vector<Chunk>& chunks, HostTensor* gather);
+  // Runs one batch.
+  void run_batch(Engine& engine, const std::vector<Chunk>& chunks);
   static void deliver(const Chunk& chunk, const Status& status, const std::vector<HostTensor>& outputs,
                       int64_t first_sample, double compute_seconds);
   void update_depth();

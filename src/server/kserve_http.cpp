@@ -5,7 +5,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
+#include <memory>
 #include <regex>
+
+#include <sys/socket.h>
 
 #include <httplib.h>
 
@@ -113,6 +116,15 @@ Status HttpServer::start() {
   server_->set_read_timeout(options_.read_timeout_s, 0);
   server_->set_write_timeout(options_.read_timeout_s, 0);
   server_->set_keep_alive_max_count(static_cast<size_t>(std::max(1, options_.keep_alive_max_count)));
+  // cpp-httplib listens with a backlog of 5 (compiled into Debian's library): a burst of
+  // connections beyond it has its SYNs dropped and retried a second later, which added 1 s to the
+  // first request of most of 64 clients connecting at once. The listening socket is noted when
+  // created and listened on again with the system's largest backlog (Linux then takes the new one).
+  auto listening = std::make_shared<int>(-1);
+  server_->set_socket_options([listening](socket_t sock) {
+    httplib::default_socket_options(sock);
+    *listening = sock;
+  });
   add_routes();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);
@@ -124,6 +136,7 @@ Status HttpServer::start() {
     }
     port_ = options_.port;
   }
+  if (*listening >= 0) ::listen(*listening, SOMAXCONN);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() only takes effect once the server runs.
   while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -25,8 +25,9 @@ struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8000;  ///< 0: any free port (tests); port() says which
   size_t max_body_bytes = size_t{64} << 20;
-  /// Connection threads: requests being read or answered at once (others wait their turn).
-  int connection_threads = 64;
+  /// Connection threads: connections served at once (others wait their turn), each kept-alive
+  /// connection holding its thread: at least the clients' concurrency (`serve --http-connections`).
+  int connection_threads = 128;
   int read_timeout_s = 30;
   int keep_alive_max_count = 1000;
   /// One JSON line per request: "" none, "-" stdout, else a file (appended to).

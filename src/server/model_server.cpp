@@ -505,7 +505,7 @@ void ModelServer::finish(const std::shared_ptr<Job>& job, Result<BatchOutcome> o
     if (job->heatmap != kNoHeatmap) {
       const HostTensor& features = outcome->outputs[1];
       const int64_t k = job->heatmap == kAllFindings ? app::kNumFindings : 1;
-      // Drawn on the GPU where the engine draws there (Engine::draw_heatmaps), else here.
+      // Drawn and encoded on the GPU where the engine draws there (Engine::draw_heatmaps), else here.
       Engine* heatmap_engine =
           instances_.engines[0]->draws_heatmaps_on_device() ? instances_.engines[0].get() : nullptr;
       Tensor pngs{"heatmap_png", DataType::kBytes, {n, k}, {}};
@@ -524,10 +524,8 @@ void ModelServer::finish(const std::shared_ptr<Job>& job, Result<BatchOutcome> o
             const float* p = &mean[i * app::kNumFindings];
             finding = static_cast<int>(std::max_element(p, p + app::kNumFindings) - p);
           }
-          auto rgb = app::draw_sample_heatmap(heatmap_engine, features, sample, instances_.cam_weights, finding,
-                                              base.image, base.crop_region);
-          auto png = rgb.ok() ? app::encode_png(rgb->pixels.data(), rgb->width, rgb->height, 3, 1)
-                              : Result<std::vector<uint8_t>>(rgb.status());
+          auto png = app::sample_heatmap_png(heatmap_engine, features, sample, instances_.cam_weights, finding,
+                                             base.image, base.crop_region);
           if (!png.ok()) {
             heatmap_status = runtime_error("heat map: " + png.status().message());
             break;

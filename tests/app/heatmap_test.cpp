@@ -8,6 +8,7 @@
 
 #include "app/findings.h"
 #include "chexrt/engine.h"
+#include "core/png_encode.h"
 #include "test_support.h"
 
 namespace chexrt::app {
@@ -192,6 +193,42 @@ TEST(Heatmap, EngineDrawsWhatRenderSampleHeatmapDraws) {
   EXPECT_EQ(engine.draw_heatmaps(features, weights, bad).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(engine.draw_heatmaps(features, weights, requests, 1.5f).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(engine.draw_heatmaps(weights, weights, requests).code(), StatusCode::kInvalidArgument);
+  // One output per request: pixels or a PNG, not both or neither.
+  std::vector<uint8_t> png;
+  bad = requests;
+  bad[0].png = &png;
+  EXPECT_EQ(engine.draw_heatmaps(features, weights, bad).code(), StatusCode::kInvalidArgument);
+  bad[0].out = nullptr, bad[0].png = nullptr;
+  EXPECT_EQ(engine.draw_heatmaps(features, weights, bad).code(), StatusCode::kInvalidArgument);
+}
+
+// Asked for PNGs, the engine's default draws on the host and encodes with core/png_encode.h's
+// encoder (whose bytes GPU engines match); sample_heatmap_png() gives them, or without an engine
+// the igzip file of the same pixels.
+TEST(Heatmap, EngineEncodesPngsWithTheSegmentedEncoder) {
+  HostTensor features(DataType::kFloat32, {2, 16, 7, 7});
+  for (int64_t i = 0; i < features.numel(); ++i) features.data<float>()[i] = static_cast<float>((i * 7) % 13) / 3;
+  HostTensor weights(DataType::kFloat32, {int64_t{kNumFindings}, 16});
+  for (int64_t i = 0; i < weights.numel(); ++i) weights.data<float>()[i] = static_cast<float>((i * 3) % 11) - 5;
+  const char* file = "cxr/formats/00012082_000_512.png";
+  const std::vector<uint8_t> bytes = read_bytes(test_data(file));
+  const HeatmapBase base = heatmap_base(decode_image8(bytes.data(), bytes.size(), file).value(), {}, 1024);
+  HostHeatmapEngine engine;
+  for (int k : {0, 1}) {
+    Result<std::vector<uint8_t>> from_engine =
+        sample_heatmap_png(&engine, features, k, weights, 5 + k, base.image, base.crop_region);
+    Result<std::vector<uint8_t>> on_host =
+        sample_heatmap_png(nullptr, features, k, weights, 5 + k, base.image, base.crop_region);
+    ASSERT_TRUE(from_engine.ok()) << from_engine.status().to_string();
+    ASSERT_TRUE(on_host.ok()) << on_host.status().to_string();
+    const Image8 rgb = render_sample_heatmap(features, k, weights, 5 + k, base.image, base.crop_region).value();
+    EXPECT_TRUE(*from_engine == png_encode::encode_png(rgb.pixels.data(), rgb.width, rgb.height, 3).value());
+    for (const std::vector<uint8_t>* png : {&*from_engine, &*on_host}) {
+      const Image8 decoded = decode_image8(png->data(), png->size(), "heat map").value();
+      EXPECT_EQ(decoded.channels, 3);
+      EXPECT_TRUE(decoded.pixels == rgb.pixels);
+    }
+  }
 }
 
 TEST(EncodeJpeg, RoundTripsGreyAndRgbAndRefusesBadInput) {

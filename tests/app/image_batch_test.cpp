@@ -10,11 +10,13 @@
 #include <fstream>
 #include <thread>
 
+#include "core/png_rows.h"
 #include "test_support.h"
 
 namespace chexrt::app {
 namespace {
 
+using testing::png_with_filter_bytes;
 using testing::read_bytes;
 using testing::TempDir;
 using testing::test_data;
@@ -147,7 +149,7 @@ TEST(LoadImageBatch, DecodedBytesInFlightStayWithinTheBudget) {
   }
   const ImageInfo info = read_image_info(png.data(), png.size(), "big.png").value();
   const int64_t one_image = decode_peak_bytes(info);
-  EXPECT_EQ(one_image, int64_t{2048} * 2048 * 3 * 3);  // filtered rows and 8-bit pixels, with room to spare
+  EXPECT_EQ(one_image, int64_t{2048} * (1 + 2048 * 3) + int64_t{2048} * 2048 * 3);  // filtered rows, 8-bit pixels
 
   // Room for one image: four threads decode one at a time.
   DecodeBudget budget(one_image + one_image / 2);
@@ -225,6 +227,130 @@ TEST(LoadImageBatch, AnImageThatCannotBeAllocatedFailsAloneAndNamedNotTheProcess
   // In a child process whose address space leaves 250 MB beyond what it maps now, so that the
   // huge image's buffers cannot be allocated and the two small ones can.
   EXPECT_EXIT(load_under_memory_limit(paths), ::testing::ExitedWithCode(0), "huge.png: out of memory");
+}
+
+// decode_image_file() for an engine that unfilters PNG rows: the PNGs the libdeflate path takes
+// come as their inflated rows, into the buffer handed in, and unfilter to the decoded pixels;
+// everything else (other formats, heat maps' kept images, files the path refuses) as before.
+TEST(DecodeImageFile, PngRowsForTheEngineAndTheFullDecodeForTheRest) {
+  LoadOptions options;
+  options.png_rows = true;
+  DecodeBudget budget;
+  for (const char* file :
+       {"cxr/nih/00000284_000.png", "cxr/formats/00017921_000_16bit.png", "cxr/formats/00014995_000_rgba.png", kPng}) {
+    SCOPED_TRACE(file);
+    const std::vector<uint8_t> bytes = read_bytes(test_data(file));
+    const Image8 decoded = decode_image8(bytes.data(), bytes.size(), file).value();
+    std::vector<uint8_t> buffer;
+    buffer.reserve(size_t{8} << 20);
+    const uint8_t* storage = buffer.data();
+    BatchItem item;
+    Result<EngineImage> image = decode_image_file(test_data(file), options, budget, &item, std::move(buffer));
+    ASSERT_TRUE(image.ok()) << image.status().to_string();
+    ASSERT_TRUE(image->is_png_rows());
+    EXPECT_EQ(image->bytes.data(), storage) << "the buffer handed in was not reused";
+    EXPECT_TRUE(image->pixels.pixels.empty());
+    const ImageView view = image->view();
+    ASSERT_EQ(view.encoding, PixelEncoding::kPngFiltered);
+    ASSERT_EQ(view.width, decoded.width);
+    ASSERT_EQ(view.height, decoded.height);
+    ASSERT_EQ(view.channels, decoded.channels);
+    std::vector<uint8_t> scratch, pixels(decoded.pixels.size());
+    ASSERT_TRUE(png_rows::to_eight_bit(view, scratch, pixels.data()).ok());
+    EXPECT_TRUE(pixels == decoded.pixels);
+  }
+
+  // A JPEG, a PNG with heat maps' kept images, and without png_rows: 8-bit pixels.
+  BatchItem item;
+  Result<EngineImage> jpeg = decode_image_file(test_data(kJpeg), options, budget, &item);
+  ASSERT_TRUE(jpeg.ok());
+  EXPECT_FALSE(jpeg->is_png_rows());
+  EXPECT_EQ(jpeg->view().encoding, PixelEncoding::kEight);
+  LoadOptions keep = options;
+  keep.keep_images = true;
+  Result<EngineImage> kept = decode_image_file(test_data(kPng), keep, budget, &item);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_FALSE(kept->is_png_rows());
+  EXPECT_GT(item.image.width, 0);
+  Result<EngineImage> plain = decode_image_file(test_data(kPng), LoadOptions{}, budget, &item);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->is_png_rows());
+
+  // A PNG with an unknown filter type: the full decode's error, word for word.
+  TempDir dir;
+  write_bytes(dir.file("bad.png"), png_with_filter_bytes(6, {1, 2, 6}));
+  Result<EngineImage> bad_rows = decode_image_file(dir.file("bad.png"), options, budget, &item);
+  Result<EngineImage> bad_full = decode_image_file(dir.file("bad.png"), LoadOptions{}, budget, &item);
+  ASSERT_FALSE(bad_rows.ok());
+  EXPECT_EQ(bad_rows.status().to_string(), bad_full.status().to_string());
+  EXPECT_NE(bad_rows.status().message().find("bad.png"), std::string::npos) << bad_rows.status().message();
+}
+
+// decode_image_file() for an engine that decodes JPEGs (and unfilters PNG rows): a JPEG comes as
+// its file, with its header's size, and decode_held_jpeg() turns it into the pixels the full decode
+// gives; a PNG still comes as rows, and with heat maps' kept images a JPEG is decoded.
+TEST(DecodeImageFile, JpegFilesForTheEngineBesidePngRows) {
+  LoadOptions options;
+  options.jpeg_files = true;
+  options.png_rows = true;
+  DecodeBudget budget;
+  const std::vector<uint8_t> bytes = read_bytes(test_data(kJpeg));
+  const Image8 decoded = decode_image8(bytes.data(), bytes.size(), kJpeg).value();
+  BatchItem item;
+  Result<EngineImage> jpeg = decode_image_file(test_data(kJpeg), options, budget, &item);
+  ASSERT_TRUE(jpeg.ok()) << jpeg.status().to_string();
+  ASSERT_TRUE(jpeg->is_jpeg());
+  EXPECT_TRUE(jpeg->bytes == bytes);
+  EXPECT_TRUE(jpeg->pixels.pixels.empty());
+  const ImageView view = jpeg->view();
+  EXPECT_EQ(view.encoding, PixelEncoding::kJpeg);
+  EXPECT_EQ(view.pixels, jpeg->bytes.data());
+  EXPECT_EQ(image_bytes(view), bytes.size());
+  EXPECT_EQ(view.width, decoded.width);
+  EXPECT_EQ(view.height, decoded.height);
+  EXPECT_EQ(view.channels, decoded.channels);
+  const Status held = decode_held_jpeg(kJpeg, budget, &*jpeg);
+  ASSERT_TRUE(held.ok()) << held.to_string();
+  EXPECT_EQ(jpeg->encoding, PixelEncoding::kEight);
+  EXPECT_TRUE(jpeg->bytes.empty());
+  EXPECT_TRUE(jpeg->pixels.pixels == decoded.pixels);
+  EXPECT_EQ(decode_held_jpeg(kJpeg, budget, &*jpeg).code(), StatusCode::kInvalidArgument);
+
+  Result<EngineImage> png = decode_image_file(test_data(kPng), options, budget, &item);
+  ASSERT_TRUE(png.ok());
+  EXPECT_TRUE(png->is_png_rows());
+  LoadOptions keep = options;
+  keep.keep_images = true;
+  Result<EngineImage> kept = decode_image_file(test_data(kJpeg), keep, budget, &item);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->encoding, PixelEncoding::kEight);
+  EXPECT_TRUE(kept->pixels.pixels == decoded.pixels);
+
+  // A file that is not a JPEG inside stays what the full decode says of it.
+  TempDir dir;
+  write_bytes(dir.file("not_a.jpg"), std::vector<uint8_t>{'n', 'o', 't', ' ', 'a', ' ', 'J', 'P', 'E', 'G'});
+  Result<EngineImage> bad_files = decode_image_file(dir.file("not_a.jpg"), options, budget, &item);
+  Result<EngineImage> bad_full = decode_image_file(dir.file("not_a.jpg"), LoadOptions{}, budget, &item);
+  ASSERT_FALSE(bad_files.ok());
+  EXPECT_EQ(bad_files.status().to_string(), bad_full.status().to_string());
+}
+
+// The budget covers what inflating alone holds: the filtered rows, alpha included.
+TEST(DecodeImageFile, ThePeakCoversTheFilteredRows) {
+  for (const char* file :
+       {"cxr/nih/00000284_000.png", "cxr/formats/00017921_000_16bit.png", "cxr/formats/00014995_000_rgba.png"}) {
+    const std::vector<uint8_t> bytes = read_bytes(test_data(file));
+    const ImageInfo info = read_image_info(bytes.data(), bytes.size(), file).value();
+    LoadOptions options;
+    options.png_rows = true;
+    DecodeBudget budget;
+    BatchItem item;
+    Result<EngineImage> image = decode_image_file(test_data(file), options, budget, &item);
+    ASSERT_TRUE(image.ok());
+    EXPECT_EQ(info.png_rows_bytes, static_cast<int64_t>(image->bytes.size())) << file;
+    EXPECT_GE(decode_peak_bytes(info), static_cast<int64_t>(image->bytes.size())) << file;
+    EXPECT_EQ(budget.peak(), decode_peak_bytes(info)) << file;
+  }
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 namespace chexrt::app {
 namespace {
 
+using testing::png_with_filter_bytes;
 using testing::read_bytes;
 using testing::TempDir;
 using testing::test_data;
@@ -27,8 +28,9 @@ using testing::write_bytes;
 // An engine whose finding k for a sample is the mean of the sample's values plus k / 100, and
 // whose second output is a [N, 2, 7, 7] feature map (for heat maps). It counts its calls. With
 // `on_device` it stands for a GPU engine: it asks for 8-bit images (infer_images), which it
-// preprocesses the default way; with `decodes_jpeg` it asks for JPEG files undecoded too, which
-// it decodes the default way (on the host); with `draws_on_device` it draws the heat maps
+// preprocesses the default way; with `unfilters` also for PNG rows, which it unfilters the default
+// way (on the host) and counts; with `decodes_jpeg` for JPEG files undecoded too, which it decodes
+// the default way (on the host) and counts; with `draws_on_device` it draws the heat maps
 // (draw_heatmaps), the default way too.
 class FakeEngine : public Engine {
  public:
@@ -43,6 +45,7 @@ class FakeEngine : public Engine {
   int64_t max_batch() const override { return max_batch_; }
   std::string describe_layers() const override { return ""; }
   bool preprocesses_on_device() const override { return on_device; }
+  bool unfilters_png_on_device() const override { return unfilters; }
   bool draws_heatmaps_on_device() const override { return draws_on_device; }
   bool decodes_jpeg_on_device() const override { return decodes_jpeg; }
   Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
@@ -54,6 +57,7 @@ class FakeEngine : public Engine {
                       std::vector<HostTensor>* out) override {
     ++image_calls;
     jpeg_views += static_cast<int>(std::count_if(images.begin(), images.end(), is_jpeg));
+    for (const ImageView& image : images) png_row_images += image.encoding == PixelEncoding::kPngFiltered;
     return Engine::infer_images(images, options, out);
   }
   Status infer(const std::vector<HostTensor>& in, std::vector<HostTensor>* out) override {
@@ -75,10 +79,12 @@ class FakeEngine : public Engine {
   }
   std::atomic<int> calls{0};
   std::atomic<int> image_calls{0};
+  std::atomic<int> png_row_images{0};
   std::atomic<int> heatmap_calls{0};
   std::atomic<int> jpeg_views{0};
   int fail_call = -1;
   bool on_device = false;
+  bool unfilters = false;
   bool decodes_jpeg = false;
   bool draws_on_device = false;
 
@@ -133,21 +139,48 @@ std::vector<std::string> bundled_images() {
   return files;
 }
 
+// How decoders hand files to the engine: preprocessed tensors, 8-bit images, (for the PNGs the
+// libdeflate path takes) filtered PNG rows, which the engine unfilters, or those and JPEG files,
+// which it decodes, in the same batches as the other files' pixels.
+enum class Handover { kTensors, kImages, kPngRows, kPngRowsAndJpegs };
+
+const char* handover_name(Handover h) {
+  return h == Handover::kTensors   ? "preprocessed by the decoders"
+         : h == Handover::kImages  ? "8-bit images to the engine"
+         : h == Handover::kPngRows ? "PNG rows to the engine"
+                                   : "PNG rows and JPEG files to the engine";
+}
+
 TEST(Pipeline, FindingsEqualTheBatchPathInEveryModeAndFormat) {
   const std::vector<std::string> files = bundled_images();
+  auto count_ending = [&](const std::string& ending) {
+    return static_cast<int>(std::count_if(files.begin(), files.end(), [&](const std::string& f) {
+      return f.size() > ending.size() && f.compare(f.size() - ending.size(), ending.size(), ending) == 0;
+    }));
+  };
+  const int pngs = count_ending(".png");
+  const int jpegs = count_ending(".jpg");
+  ASSERT_GT(jpegs, 0);
   for (ResizeMode mode : {ResizeMode::kResizeCenterCrop, ResizeMode::kResizeExact, ResizeMode::kTenCrop})
-    for (bool on_device : {false, true}) {
-      SCOPED_TRACE(on_device ? "8-bit images to the engine" : "preprocessed by the decoders");
+    for (Handover handover : {Handover::kTensors, Handover::kImages, Handover::kPngRows, Handover::kPngRowsAndJpegs}) {
+      SCOPED_TRACE(handover_name(handover));
       PipelineOptions options;
       options.preprocess.mode = mode;
       options.images_per_batch = 3;  // batches of 3, 3 and 1
       options.decode_threads = 3;
       const int samples = samples_per_image(options.preprocess);
       FakeEngine engine(3 * samples);
-      engine.on_device = on_device;
+      engine.on_device = handover != Handover::kTensors;
+      engine.unfilters = handover == Handover::kPngRows || handover == Handover::kPngRowsAndJpegs;
+      engine.decodes_jpeg = handover == Handover::kPngRowsAndJpegs;
       FakeEngine whole(static_cast<int64_t>(files.size()) * samples);
       const std::vector<std::vector<float>> want = batch_path(files, whole, options.preprocess);
-      const std::vector<FileResult> got = run(files, engine, options);
+      std::vector<FileResult> got;
+      Result<PipelineStats> stats = run_pipeline(files, engine, options, [&](FileResult&& r) {
+        got.push_back(std::move(r));
+        return Status::ok_status();
+      });
+      ASSERT_TRUE(stats.ok()) << stats.status().to_string();
       ASSERT_EQ(got.size(), files.size());
       for (size_t i = 0; i < files.size(); ++i) {
         EXPECT_EQ(got[i].index, i);
@@ -156,7 +189,14 @@ TEST(Pipeline, FindingsEqualTheBatchPathInEveryModeAndFormat) {
         for (int k = 0; k < kNumFindings; ++k) EXPECT_NEAR(got[i].probabilities[k], want[i][k], 1e-6) << files[i];
       }
       EXPECT_EQ(engine.calls.load(), 3);
-      EXPECT_EQ(engine.image_calls.load(), on_device ? 3 : 0);
+      EXPECT_EQ(engine.image_calls.load(), handover == Handover::kTensors ? 0 : 3);
+      // Every bundled PNG is one the libdeflate path takes: 8-bit and 16-bit grey, RGBA.
+      const int rows_expected = engine.unfilters ? pngs : 0;
+      EXPECT_EQ(engine.png_row_images.load(), rows_expected);
+      EXPECT_EQ(stats->png_rows_files, static_cast<size_t>(rows_expected));
+      EXPECT_EQ(stats->png_unfiltered_on_device, engine.unfilters);
+      EXPECT_EQ(engine.jpeg_views.load(), engine.decodes_jpeg ? jpegs : 0);
+      EXPECT_EQ(stats->jpeg_on_device, engine.decodes_jpeg);
     }
 }
 
@@ -270,6 +310,37 @@ TEST(Pipeline, ACorruptJpegHandedToTheEngineFailsAloneAndNamed) {
   }
 }
 
+// A PNG with an unknown filter type fails as it does when the host decodes it in full (libpng's
+// verdict and message), whoever would have unfiltered it; so does every other bad file.
+TEST(Pipeline, PngRowsAreRefusedExactlyAsTheFullDecodeRefusesThem) {
+  TempDir dir;
+  write_bytes(dir.file("bad_filter.png"), png_with_filter_bytes(9, {0, 4, 3, 8, 1}));
+  write_bytes(dir.file("good_filters.png"), png_with_filter_bytes(9, {0, 4, 3, 2, 1}));
+  std::vector<uint8_t> truncated = read_bytes(test_data("cxr/formats/00012082_000_512.png"));
+  truncated.resize(truncated.size() / 2);
+  write_bytes(dir.file("truncated.png"), truncated);
+  const std::vector<std::string> files = {dir.file("bad_filter.png"), dir.file("good_filters.png"),
+                                          dir.file("truncated.png"), test_data("cxr/nih/00000284_000.png")};
+  std::vector<std::vector<FileResult>> runs;
+  for (Handover handover : {Handover::kImages, Handover::kPngRows}) {
+    SCOPED_TRACE(handover_name(handover));
+    PipelineOptions options;
+    options.images_per_batch = 2;
+    options.decode_threads = 2;
+    FakeEngine engine(2);
+    engine.on_device = true;
+    engine.unfilters = handover == Handover::kPngRows;
+    runs.push_back(run(files, engine, options));
+    ASSERT_EQ(runs.back().size(), files.size());
+    EXPECT_EQ(engine.png_row_images.load(), handover == Handover::kPngRows ? 2 : 0);
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    EXPECT_EQ(runs[0][i].status.to_string(), runs[1][i].status.to_string()) << files[i];
+    EXPECT_EQ(runs[0][i].status.ok(), i % 2 == 1) << files[i] << ": " << runs[0][i].status.to_string();
+    EXPECT_TRUE(runs[0][i].probabilities == runs[1][i].probabilities) << files[i];
+  }
+}
+
 TEST(Pipeline, FailuresAtTheStartMiddleAndEndKeepOrderAndTheRest) {
   TempDir dir;
   write_bytes(dir.file("garbage.png"), std::vector<uint8_t>(300, 0x42));
@@ -374,7 +445,9 @@ TEST(Pipeline, HeatMapsAreWrittenAndAnUnwritableFolderLosesNoFindings) {
 }
 
 // An engine that draws heat maps (a GPU engine) is given them to draw, from the pool, and the
-// files written are those of the host path byte for byte (tests/gpu checks the GPU's drawing).
+// files written hold the pixels of the host path: JPEGs byte for byte; PNGs, which the engine
+// encodes (core/png_encode.h, as the GPU does) where the host uses igzip, decode to the same
+// pixels (tests/gpu checks the GPU's drawing and encoding).
 TEST(Pipeline, HeatMapsDrawnByTheEngineAreThoseOfTheHost) {
   TempDir dir;
   PipelineOptions options;
@@ -400,16 +473,31 @@ TEST(Pipeline, HeatMapsDrawnByTheEngineAreThoseOfTheHost) {
   for (ImageFormat format : {ImageFormat::kPng, ImageFormat::kJpeg}) {
     options.heatmap_format = format;
     FakeEngine host_engine(3), device_engine(3);
-    device_engine.on_device = device_engine.draws_on_device = true;
+    // Heat maps need the pixels on the host: PNGs are decoded in full even for an engine that
+    // would unfilter them.
+    device_engine.on_device = device_engine.unfilters = device_engine.draws_on_device = true;
     PipelineStats host_stats, device_stats;
     const auto on_host = written("host" + std::to_string(static_cast<int>(format)), host_engine, &host_stats);
     const auto on_device = written("device" + std::to_string(static_cast<int>(format)), device_engine, &device_stats);
     ASSERT_EQ(on_host.size(), files.size());
-    EXPECT_TRUE(on_host == on_device);
+    ASSERT_EQ(on_device.size(), files.size());
+    if (format == ImageFormat::kJpeg) {
+      EXPECT_TRUE(on_host == on_device);
+    } else {
+      for (size_t k = 0; k < files.size(); ++k) {
+        Result<Image8> host = decode_image8(on_host[k].data(), on_host[k].size(), "host heat map");
+        Result<Image8> device = decode_image8(on_device[k].data(), on_device[k].size(), "device heat map");
+        ASSERT_TRUE(host.ok() && device.ok());
+        EXPECT_TRUE(host->pixels == device->pixels) << files[k];
+        EXPECT_FALSE(on_host[k] == on_device[k]) << "the engine's PNG encoder should have written " << files[k];
+      }
+    }
     EXPECT_EQ(host_engine.heatmap_calls, 0);
     EXPECT_EQ(device_engine.heatmap_calls, static_cast<int>(files.size()));
     EXPECT_FALSE(host_stats.heatmaps_on_device);
     EXPECT_TRUE(device_stats.heatmaps_on_device);
+    EXPECT_EQ(device_engine.png_row_images.load(), 0);
+    EXPECT_FALSE(device_stats.png_unfiltered_on_device);
     EXPECT_GT(device_stats.heatmap_draw_s, 0.0);
     EXPECT_GT(device_stats.heatmap_encode_s, 0.0);
   }

@@ -1,17 +1,23 @@
 // The libdeflate PNG path (png_fast.cpp) against libpng (png_codec.cpp): the same samples for
-// every layout it takes, and for the rest it steps aside.
+// every layout it takes, and for the rest it steps aside. Its inflating alone (inflate_png_fast),
+// unfiltered by core/png_rows.h as an engine unfilters, gives the same samples again and fails
+// where the full path fails.
 #include <gtest/gtest.h>
+#include <png.h>
 
+#include <filesystem>
 #include <random>
 
 #include "app/codecs.h"
 #include "app/heatmap.h"
 #include "app/preprocess.h"
+#include "core/png_rows.h"
 #include "test_support.h"
 
 namespace chexrt::app::detail {
 namespace {
 
+using testing::png_with_filter_bytes;
 using testing::read_bytes;
 using testing::test_data;
 
@@ -115,6 +121,126 @@ TEST(PngFast, HeatMapsAndXraysRoundTripAtEveryFastLevel) {
       EXPECT_TRUE(slow->pixels8 == image->pixels);
       expect_same_as_libpng(*png, "fast-encoded");
     }
+  }
+}
+
+void append_to_vector(png_structp png, png_bytep data, size_t size) {
+  auto* out = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(png));
+  out->insert(out->end(), data, data + size);
+}
+
+// A PNG written by libpng with only `filter` (PNG_FILTER_NONE ... PNG_FILTER_PAETH) allowed.
+// Only trivially destructible objects live in this frame: libpng may longjmp out of it.
+bool write_png_with_filter(std::vector<uint8_t>* out, int width, int height, int depth, int color_type, int filter,
+                           png_bytepp rows) {
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    return false;
+  }
+  png_set_write_fn(png, out, append_to_vector, nullptr);
+  png_set_IHDR(png, info, width, height, depth, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_set_filter(png, PNG_FILTER_TYPE_BASE, filter);
+  png_write_info(png, info);
+  png_write_image(png, rows);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return true;
+}
+
+// inflate_png_fast() and the host's unfiltering (what Engine::infer_images does with the rows off
+// the GPU) against decode_image8(), the CPU path: the same 8-bit samples.
+void expect_rows_decode_as_the_file(const std::vector<uint8_t>& png, const std::string& what) {
+  std::vector<uint8_t> rows;
+  Result<PngRows> inflated = inflate_png_fast(png.data(), png.size(), &rows);
+  ASSERT_TRUE(inflated.ok()) << what << ": " << inflated.status().to_string();
+  const ImageView view = png_rows_view(rows.data(), inflated->width, inflated->height, inflated->format);
+  ASSERT_EQ(rows.size(), image_bytes(view)) << what;
+  const Image8 decoded = decode_image8(png.data(), png.size(), what).value();
+  ASSERT_EQ(view.channels, decoded.channels) << what;
+  std::vector<uint8_t> scratch, pixels(decoded.pixels.size());
+  const Status s = png_rows::to_eight_bit(view, scratch, pixels.data());
+  ASSERT_TRUE(s.ok()) << what << ": " << s.to_string();
+  EXPECT_TRUE(pixels == decoded.pixels) << what;
+}
+
+TEST(PngFast, InflatedRowsUnfilteredEqualTheDecodeForEveryFilterAndLayout) {
+  // Filter type k (0 None ... 4 Paeth) is libpng's flag kFilterFlags[k].
+  const int kFilterFlags[] = {PNG_FILTER_NONE, PNG_FILTER_SUB, PNG_FILTER_UP, PNG_FILTER_AVG, PNG_FILTER_PAETH};
+  std::mt19937 rng(17);
+  for (int depth : {8, 16}) {
+    for (int color_type : {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGBA}) {
+      for (int width : {1, 3, 1023}) {
+        const int height = 9;
+        const int bpp = png_bytes_per_pixel({depth, color_type});
+        // A ramp with noise, so that the predictors take all their branches.
+        std::vector<uint8_t> raw(static_cast<size_t>(width) * bpp * height);
+        for (size_t i = 0; i < raw.size(); ++i) {
+          raw[i] = static_cast<uint8_t>((i % 5 == 0 ? rng() : (i / bpp) % width * 3 + i / (width * bpp) * 7) & 0xff);
+        }
+        std::vector<png_bytep> row_pointers(height);
+        for (int y = 0; y < height; ++y) row_pointers[y] = raw.data() + static_cast<size_t>(y) * width * bpp;
+        for (int filter_type = 0; filter_type < 5; ++filter_type) {
+          const std::string what = "depth " + std::to_string(depth) + ", colour type " + std::to_string(color_type) +
+                                   ", width " + std::to_string(width) + ", filter type " + std::to_string(filter_type);
+          std::vector<uint8_t> png;
+          ASSERT_TRUE(write_png_with_filter(&png, width, height, depth, color_type, kFilterFlags[filter_type],
+                                            row_pointers.data()))
+              << what;
+          // Every row after the first carries the one filter allowed, so that the test takes the path
+          // it names; but on images one pixel wide libpng allows None and Up alone (its
+          // png_write_start_row), and writes None for the rest. The rows of tests/unit's
+          // png_rows_test.cpp cover those.
+          std::vector<uint8_t> rows;
+          ASSERT_TRUE(inflate_png_fast(png.data(), png.size(), &rows).ok()) << what;
+          const size_t stride = 1 + static_cast<size_t>(width) * bpp;
+          const int written_type = width == 1 && filter_type != 2 ? 0 : filter_type;
+          for (int y = 1; y < height; ++y) ASSERT_EQ(rows[y * stride], written_type) << what << ", row " << y;
+          expect_rows_decode_as_the_file(png, what);
+        }
+      }
+    }
+  }
+}
+
+TEST(PngFast, InflatedRowsOfTheBundledXraysEqualTheirDecode) {
+  size_t files = 0;
+  const std::filesystem::path cxr =
+      std::filesystem::path(test_data("cxr/nih/00000284_000.png")).parent_path().parent_path();
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(cxr)) {
+    if (entry.path().extension() != ".png") continue;
+    expect_rows_decode_as_the_file(read_bytes(entry.path().string()), entry.path().string());
+    ++files;
+  }
+  EXPECT_GE(files, 19u);
+}
+
+TEST(PngFast, InflatingAloneFailsWhereTheFastDecodeFails) {
+  const std::vector<uint8_t> good = png_with_filter_bytes(5, {0, 1, 2, 3, 4});
+  std::vector<uint8_t> rows;
+  ASSERT_TRUE(decode_png_fast(good.data(), good.size()).ok());
+  ASSERT_TRUE(inflate_png_fast(good.data(), good.size(), &rows).ok());
+  // An unknown filter type in row 2: refused by both, and decode_image8() gives libpng's verdict.
+  const std::vector<uint8_t> bad = png_with_filter_bytes(5, {0, 1, 9, 3, 4});
+  Result<RawImage> fast = decode_png_fast(bad.data(), bad.size());
+  Result<PngRows> inflated = inflate_png_fast(bad.data(), bad.size(), &rows);
+  EXPECT_FALSE(fast.ok());
+  ASSERT_FALSE(inflated.ok());
+  EXPECT_EQ(inflated.status().message(), fast.status().message());
+  EXPECT_EQ(inflated.status().message(), "PNG: unknown filter type 9 in row 2");
+  EXPECT_FALSE(decode_image8(bad.data(), bad.size(), "bad.png").ok());
+
+  std::vector<uint8_t> png = read_bytes(test_data("cxr/formats/00012082_000_512.png"));
+  std::vector<uint8_t> interlaced = png;
+  interlaced[28] = 1;
+  std::vector<uint8_t> truncated(png.begin(), png.begin() + png.size() / 2);
+  std::vector<uint8_t> flipped = png;
+  flipped[png.size() / 2] ^= 0x55;
+  for (const std::vector<uint8_t>* file : {&interlaced, &truncated, &flipped}) {
+    EXPECT_FALSE(decode_png_fast(file->data(), file->size()).ok());
+    EXPECT_FALSE(inflate_png_fast(file->data(), file->size(), &rows).ok());
   }
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdlib.h>
+#include <zlib.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -61,5 +62,37 @@ class TempDir {
  private:
   std::string path_;
 };
+
+/// An 8-bit grey PNG `width` pixels wide (at most 255) whose row y has filter type filters[y],
+/// compressed with zlib by hand: libpng would never write an unknown filter type.
+inline std::vector<uint8_t> png_with_filter_bytes(int width, const std::vector<uint8_t>& filters) {
+  const int height = static_cast<int>(filters.size());
+  std::vector<uint8_t> rows;
+  for (int y = 0; y < height; ++y) {
+    rows.push_back(filters[y]);
+    for (int x = 0; x < width; ++x) rows.push_back(static_cast<uint8_t>(x * 3 + y));
+  }
+  uLongf size = compressBound(rows.size());
+  std::vector<uint8_t> idat(size);
+  if (compress2(idat.data(), &size, rows.data(), rows.size(), 6) != Z_OK) throw std::runtime_error("zlib failed");
+  idat.resize(size);
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  auto chunk = [&](const char* type, const std::vector<uint8_t>& data) {
+    auto put32 = [&](uint32_t v) {
+      for (int k = 0; k < 4; ++k) png.push_back(static_cast<uint8_t>(v >> (24 - 8 * k)));
+    };
+    put32(static_cast<uint32_t>(data.size()));
+    std::vector<uint8_t> typed(type, type + 4);
+    typed.insert(typed.end(), data.begin(), data.end());
+    png.insert(png.end(), typed.begin(), typed.end());
+    put32(static_cast<uint32_t>(crc32(0, typed.data(), static_cast<uInt>(typed.size()))));
+  };
+  const std::vector<uint8_t> ihdr = {0, 0, 0, static_cast<uint8_t>(width), 0, 0, 0, static_cast<uint8_t>(height), 8, 0,
+                                     0, 0, 0};
+  chunk("IHDR", ihdr);
+  chunk("IDAT", idat);
+  chunk("IEND", {});
+  return png;
+}
 
 }  // namespace chexrt::app::testing

@@ -287,6 +287,23 @@ sys.exit(0 if a.shape == b.shape and err < 1e-4 else 1)" || fail "output differs
     echo "peak RSS ${peak} MB"
     [ "$peak" -lt 900 ] || fail "peak RSS ${peak} MB: decoding is not bounded by --decode-memory 400"
     ;;
+  bench_decode_only_png_rows)
+    # Decoding as when the GPU unfilters PNG rows: every NIH PNG is inflated only; as when it
+    # preprocesses alone, none is. No file fails either way.
+    nih=$(ls "$root/data/cxr/nih"/*.png | wc -l)
+    "$chexrt" bench --pipeline "$root/data/cxr/nih" --decode-only --preprocess-on device --unfilter-on device \
+      --decode-threads 1,2 --json "$work/rows.json" > "$work/out.txt" 2> "$work/err.txt" || fail "exit code $?"
+    grep -q "unfiltering and preprocessing left to the GPU" "$work/out.txt" || fail "no such title: $(head -1 "$work/out.txt")"
+    "$chexrt" bench --pipeline "$root/data/cxr/nih" --decode-only --preprocess-on device --decode-threads 1 \
+      --json "$work/pixels.json" > /dev/null 2> "$work/err.txt" || fail "exit code $?"
+    /usr/bin/python3 - "$work/rows.json" "$work/pixels.json" "$nih" <<'PY' || fail "bad JSON"
+import json, sys
+rows, pixels, n = json.load(open(sys.argv[1]))["rows"], json.load(open(sys.argv[2]))["rows"], int(sys.argv[3])
+assert len(rows) == 2 and all(r["images"] == n and r["failed"] == 0 for r in rows + pixels), (rows, pixels)
+assert all(r["png_rows_files"] == n and r["png_unfiltered_on_device"] for r in rows), rows
+assert all(r["png_rows_files"] == 0 and not r["png_unfiltered_on_device"] for r in pixels), pixels
+PY
+    ;;
   out_of_memory_is_an_error)
     need_onednn
     # An allocation that fails (batch 512 under a 3 GB address-space limit) is a clean error

@@ -2,7 +2,8 @@
 // against libjpeg on the host (core/jpeg_decode.h, which PIL's pixels pin down), for the NIH
 // X-rays encoded at quality 95 as the benchmark's are, the bundled JPEG, and files encoded here:
 // grey and RGB, 4:4:4 and 4:2:0, odd sizes, progressive, truncated. Then the same files through
-// ImagePreprocessor and Engine::infer_images against their host-decoded pixels.
+// ImagePreprocessor and Engine::infer_images against their host-decoded pixels, alone and in
+// batches beside filtered PNG rows and 8-bit pixels.
 //
 // nvJPEG's inverse DCT is not libjpeg's ISLOW (both approximate the exact transform, with
 // different rounding), so GPU-decoded samples are held to a bound, fixed here: no sample more
@@ -34,6 +35,7 @@
 #include "core/image_preprocess.h"
 #include "core/jpeg_decode.h"
 #include "gpu_test_util.h"
+#include "png_rows_maker.h"
 
 namespace chexrt::cuda {
 namespace {
@@ -265,6 +267,7 @@ std::vector<float> samples_of(const std::vector<ImageView>& views, const Preproc
   ImagePreprocessor preprocessor;
   *status = preprocessor.enqueue(views, options, out.as<float>(), stream, decoder);
   EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  if (status->ok()) *status = preprocessor.unfilter_status();
   cudaStreamDestroy(stream);
   std::vector<float> host(count);
   EXPECT_EQ(cudaMemcpy(host.data(), out.get(), count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
@@ -319,6 +322,70 @@ TEST(GpuJpeg, PreprocessedJpegViewsMatchTheirHostDecodedPixels) {
         EXPECT_LE(worst, 3.0 + 1e-3) << name;
       }
     }
+  }
+}
+
+// One batch interleaving JPEG views (ones the GPU decodes and ones it leaves to the host), filtered
+// PNG rows (unfiltered on the GPU) and 8-bit pixels, against the same images all as host pixels:
+// without a JpegDecoder every sample is equal to the last bit (the JPEGs decoded on the host);
+// with one, those of the JPEGs the GPU decoded are within the bound above and the rest equal.
+TEST(GpuJpeg, JpegViewsPngRowsAndPixelsMixInOneBatch) {
+  CHEXRT_SKIP_WITHOUT_GPU();
+  const std::vector<Jpeg> device = device_jpegs(), host_only = host_jpegs();
+  const std::vector<const Jpeg*> jpegs = {&device[0], &host_only[0], &device[5], &device[6]};
+  const chexrt::testing::PngRowsCase grey =
+      chexrt::testing::make_png_rows(301, 257, {8, 0}, 21, [](int y) { return y % 5; });
+  const chexrt::testing::PngRowsCase rgba =
+      chexrt::testing::make_png_rows(97, 131, {16, 6}, 22, [](int y) { return 4 - y % 5; });
+  const Image8 grey8{grey.width, grey.height, 1, grey.expected};
+  const Image8 rgba8{rgba.width, rgba.height, 3, rgba.expected};
+  const Image8 pixels = test_image(90, 120, 3, 9);
+  std::vector<Image8> decoded;
+  for (const Jpeg* j : jpegs) decoded.push_back(j->host());
+  // Position k of the batch: a JPEG (its index in `jpegs`) or -1.
+  const std::vector<ImageView> views = {jpegs[0]->view(), grey.view(), jpegs[1]->view(), view_of(pixels),
+                                        jpegs[2]->view(), rgba.view(), jpegs[3]->view()};
+  const std::vector<ImageView> host_views = {view_of(decoded[0]), view_of(grey8), view_of(decoded[1]), view_of(pixels),
+                                             view_of(decoded[2]), view_of(rgba8), view_of(decoded[3])};
+  const std::vector<int> jpeg_at = {0, -1, 1, -1, 2, -1, 3};
+  std::unique_ptr<JpegDecoder> decoder;
+  if (JpegDecoder::available().ok()) {
+    auto made = JpegDecoder::create();
+    ASSERT_TRUE(made.ok()) << made.status().to_string();
+    decoder = std::move(*made);
+  } else {
+    std::printf("  no nvJPEG (%s): the JPEGs go to the host\n", JpegDecoder::available().message().c_str());
+  }
+  for (JpegDecoder* with : {static_cast<JpegDecoder*>(nullptr), decoder.get()}) {
+    for (ResizeMode mode : {ResizeMode::kResizeCenterCrop, ResizeMode::kTenCrop}) {
+      PreprocessOptions options;
+      options.mode = mode;
+      SCOPED_TRACE(std::string(with ? "nvJPEG" : "no JpegDecoder") + ", mode " +
+                   std::to_string(static_cast<int>(mode)));
+      Status gpu_status, host_status;
+      const std::vector<float> gpu = samples_of(views, options, with, &gpu_status);
+      const std::vector<float> host = samples_of(host_views, options, nullptr, &host_status);
+      ASSERT_TRUE(gpu_status.ok()) << gpu_status.to_string();
+      ASSERT_TRUE(host_status.ok()) << host_status.to_string();
+      const size_t per_image = gpu.size() / views.size();
+      const size_t plane = static_cast<size_t>(options.crop_size) * options.crop_size;
+      for (size_t k = 0; k < views.size(); ++k) {
+        const bool exact = with == nullptr || jpeg_at[k] < 0 || !jpegs[jpeg_at[k]]->on_device;
+        const std::string name = jpeg_at[k] >= 0 ? jpegs[jpeg_at[k]]->name : "view " + std::to_string(k);
+        if (exact) {
+          EXPECT_EQ(std::memcmp(gpu.data() + k * per_image, host.data() + k * per_image, per_image * sizeof(float)), 0)
+              << name;
+          continue;
+        }
+        double worst = 0;
+        for (size_t i = k * per_image; i < (k + 1) * per_image; ++i) {
+          const int channel = static_cast<int>((i / plane) % 3);
+          worst = std::max(worst, std::abs(gpu[i] - host[i]) * 255.0 * options.std[channel]);
+        }
+        EXPECT_LE(worst, 3.0 + 1e-3) << name;
+      }
+    }
+    if (decoder == nullptr) break;
   }
 }
 

@@ -90,6 +90,10 @@ TEST(PerfRequest, PredictBodies) {
   EXPECT_EQ(grouped[0].body, multipart_body({&files[0], &files[1], &files[2]}, boundary));
   EXPECT_NE(grouped[0].body.find("filename=\"b.jpeg\"\r\nContent-Type: image/jpeg\r\n\r\nBB\r\n"), std::string::npos);
   EXPECT_EQ(grouped[0].body.substr(grouped[0].body.size() - boundary.size() - 6), "--" + boundary + "--\r\n");
+  EXPECT_FALSE(grouped[0].heatmaps);
+  const auto maps = image_requests(files, 1, Endpoint::kPredict, "m", Protocol::kHttp, true);
+  EXPECT_EQ(maps[0].path, "/v1/predict?heatmap=1");
+  EXPECT_TRUE(maps[0].heatmaps);
 }
 
 TEST(PerfRequest, BoundaryAvoidsFileBytes) {

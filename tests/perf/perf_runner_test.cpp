@@ -252,6 +252,15 @@ TEST(PerfRunner, AnswerChecks) {
   EXPECT_EQ(check_answer(Endpoint::kPredict, two, R"({"results": [{"findings": []}]})", ""), "malformed");
   EXPECT_EQ(check_answer(Endpoint::kPredict, two, R"({"results": [{"findings": []}, {"error": "x"}]})", ""),
             "image_error");
+  // Heat maps asked: each result must carry them.
+  RequestBody with_maps = two;
+  with_maps.heatmaps = true;
+  EXPECT_EQ(check_answer(Endpoint::kPredict, with_maps, R"({"results": [{"findings": []}, {"findings": []}]})", ""),
+            "malformed");
+  EXPECT_EQ(
+      check_answer(Endpoint::kPredict, with_maps,
+                   R"({"results": [{"heatmaps": [{"finding": "Mass"}]}, {"heatmaps": [{"finding": "Mass"}]}]})", ""),
+      "");
   EXPECT_EQ(check_answer(Endpoint::kV2, two, R"({"outputs": [{"name": "p"}]})", ""), "");
   const std::string header = R"({"outputs": [{"name": "p", "parameters": {"binary_data_size": 2}}]})";
   const std::string length = std::to_string(header.size());

@@ -9,6 +9,7 @@
 #include "app/image_io.h"
 #include "chexrt/builder.h"
 #include "core/image_preprocess.h"
+#include "png_rows_maker.h"
 
 namespace chexrt {
 namespace {
@@ -137,9 +138,80 @@ TEST(InferImages, BadJpegViewsAreRefusedNamingTheImage) {
   s = engine->infer_images({good, jpeg_view(ja.data(), 0, 64, 48, 1)}, options, &out);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("image 1 is malformed"), std::string::npos) << s.message();
-  ImageView both = good;
-  both.pixels = a.pixels.data();
-  EXPECT_EQ(engine->infer_images({both}, options, &out).code(), StatusCode::kInvalidArgument);
+  s = engine->infer_images({jpeg_view(nullptr, ja.size(), 64, 48, 1)}, options, &out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("a JPEG view with no bytes"), std::string::npos) << s.message();
+}
+
+// Filtered PNG rows (PixelEncoding::kPngFiltered) are taken by every engine: the default unfilters
+// them on the host, and the outputs are those of the same images as 8-bit pixels, bit for bit.
+TEST(InferImages, PngRowsGiveWhatTheirPixelsGive) {
+  auto engine = small_engine();
+  ASSERT_NE(engine, nullptr);
+  EXPECT_FALSE(engine->unfilters_png_on_device());
+  PreprocessOptions options;
+  options.resize_size = 20;
+  options.crop_size = kCrop;
+  uint32_t seed = 7;
+  for (const PngRowFormat& format : testing::all_png_row_formats()) {
+    SCOPED_TRACE("depth " + std::to_string(format.bit_depth) + ", colour type " + std::to_string(format.color_type));
+    const testing::PngRowsCase a = testing::make_png_rows(45, 31, format, seed++, [](int y) { return y % 5; });
+    const testing::PngRowsCase b = testing::make_png_rows(17, 40, format, seed++, [](int y) { return 4 - y % 5; });
+    const Image8 a8{a.width, a.height, a.view().channels, a.expected};
+    const Image8 b8{b.width, b.height, b.view().channels, b.expected};
+    std::vector<HostTensor> from_pixels, from_rows, mixed;
+    ASSERT_TRUE(engine->infer_images({view_of(a8), view_of(b8)}, options, &from_pixels).ok());
+    Status s = engine->infer_images({a.view(), b.view()}, options, &from_rows);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    s = engine->infer_images({view_of(a8), b.view()}, options, &mixed);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    ASSERT_EQ(from_rows[0].dims(), from_pixels[0].dims());
+    EXPECT_EQ(std::memcmp(from_rows[0].raw(), from_pixels[0].raw(), from_pixels[0].nbytes()), 0);
+    EXPECT_EQ(std::memcmp(mixed[0].raw(), from_pixels[0].raw(), from_pixels[0].nbytes()), 0);
+  }
+}
+
+TEST(InferImages, PngRowsWithAnUnknownFilterAreRefusedNamingTheImage) {
+  auto engine = small_engine();
+  ASSERT_NE(engine, nullptr);
+  PreprocessOptions options;
+  options.resize_size = 20;
+  options.crop_size = kCrop;
+  const testing::PngRowsCase good = testing::make_png_rows(20, 20, {8, 0}, 1, [](int y) { return y % 5; });
+  testing::PngRowsCase bad = testing::make_png_rows(20, 20, {16, 6}, 2, [](int y) { return y % 5; });
+  bad.rows[11 * (1 + 20 * 8)] = 5;
+  std::vector<HostTensor> out;
+  const Status s = engine->infer_images({good.view(), bad.view()}, options, &out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "infer_images: image 1: PNG: unknown filter type 5 in row 11");
+  ImageView palette = good.view();
+  palette.png.color_type = 3;
+  EXPECT_EQ(engine->infer_images({palette}, options, &out).code(), StatusCode::kInvalidArgument);
+}
+
+// One call may mix the three forms: pixels, filtered PNG rows and a JPEG file, each giving what
+// its 8-bit pixels give.
+TEST(InferImages, PixelsPngRowsAndJpegsMixInOneCall) {
+  auto engine = small_engine();
+  ASSERT_NE(engine, nullptr);
+  PreprocessOptions options;
+  options.resize_size = 20;
+  options.crop_size = kCrop;
+  const Image8 c = gradient(41, 23, 3);
+  const testing::PngRowsCase rows = testing::make_png_rows(33, 27, {16, 2}, 3, [](int y) { return y % 5; });
+  const Image8 rows8{rows.width, rows.height, rows.view().channels, rows.expected};
+  const Image8 a = gradient(64, 48, 1);
+  const std::vector<uint8_t> ja = app::encode_jpeg(a.pixels.data(), a.width, a.height, 1, 95).value();
+  const Image8 da = app::decode_image8(ja.data(), ja.size(), "a.jpg").value();
+  std::vector<HostTensor> expected, got;
+  ASSERT_TRUE(engine->infer_images({view_of(da), view_of(rows8), view_of(c)}, options, &expected).ok());
+  const ImageView jpeg = jpeg_view(ja.data(), ja.size(), 64, 48, 1);
+  EXPECT_EQ(jpeg.encoding, PixelEncoding::kJpeg);
+  EXPECT_EQ(image_bytes(jpeg), ja.size());
+  const Status s = engine->infer_images({jpeg, rows.view(), view_of(c)}, options, &got);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_EQ(got[0].dims(), expected[0].dims());
+  EXPECT_EQ(std::memcmp(got[0].raw(), expected[0].raw(), got[0].nbytes()), 0);
 }
 
 }  // namespace

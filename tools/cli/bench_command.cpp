@@ -42,6 +42,7 @@ struct BenchCliOptions {
   std::string decode_threads = "0";
   std::string preprocess_on = "auto";
   std::string jpeg_decode_on = "auto";
+  std::string unfilter_on = "auto";
   bool first_call = false;
   std::string mode = "crop";
 };
@@ -59,6 +60,8 @@ nlohmann::json stats_json(const app::PipelineStats& s) {
           {"preprocess_on_device", s.preprocess_on_device},
           {"jpeg_on_device", s.jpeg_on_device},
           {"jpeg_host_retries", s.jpeg_host_retries},
+          {"png_unfiltered_on_device", s.png_unfiltered_on_device},
+          {"png_rows_files", s.png_rows_files},
           {"decoded_bytes_peak", s.decode_peak_bytes}};
 }
 
@@ -81,6 +84,7 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
       // Decoding alone preprocesses on the host unless told that the GPU will.
       options.preprocess_on_device = engine ? o.preprocess_on != "host" : o.preprocess_on == "device";
       options.jpeg_on_device = engine ? o.jpeg_decode_on != "host" : o.jpeg_decode_on == "device";
+      options.unfilter_png_on_device = engine ? o.unfilter_on != "host" : o.unfilter_on == "device";
       std::fprintf(stderr, "bench: %zu files, %s, decode threads %lld ...\n", files.size(),
                    engine ? ("batch " + std::to_string(batch)).c_str() : "decoding only",
                    static_cast<long long>(threads));
@@ -110,8 +114,10 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
   }
   std::printf("files to findings: %s, %s, mode %s, JPEGs decoded %s\n%s", o.pipeline.c_str(),
               engine                        ? engine->backend_name().c_str()
-              : o.preprocess_on == "device" ? "decoding only (preprocessing left to the GPU)"
-                                            : "decoding and preprocessing only",
+              : o.preprocess_on != "device" ? "decoding and preprocessing only"
+              : o.unfilter_on == "device"   ? "PNG inflating (unfiltering and preprocessing left to the GPU) and other "
+                                              "decoding only"
+                                            : "decoding only (preprocessing left to the GPU)",
               o.mode.c_str(), jpeg_on_device ? (engine ? "on the GPU" : "later (read only)") : "on the CPU",
               table.to_string().c_str());
   return 0;
@@ -327,6 +333,12 @@ void register_bench_command(CLI::App& app, int& exit_code) {
                   "With --pipeline: auto (on the GPU through nvJPEG when the engine preprocesses there and nvJPEG "
                   "loads; on the host with --decode-only), host, or device (with --decode-only and --preprocess-on "
                   "device: JPEGs only read, as when the GPU decodes them)")
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->capture_default_str();
+  cmd->add_option("--unfilter-on", o->unfilter_on,
+                  "With --pipeline: where PNG rows are unfiltered when the GPU preprocesses: auto (on the GPU when "
+                  "the engine can; on the host with --decode-only), host, or device (with --decode-only and "
+                  "--preprocess-on device: time decoding as when the GPU unfilters, PNGs inflated only)")
       ->check(CLI::IsMember({"auto", "host", "device"}))
       ->capture_default_str();
   cmd->add_option("--json", o->json, "Write the results as JSON to this file");

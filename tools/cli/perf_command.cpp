@@ -32,6 +32,7 @@ struct PerfCliOptions {
   int batch = 1;
   std::string protocol = "http";
   std::string endpoint = "v2";
+  bool heatmap = false;
   std::string concurrency = "1:64";
   double duration_s = 5;
   double warmup_s = 1;
@@ -47,6 +48,9 @@ int run_perf(const PerfCliOptions& o) {
   const perf::Protocol protocol = o.protocol == "grpc" ? perf::Protocol::kGrpc : perf::Protocol::kHttp;
   Status supported = perf::check_protocol(protocol);
   if (!supported.ok()) return report_usage_error(supported);
+  if (o.heatmap && o.endpoint != "predict") {
+    return report_usage_error(invalid_argument("--heatmap asks /v1/predict for heat maps: give --endpoint predict"));
+  }
   if (protocol == perf::Protocol::kGrpc && o.endpoint == "predict") {
     return report_usage_error(invalid_argument("--endpoint predict is HTTP only (/v1/predict); use --protocol http"));
   }
@@ -86,9 +90,11 @@ int run_perf(const PerfCliOptions& o) {
     if (paths->empty()) return report_usage_error(not_found("--images: no image files in the paths given"));
     auto files = perf::read_image_files(*paths);
     if (!files.ok()) return report_usage_error(files.status());
-    load.requests = perf::image_requests(*files, o.batch, load.endpoint, o.model, protocol);
+    load.requests = perf::image_requests(*files, o.batch, load.endpoint, o.model, protocol, o.heatmap);
     input = std::to_string(files->size()) + " image files, " + std::to_string(o.batch) + " per request, " +
-            (load.endpoint == perf::Endpoint::kV2 ? "as the BYTES input image_bytes" : "to /v1/predict");
+            (load.endpoint == perf::Endpoint::kV2 ? "as the BYTES input image_bytes"
+             : o.heatmap                          ? "to /v1/predict?heatmap=1"
+                                                  : "to /v1/predict");
   } else {
     if (load.endpoint == perf::Endpoint::kPredict) {
       return report_usage_error(invalid_argument("--endpoint predict sends image files: give --images"));
@@ -133,6 +139,7 @@ int run_perf(const PerfCliOptions& o) {
                           {"model", o.model},
                           {"protocol", o.protocol},
                           {"endpoint", o.endpoint},
+                          {"heatmap", o.heatmap},
                           {"input", input},
                           {"batch", o.batch},
                           {"warmup_s", o.warmup_s},
@@ -186,6 +193,9 @@ void register_perf_command(CLI::App& app, int& exit_code) {
                   "with the files (one as the body, several as multipart/form-data)")
       ->check(CLI::IsMember({"v2", "predict"}))
       ->capture_default_str();
+  cmd->add_flag("--heatmap", o->heatmap,
+                "With --endpoint predict: ask each image's heat map (?heatmap=1); an answer without them counts as "
+                "malformed");
   cmd->add_option("--concurrency", o->concurrency,
                   "Concurrent requests: A:B doubles from A to B, A:B:S steps by S, or a list 1,4,16")
       ->capture_default_str();

@@ -55,6 +55,7 @@ struct PredictOptions {
   int decode_threads = 0;
   std::string preprocess_on = "auto";
   std::string jpeg_decode_on = "auto";
+  std::string unfilter_on = "auto";
   bool verbose = false;
   bool no_engine_cache = false;
 };
@@ -297,6 +298,7 @@ int run_predict(const PredictOptions& o) {
   pipeline.decode_threads = o.decode_threads;
   pipeline.preprocess_on_device = o.preprocess_on != "host";
   pipeline.jpeg_on_device = o.jpeg_decode_on != "host";
+  pipeline.unfilter_png_on_device = o.unfilter_on != "host";
   pipeline.decode_budget_bytes = o.decode_memory_mb << 20;
   if (want_heatmaps) {
     pipeline.heatmap_dir = o.heatmap_dir;
@@ -329,15 +331,24 @@ int run_predict(const PredictOptions& o) {
   std::fprintf(stderr, "%zu image(s) predicted, %zu failed in %.2f s (%.1f images/s)\n", files->size() - failed, failed,
                stats->wall_s, stats->images_per_second());
   if (o.verbose) {
-    std::fprintf(
-        stderr,
-        "stages (busy seconds): %s %.2f over %d threads (%.1f images/s per thread), "
-        "batch assembly %.2f, engine %.2f (%s), engine waiting for images %.2f, findings+heat maps+output "
-        "%.2f; decoded bytes held at most %.1f MB\n",
-        stats->preprocess_on_device ? "read+decode" : "read+decode+preprocess", stats->decode_s, stats->decode_threads,
-        stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0, stats->assemble_s, stats->infer_s,
-        (engine->engine->backend_name() + (stats->preprocess_on_device ? ", preprocessing included" : "")).c_str(),
-        stats->wait_decode_s, stats->postprocess_s, stats->decode_peak_bytes / 1e6);
+    // With the GPU unfiltering PNG rows, decoding is the inflating alone for the PNGs it took.
+    const std::string decode_stage =
+        !stats->preprocess_on_device ? "read+decode+preprocess"
+        : stats->png_unfiltered_on_device
+            ? "read+decode (" + std::to_string(stats->png_rows_files) + " PNG(s) inflated only, unfiltered on the GPU)"
+            : "read+decode";
+    std::string engine_stage = engine->engine->backend_name();
+    if (stats->preprocess_on_device) {
+      engine_stage += std::string(", ") + (stats->jpeg_on_device ? "JPEG decoding, " : "") +
+                      (stats->png_unfiltered_on_device ? "PNG unfiltering, " : "") + "preprocessing included";
+    }
+    std::fprintf(stderr,
+                 "stages (busy seconds): %s %.2f over %d threads (%.1f images/s per thread), "
+                 "batch assembly %.2f, engine %.2f (%s), engine waiting for images %.2f, findings+heat maps+output "
+                 "%.2f; decoded bytes held at most %.1f MB\n",
+                 decode_stage.c_str(), stats->decode_s, stats->decode_threads,
+                 stats->decode_s > 0 ? files->size() / stats->decode_s : 0.0, stats->assemble_s, stats->infer_s,
+                 engine_stage.c_str(), stats->wait_decode_s, stats->postprocess_s, stats->decode_peak_bytes / 1e6);
     std::fprintf(stderr, "JPEG decoding: %s\n",
                  stats->jpeg_on_device
                      ? ("by the engine on the GPU (nvJPEG), " + std::to_string(stats->jpeg_host_retries) +
@@ -345,9 +356,15 @@ int run_predict(const PredictOptions& o) {
                            .c_str()
                      : "on the CPU, by the decode threads");
     if (want_heatmaps) {
-      std::fprintf(stderr, "heat maps (busy seconds): drawing %.2f (%s), encoding and writing %.2f (%s)\n",
-                   stats->heatmap_draw_s, stats->heatmaps_on_device ? "on the GPU, copies included" : "on the CPU",
-                   stats->heatmap_encode_s, o.heatmap_format == "jpeg" ? "JPEG" : "PNG");
+      // On the GPU, PNGs are encoded there: the host only writes them.
+      const bool png = o.heatmap_format != "jpeg";
+      const bool encoded_on_device = stats->heatmaps_on_device && png;
+      std::fprintf(stderr, "heat maps (busy seconds): drawing %.2f (%s), %s %.2f (%s)\n", stats->heatmap_draw_s,
+                   !stats->heatmaps_on_device ? "on the CPU"
+                   : encoded_on_device        ? "and PNG encoding on the GPU, copies included"
+                                              : "on the GPU, copies included",
+                   encoded_on_device ? "writing" : "encoding and writing", stats->heatmap_encode_s,
+                   png ? "PNG" : "JPEG");
     }
   }
   return failed ? kExitSomeInputsFailed : kExitOk;
@@ -408,6 +425,12 @@ void register_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--jpeg-decode-on", o->jpeg_decode_on,
                   "Where JPEG files are decoded: auto (on the GPU through nvJPEG when the engine preprocesses there "
                   "and nvJPEG loads, except with --heatmap-dir), host or device (the same as auto)")
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->capture_default_str();
+  cmd->add_option("--unfilter-on", o->unfilter_on,
+                  "Where PNG rows are unfiltered when the GPU preprocesses: auto (on the GPU when the engine runs "
+                  "there and no heat maps are drawn: the decode threads only inflate PNGs), host or device (the "
+                  "same as auto)")
       ->check(CLI::IsMember({"auto", "host", "device"}))
       ->capture_default_str();
   cmd->add_option("--decode-threads", o->decode_threads, "Threads that read and decode images (0: one per core)")

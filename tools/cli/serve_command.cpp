@@ -46,6 +46,7 @@ struct ServeOptions {
   int instances = 1;
   std::string gpus;
   int64_t max_body_mb = 64;
+  int http_connections = 128;
   int threads = 0;
   std::string access_log;
   bool no_engine_cache = false;
@@ -190,6 +191,7 @@ int run_serve(const ServeOptions& o) {
   http_options.host = o.host;
   http_options.port = o.port;
   http_options.max_body_bytes = static_cast<size_t>(o.max_body_mb) << 20;
+  http_options.connection_threads = o.http_connections;
   http_options.access_log = o.access_log;
   http_options.model_name = o.name;
   server::HttpServer http(service, &registry, http_options);
@@ -302,6 +304,10 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (larger: 413)")
       ->capture_default_str()
       ->check(positive_integer());
+  cmd->add_option("--http-connections", o->http_connections,
+                  "HTTP connections served at once, one thread each (more wait for a free one)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--threads", o->threads, "CPU threads per engine instance (0: the cores divided among them)")
       ->capture_default_str()
       ->check(non_negative_integer());

@@ -213,7 +213,7 @@ std::string multipart_body(const std::vector<const ImageFile*>& files, const std
 }
 
 std::vector<RequestBody> image_requests(const std::vector<ImageFile>& files, int64_t batch, Endpoint endpoint,
-                                        const std::string& model, Protocol protocol) {
+                                        const std::string& model, Protocol protocol, bool heatmaps) {
   std::vector<RequestBody> requests;
   for (size_t first = 0; first < files.size(); first += static_cast<size_t>(batch)) {
     const size_t end = std::min(files.size(), first + static_cast<size_t>(batch));
@@ -228,8 +228,9 @@ std::vector<RequestBody> image_requests(const std::vector<ImageFile>& files, int
       continue;
     }
     RequestBody request;
-    request.path = "/v1/predict";
+    request.path = heatmaps ? "/v1/predict?heatmap=1" : "/v1/predict";
     request.images = static_cast<int64_t>(end - first);
+    request.heatmaps = heatmaps;
     if (end - first == 1) {
       request.content_type = content_type_for(files[first].name);
       request.body = files[first].bytes;

@@ -50,7 +50,8 @@ struct RequestBody {
   /// Extra headers, e.g. {"Inference-Header-Content-Length", "123"}.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  int64_t images = 0;  ///< images this request carries (for images/s)
+  int64_t images = 0;     ///< images this request carries (for images/s)
+  bool heatmaps = false;  ///< /v1/predict?heatmap=1: every result must carry its heat map
   /// gRPC: the inputs, in raw_input_contents, and the output asked for (the model's name is the
   /// load's); empty for HTTP.
   std::vector<BinaryTensor> inputs;
@@ -91,9 +92,11 @@ enum class Endpoint { kV2, kPredict };
 /// Requests carrying `files` in groups of `batch` (the last group may be smaller), every file
 /// once: as the BYTES input "image_bytes" [n] (kV2; a gRPC ModelInfer with `protocol` kGrpc), or
 /// as POST /v1/predict bodies: the file itself for one image, multipart/form-data for several
-/// (kPredict, HTTP only).
+/// (kPredict, HTTP only), with `heatmaps` asking each image's heat map of its top finding
+/// (?heatmap=1; kPredict only).
 std::vector<RequestBody> image_requests(const std::vector<ImageFile>& files, int64_t batch, Endpoint endpoint,
-                                        const std::string& model, Protocol protocol = Protocol::kHttp);
+                                        const std::string& model, Protocol protocol = Protocol::kHttp,
+                                        bool heatmaps = false);
 
 /// multipart/form-data body of `files` with `boundary`, one part per file (field "file").
 std::string multipart_body(const std::vector<const ImageFile*>& files, const std::string& boundary);

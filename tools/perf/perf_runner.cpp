@@ -124,6 +124,10 @@ std::string check_answer(Endpoint endpoint, const RequestBody& request, const st
   for (const auto& result : *results) {
     if (!result.is_object()) return "malformed";
     if (result.contains("error")) return "image_error";
+    if (request.heatmaps) {
+      const auto maps = result.find("heatmaps");
+      if (maps == result.end() || !maps->is_array() || maps->empty()) return "malformed";
+    }
   }
   return "";
 }

@@ -20,6 +20,7 @@
 #include "backends/cuda/kernels/pointwise.cuh"
 #include "builder/optimization_profiles.h"
 #include "builder/tactic_selection.h"
+#include "core/concatenated_input.h"
 #include "core/image_preprocess.h"
 
 namespace chexrt::cuda {
@@ -226,35 +227,49 @@ class ExecutionContext {
 
   Status infer(const CudaEngine& e, const std::vector<Step*>& steps, const std::vector<HostTensor>& inputs,
                int64_t batch, bool use_graph, std::vector<HostTensor>* outputs) {
-    for (size_t i = 0; i < inputs.size(); ++i) CHEXRT_RETURN_IF_ERROR(upload_input(e, i, inputs[i]));
+    for (size_t i = 0; i < inputs.size(); ++i) CHEXRT_RETURN_IF_ERROR(upload_input(e, i, {inputs[i]}));
     return run(e, steps, batch, use_graph, outputs);
   }
 
-  /// Copies host input `i` into the pinned staging and on to the device in chunks, each chunk's
-  /// upload running while the next is copied (a batch of 256 is 154 MB of float32). A float16
-  /// input travels as it is, half the bytes, and is widened on the device.
-  Status upload_input(const CudaEngine& e, size_t i, const HostTensor& input) {
+  /// infer() of a one-input engine whose input is `parts` one after another (checked by the caller).
+  Status infer_concatenated(const CudaEngine& e, const std::vector<Step*>& steps, const std::vector<HostTensor>& parts,
+                            int64_t batch, bool use_graph, std::vector<HostTensor>* outputs) {
+    CHEXRT_RETURN_IF_ERROR(upload_input(e, 0, parts));
+    return run(e, steps, batch, use_graph, outputs);
+  }
+
+  /// Copies host input `i`, given as `parts` one after another, into the pinned staging and on to
+  /// the device in chunks, each chunk's upload running while the next is copied (a batch of 256
+  /// is 154 MB of float32). Float16 parts travel as they are, half the bytes, and are widened on
+  /// the device.
+  Status upload_input(const CudaEngine& e, size_t i, const std::vector<HostTensor>& parts) {
     constexpr size_t kChunkBytes = size_t{4} << 20;
-    const bool half = input.dtype() == DataType::kFloat16;
-    const auto* src = static_cast<const uint8_t*>(input.raw());
+    const bool half = parts[0].dtype() == DataType::kFloat16;
     auto* staging = static_cast<uint8_t*>(in_host_[i].get());
     auto* dst = static_cast<uint8_t*>(half ? in_half_dev_[i].get() : in_dev_[i].get());
-    const size_t bytes = input.nbytes();
-    for (size_t offset = 0; offset < bytes; offset += kChunkBytes) {
-      const size_t n = std::min(kChunkBytes, bytes - offset);
-      std::memcpy(staging + offset, src + offset, n);
-      CHEXRT_CUDA_TRY(cudaMemcpyAsync(dst + offset, staging + offset, n, cudaMemcpyHostToDevice, stream_),
-                      "copying input '" + e.inputs_[i].name + "'");
+    size_t offset = 0;  // into the whole input
+    int64_t elements = 0;
+    for (const HostTensor& part : parts) {
+      const auto* src = static_cast<const uint8_t*>(part.raw());
+      const size_t bytes = part.nbytes();
+      for (size_t done = 0; done < bytes; done += kChunkBytes) {
+        const size_t n = std::min(kChunkBytes, bytes - done);
+        std::memcpy(staging + offset, src + done, n);
+        CHEXRT_CUDA_TRY(cudaMemcpyAsync(dst + offset, staging + offset, n, cudaMemcpyHostToDevice, stream_),
+                        "copying input '" + e.inputs_[i].name + "'");
+        offset += n;
+      }
+      elements += part.numel();
     }
     if (half) {
-      CHEXRT_CUDA_TRY(launch_half_to_float(dst, in_dev_[i].as<float>(), input.numel(), stream_),
+      CHEXRT_CUDA_TRY(launch_half_to_float(dst, in_dev_[i].as<float>(), elements, stream_),
                       "widening the float16 input '" + e.inputs_[i].name + "'");
     }
     return Status::ok_status();
   }
 
-  /// infer() from 8-bit images (JPEG views decoded on the GPU where nvJPEG is available)
-  /// preprocessed on the GPU into the (one) input buffer.
+  /// infer() from 8-bit images (or PNG rows unfiltered there, or JPEG views decoded on the GPU
+  /// where nvJPEG is available) preprocessed on the GPU into the (one) input buffer.
   Status infer_images(const CudaEngine& e, const std::vector<Step*>& steps, const std::vector<ImageView>& images,
                       const PreprocessOptions& options, int64_t batch, bool use_graph,
                       std::vector<HostTensor>* outputs) {
@@ -264,7 +279,8 @@ class ExecutionContext {
       cudaStreamSynchronize(stream_);
       return s;
     }
-    return run(e, steps, batch, use_graph, outputs);
+    CHEXRT_RETURN_IF_ERROR(run(e, steps, batch, use_graph, outputs));
+    return images_.unfilter_status();
   }
 
   /// The forward pass on inputs already on the device, and the outputs back to the host.
@@ -668,6 +684,20 @@ Status CudaEngine::infer_with(const std::vector<HostTensor>& inputs, bool use_cu
   CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
   CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false, *profile));
   const Status s = ctx->infer(*this, profile->steps, inputs, batch, use_cuda_graph, outputs);
+  release(std::move(ctx));
+  return s;
+}
+
+Status CudaEngine::infer_concatenated(const std::vector<HostTensor>& parts, std::vector<HostTensor>* outputs) {
+  CHEXRT_ASSIGN_OR_RETURN(const Dims dims, concatenated_dims(*this, parts));
+  // The input checks of infer(), on the whole batch's shape (a part's rows alone could pass them).
+  const HostTensor whole = HostTensor::wrap(parts[0].dtype(), dims, nullptr, nullptr);
+  const DeviceScope scope(gpu_);
+  CHEXRT_RETURN_IF_ERROR(scope.status());
+  CHEXRT_ASSIGN_OR_RETURN(int64_t batch, check_inputs({whole}));
+  CHEXRT_ASSIGN_OR_RETURN(const Profile* profile, prepare_batch(batch));
+  CHEXRT_ASSIGN_OR_RETURN(auto ctx, acquire(false, *profile));
+  const Status s = ctx->infer_concatenated(*this, profile->steps, parts, batch, graphs_default_, outputs);
   release(std::move(ctx));
   return s;
 }

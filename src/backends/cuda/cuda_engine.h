@@ -66,15 +66,18 @@ class CudaEngine final : public Engine {
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
   int64_t max_batch() const override { return plan_.max_batch; }
   Status infer(const std::vector<HostTensor>& inputs, std::vector<HostTensor>* outputs) override;
-  /// Uploads the 8-bit pixels (or decodes JPEG views, JpegDecoder) and preprocesses them on the
-  /// GPU (ImagePreprocessor).
+  /// Copies each part into the pinned upload buffer itself: no gathered copy on the host.
+  Status infer_concatenated(const std::vector<HostTensor>& parts, std::vector<HostTensor>* outputs) override;
+  /// Uploads the 8-bit pixels or filtered PNG rows (or decodes JPEG views, JpegDecoder), unfilters
+  /// the rows and preprocesses on the GPU (ImagePreprocessor).
   Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                       std::vector<HostTensor>* outputs) override;
   bool preprocesses_on_device() const override { return true; }
   /// Where nvJPEG loads (JpegDecoder::available): JPEG views are decoded on the GPU.
   bool decodes_jpeg_on_device() const override;
+  bool unfilters_png_on_device() const override { return true; }
   bool accepts_fp16_inputs() const override { return true; }
-  /// Draws on the GPU (HeatmapRenderer), one renderer per concurrent caller.
+  /// Draws on the GPU (HeatmapRenderer), and encodes PNGs there, one renderer per concurrent caller.
   Status draw_heatmaps(const HostTensor& features, const HostTensor& weights,
                        const std::vector<HeatmapRequest>& requests, float max_alpha = kDefaultHeatmapAlpha) override;
   bool draws_heatmaps_on_device() const override { return true; }

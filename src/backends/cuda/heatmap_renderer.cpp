@@ -87,7 +87,6 @@ Status HeatmapRenderer::draw_some(const HostTensor& features, const HostTensor& 
   CHEXRT_RETURN_IF_ERROR(grow(upload_, total, "heat-map upload"));
   CHEXRT_RETURN_IF_ERROR(grow(scratch_, scratch_floats * sizeof(float), "activation maps"));
   CHEXRT_RETURN_IF_ERROR(grow(out_, out_bytes, "heat maps"));
-  CHEXRT_RETURN_IF_ERROR(grow(result_, out_bytes, "pinned heat maps"));
 
   auto* host = static_cast<uint8_t*>(staging_.get());
   std::memcpy(host, jobs.data(), n * sizeof(HeatmapJob));
@@ -112,12 +111,34 @@ Status HeatmapRenderer::draw_some(const HostTensor& features, const HostTensor& 
                                  static_cast<int>(channels), static_cast<int>(f[3]), static_cast<int>(f[2]), max_height,
                                  maps, maps + n * static_cast<size_t>(cells), out_.as<uint8_t>(), stream_),
                  "drawing heat maps on the GPU"));
-  CHEXRT_CUDA_TRY(cudaMemcpyAsync(result_.get(), out_.get(), out_bytes, cudaMemcpyDeviceToHost, stream_),
-                  "copying heat maps back");
-  CHEXRT_CUDA_TRY(cudaEventRecord(done_, stream_), "drawing heat maps on the GPU");
-  CHEXRT_CUDA_TRY(cudaEventSynchronize(done_), "drawing heat maps on the GPU");
-  const auto* result = static_cast<const uint8_t*>(result_.get());
+  // Pixels asked for are copied back as they are; PNGs are encoded first, and only they come back.
+  std::vector<PngEncoder::Image> pngs;
+  bool pixels = false;
   for (size_t k = 0; k < n; ++k) {
+    if (requests[k].png) {
+      pngs.push_back({jobs[k].out, jobs[k].width, jobs[k].height, 3, requests[k].png});
+    } else {
+      pixels = true;
+    }
+  }
+  if (pixels) CHEXRT_RETURN_IF_ERROR(grow(result_, out_bytes, "pinned heat maps"));
+  auto* result = static_cast<uint8_t*>(result_.get());
+  for (size_t k = 0; k < n; ++k) {
+    if (requests[k].png) continue;
+    CHEXRT_CUDA_TRY(
+        cudaMemcpyAsync(result + jobs[k].out, out_.as<uint8_t>() + jobs[k].out,
+                        static_cast<size_t>(jobs[k].width) * jobs[k].height * 3, cudaMemcpyDeviceToHost, stream_),
+        "copying heat maps back");
+  }
+  if (!pngs.empty()) {
+    // Waits for the stream, the copies above included.
+    CHEXRT_RETURN_IF_ERROR(png_encoder_.encode(out_.as<uint8_t>(), pngs, stream_, done_));
+  } else {
+    CHEXRT_CUDA_TRY(cudaEventRecord(done_, stream_), "drawing heat maps on the GPU");
+    CHEXRT_CUDA_TRY(cudaEventSynchronize(done_), "drawing heat maps on the GPU");
+  }
+  for (size_t k = 0; k < n; ++k) {
+    if (requests[k].png) continue;
     std::memcpy(requests[k].out, result + jobs[k].out, static_cast<size_t>(jobs[k].width) * jobs[k].height * 3);
   }
   return Status::ok_status();

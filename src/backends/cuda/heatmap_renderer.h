@@ -1,6 +1,7 @@
 // Engine::draw_heatmaps on the GPU: packs the requests' feature rows, classifier rows and X-rays
 // into pinned memory with the blend table of core/heatmap_draw.h, uploads it, runs
-// kernels/heatmap.cu and copies the RGB heat maps back into each request's output. One per
+// kernels/heatmap.cu and copies the RGB heat maps back into each request's output; heat maps
+// asked for as PNGs are encoded on the GPU (PngEncoder) and only the files come back. One per
 // concurrent caller (CudaEngine keeps a pool): its stream and buffers, grown to the largest
 // batch of requests seen.
 #pragma once
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_util.h"
+#include "backends/cuda/png_encoder.h"
 #include "chexrt/heatmap.h"
 #include "chexrt/tensor.h"
 
@@ -37,6 +39,7 @@ class HeatmapRenderer {
   float max_alpha_ = -1;
   PinnedBuffer staging_, result_;
   DeviceBuffer upload_, scratch_, out_;
+  PngEncoder png_encoder_;
 };
 
 }  // namespace chexrt::cuda

@@ -19,8 +19,8 @@ enum class Route { kHost, kHardware, kHybrid };
 
 // A complete file ends with the EOI marker (FF D9). libjpeg refuses a file whose data ends before
 // its image does; nvJPEG may fill the rest, so such files are left to the host, which says why.
-bool ends_with_eoi(const EncodedBytes& file) {
-  return file.size >= 4 && file.data[file.size - 2] == 0xFF && file.data[file.size - 1] == 0xD9;
+bool ends_with_eoi(const ImageView& file) {
+  return file.jpeg_size >= 4 && file.pixels[file.jpeg_size - 2] == 0xFF && file.pixels[file.jpeg_size - 1] == 0xD9;
 }
 
 // A handle with strict bitstream checks (an error for a corrupt file rather than a best effort),
@@ -124,10 +124,10 @@ struct JpegDecoder::Impl {
   // Who decodes `image`, and to which format. Everything nvJPEG would not decode as libjpeg does
   // goes to the host (this file's header comment).
   Route route(const ImageView& image, int* format) {
-    if (!is_jpeg(image) || !ends_with_eoi(image.jpeg)) return Route::kHost;
+    if (!is_jpeg(image) || !ends_with_eoi(image)) return Route::kHost;
     nvjpegHandle_t h = hardware ? hardware : handle;
     nvjpegJpegStream_t s = hardware ? hardware_stream : stream;
-    if (lib->nvjpegJpegStreamParseHeader(h, image.jpeg.data, image.jpeg.size, s) != NVJPEG_STATUS_SUCCESS) {
+    if (lib->nvjpegJpegStreamParseHeader(h, image.pixels, image.jpeg_size, s) != NVJPEG_STATUS_SUCCESS) {
       return Route::kHost;
     }
     unsigned width = 0, height = 0, components = 0, precision = 0;
@@ -147,7 +147,7 @@ struct JpegDecoder::Impl {
     } else if (components == 3 && image.channels == 3) {
       // Whether three components are YCbCr or RGB is libjpeg's call (JFIF and Adobe markers,
       // component ids): read its header, a rare case among X-rays.
-      Result<jpeg::Header> header = jpeg::read_header(image.jpeg.data, image.jpeg.size);
+      Result<jpeg::Header> header = jpeg::read_header(image.pixels, image.jpeg_size);
       if (!header.ok() || header->color != jpeg::ColorSpace::kYCbCr || header->subsampled || header->progressive ||
           header->arithmetic) {
         return Route::kHost;
@@ -174,8 +174,8 @@ struct JpegDecoder::Impl {
     std::vector<size_t> lengths(n);
     std::vector<nvjpegImage_t> destinations(n);
     for (int k = 0; k < n; ++k) {
-      data[k] = images[k]->jpeg.data;
-      lengths[k] = images[k]->jpeg.size;
+      data[k] = images[k]->pixels;
+      lengths[k] = images[k]->jpeg_size;
       destinations[k] = nvjpegImage_t{};
       destinations[k].channel[0] = out[k];
       destinations[k].pitch[0] = static_cast<size_t>(images[k]->width) * images[k]->channels;
@@ -189,7 +189,7 @@ struct JpegDecoder::Impl {
 
   // One image on the GPU hybrid decoder; false when nvJPEG refuses it. A CUDA failure is an error.
   Result<bool> decode_hybrid(int format, const ImageView& image, uint8_t* out, cudaStream_t cuda_stream) {
-    if (lib->nvjpegJpegStreamParse(handle, image.jpeg.data, image.jpeg.size, 0, 0, stream) != NVJPEG_STATUS_SUCCESS) {
+    if (lib->nvjpegJpegStreamParse(handle, image.pixels, image.jpeg_size, 0, 0, stream) != NVJPEG_STATUS_SUCCESS) {
       return false;
     }
     int unsupported = 1;  // 0: the decoder takes it
