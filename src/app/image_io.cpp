@@ -175,6 +175,12 @@ Result<Image> decode_image(const uint8_t* data, size_t size, const std::string& 
 
 uint8_t sixteen_to_eight(uint16_t v) { return png_rows::sixteen_to_eight(v); }
 
+Result<ImageView> inflate_png_rows(const uint8_t* data, size_t size, std::vector<uint8_t>* rows) {
+  if (detect_image_format(data, size) != ImageFormat::kPng) return unsupported("not a PNG");
+  CHEXRT_ASSIGN_OR_RETURN(const detail::PngRows png, detail::inflate_png_fast(data, size, rows));
+  return png_rows_view(rows->data(), png.width, png.height, png.format);
+}
+
 Result<Image8> decode_image8(const uint8_t* data, size_t size, const std::string& name) {
   CHEXRT_ASSIGN_OR_RETURN(detail::RawImage raw, decode_raw(data, size, name));
   Image8 image{raw.width, raw.height, raw.channels, {}};

@@ -80,6 +80,12 @@ Result<Image> read_image(const std::string& path);
 /// image (a 16-bit sample v becomes round(v / 257)).
 Result<Image8> decode_image8(const uint8_t* data, size_t size, const std::string& name);
 
+/// For an engine that unfilters PNG rows on its device (Engine::unfilters_png_on_device): a PNG
+/// that chexrt's fast decoder takes, inflated into `rows` (resized; its storage reused) and seen
+/// as filtered rows, every row's filter type checked. Not ok for any other file or layout: the
+/// caller then decodes it in full (decode_image8), which gives the verdict and the message.
+Result<ImageView> inflate_png_rows(const uint8_t* data, size_t size, std::vector<uint8_t>* rows);
+
 /// round(x * 255) of every sample: the 8-bit grey levels PIL would hold.
 Image8 quantize_to_8bit(const Image& image);
 

@@ -136,12 +136,13 @@ struct ModelServer::Job {
   Clock::time_point deadline = Clock::time_point::max();
   Kind kind = Kind::kTensor;
   PreprocessOptions preprocess;
-  HostTensor tensor;              // kTensor: float32 (or float16, see fp16_inputs_) [N, 3, crop, crop]
-  std::string data;               // kPixels: the pixels; kFiles: the BYTES elements
-  std::string file_name;          // kFiles: prefixes decoding errors
-  std::vector<Image8> decoded;    // kFiles
-  std::vector<ImageView> images;  // kPixels, kFiles
-  int heatmap = kNoHeatmap;       // kTopFinding, kAllFindings or a finding's index
+  HostTensor tensor;                           // kTensor: float32 (or float16, see fp16_inputs_) [N, 3, crop, crop]
+  std::string data;                            // kPixels: the pixels; kFiles: the BYTES elements
+  std::string file_name;                       // kFiles: prefixes decoding errors
+  std::vector<Image8> decoded;                 // kFiles
+  std::vector<std::vector<uint8_t>> png_rows;  // kFiles: PNGs handed to the engine as filtered rows
+  std::vector<ImageView> images;               // kPixels, kFiles
+  int heatmap = kNoHeatmap;                    // kTopFinding, kAllFindings or a finding's index
   bool want_probabilities = true;
   bool want_image_size = false;
   int64_t file_count = 0;  // kFiles
@@ -428,26 +429,44 @@ void ModelServer::decode_and_submit(const std::shared_ptr<Job>& job) {
     return;
   }
   const auto& files = *split;
+  // An engine that unfilters PNG rows on its device gets the PNGs inflated only: the serial
+  // unfiltering, half of a PNG's decoding on a core, runs on the GPU. Heat maps are drawn over
+  // the pixels, so they need the full decode here.
+  const bool png_rows = job->heatmap == kNoHeatmap && instances_.engines[0]->unfilters_png_on_device();
   job->decoded.reserve(files.size());
+  job->png_rows.reserve(files.size());
   for (size_t i = 0; i < files.size(); ++i) {
     const std::string name = !job->file_name.empty() && files.size() == 1
                                  ? job->file_name
                                  : "inputs[0] ('image_bytes') element " + std::to_string(i);
-    Result<Image8> image = Status();
+    Status status;
     try {
-      image = app::decode_image8(files[i].first, files[i].second, name);
+      Result<ImageView> rows = unsupported("");
+      if (png_rows) {
+        job->png_rows.emplace_back();
+        rows = app::inflate_png_rows(files[i].first, files[i].second, &job->png_rows.back());
+        if (!rows.ok()) job->png_rows.pop_back();
+      }
+      if (rows.ok()) {
+        job->images.push_back(*rows);
+      } else {
+        // Any other file, or a PNG the fast path refuses: decode_image8 gives the verdict.
+        Result<Image8> image = app::decode_image8(files[i].first, files[i].second, name);
+        status = image.status();
+        if (status.ok()) {
+          job->decoded.push_back(std::move(image).value());
+          job->images.push_back(view_of(job->decoded.back()));
+        }
+      }
     } catch (const std::bad_alloc&) {
-      image = runtime_error(name + ": out of memory while decoding");
+      status = runtime_error(name + ": out of memory while decoding");
     }
-    if (!image.ok()) {
-      const Status& s = image.status();
-      finish(job, s.code() == StatusCode::kRuntimeError ? s : invalid_argument(s.message()));
+    if (!status.ok()) {
+      finish(job, status.code() == StatusCode::kRuntimeError ? status : invalid_argument(status.message()));
       return;
     }
-    job->decoded.push_back(std::move(image).value());
   }
   job->data = std::string();  // the encoded files are no longer needed
-  for (const Image8& image : job->decoded) job->images.push_back(view_of(image));
   submit(job);
 }
 

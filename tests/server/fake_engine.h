@@ -138,8 +138,10 @@ class SlowEngine : public Engine {
   std::chrono::microseconds delay_;
 };
 
-/// An engine that takes float16 inputs as GPU engines do (accepts_fp16_inputs()), widening them
-/// for the engine it wraps, and counts the calls that came in float16.
+/// An engine that takes float16 inputs and PNG rows as GPU engines do (accepts_fp16_inputs(),
+/// unfilters_png_on_device()), widening them for the engine it wraps (whose own infer_images
+/// unfilters rows on the host), and counts the calls that came in float16 and the images that
+/// came as PNG rows.
 class Fp16InputEngine : public Engine {
  public:
   explicit Fp16InputEngine(std::unique_ptr<Engine> inner) : inner_(std::move(inner)) {}
@@ -149,6 +151,7 @@ class Fp16InputEngine : public Engine {
   int64_t max_batch() const override { return inner_->max_batch(); }
   std::string describe_layers() const override { return ""; }
   bool accepts_fp16_inputs() const override { return true; }
+  bool unfilters_png_on_device() const override { return true; }
   Status infer(const std::vector<HostTensor>& in, std::vector<HostTensor>* out) override {
     if (in.size() != 1 || in[0].dtype() != chexrt::DataType::kFloat16) return inner_->infer(in, out);
     ++half_calls_;
@@ -158,13 +161,16 @@ class Fp16InputEngine : public Engine {
   }
   Status infer_images(const std::vector<ImageView>& images, const PreprocessOptions& options,
                       std::vector<HostTensor>* out) override {
+    for (const ImageView& v : images) png_row_images_ += v.encoding == PixelEncoding::kPngFiltered ? 1 : 0;
     return inner_->infer_images(images, options, out);
   }
   int half_calls() const { return half_calls_; }
+  int png_row_images() const { return png_row_images_; }
 
  private:
   std::unique_ptr<Engine> inner_;
   std::atomic<int> half_calls_{0};
+  std::atomic<int> png_row_images_{0};
 };
 
 }  // namespace chexrt::server::testing

@@ -142,6 +142,37 @@ TEST_F(ServerTest, PredictHeatmaps) {
   EXPECT_NE(parse_json(bad->body)["error"].get<std::string>().find("heatmap"), std::string::npos);
 }
 
+// An engine that unfilters PNG rows on its device gets the PNGs inflated only (8-bit grey, RGBA
+// and 16-bit alike), with the same findings as decoded pixels; JPEGs are decoded here as before,
+// and heat maps, drawn over the pixels, make the server decode in full.
+TEST_F(ServerTest, PredictHandsPngRowsToAnEngineThatUnfiltersThem) {
+  ModelServerOptions model;
+  model.batcher.max_batch = kTestMaxBatch;
+  model.decode_threads = 2;
+  start(model, HttpOptions{}, std::chrono::microseconds(0), /*fp16_inputs=*/true);
+  ASSERT_NE(fp16_engine_, nullptr);
+  const std::vector<std::string> pngs = {"formats/00012082_000_512.png", "formats/00014995_000_rgba.png",
+                                         "formats/00017921_000_16bit.png"};
+  int rows_expected = 0;
+  for (const std::string& name : pngs) {
+    SCOPED_TRACE(name);
+    const std::string png = data_file(name);
+    auto res = client_->Post("/v1/predict", png, "image/png");
+    ASSERT_EQ(res->status, 200) << res->body;
+    const json item = parse_json(res->body)["results"][0];
+    const std::vector<float> expected = engine_findings(*oracle_, png);
+    ASSERT_EQ(item["findings"].size(), 14u);
+    for (int k = 0; k < 14; ++k) EXPECT_EQ(item["findings"][k]["probability"].get<float>(), expected[k]) << k;
+    EXPECT_EQ(fp16_engine_->png_row_images(), ++rows_expected);
+  }
+  auto jpeg = client_->Post("/v1/predict", data_file("formats/00008980_000_q90.jpg"), "image/jpeg");
+  ASSERT_EQ(jpeg->status, 200) << jpeg->body;
+  auto maps = client_->Post("/v1/predict?heatmap=1", data_file(pngs[0]), "image/png");
+  ASSERT_EQ(maps->status, 200) << maps->body;
+  EXPECT_EQ(parse_json(maps->body)["results"][0]["heatmaps"].size(), 1u);
+  EXPECT_EQ(fp16_engine_->png_row_images(), rows_expected);
+}
+
 TEST_F(ServerTest, PredictErrors) {
   auto garbage = client_->Post("/v1/predict", std::string(5000, '\x17'), "application/octet-stream");
   EXPECT_EQ(garbage->status, 400);
