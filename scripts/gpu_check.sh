@@ -35,7 +35,8 @@
 # the bundle holds a Python module built for this machine's Python (.gpu/python).
 # --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, decoding alone,
 # bench and predict with the PNG rows unfiltered on the GPU and on the host and their findings
-# compared, ten-crop likewise), for a short time on the machine.
+# compared, ten-crop likewise; then the X-rays as quality-95 JPEGs decoded by nvJPEG and on the
+# host, findings compared), for a short time on the machine.
 # --heatmaps runs `predict --heatmap-dir` alone on the same 2,000 PNG links: PNG heat maps drawn on
 # the GPU, then on the host (--heatmap-on host; the files' pixels compared), then JPEG heat maps.
 set -uo pipefail
@@ -348,6 +349,20 @@ if [ "$pipeline" = quick ]; then
       --engine "$work/m.engine" --mode tencrop --unfilter-on host --format csv --output "$work/o_ten_host.csv" \
       -v "$work/png"
     python3 bench/compare_csv.py "$work/o_ten.csv" "$work/o_ten_host.csv"
+    echo "-- the same X-rays as quality-95 JPEGs: decoded by nvJPEG on the GPU (default), then on the host"
+    mkdir -p "$work/jpg_src" "$work/jpg"
+    python3 -c 'import sys; from PIL import Image; [Image.open(p).save(sys.argv[1] + "/" + p.split("/")[-1][:-4] + ".jpg", quality=95) for p in sys.argv[2:]]' \
+      "$work/jpg_src" data/cxr/nih/*.png
+    jpgs=("$work"/jpg_src/*.jpg)
+    for i in $(seq 0 1999); do ln -s "${jpgs[$((i % ${#jpgs[@]}))]}" "$work/jpg/$(printf '%04d' "$i").jpg"; done
+    "$chexrt" bench --pipeline "$work/jpg" --decode-only --preprocess-on device --jpeg-decode-on host --decode-threads 16
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/jpg" --batch 64,256
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/jpg" --batch 64 --jpeg-decode-on host
+    python3 bench/peak_rss.py --label "predict jpg --batch 64" "$chexrt" predict --engine "$work/m.engine" \
+      --batch 64 --format csv --output "$work/oj.csv" -v "$work/jpg"
+    python3 bench/peak_rss.py --label "predict jpg --batch 64, decoded on the host" "$chexrt" predict \
+      --engine "$work/m.engine" --batch 64 --jpeg-decode-on host --format csv --output "$work/oj_host.csv" -v "$work/jpg"
+    python3 bench/compare_csv.py "$work/oj.csv" "$work/oj_host.csv"
   } >"$out/pipeline.log" 2>&1
   grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
 fi
