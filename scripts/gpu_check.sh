@@ -90,7 +90,12 @@ link_pngs() {
 start_server() {
   "$chexrt" serve --engine "$work/serve.engine" --port $port --grpc-port 0 "$@" >>"$out/serve.log" 2>&1 &
   server=$!
-  for _ in $(seq 1 240); do
+  wait_ready 240
+}
+
+# wait_ready N: until the server on $port answers ready, at most N half-seconds.
+wait_ready() {
+  for _ in $(seq 1 "$1"); do
     python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
       "http://127.0.0.1:$port/v2/health/ready" 2>/dev/null && break
     sleep 0.5
@@ -297,11 +302,7 @@ if [ "$serve" = 1 ]; then
     "$chexrt" serve --model "$model" --device cuda --precision fp16 --max-batch 64 --port $port --grpc-port 0 \
       --max-queue 4096 >>"$out/serve.log" 2>&1 &
     server=$!
-    for _ in $(seq 1 600); do
-      python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-        "$url/v2/health/ready" 2>/dev/null && break
-      sleep 0.5
-    done
+    wait_ready 600  # the engine is built first
     "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --concurrency 64 --duration-s 4
     "$chexrt" perf --url $url --images data/cxr/nih --endpoint predict --heatmap --concurrency 16,64 --duration-s 4
     kill -TERM $server

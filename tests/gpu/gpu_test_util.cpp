@@ -96,4 +96,13 @@ void add_two_dense_layers(NetworkDefinition& net, LayerMaker& m, int64_t n) {
   net.mark_output(net.add_concat("block.concat", features, 1), "y");
 }
 
+NetworkDefinition small_image_classifier(int64_t max_batch) {
+  NetworkDefinition net;
+  LayerMaker m(net, 5);
+  Tensor x = net.add_input("image", DataType::kFloat32, {max_batch, 3, 32, 32});
+  Tensor h = m.conv("conv", x, 16, 3, 1, 1, true, true);
+  net.mark_output(m.head("head", h, 14), "probabilities");
+  return net;
+}
+
 }  // namespace chexrt::gputest

@@ -72,6 +72,10 @@ class LayerMaker {
   std::mt19937 rng_;
 };
 
+/// A small classifier of images (input "image" [max_batch, 3, 32, 32], a 3x3 convolution to 16
+/// channels, the head to 14 "probabilities"), weights from seed 5: for the tests of infer_images.
+NetworkDefinition small_image_classifier(int64_t max_batch);
+
 /// The stem's max pool and the first two DenseNet layers after it (input "x" [n, 64, 112, 112],
 /// output "y", the block's concat), in the form the graph passes produce.
 void add_two_dense_layers(NetworkDefinition& net, LayerMaker& m, int64_t n);

@@ -266,11 +266,7 @@ TEST(GpuPngUnfilter, PreprocessingRowsEqualsPreprocessingTheirPixels) {
 TEST(GpuPngUnfilter, InferImagesWithRowsEqualsInferImagesWithPixels) {
   CHEXRT_SKIP_WITHOUT_GPU();
   constexpr int64_t kMaxBatch = 20;
-  NetworkDefinition net;
-  gputest::LayerMaker m(net, 5);
-  Tensor x = net.add_input("image", DataType::kFloat32, {kMaxBatch, 3, 32, 32});
-  Tensor h = m.conv("conv", x, 16, 3, 1, 1, true, true);
-  net.mark_output(m.head("head", h, 14), "probabilities");
+  NetworkDefinition net = gputest::small_image_classifier(kMaxBatch);
   ASSERT_TRUE(net.status().ok()) << net.status().to_string();
   auto engine = CudaEngine::build(net.graph(), gputest::cuda_options(Precision::kFp32, kMaxBatch), {});
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
