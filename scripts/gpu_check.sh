@@ -33,10 +33,9 @@
 # model: their kernels (`inspect`), their speed (`bench`, alternating) and their findings.
 # --python times the Python API against the C++ call on the GPU (bench/python_overhead.py), when
 # the bundle holds a Python module built for this machine's Python (.gpu/python).
-# --pipeline-quick runs the PNG files-to-findings essentials alone (engine build, decoding alone,
-# bench and predict with the PNG rows unfiltered on the GPU and on the host and their findings
-# compared, ten-crop likewise; then the X-rays as quality-95 JPEGs decoded by nvJPEG and on the
-# host, findings compared), for a short time on the machine.
+# --pipeline-quick runs the files-to-findings essentials alone, the most telling first: predict on
+# PNGs (rows unfiltered on the GPU), on quality-95 JPEGs of them (decoded by nvJPEG) and ten-crop,
+# then the same on the host with the findings compared, decoding alone, bench --pipeline.
 # --heatmaps runs `predict --heatmap-dir` alone on the same 2,000 PNG links: PNG heat maps drawn on
 # the GPU, then on the host (--heatmap-on host; the files' pixels compared), then JPEG heat maps.
 set -uo pipefail
@@ -327,43 +326,43 @@ if [ "$serve" != 0 ]; then
 fi
 
 if [ "$pipeline" = quick ]; then
-  echo "== files to findings (quick): 2,000 links to the bundled NIH PNGs"
+  echo "== files to findings (quick): 2,000 links to the bundled NIH PNGs, and to quality-95 JPEGs of them"
   link_pngs "$work/png"
+  mkdir -p "$work/jpg_src" "$work/jpg"
+  python3 -c 'import sys; from PIL import Image; [Image.open(p).save(sys.argv[1] + "/" + p.split("/")[-1][:-4] + ".jpg", quality=95) for p in sys.argv[2:]]' \
+    "$work/jpg_src" data/cxr/nih/*.png
+  jpgs=("$work"/jpg_src/*.jpg)
+  for i in $(seq 0 1999); do ln -s "${jpgs[$((i % ${#jpgs[@]}))]}" "$work/jpg/$(printf '%04d' "$i").jpg"; done
+  # predict LABEL OUT ARGS...: `chexrt predict --engine` with its wall time, CPU use and peak RSS.
+  predict() {
+    local label=$1 csv=$2; shift 2
+    python3 bench/peak_rss.py --label "$label" "$chexrt" predict --engine "$work/m.engine" --format csv \
+      --output "$work/$csv" -v "$@"
+  }
+  # The most telling first: a machine's time may run out before the end.
   {
     python3 bench/peak_rss.py --label build "$chexrt" build --model "$model" --device cuda --precision fp16 \
       --batch 1:256:256 --out "$work/m.engine"
-    echo "-- decoding alone: inflating only (the GPU unfilters and preprocesses), then decoding in full"
+    echo "-- PNG rows unfiltered on the GPU, JPEGs decoded by nvJPEG (the defaults), then ten-crop"
+    predict "predict png --batch 64" o.csv --batch 64 "$work/png"
+    predict "predict jpg --batch 64" oj.csv --batch 64 "$work/jpg"
+    predict "predict --mode tencrop" o_ten.csv --mode tencrop "$work/png"
+    echo "-- the same on the host: PNG rows unfiltered there, JPEGs decoded there; findings compared"
+    predict "predict png --batch 64, unfiltered on the host" o_host.csv --batch 64 --unfilter-on host "$work/png"
+    python3 bench/compare_csv.py "$work/o.csv" "$work/o_host.csv"
+    predict "predict jpg --batch 64, decoded on the host" oj_host.csv --batch 64 --jpeg-decode-on host "$work/jpg"
+    python3 bench/compare_csv.py "$work/oj.csv" "$work/oj_host.csv"
+    predict "predict --mode tencrop, unfiltered on the host" o_ten_host.csv --mode tencrop --unfilter-on host \
+      "$work/png"
+    python3 bench/compare_csv.py "$work/o_ten.csv" "$work/o_ten_host.csv"
+    echo "-- decoding alone: PNGs inflated only, then decoded in full; JPEGs on the host"
     "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --unfilter-on device \
       --decode-threads 1,16
     "$chexrt" bench --pipeline "$work/png" --decode-only --preprocess-on device --unfilter-on host --decode-threads 16
-    echo "-- files to findings: PNG rows unfiltered on the GPU (default), then on the host"
-    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64,256
-    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64 --unfilter-on host
-    python3 bench/peak_rss.py --label "predict png --batch 64" "$chexrt" predict --engine "$work/m.engine" \
-      --batch 64 --format csv --output "$work/o.csv" -v "$work/png"
-    python3 bench/peak_rss.py --label "predict png --batch 64, unfiltered on the host" "$chexrt" predict \
-      --engine "$work/m.engine" --batch 64 --unfilter-on host --format csv --output "$work/o_host.csv" -v "$work/png"
-    python3 bench/compare_csv.py "$work/o.csv" "$work/o_host.csv"
-    python3 bench/peak_rss.py --label "predict --mode tencrop" "$chexrt" predict --engine "$work/m.engine" \
-      --mode tencrop --format csv --output "$work/o_ten.csv" -v "$work/png"
-    python3 bench/peak_rss.py --label "predict --mode tencrop, unfiltered on the host" "$chexrt" predict \
-      --engine "$work/m.engine" --mode tencrop --unfilter-on host --format csv --output "$work/o_ten_host.csv" \
-      -v "$work/png"
-    python3 bench/compare_csv.py "$work/o_ten.csv" "$work/o_ten_host.csv"
-    echo "-- the same X-rays as quality-95 JPEGs: decoded by nvJPEG on the GPU (default), then on the host"
-    mkdir -p "$work/jpg_src" "$work/jpg"
-    python3 -c 'import sys; from PIL import Image; [Image.open(p).save(sys.argv[1] + "/" + p.split("/")[-1][:-4] + ".jpg", quality=95) for p in sys.argv[2:]]' \
-      "$work/jpg_src" data/cxr/nih/*.png
-    jpgs=("$work"/jpg_src/*.jpg)
-    for i in $(seq 0 1999); do ln -s "${jpgs[$((i % ${#jpgs[@]}))]}" "$work/jpg/$(printf '%04d' "$i").jpg"; done
     "$chexrt" bench --pipeline "$work/jpg" --decode-only --preprocess-on device --jpeg-decode-on host --decode-threads 16
+    echo "-- bench --pipeline: PNG and JPEG at batch 64 and 256"
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64,256
     "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/jpg" --batch 64,256
-    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/jpg" --batch 64 --jpeg-decode-on host
-    python3 bench/peak_rss.py --label "predict jpg --batch 64" "$chexrt" predict --engine "$work/m.engine" \
-      --batch 64 --format csv --output "$work/oj.csv" -v "$work/jpg"
-    python3 bench/peak_rss.py --label "predict jpg --batch 64, decoded on the host" "$chexrt" predict \
-      --engine "$work/m.engine" --batch 64 --jpeg-decode-on host --format csv --output "$work/oj_host.csv" -v "$work/jpg"
-    python3 bench/compare_csv.py "$work/oj.csv" "$work/oj_host.csv"
   } >"$out/pipeline.log" 2>&1
   grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
 fi
