@@ -34,7 +34,8 @@
 # --python times the Python API against the C++ call on the GPU (bench/python_overhead.py), when
 # the bundle holds a Python module built for this machine's Python (.gpu/python).
 # --pipeline-quick runs the files-to-findings essentials alone, the most telling first: predict on
-# PNGs (rows unfiltered on the GPU), on quality-95 JPEGs of them (decoded by nvJPEG) and ten-crop,
+# PNGs (rows unfiltered on the GPU), on quality-95 JPEGs of them (`--jpeg-decode-on device`:
+# nvJPEG) and ten-crop,
 # then the same on the host with the findings compared, decoding alone, bench --pipeline.
 # --heatmaps runs `predict --heatmap-dir` alone on the same 2,000 PNG links: PNG heat maps drawn on
 # the GPU, then on the host (--heatmap-on host; the files' pixels compared), then JPEG heat maps.
@@ -345,7 +346,7 @@ if [ "$pipeline" = quick ]; then
       --batch 1:256:256 --out "$work/m.engine"
     echo "-- PNG rows unfiltered on the GPU, JPEGs decoded by nvJPEG (the defaults), then ten-crop"
     predict "predict png --batch 64" o.csv --batch 64 "$work/png"
-    predict "predict jpg --batch 64" oj.csv --batch 64 "$work/jpg"
+    predict "predict jpg --batch 64, nvJPEG" oj.csv --batch 64 --jpeg-decode-on device "$work/jpg"
     predict "predict --mode tencrop" o_ten.csv --mode tencrop "$work/png"
     echo "-- the same on the host: PNG rows unfiltered there, JPEGs decoded there; findings compared"
     predict "predict png --batch 64, unfiltered on the host" o_host.csv --batch 64 --unfilter-on host "$work/png"
@@ -362,7 +363,7 @@ if [ "$pipeline" = quick ]; then
     "$chexrt" bench --pipeline "$work/jpg" --decode-only --preprocess-on device --jpeg-decode-on host --decode-threads 16
     echo "-- bench --pipeline: PNG and JPEG at batch 64 and 256"
     "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/png" --batch 64,256
-    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/jpg" --batch 64,256
+    "$chexrt" bench --engine "$work/m.engine" --pipeline "$work/jpg" --batch 64,256 --jpeg-decode-on device
   } >"$out/pipeline.log" 2>&1
   grep -vE '^(predict: |bench: |NOTE: )' "$out/pipeline.log"
 fi

@@ -41,7 +41,7 @@ struct BenchCliOptions {
   bool decode_only = false;
   std::string decode_threads = "0";
   std::string preprocess_on = "auto";
-  std::string jpeg_decode_on = "auto";
+  std::string jpeg_decode_on = "host";
   std::string unfilter_on = "auto";
   bool first_call = false;
   std::string mode = "crop";
@@ -83,7 +83,7 @@ int bench_pipeline(const BenchCliOptions& o, const std::vector<std::string>& fil
       options.images_per_batch = std::max<int64_t>(1, batch);
       // Decoding alone preprocesses on the host unless told that the GPU will.
       options.preprocess_on_device = engine ? o.preprocess_on != "host" : o.preprocess_on == "device";
-      options.jpeg_on_device = engine ? o.jpeg_decode_on != "host" : o.jpeg_decode_on == "device";
+      options.jpeg_on_device = o.jpeg_decode_on == "device";
       options.unfilter_png_on_device = engine ? o.unfilter_on != "host" : o.unfilter_on == "device";
       std::fprintf(stderr, "bench: %zu files, %s, decode threads %lld ...\n", files.size(),
                    engine ? ("batch " + std::to_string(batch)).c_str() : "decoding only",
@@ -330,10 +330,10 @@ void register_bench_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"auto", "host", "device"}))
       ->capture_default_str();
   cmd->add_option("--jpeg-decode-on", o->jpeg_decode_on,
-                  "With --pipeline: auto (on the GPU through nvJPEG when the engine preprocesses there and nvJPEG "
-                  "loads; on the host with --decode-only), host, or device (with --decode-only and --preprocess-on "
-                  "device: JPEGs only read, as when the GPU decodes them)")
-      ->check(CLI::IsMember({"auto", "host", "device"}))
+                  "With --pipeline: host (libjpeg), or device (through nvJPEG when the engine preprocesses on the "
+                  "GPU and nvJPEG loads; with --decode-only and --preprocess-on device: JPEGs only read, as when the "
+                  "GPU decodes them)")
+      ->check(CLI::IsMember({"host", "device"}))
       ->capture_default_str();
   cmd->add_option("--unfilter-on", o->unfilter_on,
                   "With --pipeline: where PNG rows are unfiltered when the GPU preprocesses: auto (on the GPU when "

@@ -54,7 +54,7 @@ struct PredictOptions {
   int64_t decode_memory_mb = app::kDefaultDecodeBudgetBytes >> 20;
   int decode_threads = 0;
   std::string preprocess_on = "auto";
-  std::string jpeg_decode_on = "auto";
+  std::string jpeg_decode_on = "host";
   std::string unfilter_on = "auto";
   bool verbose = false;
   bool no_engine_cache = false;
@@ -297,7 +297,7 @@ int run_predict(const PredictOptions& o) {
   pipeline.images_per_batch = images_per_batch;
   pipeline.decode_threads = o.decode_threads;
   pipeline.preprocess_on_device = o.preprocess_on != "host";
-  pipeline.jpeg_on_device = o.jpeg_decode_on != "host";
+  pipeline.jpeg_on_device = o.jpeg_decode_on == "device";
   pipeline.unfilter_png_on_device = o.unfilter_on != "host";
   pipeline.decode_budget_bytes = o.decode_memory_mb << 20;
   if (want_heatmaps) {
@@ -423,9 +423,10 @@ void register_predict_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"auto", "host", "device"}))
       ->capture_default_str();
   cmd->add_option("--jpeg-decode-on", o->jpeg_decode_on,
-                  "Where JPEG files are decoded: auto (on the GPU through nvJPEG when the engine preprocesses there "
-                  "and nvJPEG loads, except with --heatmap-dir), host or device (the same as auto)")
-      ->check(CLI::IsMember({"auto", "host", "device"}))
+                  "Where JPEG files are decoded: host (libjpeg: PIL's pixels) or device (through nvJPEG when the "
+                  "engine preprocesses on the GPU and nvJPEG loads, except with --heatmap-dir: within 2 grey levels "
+                  "of libjpeg's pixels)")
+      ->check(CLI::IsMember({"host", "device"}))
       ->capture_default_str();
   cmd->add_option("--unfilter-on", o->unfilter_on,
                   "Where PNG rows are unfiltered when the GPU preprocesses: auto (on the GPU when the engine runs "
