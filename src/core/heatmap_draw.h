@@ -12,14 +12,7 @@
 #include "chexrt/heatmap.h"
 #include "chexrt/status.h"
 #include "chexrt/tensor.h"
-
-#ifndef CHEXRT_HOST_DEVICE
-#if defined(__CUDACC__)
-#define CHEXRT_HOST_DEVICE __host__ __device__
-#else
-#define CHEXRT_HOST_DEVICE
-#endif
-#endif
+#include "core/host_device.h"
 
 namespace chexrt::heatmap_draw {
 

@@ -21,14 +21,7 @@
 #include <vector>
 
 #include "chexrt/status.h"
-
-#ifndef CHEXRT_HOST_DEVICE
-#if defined(__CUDACC__)
-#define CHEXRT_HOST_DEVICE __host__ __device__
-#else
-#define CHEXRT_HOST_DEVICE
-#endif
-#endif
+#include "core/host_device.h"
 
 namespace chexrt::png_encode {
 

@@ -119,11 +119,9 @@ void expect_same(const Image8& gpu, const Image8& host, const std::string& what)
                             << int(host.pixels[first]);
 }
 
+// A CUDA engine to draw heat maps with: its own network does not enter the maps.
 Result<std::unique_ptr<CudaEngine>> small_engine() {
-  NetworkDefinition net;
-  gputest::LayerMaker m(net, 3);
-  Tensor x = net.add_input("image", DataType::kFloat32, {2, 3, 32, 32});
-  net.mark_output(m.head("head", m.conv("conv", x, 8, 3, 1, 1, true, true), 14), "probabilities");
+  const NetworkDefinition net = gputest::small_image_classifier(2);
   CHEXRT_RETURN_IF_ERROR(net.status());
   return CudaEngine::build(net.graph(), gputest::cuda_options(Precision::kFp32, 2), {});
 }

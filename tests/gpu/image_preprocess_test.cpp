@@ -12,6 +12,7 @@
 #include "backends/cuda/image_input.h"
 #include "chexrt/builder.h"
 #include "core/image_preprocess.h"
+#include "gpu_preprocess_util.h"
 #include "gpu_test_util.h"
 
 namespace chexrt::cuda {
@@ -53,27 +54,13 @@ std::vector<float> host_samples(const std::vector<Image8>& images, const Preproc
   return out;
 }
 
+// Twice through the same preprocessor: its buffers are reused by the second call.
 std::vector<float> gpu_samples(const std::vector<Image8>& images, const PreprocessOptions& options) {
   std::vector<ImageView> views;
   for (const Image8& image : images) views.push_back(view_of(image));
-  const size_t count =
-      static_cast<size_t>(samples_per_image(options)) * images.size() * 3 * options.crop_size * options.crop_size;
-  DeviceBuffer out;
-  EXPECT_TRUE(out.allocate(count * sizeof(float), "samples").ok());
-  cudaStream_t stream = nullptr;
-  EXPECT_EQ(cudaStreamCreate(&stream), cudaSuccess);
-  ImagePreprocessor preprocessor;
-  // Twice through the same preprocessor: its buffers are reused by the second call.
-  std::vector<float> host(count);
-  for (int round = 0; round < 2; ++round) {
-    cudaMemset(out.get(), 0xff, count * sizeof(float));  // NaN everywhere a kernel does not write
-    const Status s = preprocessor.enqueue(views, options, out.as<float>(), stream);
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(host.data(), out.get(), count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-  }
-  cudaStreamDestroy(stream);
-  return host;
+  const gputest::GpuSamples gpu = gputest::preprocess_on_gpu(views, options, nullptr, 2);
+  EXPECT_TRUE(gpu.status.ok()) << gpu.status.to_string();
+  return gpu.samples;
 }
 
 void expect_equal_samples(const std::vector<float>& gpu, const std::vector<float>& host) {

@@ -34,6 +34,7 @@
 #include "backends/cuda/jpeg_decoder.h"
 #include "core/image_preprocess.h"
 #include "core/jpeg_decode.h"
+#include "gpu_preprocess_util.h"
 #include "gpu_test_util.h"
 #include "png_rows_maker.h"
 
@@ -258,20 +259,9 @@ TEST(GpuJpeg, WhatNvjpegWouldNotDecodeAsLibjpegIsLeftToTheHost) {
 
 std::vector<float> samples_of(const std::vector<ImageView>& views, const PreprocessOptions& options,
                               JpegDecoder* decoder, Status* status) {
-  const size_t count =
-      static_cast<size_t>(samples_per_image(options)) * views.size() * 3 * options.crop_size * options.crop_size;
-  DeviceBuffer out;
-  EXPECT_TRUE(out.allocate(count * sizeof(float), "samples").ok());
-  cudaStream_t stream = nullptr;
-  EXPECT_EQ(cudaStreamCreate(&stream), cudaSuccess);
-  ImagePreprocessor preprocessor;
-  *status = preprocessor.enqueue(views, options, out.as<float>(), stream, decoder);
-  EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  if (status->ok()) *status = preprocessor.unfilter_status();
-  cudaStreamDestroy(stream);
-  std::vector<float> host(count);
-  EXPECT_EQ(cudaMemcpy(host.data(), out.get(), count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-  return host;
+  gputest::GpuSamples gpu = gputest::preprocess_on_gpu(views, options, decoder);
+  *status = gpu.status;
+  return std::move(gpu.samples);
 }
 
 // Every file of the two kinds and a pixel view in one batch: the samples of the files the GPU

@@ -118,11 +118,9 @@ std::string data_file(const std::string& relative) {
   return std::string(dir ? dir : CHEXRT_SOURCE_DATA_DIR) + "/" + relative;
 }
 
+// A CUDA engine to draw heat maps with: its own network does not enter the maps.
 Result<std::unique_ptr<CudaEngine>> small_engine() {
-  NetworkDefinition net;
-  gputest::LayerMaker m(net, 3);
-  Tensor x = net.add_input("image", DataType::kFloat32, {2, 3, 32, 32});
-  net.mark_output(m.head("head", m.conv("conv", x, 8, 3, 1, 1, true, true), 14), "probabilities");
+  const NetworkDefinition net = gputest::small_image_classifier(2);
   CHEXRT_RETURN_IF_ERROR(net.status());
   return CudaEngine::build(net.graph(), gputest::cuda_options(Precision::kFp32, 2), {});
 }

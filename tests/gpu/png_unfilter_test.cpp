@@ -19,6 +19,7 @@
 #include "backends/cuda/image_input.h"
 #include "backends/cuda/kernels/png_unfilter.cuh"
 #include "core/png_rows.h"
+#include "gpu_preprocess_util.h"
 #include "gpu_test_util.h"
 #include "png_rows_maker.h"
 
@@ -205,21 +206,13 @@ TEST(GpuPngUnfilter, AnUnknownFilterTypeIsReportedWithItsImageAndRow) {
 // Preprocessed samples of `views` from an ImagePreprocessor, and its unfilter_status().
 std::vector<float> gpu_samples(const std::vector<ImageView>& views, const PreprocessOptions& options,
                                Status* unfilter_status = nullptr) {
-  const size_t count =
-      static_cast<size_t>(samples_per_image(options)) * views.size() * 3 * options.crop_size * options.crop_size;
-  DeviceBuffer out;
-  EXPECT_TRUE(out.allocate(count * sizeof(float), "samples").ok());
-  cudaStream_t stream = nullptr;
-  EXPECT_EQ(cudaStreamCreate(&stream), cudaSuccess);
-  ImagePreprocessor preprocessor;
-  std::vector<float> host(count);
-  const Status s = preprocessor.enqueue(views, options, out.as<float>(), stream);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  EXPECT_EQ(cudaMemcpy(host.data(), out.get(), count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-  if (unfilter_status != nullptr) *unfilter_status = preprocessor.unfilter_status();
-  cudaStreamDestroy(stream);
-  return host;
+  const gputest::GpuSamples gpu = gputest::preprocess_on_gpu(views, options);
+  if (unfilter_status != nullptr) {
+    *unfilter_status = gpu.status;
+  } else {
+    EXPECT_TRUE(gpu.status.ok()) << gpu.status.to_string();
+  }
+  return gpu.samples;
 }
 
 // One batch mixing PNG rows of every layout with 8-bit images, against the same images all as
